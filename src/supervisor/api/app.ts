@@ -1,0 +1,157 @@
+import { timingSafeEqual } from 'node:crypto';
+import Fastify, { type FastifyError, type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import formbody from '@fastify/formbody';
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import type { CamgateConfig } from '../config.js';
+import type { Metrics } from '../metrics.js';
+import { DuplicateError, NotFoundError, QueryError, StoreError, type Store } from '../store/types.js';
+import { ApiError, msgid, type ApiCode } from './envelope.js';
+import { devicesRoutes } from './devices.js';
+import { channelsRoutes } from './channels.js';
+import { systemRoutes, type HealthReport } from './system.js';
+
+export interface ApiDeps {
+  config: CamgateConfig;
+  store: Store;
+  metrics: Metrics;
+  health(): Promise<HealthReport>;
+  /** The address devices should use to reach our SIP port (advertised in POST /devices). */
+  sipHost: string;
+  version: string;
+  logger?: FastifyServerOptions['logger'];
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    deps: ApiDeps;
+  }
+}
+
+/** Paths that answer without a token: probes and the API's own documentation. */
+function isPublic(url: string, config: CamgateConfig): boolean {
+  const path = url.split('?', 1)[0]!;
+  if (path === '/healthz') return true;
+  if (path === '/metrics') return config.api.publicMetrics;
+  return path === '/swagger' || path.startsWith('/swagger/');
+}
+
+function tokenMatches(presented: string, tokens: Buffer[]): boolean {
+  const candidate = Buffer.from(presented);
+  let found = false;
+  for (const token of tokens) {
+    // Compare against every token, in constant time per token, so timing tells nothing.
+    if (token.length === candidate.length && timingSafeEqual(token, candidate)) found = true;
+  }
+  return found;
+}
+
+function sendError(reply: import('fastify').FastifyReply, status: number, code: ApiCode, data: string) {
+  return reply.code(status).send({ code, msgid: msgid(), data });
+}
+
+/** Names the field a schema validation error is about, e.g. `pwd` or `limit`. */
+function validationField(error: FastifyError): string {
+  const first = error.validation?.[0];
+  if (!first) return error.validationContext ?? 'request';
+  const params = first.params as Record<string, unknown>;
+  const fromPath = first.instancePath.split('/').filter(Boolean).join('.');
+  const extra = (params.missingProperty ?? params.additionalProperty ?? '') as string;
+  return [fromPath, extra].filter(Boolean).join('.') || error.validationContext || 'request';
+}
+
+export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
+  const app = Fastify({
+    logger: deps.logger ?? false,
+    bodyLimit: deps.config.api.bodyLimit,
+    disableRequestLogging: true,
+    ajv: { customOptions: { coerceTypes: 'array', removeAdditional: true, allErrors: false } },
+  });
+  app.decorate('deps', deps);
+
+  await app.register(formbody);
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.0.3',
+      info: {
+        title: 'camgate',
+        version: deps.version,
+        description:
+          'GB/T 28181 and JT/T 1078 media gateway. Responses use the envelope `{code, msgid, data}`: ' +
+          'code "0" success, "1000" auth, "1001" store unavailable, "1002" bad parameter or not found, ' +
+          '"1003" internal error. Request bodies may be JSON or application/x-www-form-urlencoded.',
+      },
+      components: {
+        securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } },
+      },
+      security: deps.config.api.tokens.length > 0 ? [{ bearer: [] }] : [],
+    },
+  });
+  await app.register(swaggerUi, { routePrefix: '/swagger' });
+  // gosip served the UI at /swagger/index.html; keep that address working.
+  app.get('/swagger/index.html', { schema: { hide: true } }, (_req, reply) => reply.redirect('/swagger/'));
+
+  const tokens = deps.config.api.tokens.map((t) => Buffer.from(t));
+  if (tokens.length > 0) {
+    app.addHook('onRequest', async (request, reply) => {
+      if (isPublic(request.url, deps.config)) return;
+      const header = request.headers.authorization ?? '';
+      const match = /^Bearer\s+(\S+)$/i.exec(header);
+      if (!match || !tokenMatches(match[1]!, tokens)) {
+        reply.header('www-authenticate', 'Bearer realm="camgate"');
+        return sendError(reply, 401, '1000', 'authorization: a valid Bearer token is required');
+      }
+    });
+  }
+
+  app.addHook('onResponse', async (request, reply) => {
+    const route = request.routeOptions.url ?? 'unmatched';
+    deps.metrics.httpDuration.observe(
+      { method: request.method, route, status_class: `${Math.floor(reply.statusCode / 100)}xx` },
+      reply.elapsedTime / 1000,
+    );
+  });
+
+  app.setErrorHandler((error: FastifyError, request, reply) => {
+    if (error.validation) {
+      const field = validationField(error);
+      const message = error.validation[0]?.message ?? 'is invalid';
+      return sendError(reply, 400, '1002', `${field}: ${message}`);
+    }
+    if (error instanceof ApiError) return sendError(reply, error.statusCode, error.code, error.message);
+    const storeError = error as unknown as Error;
+    if (storeError instanceof QueryError) {
+      return sendError(reply, 400, '1002', `${storeError.field}: ${storeError.message}`);
+    }
+    if (storeError instanceof DuplicateError) return sendError(reply, 409, '1002', storeError.message);
+    if (storeError instanceof NotFoundError) return sendError(reply, 404, '1002', storeError.message);
+    if (error.statusCode && error.statusCode >= 400 && error.statusCode < 500) {
+      // Fastify's own client errors: bad JSON, wrong content type, body too large.
+      return sendError(reply, error.statusCode, '1002', `body: ${error.message}`);
+    }
+    if (storeError instanceof StoreError || isDatabaseError(error)) {
+      request.log.error({ err: error }, 'store error');
+      return sendError(reply, 503, '1001', 'store unavailable');
+    }
+    request.log.error({ err: error }, 'unhandled error');
+    return sendError(reply, 500, '1003', 'internal error');
+  });
+
+  app.setNotFoundHandler((request, reply) =>
+    sendError(reply, 404, '1002', `no route ${request.method} ${request.url.split('?', 1)[0]}`),
+  );
+
+  await app.register(systemRoutes);
+  await app.register(devicesRoutes);
+  await app.register(channelsRoutes);
+  return app;
+}
+
+/** mysql2 and better-sqlite3 errors carry a `code` such as ER_… or SQLITE_…. */
+function isDatabaseError(error: unknown): boolean {
+  const code = (error as { code?: unknown }).code;
+  return (
+    typeof code === 'string' &&
+    (code.startsWith('ER_') || code.startsWith('SQLITE_') || code === 'ECONNREFUSED' || code === 'PROTOCOL_CONNECTION_LOST')
+  );
+}

@@ -1,0 +1,75 @@
+import { randomBytes } from 'node:crypto';
+
+/**
+ * gosip's response envelope `{code, msgid, data}`. Codes are strings:
+ * "0" success, "1000" auth, "1001" store, "1002" bad parameter or business rule,
+ * "1003" internal error.
+ */
+export type ApiCode = '0' | '1000' | '1001' | '1002' | '1003';
+
+export interface Envelope<T = unknown> {
+  code: ApiCode;
+  msgid: string;
+  data: T;
+}
+
+export function msgid(): string {
+  return randomBytes(16).toString('hex');
+}
+
+export function ok<T>(data: T): Envelope<T> {
+  return { code: '0', msgid: msgid(), data };
+}
+
+/** An error the API reports in the envelope with a fixed HTTP status. */
+export class ApiError extends Error {
+  readonly code: ApiCode;
+  readonly statusCode: number;
+  /** The request parameter at fault, when there is one. */
+  readonly field: string | undefined;
+  constructor(statusCode: number, code: ApiCode, message: string, field?: string) {
+    super(message);
+    this.name = 'ApiError';
+    this.statusCode = statusCode;
+    this.code = code;
+    this.field = field;
+  }
+}
+
+export const badRequest = (field: string, message: string) =>
+  new ApiError(400, '1002', `${field}: ${message}`, field);
+export const notFound = (message: string) => new ApiError(404, '1002', message);
+
+/** OpenAPI schema of an envelope around `data`. */
+export function envelopeSchema(data: object, description?: string) {
+  return {
+    type: 'object',
+    ...(description ? { description } : {}),
+    required: ['code', 'msgid', 'data'],
+    properties: {
+      code: { type: 'string', enum: ['0'] },
+      msgid: { type: 'string' },
+      data,
+    },
+  } as const;
+}
+
+export const errorEnvelopeSchema = {
+  type: 'object',
+  description: 'Error: `data` names the field at fault and the reason.',
+  required: ['code', 'msgid', 'data'],
+  properties: {
+    code: { type: 'string', enum: ['1000', '1001', '1002', '1003'] },
+    msgid: { type: 'string' },
+    data: { type: 'string' },
+  },
+} as const;
+
+/** Standard error responses added to every route's schema. */
+export const errorResponses = {
+  400: errorEnvelopeSchema,
+  401: errorEnvelopeSchema,
+  404: errorEnvelopeSchema,
+  500: errorEnvelopeSchema,
+  503: errorEnvelopeSchema,
+} as const;

@@ -1,0 +1,149 @@
+/**
+ * The configuration schema: one JSON Schema that carries every key, its type, its
+ * bounds and its default. `config/camgate.yaml` documents the same keys for
+ * operators; a test keeps the two in step.
+ */
+
+const port = { type: 'integer', minimum: 1, maximum: 65535 } as const;
+const host = { type: 'string', minLength: 1 } as const;
+const gbId = { type: 'string', pattern: '^[0-9]{20}$' } as const;
+const url = { type: 'string', pattern: '^https?://' } as const;
+
+export const configSchema = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    api: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        host: { ...host, default: '0.0.0.0' },
+        port: { ...port, default: 8090 },
+        tokens: {
+          type: 'array',
+          items: { type: 'string', minLength: 16 },
+          default: [],
+        },
+        publicMetrics: { type: 'boolean', default: true },
+        bodyLimit: { type: 'integer', minimum: 1024, maximum: 16777216, default: 1048576 },
+      },
+    },
+    sip: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        host: { ...host, default: '0.0.0.0' },
+        port: { ...port, default: 5060 },
+        advertisedHost: { type: 'string', default: '' },
+        id: { ...gbId, default: '37070000082008000001' },
+        domain: { type: 'string', pattern: '^[0-9]{10}$', default: '3707000008' },
+        password: { type: 'string', minLength: 1, maxLength: 64, default: '12345678' },
+        transports: {
+          type: 'array',
+          items: { enum: ['udp', 'tcp'] },
+          minItems: 1,
+          uniqueItems: true,
+          default: ['udp', 'tcp'],
+        },
+      },
+    },
+    gb28181: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        did: { type: 'string', pattern: '^[0-9]{14}$', default: '37070000081118' },
+        cid: { type: 'string', pattern: '^[0-9]{14}$', default: '37070000081318' },
+        registration: { enum: ['provisioned', 'open'], default: 'provisioned' },
+        registerExpires: { type: 'integer', minimum: 60, maximum: 86400, default: 3600 },
+        keepaliveInterval: { type: 'integer', minimum: 5, maximum: 3600, default: 60 },
+        keepaliveTimeouts: { type: 'integer', minimum: 1, maximum: 10, default: 3 },
+        catalogInterval: { type: 'integer', minimum: 0, maximum: 86400, default: 3600 },
+      },
+    },
+    store: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        url: {
+          type: 'string',
+          pattern: '^(sqlite:|mysql://)',
+          default: 'sqlite:./data/camgate.db',
+        },
+      },
+    },
+    log: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        level: {
+          enum: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'],
+          default: 'info',
+        },
+      },
+    },
+    media: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        workers: { type: 'integer', minimum: 0, maximum: 64, default: 0 },
+        rtpPorts: { type: 'string', pattern: '^[0-9]{1,5}-[0-9]{1,5}$', default: '30000-30999' },
+      },
+    },
+    pool: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        maxThreads: { type: 'integer', minimum: 1, maximum: 64, default: 2 },
+      },
+    },
+    notify: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        secret: { type: 'string', default: '' },
+        timeout: { type: 'integer', minimum: 100, maximum: 60000, default: 5000 },
+        urls: {
+          type: 'object',
+          default: {},
+          propertyNames: { pattern: '^[a-z]+\\.[a-z]+$' },
+          additionalProperties: url,
+        },
+      },
+    },
+  },
+} as const;
+
+export interface CamgateConfig {
+  api: { host: string; port: number; tokens: string[]; publicMetrics: boolean; bodyLimit: number };
+  sip: {
+    host: string;
+    port: number;
+    advertisedHost: string;
+    id: string;
+    domain: string;
+    password: string;
+    transports: Array<'udp' | 'tcp'>;
+  };
+  gb28181: {
+    did: string;
+    cid: string;
+    registration: 'provisioned' | 'open';
+    registerExpires: number;
+    keepaliveInterval: number;
+    keepaliveTimeouts: number;
+    catalogInterval: number;
+  };
+  store: { url: string };
+  log: { level: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent' };
+  media: { workers: number; rtpPorts: string };
+  pool: { maxThreads: number };
+  notify: { secret: string; timeout: number; urls: Record<string, string> };
+}

@@ -1,0 +1,133 @@
+import { readFileSync } from 'node:fs';
+import { Ajv, type ErrorObject } from 'ajv';
+import { parseDocument } from 'yaml';
+import { configSchema, type CamgateConfig } from './config-schema.js';
+
+export type { CamgateConfig } from './config-schema.js';
+
+/** sysexits.h EX_CONFIG: systemd and operators read it as "fix the configuration". */
+export const EXIT_CONFIG = 78;
+
+export interface ConfigProblem {
+  /** Dotted key path, e.g. `api.port`; empty for the document itself. */
+  path: string;
+  reason: string;
+}
+
+export class ConfigError extends Error {
+  readonly problems: ConfigProblem[];
+  constructor(source: string, problems: ConfigProblem[]) {
+    super(
+      `invalid configuration in ${source}:\n` +
+        problems.map((p) => `  ${p.path || '(document)'}: ${p.reason}`).join('\n'),
+    );
+    this.name = 'ConfigError';
+    this.problems = problems;
+  }
+}
+
+const ajv = new Ajv({ useDefaults: true, allErrors: true, strict: true, allowUnionTypes: true });
+const validate = ajv.compile(configSchema);
+
+function pathOf(error: ErrorObject): string {
+  const base = error.instancePath.split('/').filter(Boolean).join('.');
+  const extra =
+    error.keyword === 'additionalProperties'
+      ? (error.params as { additionalProperty: string }).additionalProperty
+      : error.keyword === 'required'
+        ? (error.params as { missingProperty: string }).missingProperty
+        : error.keyword === 'propertyNames'
+          ? (error.params as { propertyName: string }).propertyName
+          : '';
+  return [base, extra].filter(Boolean).join('.');
+}
+
+function reasonOf(error: ErrorObject): string {
+  switch (error.keyword) {
+    case 'additionalProperties':
+      return 'unknown key';
+    case 'enum':
+      return `must be one of ${(error.params as { allowedValues: unknown[] }).allowedValues
+        .map((v) => JSON.stringify(v))
+        .join(', ')}`;
+    case 'propertyNames':
+      return 'invalid key name';
+    default:
+      return error.message ?? error.keyword;
+  }
+}
+
+/** Checks that the schema alone cannot express. */
+function crossCheck(config: CamgateConfig): ConfigProblem[] {
+  const problems: ConfigProblem[] = [];
+  const [low, high] = config.media.rtpPorts.split('-').map(Number) as [number, number];
+  if (low < 1024 || high > 65535 || low > high) {
+    problems.push({ path: 'media.rtpPorts', reason: 'must be a range LOW-HIGH within 1024-65535' });
+  }
+  if (config.api.port === config.sip.port && config.api.host === config.sip.host) {
+    problems.push({ path: 'api.port', reason: 'must differ from sip.port' });
+  }
+  return problems;
+}
+
+/** Validates a parsed document, filling defaults. Throws ConfigError. */
+export function validateConfig(document: unknown, source = 'configuration'): CamgateConfig {
+  const data = document ?? {};
+  if (typeof data !== 'object' || Array.isArray(data)) {
+    throw new ConfigError(source, [{ path: '', reason: 'must be a mapping of keys' }]);
+  }
+  const copy = structuredClone(data);
+  if (!validate(copy)) {
+    const seen = new Set<string>();
+    const problems: ConfigProblem[] = [];
+    for (const error of validate.errors ?? []) {
+      const problem = { path: pathOf(error), reason: reasonOf(error) };
+      const key = `${problem.path}\0${problem.reason}`;
+      if (!seen.has(key)) {
+        seen.add(key);
+        problems.push(problem);
+      }
+    }
+    throw new ConfigError(source, problems);
+  }
+  const config = copy as unknown as CamgateConfig;
+  const problems = crossCheck(config);
+  if (problems.length > 0) throw new ConfigError(source, problems);
+  return config;
+}
+
+/** Parses YAML text and validates it. */
+export function parseConfig(text: string, source = 'configuration'): CamgateConfig {
+  const doc = parseDocument(text, { uniqueKeys: true });
+  if (doc.errors.length > 0) {
+    throw new ConfigError(
+      source,
+      doc.errors.map((e) => ({ path: '', reason: `YAML: ${e.message.split('\n')[0]}` })),
+    );
+  }
+  return validateConfig(doc.toJS(), source);
+}
+
+/** The file to read: `--config PATH`, else `$CAMGATE_CONFIG`, else `config/camgate.yaml`. */
+export function configPathFrom(argv: string[], env: NodeJS.ProcessEnv): string {
+  const flag = argv.indexOf('--config');
+  if (flag >= 0 && argv[flag + 1]) return argv[flag + 1]!;
+  const inline = argv.find((a) => a.startsWith('--config='));
+  if (inline) return inline.slice('--config='.length);
+  return env.CAMGATE_CONFIG || 'config/camgate.yaml';
+}
+
+export function loadConfig(path: string): CamgateConfig {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (error) {
+    throw new ConfigError(path, [{ path: '', reason: `cannot read file: ${(error as Error).message}` }]);
+  }
+  return parseConfig(text, path);
+}
+
+/** Defaults only, as if the file were empty. */
+export function defaultConfig(): CamgateConfig {
+  return validateConfig({});
+}

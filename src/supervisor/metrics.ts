@@ -1,0 +1,110 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { EluMeter } from '../shared/child-runtime.js';
+
+/**
+ * The supervisor's Prometheus registry. Process and runtime metrics come from
+ * prom-client; the `camgate_` families are ours. Labels are bounded sets only
+ * (method, route template, child slot); never device IDs, SIMs or SSRCs.
+ */
+
+export interface ThreadLoad {
+  /** Bounded thread name: supervisor, sip, pool, media, media-worker-<slot>. */
+  thread: string;
+  elu: number;
+}
+
+export interface MetricsSources {
+  /** Device counts by presence, read at scrape time. */
+  deviceCounts(): Promise<{ online: number; offline: number }>;
+  channelCount(): Promise<number>;
+  /** Up/down per child and the event-loop utilisation of every thread, once per scrape. */
+  threads(): Promise<{ children: Array<{ child: string; up: boolean }>; loads: ThreadLoad[] }>;
+}
+
+export interface Metrics {
+  registry: Registry;
+  httpDuration: Histogram<'method' | 'route' | 'status_class'>;
+  childRestarts: Counter<'child'>;
+  stopMeters(): void;
+}
+
+export function createMetrics(sources: MetricsSources, version: string): Metrics {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+  const supervisorElu = new EluMeter(5000);
+
+  const httpDuration = new Histogram({
+    name: 'camgate_http_request_duration_seconds',
+    help: 'REST API request duration by route template.',
+    labelNames: ['method', 'route', 'status_class'] as const,
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+    registers: [registry],
+  });
+
+  const childRestarts = new Counter({
+    name: 'camgate_child_restarts_total',
+    help: 'Restarts of supervised threads and processes after they died.',
+    labelNames: ['child'] as const,
+    registers: [registry],
+  });
+
+  new Gauge({
+    name: 'camgate_build_info',
+    help: 'Build information; always 1.',
+    labelNames: ['version', 'node'] as const,
+    registers: [registry],
+  }).set({ version, node: process.version }, 1);
+
+  new Gauge({
+    name: 'camgate_devices',
+    help: 'Provisioned devices by presence.',
+    labelNames: ['state'] as const,
+    registers: [registry],
+    async collect() {
+      const counts = await sources.deviceCounts();
+      this.set({ state: 'online' }, counts.online);
+      this.set({ state: 'offline' }, counts.offline);
+    },
+  });
+
+  new Gauge({
+    name: 'camgate_channels',
+    help: 'Provisioned channels.',
+    registers: [registry],
+    async collect() {
+      this.set(await sources.channelCount());
+    },
+  });
+
+  // One ping round per scrape feeds both gauges below.
+  let threadsOnce: ReturnType<MetricsSources['threads']> | null = null;
+  const threads = () => {
+    threadsOnce ??= sources.threads().finally(() => setTimeout(() => (threadsOnce = null), 200).unref());
+    return threadsOnce;
+  };
+
+  new Gauge({
+    name: 'camgate_child_up',
+    help: 'Whether a supervised child answers its health check (1) or not (0).',
+    labelNames: ['child'] as const,
+    registers: [registry],
+    async collect() {
+      this.reset();
+      for (const { child, up } of (await threads()).children) this.set({ child }, up ? 1 : 0);
+    },
+  });
+
+  new Gauge({
+    name: 'camgate_event_loop_utilization_ratio',
+    help: 'Event-loop utilisation per thread over the last 5 s (0..1).',
+    labelNames: ['thread'] as const,
+    registers: [registry],
+    async collect() {
+      this.reset();
+      this.set({ thread: 'supervisor' }, supervisorElu.value);
+      for (const { thread, elu } of (await threads()).loads) this.set({ thread }, elu);
+    },
+  });
+
+  return { registry, httpDuration, childRestarts, stopMeters: () => supervisorElu.stop() };
+}

@@ -1,0 +1,217 @@
+import os from 'node:os';
+import { Piscina } from 'piscina';
+import type { FastifyInstance } from 'fastify';
+import type { Logger } from 'pino';
+import { ManagedChild, processSpawner, threadSpawner, type ChildHealth } from '../shared/child.js';
+import { entryPath, packageVersion } from '../shared/entry.js';
+import { buildApi } from './api/app.js';
+import type { HealthReport, PartHealth } from './api/system.js';
+import type { CamgateConfig } from './config.js';
+import { createMetrics, type Metrics, type ThreadLoad } from './metrics.js';
+import { openStore } from './store/index.js';
+import type { Store } from './store/types.js';
+
+/**
+ * The supervisor's main thread (DESIGN.md §1): owns config, store, REST API and
+ * metrics, and starts, watches and restarts the SIP thread, the piscina pool and
+ * the media process. Ownership and shutdown order are in docs/closures.md.
+ */
+
+export interface SupervisorOptions {
+  logger: Logger;
+  /** Hard limit for an ordered shutdown (ms); past it the process exits anyway. */
+  shutdownTimeout?: number;
+}
+
+export class Supervisor {
+  readonly config: CamgateConfig;
+  readonly version = packageVersion();
+  #logger: Logger;
+  #store: Store | null = null;
+  #sip: ManagedChild | null = null;
+  #media: ManagedChild | null = null;
+  #pool: Piscina | null = null;
+  #api: FastifyInstance | null = null;
+  #metrics: Metrics | null = null;
+  #startedAt = Date.now();
+  #stopping: Promise<void> | null = null;
+
+  constructor(config: CamgateConfig, options: SupervisorOptions) {
+    this.config = config;
+    this.#logger = options.logger;
+  }
+
+  get sip(): ManagedChild | null {
+    return this.#sip;
+  }
+  get media(): ManagedChild | null {
+    return this.#media;
+  }
+  get api(): FastifyInstance | null {
+    return this.#api;
+  }
+  get store(): Store | null {
+    return this.#store;
+  }
+
+  /** The address devices reach our SIP port at. */
+  sipHost(): string {
+    if (this.config.sip.advertisedHost) return this.config.sip.advertisedHost;
+    if (this.config.sip.host !== '0.0.0.0' && this.config.sip.host !== '::') return this.config.sip.host;
+    for (const addresses of Object.values(os.networkInterfaces())) {
+      for (const a of addresses ?? []) if (a.family === 'IPv4' && !a.internal) return a.address;
+    }
+    return '127.0.0.1';
+  }
+
+  async start(): Promise<{ apiAddress: string }> {
+    const { config } = this;
+    const log = this.#logger;
+    this.#store = await openStore(config.store.url, {
+      seed: { lid: config.sip.id, region: config.sip.domain, did: config.gb28181.did, cid: config.gb28181.cid },
+    });
+    log.info({ store: this.#store.dialect, migrations: await this.#store.migrations() }, 'store open');
+
+    const store = this.#store;
+    this.#metrics = createMetrics(
+      {
+        deviceCounts: async () => {
+          const online = await store.devices.list({ limit: 0, filters: [{ field_name: 'online', operator: '=', value: 1 }] });
+          const all = await store.devices.list({ limit: 0 });
+          return { online: online.total, offline: all.total - online.total };
+        },
+        channelCount: async () => (await store.channels.list({ limit: 0 })).total,
+        threads: () => this.#threadLoads(),
+      },
+      this.version,
+    );
+
+    this.#sip = new ManagedChild('sip', threadSpawner(entryPath('sip-thread'), () => ({ config }), 'sip'));
+    this.#media = new ManagedChild('media', processSpawner(entryPath('media-process'), () => ({ config })));
+    for (const child of [this.#sip, this.#media]) this.#watch(child);
+    this.#media.on('running', (channel) => {
+      channel.onNote('worker.died', (data) => log.warn(data, 'media worker died'));
+      channel.onNote('worker.restarted', (data) => {
+        const { slot } = data as { slot: number };
+        this.#metrics?.childRestarts.inc({ child: `media-worker-${slot}` });
+      });
+    });
+    this.#pool = new Piscina({
+      filename: entryPath('cpu-task'),
+      maxThreads: config.pool.maxThreads,
+      minThreads: 1,
+      idleTimeout: 60_000,
+    });
+
+    // The API comes up first so /healthz can show the children starting.
+    this.#api = await buildApi({
+      config,
+      store,
+      metrics: this.#metrics,
+      health: () => this.health(),
+      sipHost: this.sipHost(),
+      version: this.version,
+      logger: log.child({ part: 'api' }),
+    });
+    const apiAddress = await this.#api.listen({ host: config.api.host, port: config.api.port });
+    log.info({ address: apiAddress }, 'api listening');
+
+    await Promise.all([this.#sip.start(), this.#media.start()]);
+    log.info('all parts started');
+    return { apiAddress };
+  }
+
+  #watch(child: ManagedChild): void {
+    child.on('died', (reason) => this.#logger.error({ child: child.name, reason }, 'child died; restarting'));
+    child.on('restarted', (restarts) => {
+      this.#metrics?.childRestarts.inc({ child: child.name });
+      this.#logger.info({ child: child.name, restarts }, 'child restarted');
+    });
+  }
+
+  async #threadLoads(): Promise<{ children: Array<{ child: string; up: boolean }>; loads: ThreadLoad[] }> {
+    const [sip, media] = await Promise.all([this.#sip?.health(500), this.#media?.health(1000)]);
+    const children: Array<{ child: string; up: boolean }> = [];
+    const loads: ThreadLoad[] = [];
+    for (const h of [sip, media]) {
+      if (!h) continue;
+      children.push({ child: h.name, up: h.ok });
+      const elu = (h.detail as { elu?: number } | undefined)?.elu;
+      if (typeof elu === 'number') loads.push({ thread: h.name, elu });
+    }
+    const workers = ((media?.detail as { workers?: ChildHealth[] } | undefined)?.workers ?? []);
+    for (const w of workers) {
+      children.push({ child: w.name, up: w.ok });
+      const elu = (w.detail as { elu?: number } | undefined)?.elu;
+      if (typeof elu === 'number') loads.push({ thread: w.name, elu });
+    }
+    if (this.#pool) {
+      children.push({ child: 'pool', up: this.#pool.threads.length > 0 });
+      loads.push({ thread: 'pool', elu: this.#pool.utilization });
+    }
+    return { children, loads };
+  }
+
+  async health(): Promise<HealthReport> {
+    const parts: Record<string, PartHealth> = { api: { ok: true } };
+    const checks: Array<Promise<void>> = [];
+    checks.push(
+      (async () => {
+        try {
+          await this.#store!.sysInfo.get();
+          parts.store = { ok: true, dialect: this.#store!.dialect };
+        } catch (error) {
+          parts.store = { ok: false, error: (error as Error).message };
+        }
+      })(),
+    );
+    for (const child of [this.#sip, this.#media]) {
+      if (!child) continue;
+      checks.push(child.health(1000).then((h) => void (parts[child.name] = { ...h })));
+    }
+    checks.push(
+      (async () => {
+        if (!this.#pool) return void (parts.pool = { ok: false, error: 'not started' });
+        try {
+          const answer = (await this.#pool.run({ kind: 'ping' })) as { ok: boolean };
+          parts.pool = { ok: answer.ok === true, threads: this.#pool.threads.length, utilization: this.#pool.utilization };
+        } catch (error) {
+          parts.pool = { ok: false, error: (error as Error).message };
+        }
+      })(),
+    );
+    await Promise.all(checks);
+    const healthy = !this.#stopping && Object.values(parts).every((p) => p.ok);
+    return {
+      status: healthy ? 'ok' : 'degraded',
+      version: this.version,
+      uptime: (Date.now() - this.#startedAt) / 1000,
+      parts,
+    };
+  }
+
+  /**
+   * Ordered shutdown: stop taking API requests, then signalling (so devices get
+   * their BYEs while media still flows), then the media process, the pool, the store.
+   */
+  stop(): Promise<void> {
+    this.#stopping ??= (async () => {
+      const log = this.#logger;
+      const step = async (name: string, fn: () => Promise<unknown> | undefined) => {
+        try {
+          await fn();
+          log.info({ part: name }, 'stopped');
+        } catch (error) {
+          log.error({ part: name, err: error }, 'stop failed');
+        }
+      };
+      await step('api', () => this.#api?.close());
+      await step('sip', () => this.#sip?.stop(3000));
+      await step('media', () => this.#media?.stop(3000));
+      await step('pool', () => this.#pool?.destroy());
+      this.#metrics?.stopMeters();
+      await step('store', () => this.#store?.close());
+    })();
+    return this.#stopping;
+  }
+}
