@@ -1,0 +1,314 @@
+/**
+ * Versioned schema migrations. Append new entries; never edit an applied one.
+ *
+ * SQLite runs each migration and its `schema_migrations` row in one transaction
+ * (SQLite DDL is transactional). MySQL commits DDL implicitly, so there every
+ * statement is written to be re-runnable (`IF NOT EXISTS`, keys inline), and a
+ * named lock keeps two processes from migrating at once.
+ */
+import type { Driver } from './driver.js';
+import type { Dialect } from './types.js';
+
+export interface Migration {
+  version: number;
+  name: string;
+  sqlite: string[];
+  mysql: string[];
+}
+
+const MYSQL_TABLE = 'ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci';
+/** IDs, Call-IDs and tags compare exactly (SIP treats them case-sensitively). */
+const ID = 'VARCHAR(64) COLLATE utf8mb4_bin';
+
+export const MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    name: 'devices, channels, streams, sys_info',
+    sqlite: [
+      `CREATE TABLE devices (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        deviceid TEXT NOT NULL,
+        name TEXT NOT NULL DEFAULT '',
+        region TEXT NOT NULL DEFAULT '',
+        host TEXT NOT NULL DEFAULT '',
+        port INTEGER NOT NULL DEFAULT 0,
+        transport TEXT NOT NULL DEFAULT '',
+        rport INTEGER NOT NULL DEFAULT 0,
+        raddr TEXT NOT NULL DEFAULT '',
+        source TEXT NOT NULL DEFAULT '',
+        manufacturer TEXT NOT NULL DEFAULT '',
+        devicetype TEXT NOT NULL DEFAULT '',
+        firmware TEXT NOT NULL DEFAULT '',
+        model TEXT NOT NULL DEFAULT '',
+        uri TEXT NOT NULL DEFAULT '',
+        pwd TEXT NOT NULL DEFAULT '',
+        online INTEGER NOT NULL DEFAULT 0,
+        active INTEGER NOT NULL DEFAULT 0,
+        regist INTEGER NOT NULL DEFAULT 0,
+        expires_at INTEGER NULL,
+        addtime INTEGER NOT NULL,
+        uptime INTEGER NOT NULL,
+        deltime INTEGER NULL
+      )`,
+      // Unique among alive rows only: a soft-deleted ID can be provisioned again.
+      'CREATE UNIQUE INDEX devices_deviceid_alive ON devices (deviceid) WHERE deltime IS NULL',
+      'CREATE INDEX devices_deltime ON devices (deltime)',
+      `CREATE TABLE channels (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        channelid TEXT NOT NULL,
+        deviceid TEXT NOT NULL,
+        memo TEXT NOT NULL DEFAULT '',
+        name TEXT NOT NULL DEFAULT '',
+        manufacturer TEXT NOT NULL DEFAULT '',
+        model TEXT NOT NULL DEFAULT '',
+        owner TEXT NOT NULL DEFAULT '',
+        civilcode TEXT NOT NULL DEFAULT '',
+        address TEXT NOT NULL DEFAULT '',
+        parental INTEGER NOT NULL DEFAULT 0,
+        parentid TEXT NOT NULL DEFAULT '',
+        safetyway INTEGER NOT NULL DEFAULT 0,
+        registerway INTEGER NOT NULL DEFAULT 0,
+        secrecy INTEGER NOT NULL DEFAULT 0,
+        status TEXT NOT NULL DEFAULT '',
+        ptztype INTEGER NOT NULL DEFAULT 0,
+        longitude REAL NULL,
+        latitude REAL NULL,
+        active INTEGER NOT NULL DEFAULT 0,
+        uri TEXT NOT NULL DEFAULT '',
+        vf TEXT NOT NULL DEFAULT '',
+        height INTEGER NOT NULL DEFAULT 0,
+        width INTEGER NOT NULL DEFAULT 0,
+        fps INTEGER NOT NULL DEFAULT 0,
+        streamtype TEXT NOT NULL DEFAULT 'push',
+        url TEXT NOT NULL DEFAULT '',
+        addtime INTEGER NOT NULL,
+        uptime INTEGER NOT NULL,
+        deltime INTEGER NULL
+      )`,
+      'CREATE UNIQUE INDEX channels_channelid_alive ON channels (channelid) WHERE deltime IS NULL',
+      'CREATE INDEX channels_deviceid ON channels (deviceid, deltime)',
+      'CREATE INDEX channels_deltime ON channels (deltime)',
+      `CREATE TABLE streams (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        streamid TEXT NOT NULL,
+        ssrc TEXT NOT NULL DEFAULT '',
+        t INTEGER NOT NULL DEFAULT 0,
+        kind TEXT NOT NULL DEFAULT 'gb28181',
+        deviceid TEXT NOT NULL DEFAULT '',
+        channelid TEXT NOT NULL DEFAULT '',
+        status INTEGER NOT NULL DEFAULT 0,
+        start INTEGER NOT NULL DEFAULT 0,
+        "end" INTEGER NOT NULL DEFAULT 0,
+        callid TEXT NOT NULL DEFAULT '',
+        from_tag TEXT NOT NULL DEFAULT '',
+        to_tag TEXT NOT NULL DEFAULT '',
+        cseq INTEGER NOT NULL DEFAULT 0,
+        route TEXT NULL,
+        remote_target TEXT NOT NULL DEFAULT '',
+        media_host TEXT NOT NULL DEFAULT '',
+        media_port INTEGER NOT NULL DEFAULT 0,
+        media_transport TEXT NOT NULL DEFAULT '',
+        media_server TEXT NOT NULL DEFAULT '',
+        worker INTEGER NULL,
+        reason TEXT NULL,
+        urls TEXT NULL,
+        stream INTEGER NOT NULL DEFAULT 0,
+        addtime INTEGER NOT NULL,
+        uptime INTEGER NOT NULL,
+        closed_at INTEGER NULL
+      )`,
+      'CREATE INDEX streams_status ON streams (status, kind)',
+      'CREATE INDEX streams_streamid ON streams (streamid)',
+      'CREATE INDEX streams_channelid ON streams (channelid, status)',
+      'CREATE INDEX streams_callid ON streams (callid)',
+      'CREATE INDEX streams_addtime ON streams (addtime)',
+      `CREATE TABLE sys_info (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        lid TEXT NOT NULL,
+        region TEXT NOT NULL,
+        did TEXT NOT NULL,
+        dnum INTEGER NOT NULL DEFAULT 0,
+        cid TEXT NOT NULL,
+        cnum INTEGER NOT NULL DEFAULT 0,
+        addtime INTEGER NOT NULL,
+        uptime INTEGER NOT NULL
+      )`,
+    ],
+    mysql: [
+      `CREATE TABLE IF NOT EXISTS devices (
+        id BIGINT NOT NULL AUTO_INCREMENT,
+        deviceid ${ID} NOT NULL,
+        name VARCHAR(255) NOT NULL DEFAULT '',
+        region VARCHAR(64) NOT NULL DEFAULT '',
+        host VARCHAR(255) NOT NULL DEFAULT '',
+        port INT NOT NULL DEFAULT 0,
+        transport VARCHAR(16) NOT NULL DEFAULT '',
+        rport INT NOT NULL DEFAULT 0,
+        raddr VARCHAR(255) NOT NULL DEFAULT '',
+        source VARCHAR(255) NOT NULL DEFAULT '',
+        manufacturer VARCHAR(255) NOT NULL DEFAULT '',
+        devicetype VARCHAR(255) NOT NULL DEFAULT '',
+        firmware VARCHAR(255) NOT NULL DEFAULT '',
+        model VARCHAR(255) NOT NULL DEFAULT '',
+        uri VARCHAR(512) NOT NULL DEFAULT '',
+        pwd VARCHAR(255) COLLATE utf8mb4_bin NOT NULL DEFAULT '',
+        online TINYINT NOT NULL DEFAULT 0,
+        active BIGINT NOT NULL DEFAULT 0,
+        regist TINYINT NOT NULL DEFAULT 0,
+        expires_at BIGINT NULL,
+        addtime BIGINT NOT NULL,
+        uptime BIGINT NOT NULL,
+        deltime BIGINT NULL,
+        -- MySQL has no partial indexes: NULL for deleted rows keeps the key unique among alive ones.
+        deviceid_alive ${ID} GENERATED ALWAYS AS (IF(deltime IS NULL, deviceid, NULL)) STORED,
+        PRIMARY KEY (id),
+        UNIQUE KEY devices_deviceid_alive (deviceid_alive),
+        KEY devices_deviceid (deviceid),
+        KEY devices_deltime (deltime)
+      ) ${MYSQL_TABLE}`,
+      `CREATE TABLE IF NOT EXISTS channels (
+        id BIGINT NOT NULL AUTO_INCREMENT,
+        channelid ${ID} NOT NULL,
+        deviceid ${ID} NOT NULL,
+        memo VARCHAR(255) NOT NULL DEFAULT '',
+        name VARCHAR(255) NOT NULL DEFAULT '',
+        manufacturer VARCHAR(255) NOT NULL DEFAULT '',
+        model VARCHAR(255) NOT NULL DEFAULT '',
+        owner VARCHAR(255) NOT NULL DEFAULT '',
+        civilcode VARCHAR(64) NOT NULL DEFAULT '',
+        address VARCHAR(255) NOT NULL DEFAULT '',
+        parental INT NOT NULL DEFAULT 0,
+        parentid VARCHAR(255) NOT NULL DEFAULT '',
+        safetyway INT NOT NULL DEFAULT 0,
+        registerway INT NOT NULL DEFAULT 0,
+        secrecy INT NOT NULL DEFAULT 0,
+        status VARCHAR(32) NOT NULL DEFAULT '',
+        ptztype INT NOT NULL DEFAULT 0,
+        longitude DOUBLE NULL,
+        latitude DOUBLE NULL,
+        active BIGINT NOT NULL DEFAULT 0,
+        uri VARCHAR(512) NOT NULL DEFAULT '',
+        vf VARCHAR(32) NOT NULL DEFAULT '',
+        height INT NOT NULL DEFAULT 0,
+        width INT NOT NULL DEFAULT 0,
+        fps INT NOT NULL DEFAULT 0,
+        streamtype VARCHAR(16) NOT NULL DEFAULT 'push',
+        url VARCHAR(2048) NOT NULL DEFAULT '',
+        addtime BIGINT NOT NULL,
+        uptime BIGINT NOT NULL,
+        deltime BIGINT NULL,
+        channelid_alive ${ID} GENERATED ALWAYS AS (IF(deltime IS NULL, channelid, NULL)) STORED,
+        PRIMARY KEY (id),
+        UNIQUE KEY channels_channelid_alive (channelid_alive),
+        KEY channels_channelid (channelid),
+        KEY channels_deviceid (deviceid, deltime),
+        KEY channels_deltime (deltime)
+      ) ${MYSQL_TABLE}`,
+      `CREATE TABLE IF NOT EXISTS streams (
+        id BIGINT NOT NULL AUTO_INCREMENT,
+        streamid ${ID} NOT NULL,
+        ssrc VARCHAR(16) NOT NULL DEFAULT '',
+        t TINYINT NOT NULL DEFAULT 0,
+        kind VARCHAR(16) NOT NULL DEFAULT 'gb28181',
+        deviceid ${ID} NOT NULL DEFAULT '',
+        channelid ${ID} NOT NULL DEFAULT '',
+        status TINYINT NOT NULL DEFAULT 0,
+        start BIGINT NOT NULL DEFAULT 0,
+        \`end\` BIGINT NOT NULL DEFAULT 0,
+        callid VARCHAR(255) COLLATE utf8mb4_bin NOT NULL DEFAULT '',
+        from_tag VARCHAR(128) COLLATE utf8mb4_bin NOT NULL DEFAULT '',
+        to_tag VARCHAR(128) COLLATE utf8mb4_bin NOT NULL DEFAULT '',
+        cseq BIGINT NOT NULL DEFAULT 0,
+        route TEXT NULL,
+        remote_target VARCHAR(512) NOT NULL DEFAULT '',
+        media_host VARCHAR(255) NOT NULL DEFAULT '',
+        media_port INT NOT NULL DEFAULT 0,
+        media_transport VARCHAR(16) NOT NULL DEFAULT '',
+        media_server VARCHAR(255) NOT NULL DEFAULT '',
+        worker INT NULL,
+        reason VARCHAR(512) NULL,
+        urls TEXT NULL,
+        stream TINYINT NOT NULL DEFAULT 0,
+        addtime BIGINT NOT NULL,
+        uptime BIGINT NOT NULL,
+        closed_at BIGINT NULL,
+        PRIMARY KEY (id),
+        KEY streams_status (status, kind),
+        KEY streams_streamid (streamid),
+        KEY streams_channelid (channelid, status),
+        KEY streams_callid (callid),
+        KEY streams_addtime (addtime)
+      ) ${MYSQL_TABLE}`,
+      `CREATE TABLE IF NOT EXISTS sys_info (
+        id TINYINT NOT NULL,
+        lid VARCHAR(32) NOT NULL,
+        region VARCHAR(32) NOT NULL,
+        did VARCHAR(32) NOT NULL,
+        dnum INT NOT NULL DEFAULT 0,
+        cid VARCHAR(32) NOT NULL,
+        cnum INT NOT NULL DEFAULT 0,
+        addtime BIGINT NOT NULL,
+        uptime BIGINT NOT NULL,
+        PRIMARY KEY (id)
+      ) ${MYSQL_TABLE}`,
+    ],
+  },
+];
+
+const CREATE_LEDGER: Record<Dialect, string> = {
+  sqlite: `CREATE TABLE IF NOT EXISTS schema_migrations (
+    version INTEGER PRIMARY KEY,
+    name TEXT NOT NULL,
+    applied_at INTEGER NOT NULL
+  )`,
+  mysql: `CREATE TABLE IF NOT EXISTS schema_migrations (
+    version INT NOT NULL,
+    name VARCHAR(255) NOT NULL,
+    applied_at BIGINT NOT NULL,
+    PRIMARY KEY (version)
+  ) ${MYSQL_TABLE}`,
+};
+
+export async function appliedVersions(driver: Driver): Promise<number[]> {
+  const rows = await driver.all('SELECT version FROM schema_migrations ORDER BY version');
+  return rows.map((row) => Number(row.version));
+}
+
+/**
+ * Applies every migration not yet recorded, in version order. Returns the versions
+ * applied by this call (empty when the schema was current).
+ */
+export async function migrate(
+  driver: Driver,
+  now: () => number,
+  migrations: readonly Migration[] = MIGRATIONS,
+): Promise<number[]> {
+  const ordered = [...migrations].sort((a, b) => a.version - b.version);
+  for (let i = 1; i < ordered.length; i++) {
+    if (ordered[i]!.version === ordered[i - 1]!.version) {
+      throw new Error(`duplicate migration version ${ordered[i]!.version}`);
+    }
+  }
+  return driver.withMigrationLock(async (exec) => {
+    await exec.run(CREATE_LEDGER[exec.dialect]);
+    const applied: number[] = [];
+    for (const migration of ordered) {
+      const done = await exec.transaction(async (tx) => {
+        // Re-checked inside the transaction/lock: another process may have won.
+        const seen = await tx.all('SELECT version FROM schema_migrations WHERE version = ?', [
+          migration.version,
+        ]);
+        if (seen.length > 0) return false;
+        for (const statement of migration[exec.dialect]) await tx.run(statement);
+        await tx.run('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)', [
+          migration.version,
+          migration.name,
+          now(),
+        ]);
+        return true;
+      });
+      if (done) applied.push(migration.version);
+    }
+    return applied;
+  });
+}

@@ -1,0 +1,110 @@
+/**
+ * MySQL / MariaDB backend of the driver layer, on a mysql2/promise pool.
+ * Statements use server-side prepared statements (`execute`), so values are bound,
+ * never spliced into the text.
+ */
+import mysql from 'mysql2/promise';
+import type { SqlValue } from './filters.js';
+import type { Driver, Row, RunResult, SqlExecutor } from './driver.js';
+
+const RETRYABLE = new Set(['ER_LOCK_DEADLOCK', 'ER_LOCK_WAIT_TIMEOUT']);
+const MAX_ATTEMPTS = 4;
+
+type Queryable = Pick<mysql.Pool, 'execute' | 'query'> | mysql.PoolConnection;
+
+function toResult(result: unknown): RunResult {
+  const header = result as mysql.ResultSetHeader;
+  return { changes: Number(header.affectedRows ?? 0), insertId: Number(header.insertId ?? 0) };
+}
+
+function executor(target: Queryable): SqlExecutor {
+  return {
+    dialect: 'mysql',
+    async all(sql, params = []) {
+      const [rows] = await target.execute(sql, params as unknown[] as never);
+      return rows as Row[];
+    },
+    async run(sql, params = []) {
+      // DDL is not allowed as a prepared statement everywhere, so unparameterised
+      // statements go through the text protocol.
+      if (params.length === 0) {
+        const [result] = await target.query(sql);
+        return toResult(result);
+      }
+      const [result] = await target.execute(sql, params as unknown[] as never);
+      return toResult(result);
+    },
+  };
+}
+
+export class MysqlDriver implements Driver {
+  readonly dialect = 'mysql' as const;
+  private readonly pool: mysql.Pool;
+  private readonly direct: SqlExecutor;
+
+  constructor(url: string, poolSize = 10) {
+    this.pool = mysql.createPool({
+      uri: url,
+      connectionLimit: poolSize,
+      charset: 'utf8mb4',
+      supportBigNumbers: true,
+      bigNumberStrings: false,
+      decimalNumbers: true,
+      // Filter shapes vary; bound the per-connection prepared statement cache so the
+      // server-wide max_prepared_stmt_count is never reached.
+      maxPreparedStatements: 256,
+    });
+    this.direct = executor(this.pool);
+  }
+
+  all(sql: string, params?: SqlValue[]): Promise<Row[]> {
+    return this.direct.all(sql, params);
+  }
+
+  run(sql: string, params?: SqlValue[]): Promise<RunResult> {
+    return this.direct.run(sql, params);
+  }
+
+  async transaction<T>(fn: (tx: SqlExecutor) => Promise<T>): Promise<T> {
+    for (let attempt = 1; ; attempt++) {
+      const connection = await this.pool.getConnection();
+      try {
+        await connection.query('START TRANSACTION');
+        const result = await fn(executor(connection));
+        await connection.query('COMMIT');
+        return result;
+      } catch (err) {
+        await connection.query('ROLLBACK').catch(() => undefined);
+        const code = (err as { code?: string }).code;
+        if (code && RETRYABLE.has(code) && attempt < MAX_ATTEMPTS) continue;
+        throw err;
+      } finally {
+        connection.release();
+      }
+    }
+  }
+
+  async withMigrationLock<T>(fn: (exec: Driver) => Promise<T>): Promise<T> {
+    const connection = await this.pool.getConnection();
+    // GET_LOCK is server-wide, so the name carries the database.
+    const [rows] = await connection.query("SELECT CONCAT('camgate_migrate:', DATABASE()) AS name");
+    const name = String((rows as Row[])[0]?.name);
+    try {
+      const [got] = await connection.query('SELECT GET_LOCK(?, 60) AS ok', [name]);
+      if (Number((got as Row[])[0]?.ok) !== 1) {
+        throw new Error('timed out waiting for the schema migration lock');
+      }
+      try {
+        return await fn(this);
+      } finally {
+        await connection.query('SELECT RELEASE_LOCK(?)', [name]).catch(() => undefined);
+      }
+    } finally {
+      connection.release();
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.pool.end();
+  }
+}

@@ -1,0 +1,655 @@
+/**
+ * The Store written once against the driver layer; the few dialect differences
+ * (identifier quoting, upsert syntax, row locks) are spelt out where they occur.
+ */
+import { compileListQuery, limitClause, quoteIdent, type SqlValue, type TableSpec } from './filters.js';
+import { isUniqueViolation, type Driver, type Row, type SqlExecutor } from './driver.js';
+import { appliedVersions } from './migrations.js';
+import {
+  CHANNEL_COLUMNS,
+  CHANNEL_LIST,
+  DEVICE_COLUMNS,
+  DEVICE_LIST,
+  STREAM_COLUMNS,
+  STREAM_LIST,
+  SYS_INFO_COLUMNS,
+  encode,
+  toChannel,
+  toDevice,
+  toStream,
+  toSysInfo,
+  type ColumnKind,
+} from './schema.js';
+import {
+  DuplicateError,
+  NotFoundError,
+  StoreError,
+  type CatalogItem,
+  type Channel,
+  type ChannelCreate,
+  type ChannelPatch,
+  type ChannelStore,
+  type Device,
+  type DeviceCreate,
+  type DevicePatch,
+  type DeviceStore,
+  type Dialect,
+  type ListQuery,
+  type ListResult,
+  type Store,
+  type Stream,
+  type StreamInsert,
+  type StreamOpenFilter,
+  type StreamPatch,
+  type StreamStore,
+  type SysInfo,
+  type SysInfoSeed,
+  type SysInfoStore,
+  type UpsertCatalogOptions,
+  type UpsertCatalogResult,
+} from './types.js';
+
+/** Counter suffix of generated IDs: `did`/`cid` (14 digits) + 6 digits. */
+const COUNTER_DIGITS = 6;
+const COUNTER_MAX = 10 ** COUNTER_DIGITS - 1;
+const MAX_ID_LENGTH = 64;
+
+/** Columns a DevicePatch may set, with how each value is encoded. */
+const DEVICE_PATCH: Record<keyof DevicePatch, ColumnKind> = {
+  name: 'text',
+  pwd: 'text',
+  region: 'text',
+  host: 'text',
+  port: 'int',
+  transport: 'text',
+  rport: 'int',
+  raddr: 'text',
+  source: 'text',
+  manufacturer: 'text',
+  devicetype: 'text',
+  firmware: 'text',
+  model: 'text',
+  uri: 'text',
+  online: 'int',
+  active: 'int',
+  regist: 'bool',
+  expires_at: 'intNull',
+};
+
+const CATALOG_FIELDS = {
+  name: 'text',
+  manufacturer: 'text',
+  model: 'text',
+  owner: 'text',
+  civilcode: 'text',
+  address: 'text',
+  parental: 'int',
+  parentid: 'text',
+  safetyway: 'int',
+  registerway: 'int',
+  secrecy: 'int',
+  status: 'text',
+  ptztype: 'int',
+  longitude: 'realNull',
+  latitude: 'realNull',
+  uri: 'text',
+} as const satisfies Record<string, ColumnKind>;
+
+const CHANNEL_PATCH: Record<keyof ChannelPatch, ColumnKind> = {
+  ...CATALOG_FIELDS,
+  memo: 'text',
+  streamtype: 'text',
+  url: 'text',
+  active: 'int',
+  vf: 'text',
+  height: 'int',
+  width: 'int',
+  fps: 'int',
+};
+
+const STREAM_WRITABLE: Record<string, ColumnKind> = Object.fromEntries(
+  Object.entries(STREAM_COLUMNS)
+    .filter(([name]) => !['id', 'addtime', 'uptime'].includes(name))
+    .map(([name, def]) => [name, def.kind]),
+);
+
+/** Default identity, the same as gosip's demo config and camgate's config defaults. */
+export const DEFAULT_SYS_INFO_SEED: SysInfoSeed = {
+  lid: '37070000082008000001',
+  region: '3707000008',
+  did: '37070000081118',
+  cid: '37070000081318',
+  dnum: 0,
+  cnum: 0,
+};
+
+function pad(counter: number): string {
+  return String(counter).padStart(COUNTER_DIGITS, '0');
+}
+
+function checkId(kind: 'deviceid' | 'channelid', id: unknown): string {
+  if (typeof id !== 'string' || id.trim() === '' || id.length > MAX_ID_LENGTH || id !== id.trim()) {
+    throw new StoreError(`${kind} must be a non-empty string of at most ${MAX_ID_LENGTH} characters`);
+  }
+  return id;
+}
+
+export class SqlStore implements Store {
+  readonly dialect: Dialect;
+  readonly devices: DeviceStore;
+  readonly channels: ChannelStore;
+  readonly streams: StreamStore;
+  readonly sysInfo: SysInfoStore;
+
+  private readonly selectDevice: string;
+  private readonly selectChannel: string;
+  private readonly selectStream: string;
+  private readonly selectSysInfo: string;
+
+  constructor(
+    private readonly driver: Driver,
+    private readonly now: () => number,
+  ) {
+    this.dialect = driver.dialect;
+    const list = (columns: Record<string, unknown>) =>
+      Object.keys(columns)
+        .map((c) => this.q(c))
+        .join(', ');
+    this.selectDevice = list(DEVICE_COLUMNS);
+    this.selectChannel = list(CHANNEL_COLUMNS);
+    this.selectStream = list(STREAM_COLUMNS);
+    this.selectSysInfo = list(SYS_INFO_COLUMNS);
+
+    this.devices = {
+      list: (query) => this.listDevices(query),
+      get: (deviceid) => this.getDevice(this.driver, deviceid),
+      create: (input) => this.createDevice(input),
+      update: (deviceid, patch) => this.updateDevice(deviceid, patch),
+      softDelete: (deviceid) => this.deleteDevice(deviceid),
+      getSecret: (deviceid) => this.getSecret(deviceid),
+    };
+    this.channels = {
+      list: (query) => this.listChannels(query),
+      get: (channelid) => this.getChannel(this.driver, channelid),
+      listByDevice: (deviceid) => this.channelsOf(deviceid),
+      create: (deviceid, input) => this.createChannel(deviceid, input),
+      update: (channelid, patch) => this.updateChannel(channelid, patch),
+      softDelete: (channelid) => this.deleteChannel(channelid),
+      upsertFromCatalog: (deviceid, items, options) => this.upsertCatalog(deviceid, items, options),
+    };
+    this.streams = {
+      insert: (row) => this.insertStream(row),
+      update: (id, patch) => this.updateStream(id, patch),
+      get: (id) => this.getStream(this.driver, id),
+      getByStreamId: (streamid) => this.getStreamByStreamId(streamid),
+      list: (query) => this.listStreams(query),
+      listOpen: (filter) => this.listOpenStreams(filter),
+      close: (id, reason) => this.closeStream(id, reason),
+    };
+    this.sysInfo = {
+      get: () => this.getSysInfo(this.driver),
+      seed: (seed) => this.seedSysInfo(seed),
+    };
+  }
+
+  private q(name: string): string {
+    return quoteIdent(this.dialect, name);
+  }
+
+  migrations(): Promise<number[]> {
+    return appliedVersions(this.driver);
+  }
+
+  close(): Promise<void> {
+    return this.driver.close();
+  }
+
+  // -------------------------------------------------------------------------
+  // shared helpers
+  // -------------------------------------------------------------------------
+
+  private async listRows<T>(
+    spec: TableSpec,
+    select: string,
+    toRow: (row: Row) => T,
+    query: ListQuery | undefined,
+    baseWhere: string,
+  ): Promise<ListResult<T>> {
+    // Throws QueryError before any SQL runs.
+    const compiled = compileListQuery(spec, query, this.dialect);
+    const where = `${baseWhere} AND (${compiled.where})`;
+    const table = this.q(spec.table);
+    const counted = await this.driver.all(
+      `SELECT COUNT(*) AS n FROM ${table} WHERE ${where}`,
+      compiled.params,
+    );
+    const total = Number(counted[0]?.n ?? 0);
+    if (compiled.limit === 0 || total === 0) return { total, list: [] };
+    const rows = await this.driver.all(
+      `SELECT ${select} FROM ${table} WHERE ${where} ORDER BY ${compiled.orderBy}` +
+        limitClause(this.dialect, compiled.limit, compiled.offset),
+      compiled.params,
+    );
+    return { total, list: rows.map(toRow) };
+  }
+
+  /** `SET a = ?, b = ?` for the known keys of a patch; unknown keys are ignored. */
+  private assignments(
+    patch: object,
+    allowed: Record<string, ColumnKind>,
+  ): { sets: string[]; params: SqlValue[] } {
+    const sets: string[] = [];
+    const params: SqlValue[] = [];
+    for (const [key, value] of Object.entries(patch)) {
+      if (value === undefined || !Object.prototype.hasOwnProperty.call(allowed, key)) continue;
+      const kind = allowed[key]!;
+      const encoded = encode(kind, value);
+      // NOT NULL columns get their neutral value instead of a constraint error.
+      if (encoded === null && !kind.endsWith('Null') && kind !== 'json') {
+        params.push(kind === 'text' ? '' : 0);
+      } else {
+        params.push(encoded);
+      }
+      sets.push(`${this.q(key)} = ?`);
+    }
+    return { sets, params };
+  }
+
+  /** Locks the sys_info row for the rest of the transaction and returns it. */
+  private async lockSysInfo(tx: SqlExecutor): Promise<SysInfo> {
+    // SQLite's BEGIN IMMEDIATE already holds the write lock; MySQL needs a row lock.
+    const lock = this.dialect === 'mysql' ? ' FOR UPDATE' : '';
+    const rows = await tx.all(`SELECT ${this.selectSysInfo} FROM sys_info WHERE id = 1${lock}`);
+    if (rows.length === 0) throw new NotFoundError('sys_info', '1');
+    return toSysInfo(rows[0]!);
+  }
+
+  /** Increments a counter inside the caller's transaction and returns the new value. */
+  private async nextCounter(tx: SqlExecutor, counter: 'dnum' | 'cnum'): Promise<number> {
+    await tx.run(`UPDATE sys_info SET ${counter} = ${counter} + 1, uptime = ? WHERE id = 1`, [this.now()]);
+    const rows = await tx.all(`SELECT ${counter} AS n FROM sys_info WHERE id = 1`);
+    const value = Number(rows[0]?.n);
+    if (!(value <= COUNTER_MAX)) {
+      throw new StoreError(`${counter} exhausted: no ${COUNTER_DIGITS}-digit IDs left`);
+    }
+    return value;
+  }
+
+  /** An explicit ID in the generated range moves the counter past it. */
+  private async raiseCounter(
+    tx: SqlExecutor,
+    counter: 'dnum' | 'cnum',
+    prefix: string,
+    id: string,
+  ): Promise<void> {
+    if (id.length !== prefix.length + COUNTER_DIGITS || !id.startsWith(prefix)) return;
+    const suffix = id.slice(prefix.length);
+    if (!/^\d+$/.test(suffix)) return;
+    const greatest = this.dialect === 'mysql' ? 'GREATEST' : 'MAX';
+    await tx.run(`UPDATE sys_info SET ${counter} = ${greatest}(${counter}, ?) WHERE id = 1`, [
+      Number(suffix),
+    ]);
+  }
+
+  /**
+   * Inserts a row whose ID is either given (duplicate → DuplicateError) or allocated
+   * from the counter (a taken ID is skipped).
+   */
+  private async insertWithId(
+    tx: SqlExecutor,
+    entity: 'device' | 'channel',
+    explicit: string | undefined,
+    insert: (id: string) => Promise<void>,
+  ): Promise<string> {
+    const sys = await this.lockSysInfo(tx);
+    const counter = entity === 'device' ? 'dnum' : 'cnum';
+    const prefix = entity === 'device' ? sys.did : sys.cid;
+    if (explicit !== undefined) {
+      try {
+        await insert(explicit);
+      } catch (err) {
+        if (isUniqueViolation(err)) throw new DuplicateError(entity, explicit);
+        throw err;
+      }
+      await this.raiseCounter(tx, counter, prefix, explicit);
+      return explicit;
+    }
+    for (;;) {
+      const id = prefix + pad(await this.nextCounter(tx, counter));
+      try {
+        await insert(id);
+        return id;
+      } catch (err) {
+        // Taken by a hand-made row; the counter has moved on, try the next one.
+        if (!isUniqueViolation(err)) throw err;
+      }
+    }
+  }
+
+  // -------------------------------------------------------------------------
+  // devices
+  // -------------------------------------------------------------------------
+
+  private listDevices(query?: ListQuery): Promise<ListResult<Device>> {
+    return this.listRows(DEVICE_LIST, this.selectDevice, toDevice, query, 'deltime IS NULL');
+  }
+
+  private async getDevice(exec: SqlExecutor, deviceid: string): Promise<Device | null> {
+    const rows = await exec.all(
+      `SELECT ${this.selectDevice} FROM devices WHERE deviceid = ? AND deltime IS NULL`,
+      [String(deviceid)],
+    );
+    return rows.length === 0 ? null : toDevice(rows[0]!);
+  }
+
+  private async getSecret(deviceid: string): Promise<string | null> {
+    const rows = await this.driver.all('SELECT pwd FROM devices WHERE deviceid = ? AND deltime IS NULL', [
+      String(deviceid),
+    ]);
+    return rows.length === 0 ? null : String(rows[0]!.pwd ?? '');
+  }
+
+  private createDevice(input: DeviceCreate): Promise<Device> {
+    const explicit = input.deviceid === undefined ? undefined : checkId('deviceid', input.deviceid);
+    return this.driver.transaction(async (tx) => {
+      const now = this.now();
+      let region = input.region;
+      const deviceid = await this.insertWithId(tx, 'device', explicit, async (id) => {
+        if (region === undefined) region = (await this.lockSysInfo(tx)).region;
+        await tx.run(
+          'INSERT INTO devices (deviceid, name, region, pwd, addtime, uptime) VALUES (?, ?, ?, ?, ?, ?)',
+          [id, input.name || id, region, String(input.pwd ?? ''), now, now],
+        );
+      });
+      const device = await this.getDevice(tx, deviceid);
+      if (!device) throw new StoreError(`device ${deviceid} vanished after insert`);
+      return device;
+    });
+  }
+
+  private async updateDevice(deviceid: string, patch: DevicePatch): Promise<Device | null> {
+    const { sets, params } = this.assignments(patch, DEVICE_PATCH);
+    if (sets.length > 0) {
+      await this.driver.run(
+        `UPDATE devices SET ${sets.join(', ')}, uptime = ? WHERE deviceid = ? AND deltime IS NULL`,
+        [...params, this.now(), String(deviceid)],
+      );
+    }
+    return this.getDevice(this.driver, deviceid);
+  }
+
+  private deleteDevice(deviceid: string): Promise<boolean> {
+    return this.driver.transaction(async (tx) => {
+      const now = this.now();
+      const result = await tx.run(
+        'UPDATE devices SET deltime = ?, uptime = ? WHERE deviceid = ? AND deltime IS NULL',
+        [now, now, String(deviceid)],
+      );
+      if (result.changes === 0) return false;
+      await tx.run('UPDATE channels SET deltime = ?, uptime = ? WHERE deviceid = ? AND deltime IS NULL', [
+        now,
+        now,
+        String(deviceid),
+      ]);
+      return true;
+    });
+  }
+
+  // -------------------------------------------------------------------------
+  // channels
+  // -------------------------------------------------------------------------
+
+  private listChannels(query?: ListQuery): Promise<ListResult<Channel>> {
+    return this.listRows(CHANNEL_LIST, this.selectChannel, toChannel, query, 'deltime IS NULL');
+  }
+
+  private async getChannel(exec: SqlExecutor, channelid: string): Promise<Channel | null> {
+    const rows = await exec.all(
+      `SELECT ${this.selectChannel} FROM channels WHERE channelid = ? AND deltime IS NULL`,
+      [String(channelid)],
+    );
+    return rows.length === 0 ? null : toChannel(rows[0]!);
+  }
+
+  private async channelsOf(deviceid: string): Promise<Channel[]> {
+    const rows = await this.driver.all(
+      `SELECT ${this.selectChannel} FROM channels WHERE deviceid = ? AND deltime IS NULL ORDER BY channelid`,
+      [String(deviceid)],
+    );
+    return rows.map(toChannel);
+  }
+
+  private async deviceAlive(tx: SqlExecutor, deviceid: string): Promise<boolean> {
+    const lock = this.dialect === 'mysql' ? ' FOR UPDATE' : '';
+    const rows = await tx.all(`SELECT id FROM devices WHERE deviceid = ? AND deltime IS NULL${lock}`, [
+      String(deviceid),
+    ]);
+    return rows.length > 0;
+  }
+
+  private createChannel(deviceid: string, input: ChannelCreate): Promise<Channel> {
+    const explicit = input.channelid === undefined ? undefined : checkId('channelid', input.channelid);
+    return this.driver.transaction(async (tx) => {
+      // Lock order everywhere: sys_info, then devices, then channels.
+      await this.lockSysInfo(tx);
+      if (!(await this.deviceAlive(tx, deviceid))) throw new NotFoundError('device', String(deviceid));
+      const now = this.now();
+      const channelid = await this.insertWithId(tx, 'channel', explicit, async (id) => {
+        await tx.run(
+          'INSERT INTO channels (channelid, deviceid, memo, name, streamtype, url, addtime, uptime) ' +
+            'VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+          [
+            id,
+            String(deviceid),
+            input.memo ?? '',
+            input.name ?? '',
+            input.streamtype || 'push',
+            input.url ?? '',
+            now,
+            now,
+          ],
+        );
+      });
+      const channel = await this.getChannel(tx, channelid);
+      if (!channel) throw new StoreError(`channel ${channelid} vanished after insert`);
+      return channel;
+    });
+  }
+
+  private async updateChannel(channelid: string, patch: ChannelPatch): Promise<Channel | null> {
+    const { sets, params } = this.assignments(patch, CHANNEL_PATCH);
+    if (sets.length > 0) {
+      await this.driver.run(
+        `UPDATE channels SET ${sets.join(', ')}, uptime = ? WHERE channelid = ? AND deltime IS NULL`,
+        [...params, this.now(), String(channelid)],
+      );
+    }
+    return this.getChannel(this.driver, channelid);
+  }
+
+  private async deleteChannel(channelid: string): Promise<boolean> {
+    const now = this.now();
+    const result = await this.driver.run(
+      'UPDATE channels SET deltime = ?, uptime = ? WHERE channelid = ? AND deltime IS NULL',
+      [now, now, String(channelid)],
+    );
+    return result.changes > 0;
+  }
+
+  private upsertCatalog(
+    deviceid: string,
+    items: CatalogItem[],
+    options: UpsertCatalogOptions,
+  ): Promise<UpsertCatalogResult> {
+    return this.driver.transaction(async (tx) => {
+      await this.lockSysInfo(tx);
+      if (!(await this.deviceAlive(tx, deviceid))) throw new NotFoundError('device', String(deviceid));
+      const result: UpsertCatalogResult = { updated: [], added: [], ignored: [] };
+      const now = this.now();
+      for (const item of items) {
+        const channelid = item?.channelid;
+        if (typeof channelid !== 'string' || channelid === '' || channelid.length > MAX_ID_LENGTH) {
+          result.ignored.push(String(channelid ?? ''));
+          continue;
+        }
+        const fields: Record<string, unknown> = {};
+        for (const key of Object.keys(CATALOG_FIELDS)) {
+          const value = (item as unknown as Record<string, unknown>)[key];
+          if (value !== undefined) fields[key] = value;
+        }
+        fields.active = now;
+        const owner = await tx.all('SELECT deviceid FROM channels WHERE channelid = ? AND deltime IS NULL', [
+          channelid,
+        ]);
+        if (owner.length > 0) {
+          if (String(owner[0]!.deviceid) !== String(deviceid)) {
+            result.ignored.push(channelid); // belongs to another device: never steal it
+            continue;
+          }
+          const { sets, params } = this.assignments(fields, { ...CATALOG_FIELDS, active: 'int' });
+          await tx.run(
+            `UPDATE channels SET ${sets.join(', ')}, uptime = ? WHERE channelid = ? AND deltime IS NULL`,
+            [...params, now, channelid],
+          );
+          result.updated.push(channelid);
+        } else if (options.addUnknown) {
+          const { sets, params } = this.assignments(fields, { ...CATALOG_FIELDS, active: 'int' });
+          const columns = sets.map((s) => s.slice(0, s.indexOf(' =')));
+          await tx.run(
+            `INSERT INTO channels (channelid, deviceid, ${columns.join(', ')}, addtime, uptime) ` +
+              `VALUES (?, ?, ${columns.map(() => '?').join(', ')}, ?, ?)`,
+            [channelid, String(deviceid), ...params, now, now],
+          );
+          result.added.push(channelid);
+        } else {
+          result.ignored.push(channelid);
+        }
+      }
+      return result;
+    });
+  }
+
+  // -------------------------------------------------------------------------
+  // streams
+  // -------------------------------------------------------------------------
+
+  private async insertStream(row: StreamInsert): Promise<Stream> {
+    const now = this.now();
+    const values: Record<string, unknown> = {
+      route: [],
+      urls: {},
+      ...row,
+      status: 0,
+      addtime: now,
+      uptime: now,
+    };
+    const columns: string[] = [];
+    const params: SqlValue[] = [];
+    for (const [name, def] of Object.entries(STREAM_COLUMNS)) {
+      if (name === 'id' || values[name] === undefined) continue;
+      columns.push(this.q(name));
+      params.push(encode(def.kind, values[name]));
+    }
+    const result = await this.driver.run(
+      `INSERT INTO streams (${columns.join(', ')}) VALUES (${columns.map(() => '?').join(', ')})`,
+      params,
+    );
+    const stream = await this.getStream(this.driver, result.insertId);
+    if (!stream) throw new StoreError(`stream ${result.insertId} vanished after insert`);
+    return stream;
+  }
+
+  private async getStream(exec: SqlExecutor, id: number): Promise<Stream | null> {
+    if (!Number.isSafeInteger(id)) return null;
+    const rows = await exec.all(`SELECT ${this.selectStream} FROM streams WHERE id = ?`, [id]);
+    return rows.length === 0 ? null : toStream(rows[0]!);
+  }
+
+  private async getStreamByStreamId(streamid: string): Promise<Stream | null> {
+    const rows = await this.driver.all(
+      `SELECT ${this.selectStream} FROM streams WHERE streamid = ? ORDER BY status ASC, id DESC LIMIT 1`,
+      [String(streamid)],
+    );
+    return rows.length === 0 ? null : toStream(rows[0]!);
+  }
+
+  private async updateStream(id: number, patch: StreamPatch): Promise<Stream | null> {
+    const values: Record<string, unknown> = { ...patch };
+    delete values.kind;
+    if (values.status === 1 && values.closed_at === undefined) values.closed_at = this.now();
+    const { sets, params } = this.assignments(values, STREAM_WRITABLE);
+    if (sets.length > 0 && Number.isSafeInteger(id)) {
+      await this.driver.run(`UPDATE streams SET ${sets.join(', ')}, uptime = ? WHERE id = ?`, [
+        ...params,
+        this.now(),
+        id,
+      ]);
+    }
+    return this.getStream(this.driver, id);
+  }
+
+  private listStreams(query?: ListQuery): Promise<ListResult<Stream>> {
+    return this.listRows(STREAM_LIST, this.selectStream, toStream, query, '1=1');
+  }
+
+  private async listOpenStreams(filter: StreamOpenFilter = {}): Promise<Stream[]> {
+    const conditions = ['status = 0'];
+    const params: SqlValue[] = [];
+    for (const key of ['kind', 'deviceid', 'channelid', 't'] as const) {
+      const value = filter[key];
+      if (value === undefined) continue;
+      conditions.push(`${this.q(key)} = ?`);
+      params.push(value);
+    }
+    const rows = await this.driver.all(
+      `SELECT ${this.selectStream} FROM streams WHERE ${conditions.join(' AND ')} ORDER BY id ASC`,
+      params,
+    );
+    return rows.map(toStream);
+  }
+
+  private async closeStream(id: number, reason: string): Promise<Stream | null> {
+    if (!Number.isSafeInteger(id)) return null;
+    const now = this.now();
+    await this.driver.run(
+      'UPDATE streams SET status = 1, reason = ?, closed_at = ?, uptime = ? WHERE id = ? AND status = 0',
+      [String(reason), now, now, id],
+    );
+    return this.getStream(this.driver, id);
+  }
+
+  // -------------------------------------------------------------------------
+  // sys_info
+  // -------------------------------------------------------------------------
+
+  private async getSysInfo(exec: SqlExecutor): Promise<SysInfo | null> {
+    const rows = await exec.all(`SELECT ${this.selectSysInfo} FROM sys_info WHERE id = 1`);
+    return rows.length === 0 ? null : toSysInfo(rows[0]!);
+  }
+
+  private async seedSysInfo(seed: SysInfoSeed): Promise<SysInfo> {
+    for (const key of ['did', 'cid'] as const) {
+      if (!/^\d{14}$/.test(String(seed[key]))) throw new StoreError(`sys_info ${key} must be 14 digits`);
+    }
+    const now = this.now();
+    const conflict =
+      this.dialect === 'mysql' ? ' ON DUPLICATE KEY UPDATE id = id' : ' ON CONFLICT (id) DO NOTHING';
+    await this.driver.run(
+      'INSERT INTO sys_info (id, lid, region, did, dnum, cid, cnum, addtime, uptime) ' +
+        `VALUES (1, ?, ?, ?, ?, ?, ?, ?, ?)${conflict}`,
+      [
+        String(seed.lid),
+        String(seed.region),
+        seed.did,
+        Math.trunc(seed.dnum ?? 0),
+        seed.cid,
+        Math.trunc(seed.cnum ?? 0),
+        now,
+        now,
+      ],
+    );
+    const info = await this.getSysInfo(this.driver);
+    if (!info) throw new StoreError('sys_info row missing after seeding');
+    return info;
+  }
+}

@@ -1,0 +1,116 @@
+/**
+ * SQLite backend of the driver layer, on better-sqlite3 (synchronous).
+ *
+ * better-sqlite3 has one connection, while the store's transactions are async
+ * functions. A promise mutex serialises every statement and every transaction, so a
+ * statement of one caller can never land inside another caller's open transaction.
+ */
+import { mkdirSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import Database from 'better-sqlite3';
+import type { SqlValue } from './filters.js';
+import type { Driver, Row, RunResult, SqlExecutor } from './driver.js';
+
+class Mutex {
+  private tail: Promise<unknown> = Promise.resolve();
+
+  run<T>(fn: () => Promise<T> | T): Promise<T> {
+    const result = this.tail.then(fn);
+    this.tail = result.catch(() => undefined);
+    return result;
+  }
+}
+
+/** Parses `sqlite:<path>` / `sqlite::memory:` into a filename for better-sqlite3. */
+export function sqlitePath(url: string): string {
+  let rest = url.slice('sqlite:'.length);
+  if (rest.startsWith('//')) rest = rest.slice(2); // tolerate sqlite://path
+  if (rest === '' || rest === ':memory:') return ':memory:';
+  return rest;
+}
+
+export class SqliteDriver implements Driver {
+  readonly dialect = 'sqlite' as const;
+  private readonly db: Database.Database;
+  private readonly mutex = new Mutex();
+  private readonly statements = new Map<string, Database.Statement>();
+  private readonly direct: SqlExecutor;
+  private closed = false;
+
+  constructor(filename: string) {
+    if (filename !== ':memory:') mkdirSync(dirname(resolve(filename)), { recursive: true });
+    // A busy timeout lets a second process wait for the write lock instead of failing.
+    this.db = new Database(filename, { timeout: 10_000 });
+    if (filename !== ':memory:') this.db.pragma('journal_mode = WAL');
+    this.db.pragma('foreign_keys = ON');
+    this.db.pragma('synchronous = NORMAL');
+    this.direct = {
+      dialect: 'sqlite',
+      all: async (sql, params) => this.allNow(sql, params),
+      run: async (sql, params) => this.runNow(sql, params),
+    };
+  }
+
+  /** The journal mode in effect (for tests: 'wal' for files, 'memory' in memory). */
+  journalMode(): string {
+    return String(this.db.pragma('journal_mode', { simple: true }));
+  }
+
+  private prepare(sql: string): Database.Statement {
+    let statement = this.statements.get(sql);
+    if (!statement) {
+      statement = this.db.prepare(sql);
+      // Filter shapes vary; keep the cache bounded.
+      if (this.statements.size >= 500) this.statements.clear();
+      this.statements.set(sql, statement);
+    }
+    return statement;
+  }
+
+  private allNow(sql: string, params: SqlValue[] = []): Row[] {
+    return this.prepare(sql).all(...params) as Row[];
+  }
+
+  private runNow(sql: string, params: SqlValue[] = []): RunResult {
+    const info = this.prepare(sql).run(...params);
+    return { changes: info.changes, insertId: Number(info.lastInsertRowid) };
+  }
+
+  all(sql: string, params?: SqlValue[]): Promise<Row[]> {
+    return this.mutex.run(() => this.allNow(sql, params));
+  }
+
+  run(sql: string, params?: SqlValue[]): Promise<RunResult> {
+    return this.mutex.run(() => this.runNow(sql, params));
+  }
+
+  transaction<T>(fn: (tx: SqlExecutor) => Promise<T>): Promise<T> {
+    return this.mutex.run(async () => {
+      // IMMEDIATE takes the write lock up front, so two processes cannot both read
+      // a counter and then both try to write it.
+      this.db.exec('BEGIN IMMEDIATE');
+      try {
+        const result = await fn(this.direct);
+        this.db.exec('COMMIT');
+        return result;
+      } catch (err) {
+        if (this.db.inTransaction) this.db.exec('ROLLBACK');
+        throw err;
+      }
+    });
+  }
+
+  withMigrationLock<T>(fn: (exec: Driver) => Promise<T>): Promise<T> {
+    // Each migration runs in its own BEGIN IMMEDIATE transaction, which is the lock.
+    return fn(this);
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.mutex.run(() => {
+      this.statements.clear();
+      this.db.close();
+    });
+  }
+}
