@@ -31,6 +31,12 @@ export interface Metrics {
 export function createMetrics(sources: MetricsSources, version: string): Metrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
+  // prom-client names three gauges `…_total`, which Prometheus reserves for counters
+  // (promtool rejects them). The per-type gauges without the suffix carry the same data.
+  for (const name of ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total']) {
+    registry.removeSingleMetric(name);
+  }
+
   const supervisorElu = new EluMeter(5000);
 
   const httpDuration = new Histogram({

@@ -111,7 +111,7 @@ export class Supervisor {
       health: () => this.health(),
       sipHost: this.sipHost(),
       version: this.version,
-      logger: log.child({ part: 'api' }),
+      logger: log,
     });
     const apiAddress = await this.#api.listen({ host: config.api.host, port: config.api.port });
     log.info({ address: apiAddress }, 'api listening');

@@ -1,5 +1,5 @@
 import { timingSafeEqual } from 'node:crypto';
-import Fastify, { type FastifyError, type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify';
 import formbody from '@fastify/formbody';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
@@ -19,7 +19,8 @@ export interface ApiDeps {
   /** The address devices should use to reach our SIP port (advertised in POST /devices). */
   sipHost: string;
   version: string;
-  logger?: FastifyServerOptions['logger'];
+  /** A pino logger; request logs are kept to warn level unless it is at debug or trace. */
+  logger?: import('pino').Logger;
 }
 
 declare module 'fastify' {
@@ -62,9 +63,15 @@ function validationField(error: FastifyError): string {
 
 export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
   const app = Fastify({
-    logger: deps.logger ?? false,
+    ...(deps.logger
+      ? {
+          loggerInstance: deps.logger.child(
+            { part: 'api' },
+            { level: ['debug', 'trace'].includes(deps.logger.level) ? deps.logger.level : 'warn' },
+          ) as unknown as FastifyBaseLogger,
+        }
+      : { logger: false }),
     bodyLimit: deps.config.api.bodyLimit,
-    disableRequestLogging: true,
     ajv: { customOptions: { coerceTypes: 'array', removeAdditional: true, allErrors: false } },
   });
   app.decorate('deps', deps);
