@@ -349,7 +349,7 @@ export class SqlStore implements Store {
     return rows.length === 0 ? null : String(rows[0]!.pwd ?? '');
   }
 
-  private createDevice(input: DeviceCreate): Promise<Device> {
+  private async createDevice(input: DeviceCreate): Promise<Device> {
     const explicit = input.deviceid === undefined ? undefined : checkId('deviceid', input.deviceid);
     return this.driver.transaction(async (tx) => {
       const now = this.now();
@@ -427,7 +427,7 @@ export class SqlStore implements Store {
     return rows.length > 0;
   }
 
-  private createChannel(deviceid: string, input: ChannelCreate): Promise<Channel> {
+  private async createChannel(deviceid: string, input: ChannelCreate): Promise<Channel> {
     const explicit = input.channelid === undefined ? undefined : checkId('channelid', input.channelid);
     return this.driver.transaction(async (tx) => {
       // Lock order everywhere: sys_info, then devices, then channels.

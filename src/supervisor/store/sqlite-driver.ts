@@ -21,6 +21,25 @@ class Mutex {
   }
 }
 
+const BUSY_DEADLINE_MS = 15_000;
+
+/**
+ * Runs a statement, retrying while another connection holds the write lock. A busy
+ * statement has done nothing, so retrying it is safe. Waits grow from 2 to 50 ms.
+ */
+async function whenNotBusy<T>(statement: () => T): Promise<T> {
+  const deadline = Date.now() + BUSY_DEADLINE_MS;
+  for (let wait = 2; ; wait = Math.min(wait * 2, 50)) {
+    try {
+      return statement();
+    } catch (err) {
+      const code = (err as { code?: string }).code;
+      if ((code !== 'SQLITE_BUSY' && code !== 'SQLITE_LOCKED') || Date.now() > deadline) throw err;
+    }
+    await new Promise((resolve) => setTimeout(resolve, wait));
+  }
+}
+
 /** Parses `sqlite:<path>` / `sqlite::memory:` into a filename for better-sqlite3. */
 export function sqlitePath(url: string): string {
   let rest = url.slice('sqlite:'.length);
@@ -39,8 +58,10 @@ export class SqliteDriver implements Driver {
 
   constructor(filename: string) {
     if (filename !== ':memory:') mkdirSync(dirname(resolve(filename)), { recursive: true });
-    // A busy timeout lets a second process wait for the write lock instead of failing.
-    this.db = new Database(filename, { timeout: 10_000 });
+    // No synchronous busy handler: it would block the event loop, and with two
+    // connections in one process the lock holder could never finish. Busy is
+    // retried asynchronously instead (see whenNotBusy).
+    this.db = new Database(filename, { timeout: 0 });
     if (filename !== ':memory:') this.db.pragma('journal_mode = WAL');
     this.db.pragma('foreign_keys = ON');
     this.db.pragma('synchronous = NORMAL');
@@ -77,18 +98,18 @@ export class SqliteDriver implements Driver {
   }
 
   all(sql: string, params?: SqlValue[]): Promise<Row[]> {
-    return this.mutex.run(() => this.allNow(sql, params));
+    return this.mutex.run(() => whenNotBusy(() => this.allNow(sql, params)));
   }
 
   run(sql: string, params?: SqlValue[]): Promise<RunResult> {
-    return this.mutex.run(() => this.runNow(sql, params));
+    return this.mutex.run(() => whenNotBusy(() => this.runNow(sql, params)));
   }
 
   transaction<T>(fn: (tx: SqlExecutor) => Promise<T>): Promise<T> {
     return this.mutex.run(async () => {
       // IMMEDIATE takes the write lock up front, so two processes cannot both read
       // a counter and then both try to write it.
-      this.db.exec('BEGIN IMMEDIATE');
+      await whenNotBusy(() => this.db.exec('BEGIN IMMEDIATE'));
       try {
         const result = await fn(this.direct);
         this.db.exec('COMMIT');
