@@ -434,10 +434,9 @@ export function parseUri(raw: string): SipUri | null {
   let rest = s.slice(colon + 1);
   let user: string | undefined;
   let password: string | undefined;
-  // userinfo may contain ';' (RFC 4475 semiuri), so split on the LAST '@' before any '?'.
-  const q = rest.indexOf('?');
-  const searchEnd = q < 0 ? rest.length : q;
-  const at = rest.lastIndexOf('@', searchEnd - 1);
+  // userinfo may contain ';', '?' and ':' (RFC 4475 semiuri, intmeth) while '@' is
+  // never legal unescaped in params or headers: the last '@' ends the userinfo.
+  const at = rest.lastIndexOf('@');
   if (at >= 0) {
     const userinfo = rest.slice(0, at);
     rest = rest.slice(at + 1);

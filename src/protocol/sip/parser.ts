@@ -230,7 +230,7 @@ export function validateMessage(msg: SipMessage): string | null {
   const maxForwards = h.get('max-forwards');
   if (maxForwards !== undefined) {
     const s = trimWs(maxForwards);
-    if (!/^[0-9]{1,3}$/.test(s) || Number(s) > 255) return 'invalid Max-Forwards';
+    if (!/^[0-9]{1,10}$/.test(s) || Number(s) > 255) return 'invalid Max-Forwards';
   }
   return null;
 }
