@@ -1,0 +1,76 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { stringify } from 'yaml';
+import { freePort } from './ports.js';
+
+const entry = new URL('../../dist/workers/supervisor.js', import.meta.url).pathname;
+
+export interface Appliance {
+  process: ChildProcess;
+  api: string;
+  sipPort: number;
+  dir: string;
+  output: () => string;
+  /** Resolves with the exit code (or signal name). */
+  exited: Promise<number | string>;
+}
+
+/**
+ * Starts the real, compiled appliance (`dist/workers/supervisor.js`) in a temp
+ * directory with its own ports and SQLite file, as `npm start` would.
+ */
+export async function startAppliance(extra: Record<string, unknown> = {}): Promise<Appliance> {
+  const dir = mkdtempSync(join(tmpdir(), 'camgate-it-'));
+  const apiPort = await freePort();
+  const sipPort = await freePort();
+  const config = {
+    api: { host: '127.0.0.1', port: apiPort },
+    sip: { host: '127.0.0.1', port: sipPort },
+    store: { url: `sqlite:${join(dir, 'camgate.db')}` },
+    log: { level: 'warn' },
+    media: { workers: 1 },
+    ...extra,
+  };
+  const file = join(dir, 'camgate.yaml');
+  writeFileSync(file, stringify(config));
+  const child = spawn(process.execPath, [entry, '--config', file], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  child.stdout!.on('data', (d) => (output += d));
+  child.stderr!.on('data', (d) => (output += d));
+  const exited = new Promise<number | string>((resolve) =>
+    child.once('exit', (code, signal) => resolve(code ?? signal ?? -1)),
+  );
+  return { process: child, api: `http://127.0.0.1:${apiPort}`, sipPort, dir, output: () => output, exited };
+}
+
+export async function getJson(url: string): Promise<{ status: number; body: any }> {
+  const res = await fetch(url, { signal: AbortSignal.timeout(3000) });
+  return { status: res.status, body: await res.json() };
+}
+
+/** Polls until `check` returns a truthy value or `ms` pass. */
+export async function waitFor<T>(check: () => Promise<T | undefined | false>, ms: number, what: string): Promise<T> {
+  const until = Date.now() + ms;
+  let lastError: unknown;
+  while (Date.now() < until) {
+    try {
+      const value = await check();
+      if (value) return value;
+    } catch (error) {
+      lastError = error;
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`timed out after ${ms} ms waiting for ${what}${lastError ? `: ${(lastError as Error).message}` : ''}`);
+}
+
+export function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
