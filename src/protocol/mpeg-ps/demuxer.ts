@@ -638,9 +638,9 @@ function partialStartCodeTail(data: Uint8Array, from: number, end: number): numb
  */
 export function probeVideoCodec(data: Uint8Array): VideoCodec | undefined {
   const sc = findStartCode(data, 0);
-  if (sc < 0 || sc + 4 >= data.length) return undefined;
+  if (sc < 0 || sc + 3 >= data.length) return undefined;
   const b0 = data[sc + 3]!;
-  const b1 = data[sc + 4]!;
+  const b1 = sc + 4 < data.length ? data[sc + 4]! : -1;
   if ((b0 & 0x80) !== 0) return undefined;
   const h265Type = (b0 >> 1) & 0x3f;
   if ((b0 & 0x01) === 0 && b1 === 0x01 && (h265Type <= 9 || (h265Type >= 16 && h265Type <= 21) || (h265Type >= 32 && h265Type <= 40))) {

@@ -22,6 +22,12 @@ export interface PsMuxerOptions {
   maxPesPacketLength?: number;
   /** Audio-only streams: repeat system header + PSM every this many frames. Default 50. */
   audioOnlyPsmInterval?: number;
+  /**
+   * Streams to announce from the first PSM on (e.g. from the INVITE's SDP). Without them a
+   * stream is announced once its first frame arrives.
+   */
+  videoCodec?: VideoCodec;
+  audioCodec?: AudioCodec;
 }
 
 const PACK_HEADER_BYTES = 14;
@@ -35,6 +41,7 @@ export class PsMuxer {
   private videoCodec: VideoCodec | undefined;
   private audioCodec: AudioCodec | undefined;
   private psmVersion = 0;
+  private psmWritten = false;
   private psmDue = true;
   private framesSincePsm = 0;
   private scratch = Buffer.allocUnsafeSlow(1024);
@@ -47,6 +54,8 @@ export class PsMuxer {
     this.muxRate = options.muxRate ?? 6106;
     this.maxPesPacketLength = Math.min(65535, Math.max(64, options.maxPesPacketLength ?? 65535));
     this.audioOnlyPsmInterval = options.audioOnlyPsmInterval ?? 50;
+    this.videoCodec = options.videoCodec;
+    this.audioCodec = options.audioCodec;
   }
 
   /**
@@ -83,6 +92,7 @@ export class PsMuxer {
       p = this.writeSystemHeader(out, p);
       p = this.writePsm(out, p);
       this.psmDue = false;
+      this.psmWritten = true;
       this.framesSincePsm = 0;
     }
     this.framesSincePsm++;
@@ -171,7 +181,8 @@ export class PsMuxer {
 
   private codecChanged(): void {
     this.psmDue = true;
-    this.psmVersion = (this.psmVersion + 1) & 0x1f;
+    // version_number tells receivers the map changed; the first map is version 0.
+    if (this.psmWritten) this.psmVersion = (this.psmVersion + 1) & 0x1f;
   }
 
   private streamCount(): number {

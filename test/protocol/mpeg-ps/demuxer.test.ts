@@ -1,0 +1,223 @@
+import t from 'tap';
+import type { AvFrame } from '../../../src/media/frame.js';
+import { PsDemuxer, PsMuxer, splitNalUnits } from '../../../src/protocol/mpeg-ps/index.js';
+import { concat, demuxAll, media } from './helpers.js';
+
+const H264 = 'h264_640x480_25fps_gop50_baseline_4s.h264';
+const H265 = 'h265_640x480_25fps_gop50_4s.h265';
+const ALAW = 'g711a_8k_mono_4s.alaw';
+
+const video = (frames: AvFrame[]) => frames.filter((f) => f.kind === 'video');
+const audio = (frames: AvFrame[]) => frames.filter((f) => f.kind === 'audio');
+const nalsHex = (es: Uint8Array) => splitNalUnits(es).map((n) => Buffer.from(n).toString('hex'));
+
+// Cut points that split start codes, PES headers and payloads in every possible way.
+function randomCuts(length: number, seed: number): number[] {
+  const cuts: number[] = [];
+  let x = seed;
+  let at = 0;
+  while (true) {
+    x = (x * 1103515245 + 12345) & 0x7fffffff;
+    at += 1 + (x % 3000);
+    if (at >= length) return cuts;
+    cuts.push(at);
+  }
+}
+
+interface Sample {
+  file: string;
+  source?: string;
+  codec: 'h264' | 'h265';
+  videoFrames: number;
+  keyFrames: number;
+  audioFrames: number;
+  /** The sample holds the source ES byte for byte (gbps.py rewrites start codes to 4 bytes). */
+  exactEs: boolean;
+}
+
+const samples: Sample[] = [
+  { file: 'gb_h264_4s.ps', source: H264, codec: 'h264', videoFrames: 100, keyFrames: 2, audioFrames: 0, exactEs: false },
+  { file: 'gb_h265_4s.ps', source: H265, codec: 'h265', videoFrames: 100, keyFrames: 2, audioFrames: 0, exactEs: false },
+  { file: 'gb_h264_g711a_4s.ps', source: H264, codec: 'h264', videoFrames: 100, keyFrames: 2, audioFrames: 200, exactEs: false },
+  // ffmpeg -f vob: 2 KB packs, PTS only on PES where an access unit starts, so several
+  // access units share a frame; the ES itself comes back exactly.
+  { file: 'ffmpeg_vob_h264_4s.ps', source: H264, codec: 'h264', videoFrames: 66, keyFrames: 1, audioFrames: 0, exactEs: true },
+  { file: 'zlm_sent_ps_h264_g711a_5s.ps', codec: 'h264', videoFrames: 125, keyFrames: 3, audioFrames: 253, exactEs: false },
+];
+
+for (const s of samples) {
+  t.test(`demux ${s.file}`, async (t) => {
+    const ps = media(s.file);
+    const whole = demuxAll(ps);
+    const v = video(whole.frames);
+    const a = audio(whole.frames);
+    t.equal(v.length, s.videoFrames, 'video frames');
+    t.equal(v.filter((f) => f.key).length, s.keyFrames, 'key frames');
+    t.equal(a.length, s.audioFrames, 'audio frames');
+    t.ok(v.every((f) => f.codec === s.codec), `codec ${s.codec}`);
+    t.ok(v[0]!.key, 'first video frame is a key frame');
+    t.equal(whole.demuxer.stats.malformed, 0, 'nothing malformed');
+    t.equal(whole.demuxer.stats.droppedFrames, 0, 'nothing dropped');
+    t.equal(whole.demuxer.stats.skippedBytes, 0, 'nothing skipped');
+    const growing = (fs: AvFrame[]) => fs.every((f, i) => i === 0 || f.pts > fs[i - 1]!.pts);
+    t.ok(growing(v), 'video PTS grow');
+    t.ok(growing(a), 'audio PTS grow');
+    if (s.source) {
+      const src = media(s.source);
+      const es = concat(v.map((f) => f.data));
+      if (s.exactEs) t.ok(es.equals(src), 'video ES byte-exact with the source');
+      t.strictSame(nalsHex(es), nalsHex(src), 'NAL units byte-exact with the source');
+    }
+    if (s.file.startsWith('gb_')) {
+      t.strictSame(
+        v.map((f) => f.pts),
+        v.map((_, i) => 3600 + 3600 * i),
+        'PTS 3600 + 3600 i',
+      );
+      t.ok(v.every((f) => f.dts === f.pts), 'dts = pts without DTS field');
+    }
+    if (s.audioFrames > 0) {
+      t.ok(a.every((f) => f.codec === 'g711a'), 'G.711A from the PSM');
+      if (s.file.startsWith('gb_')) {
+        t.ok(concat(a.map((f) => f.data)).equals(media(ALAW)), 'G.711A byte-exact with the source');
+        t.ok(a.every((f) => f.data.length === 160), '160-byte audio frames');
+      }
+    }
+    // Same result whatever the chunking: RTP-sized, tiny, random.
+    for (const chunk of [1400, 7, 1, randomCuts(ps.length, s.file.length)]) {
+      const other = demuxAll(ps, chunk);
+      const label = Array.isArray(chunk) ? 'random cuts' : `${chunk}-byte chunks`;
+      t.equal(other.frames.length, whole.frames.length, `${label}: frame count`);
+      t.ok(
+        other.frames.every((f, i) => {
+          const w = whole.frames[i]!;
+          return f.kind === w.kind && f.pts === w.pts && f.key === w.key && Buffer.from(f.data).equals(Buffer.from(w.data));
+        }),
+        `${label}: same frames`,
+      );
+    }
+  });
+}
+
+t.test('ZLMediaKit PS: PSM with program_stream_info, streams from it', async (t) => {
+  const { frames, demuxer } = demuxAll(media('zlm_sent_ps_h264_g711a_5s.ps'));
+  t.equal(demuxer.streamTypeMap.get(0xe0), 0x1b);
+  t.equal(demuxer.streamTypeMap.get(0xc0), 0x90);
+  const v = video(frames);
+  t.ok(v.every((f, i) => i === 0 || f.pts - v[i - 1]!.pts === 3600), 'video every 40 ms');
+  t.ok(audio(frames).every((f) => f.data.length === 160), 'G.711A 20 ms frames');
+});
+
+t.test('endOfFrame hands out the frame at the RTP marker', async (t) => {
+  const frames: AvFrame[] = [];
+  const d = new PsDemuxer((f) => frames.push(f));
+  const muxer = new PsMuxer();
+  const au = Buffer.from([0, 0, 0, 1, 0x65, 0x88, 1, 2, 3]);
+  d.push(muxer.mux({ kind: 'video', codec: 'h264', key: true, pts: 1000, dts: 1000, data: au }));
+  t.equal(frames.length, 0, 'held until the frame is known complete');
+  d.endOfFrame();
+  t.equal(frames.length, 1);
+  t.ok(frames[0]!.key);
+  t.ok(Buffer.from(frames[0]!.data).equals(au));
+});
+
+t.test('a frame split over several PES with the same PTS (Hikvision style) and PES_packet_length 0', async (t) => {
+  const pack = Buffer.from('000001ba44000400040101 89c3f8'.replace(/ /g, ''), 'hex');
+  const pts = Buffer.from([0x21, 0x00, 0x01, 0x00, 0x01]); // PTS 0
+  const pes = (body: number[], length0 = false) => {
+    const hdr = Buffer.from([0, 0, 1, 0xe0, 0, 0, 0x80, 0x80, 5, ...pts]);
+    const len = length0 ? 0 : 8 + body.length;
+    hdr[4] = len >> 8;
+    hdr[5] = len & 0xff;
+    return Buffer.concat([hdr, Buffer.from(body)]);
+  };
+  const sps = [0, 0, 0, 1, 0x67, 0x42, 0xc0, 0x1e];
+  const idr = [0, 0, 0, 1, 0x65, 0x88, 0x84];
+  const nextPts = Buffer.from([0, 0, 1, 0xe0, 0, 13, 0x80, 0x80, 5, 0x21, 0, 1, 0x1c, 0x21, 0, 0, 0, 1, 0x41]);
+  const ps = Buffer.concat([pack, pes(sps), pes(idr, true), pack, nextPts]);
+  const { frames, demuxer } = demuxAll(ps, 3);
+  t.equal(frames.length, 2);
+  t.strictSame([...frames[0]!.data], [...sps, ...idr], 'one access unit from two PES');
+  t.ok(frames[0]!.key);
+  t.equal(frames[1]!.pts, 3600);
+  t.notOk(frames[1]!.key);
+  t.equal(demuxer.stats.malformed, 0);
+});
+
+t.test('PTS wraps at 2^33 into growing numbers; DTS kept', async (t) => {
+  const muxer = new PsMuxer();
+  const start = 2 ** 33 - 3 * 3600;
+  const input: AvFrame[] = [];
+  for (let i = 0; i < 8; i++) {
+    const pts = start + i * 3600 + 7200;
+    input.push({ kind: 'video', codec: 'h264', key: i === 0, pts, dts: pts - 7200, data: Buffer.from([0, 0, 0, 1, i === 0 ? 0x65 : 0x41, 0x80 | i]) });
+  }
+  const ps = concat(input.map((f) => muxer.mux(f)));
+  const { frames } = demuxAll(ps, 100);
+  t.strictSame(
+    frames.map((f) => [f.pts, f.dts]),
+    input.map((f) => [f.pts, f.dts]),
+  );
+});
+
+t.test('garbage is counted and skipped: resync on the next pack header', async (t) => {
+  const ps = media('gb_h264_g711a_4s.ps');
+  const clean = demuxAll(ps).frames;
+  const junk = Buffer.from('deadbeef000001e0ffff00000001c0'.repeat(20), 'hex');
+  const withJunk = Buffer.concat([junk, ps.subarray(0, 50000), junk, ps.subarray(50000)]);
+  const { frames, demuxer } = demuxAll(withJunk, 1400);
+  t.ok(demuxer.stats.malformed >= 1, 'malformed counted');
+  t.ok(demuxer.stats.skippedBytes >= junk.length, 'junk skipped');
+  t.ok(frames.length >= clean.length - 4, `lost only the frames around the junk (${frames.length}/${clean.length})`);
+  const byPts = new Map(clean.map((f) => [`${f.kind}${f.pts}`, f]));
+  t.ok(
+    frames.every((f) => Buffer.from(f.data).equals(Buffer.from(byPts.get(`${f.kind}${f.pts}`)!.data))),
+    'every frame handed out is intact',
+  );
+});
+
+t.test('lost bytes inside a PES: the damaged frame is dropped, later frames come through', async (t) => {
+  const ps = media('gb_h264_4s.ps');
+  const clean = demuxAll(ps).frames;
+  // Cut 1000 bytes out of the first (key) frame's PES.
+  const cut = Buffer.concat([ps.subarray(0, 3000), ps.subarray(4000)]);
+  const { frames, demuxer } = demuxAll(cut, 1400);
+  t.ok(demuxer.stats.malformed >= 1 || demuxer.stats.droppedFrames >= 1, 'damage noticed');
+  t.notOk(frames.some((f) => f.pts === clean[0]!.pts), 'damaged frame not handed out');
+  // The PES length swallows the next few small frames too (no RTP loss signal here).
+  t.ok(frames.length >= clean.length - 8, `${frames.length} of ${clean.length} frames`);
+  t.equal(frames.at(-1)!.pts, clean.at(-1)!.pts);
+});
+
+t.test('discontinuity() drops the half-built frame', async (t) => {
+  const ps = media('gb_h264_4s.ps');
+  const frames: AvFrame[] = [];
+  const d = new PsDemuxer((f) => frames.push(f));
+  d.push(ps.subarray(0, 3000));
+  d.discontinuity();
+  d.push(ps.subarray(4000));
+  d.flush();
+  t.equal(frames.length, 99);
+  t.equal(frames[0]!.pts, 7200);
+  t.equal(d.stats.discontinuities, 1);
+});
+
+t.test('oversize frames are dropped at maxFrameBytes', async (t) => {
+  const { frames, demuxer } = demuxAll(media('gb_h264_4s.ps'), 1400, { maxFrameBytes: 5000 });
+  t.ok(demuxer.stats.oversizeFrames >= 1);
+  t.ok(frames.every((f) => f.data.length <= 5000));
+  t.ok(frames.length > 50);
+});
+
+t.test('without a PSM: H.265 is probed from the NAL header, audio falls back to the option', async (t) => {
+  const muxer = new PsMuxer();
+  const f: AvFrame = { kind: 'video', codec: 'h265', key: true, pts: 0, dts: 0, data: Buffer.from([0, 0, 0, 1, 0x40, 0x01, 0x0c, 0, 0, 0, 1, 0x26, 0x01, 0xaf]) };
+  const ps = Buffer.from(muxer.mux(f));
+  // Blank the PSM out into a padding stream (same length).
+  const at = ps.indexOf(Buffer.from([0, 0, 1, 0xbc]));
+  ps[at + 3] = 0xbe;
+  const { frames } = demuxAll(ps);
+  t.equal(frames.length, 1);
+  t.equal(frames[0]!.codec, 'h265');
+  t.ok(frames[0]!.key);
+});
