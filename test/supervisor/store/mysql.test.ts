@@ -9,7 +9,7 @@
 import { randomBytes } from 'node:crypto';
 import mysql from 'mysql2/promise';
 import t from 'tap';
-import { storeSuite } from './suite.js';
+import { storeSuite } from './fixtures/store-suite.js';
 
 const serverUrl = process.env.CAMGATE_TEST_MYSQL ?? 'mysql://root@127.0.0.1:3306/test';
 

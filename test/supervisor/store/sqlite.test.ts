@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import t from 'tap';
 import { openDriver, openStore } from '../../../src/supervisor/store/index.js';
 import { SqliteDriver } from '../../../src/supervisor/store/sqlite-driver.js';
-import { storeSuite } from './suite.js';
+import { storeSuite } from './fixtures/store-suite.js';
 
 const scratch = mkdtempSync(join(tmpdir(), 'camgate-store-'));
 t.teardown(() => rmSync(scratch, { recursive: true, force: true }));
