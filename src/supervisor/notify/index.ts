@@ -1,0 +1,14 @@
+export {
+  DEFAULT_QUEUE,
+  DEFAULT_RETRY,
+  NOTIFY_EVENTS,
+  Notifier,
+  type CloseResult,
+  type NotifierLogger,
+  type NotifierOptions,
+  type NotifierStats,
+  type NotifyEvent,
+  type QueueLimits,
+  type RetryPolicy,
+} from './notifier.js';
+export { DEFAULT_TOLERANCE_SECONDS, SIGNATURE_PREFIX, signPayload, verifySignature, type VerifyOptions } from './signature.js';
