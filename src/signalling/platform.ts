@@ -1,0 +1,307 @@
+import {
+  TransactionLayer,
+  createRequest,
+  formatVia,
+  newBranch,
+  parseNameAddr,
+  parseUri,
+  randomToken,
+  type ClientTransaction,
+  type Clock,
+  type Endpoint,
+  type NonceStore,
+  type ServerTransaction,
+  type SipMessage,
+  type SipRequest,
+  type SipResponse,
+  type Transaction,
+  type TransactionUser,
+} from '../protocol/sip/index.js';
+import type { SharedCounters } from '../shared/counters.js';
+import { DevicePresence, type OfflineReason, type PresenceEntry } from './presence.js';
+import { Registrar, type Binding, type DeviceCredentials } from './registrar.js';
+import { methodLabel, statusClass } from './sip-metrics.js';
+
+/**
+ * The GB28181 platform: the transaction user on top of the SIP transaction layer.
+ * It answers devices (REGISTER, MESSAGE, OPTIONS, BYE, NOTIFY, INFO) and sends them
+ * queries. It keeps no database: it asks and tells its owner through
+ * `lookup` and `events`, which the SIP thread forwards to the supervisor.
+ */
+
+export interface PlatformEvents {
+  /** A REGISTER succeeded; `first` when the device was not online before. */
+  registered(binding: Binding, first: boolean): void;
+  offline(deviceId: string, reason: OfflineReason): void;
+  /** A trusted keepalive; `moved` when its source port or connection changed. */
+  keepalive(deviceId: string, source: Endpoint, moved: boolean): void;
+  /** A MANSCDP MESSAGE from a registered device, already answered 200. */
+  manscdp(deviceId: string, body: Uint8Array, contentType: string | undefined, source: Endpoint): void;
+  log?(level: 'debug' | 'info' | 'warn', message: string, data?: Record<string, unknown>): void;
+}
+
+export interface PlatformOptions {
+  serverId: string;
+  domain: string;
+  /** Address and port we put in Via/From/Contact of our requests. */
+  advertisedHost: string;
+  advertisedPort: number;
+  registration: 'provisioned' | 'open';
+  maxExpires: number;
+  keepaliveInterval: number;
+  keepaliveTimeouts: number;
+  qop?: boolean;
+  clock: Clock;
+  nonces: NonceStore;
+  counters: SharedCounters;
+  lookup(deviceId: string): Promise<DeviceCredentials>;
+  send(bytes: Uint8Array, remote: Endpoint): boolean;
+  events: PlatformEvents;
+  userAgent?: string;
+}
+
+export class SipRequestError extends Error {
+  constructor(
+    message: string,
+    readonly status: number,
+  ) {
+    super(message);
+    this.name = 'SipRequestError';
+  }
+}
+
+const ALLOW = 'REGISTER, MESSAGE, INVITE, ACK, BYE, CANCEL, OPTIONS, NOTIFY, INFO';
+
+export class GbPlatform implements TransactionUser {
+  readonly transactions: TransactionLayer;
+  readonly presence: DevicePresence;
+  #options: PlatformOptions;
+  #registrar: Registrar;
+  #counters: SharedCounters;
+  #statsTimer: unknown;
+
+  constructor(options: PlatformOptions) {
+    this.#options = options;
+    this.#counters = options.counters;
+    this.transactions = new TransactionLayer(this, { clock: options.clock });
+    this.presence = new DevicePresence({
+      clock: options.clock,
+      keepaliveInterval: options.keepaliveInterval,
+      keepaliveTimeouts: options.keepaliveTimeouts,
+      onOffline: (entry, reason) => {
+        this.#counters.add(`offline|${reason === 'removed' ? 'unregistered' : reason}`);
+        options.events.offline(entry.deviceId, reason);
+      },
+    });
+    this.#registrar = new Registrar({
+      realm: options.domain,
+      mode: options.registration,
+      maxExpires: options.maxExpires,
+      nonces: options.nonces,
+      lookup: options.lookup,
+      ...(options.qop === undefined ? {} : { qop: options.qop }),
+    });
+    this.#statsTimer = options.clock.setTimer(1000, () => this.#copyStats());
+  }
+
+  // --- TransactionUser -----------------------------------------------------
+
+  send(bytes: Uint8Array, remote: Endpoint, message: SipMessage): boolean {
+    if (message.kind === 'request') this.#counters.add(`requests|out|${methodLabel(message.method)}`);
+    else this.#counters.add(`responses|out|${statusClass(message.status)}`);
+    return this.#options.send(bytes, remote);
+  }
+
+  onRequest(tx: ServerTransaction | undefined, request: SipRequest, remote: Endpoint): void {
+    if (!tx) return; // ACK for a 2xx: dialogs (streams) handle it
+    switch (request.method) {
+      case 'REGISTER':
+        void this.#register(tx, request, remote);
+        return;
+      case 'MESSAGE':
+        void this.#message(tx, request, remote);
+        return;
+      case 'OPTIONS':
+        tx.reply(200, 'OK', [['Allow', ALLOW], ['Accept', 'Application/MANSCDP+xml, application/sdp']]);
+        return;
+      case 'BYE':
+        // No dialog of ours matches (streams register theirs here later).
+        tx.reply(481, 'Call/Transaction Does Not Exist');
+        return;
+      case 'CANCEL':
+        tx.reply(481, 'Call/Transaction Does Not Exist');
+        return;
+      case 'NOTIFY':
+      case 'INFO':
+        tx.reply(200, 'OK');
+        this.#options.events.log?.('debug', `${request.method} accepted`, { from: remote.address });
+        return;
+      case 'INVITE':
+        // A device inviting the platform (e.g. voice broadcast) is not supported yet.
+        tx.reply(488, 'Not Acceptable Here');
+        return;
+      default:
+        tx.reply(405, 'Method Not Allowed', [['Allow', ALLOW]]);
+    }
+  }
+
+  onResponse(_tx: ClientTransaction | undefined, _response: SipResponse): void {
+    // Responses are delivered to the per-request handlers given to sendRequest.
+  }
+
+  onTimeout(tx: Transaction): void {
+    this.#counters.add('transactions|timeout');
+    void tx;
+  }
+
+  /** Feed a message from the transport. */
+  receive(message: SipMessage, remote: Endpoint): void {
+    if (message.kind === 'request') this.#counters.add(`requests|in|${methodLabel(message.method)}`);
+    else this.#counters.add(`responses|in|${statusClass(message.status)}`);
+    this.transactions.receive(message, remote);
+  }
+
+  /** A datagram or stream segment that did not parse. */
+  malformed(remote: Endpoint): void {
+    this.#counters.add(`malformed|${remote.transport.toLowerCase() === 'tcp' ? 'tcp' : 'udp'}`);
+  }
+
+  // --- REGISTER -------------------------------------------------------------
+
+  async #register(tx: ServerTransaction, request: SipRequest, remote: Endpoint): Promise<void> {
+    const outcome = await this.#registrar.handle(request, remote);
+    tx.respond(outcome.response);
+    switch (outcome.kind) {
+      case 'challenge':
+        this.#counters.add(outcome.stale ? 'auth|stale' : 'auth|challenge');
+        return;
+      case 'reject':
+        this.#counters.add(
+          outcome.reason === 'bad-password' ? 'auth|bad-password' : outcome.reason === 'unknown-device' ? 'auth|unknown-device' : 'auth|other',
+        );
+        this.#options.events.log?.('info', 'REGISTER rejected', { device: outcome.deviceId, reason: outcome.reason, from: remote.address });
+        return;
+      case 'unregister':
+        this.#counters.add('registrations|unregister');
+        this.presence.unregister(outcome.deviceId, 'unregistered');
+        return;
+      case 'register': {
+        this.#counters.add('registrations|register');
+        const b = outcome.binding;
+        const first = this.presence.register(b.deviceId, remote, b.contact, b.expires);
+        this.#options.events.registered(b, first);
+        return;
+      }
+    }
+  }
+
+  // --- MESSAGE --------------------------------------------------------------
+
+  async #message(tx: ServerTransaction, request: SipRequest, remote: Endpoint): Promise<void> {
+    const from = parseNameAddr(request.headers.get('from') ?? '');
+    const deviceId = from ? parseUri(from.uri)?.user : undefined;
+    if (!deviceId) {
+      tx.reply(400, 'Bad Request');
+      return;
+    }
+    const entry = this.presence.get(deviceId);
+    if (!entry) {
+      this.#counters.add('keepalives|unregistered');
+      // Unknown to the store: 404; known but not registered: 403, so it registers again.
+      let known = false;
+      try {
+        known = (await this.#options.lookup(deviceId)).known;
+      } catch {
+        known = true;
+      }
+      tx.reply(known ? 403 : 404, known ? 'Forbidden' : 'Not Found');
+      return;
+    }
+    if (entry.source.address !== remote.address) {
+      this.#counters.add('keepalives|untrusted');
+      this.#options.events.log?.('warn', 'MESSAGE from another address than the registration; refused', {
+        device: deviceId,
+        registered: entry.source.address,
+        from: remote.address,
+      });
+      tx.reply(403, 'Forbidden');
+      return;
+    }
+    tx.reply(200, 'OK');
+    this.#options.events.manscdp(deviceId, request.body, request.headers.get('content-type'), remote);
+  }
+
+  /** Records a keepalive the MANSCDP layer recognised. */
+  keepalive(deviceId: string, source: Endpoint): void {
+    const verdict = this.presence.keepalive(deviceId, source);
+    if (verdict === 'ok' || verdict === 'moved') {
+      this.#counters.add('keepalives|ok');
+      this.#options.events.keepalive(deviceId, source, verdict === 'moved');
+    }
+  }
+
+  // --- Requests to devices -----------------------------------------------------
+
+  /**
+   * Sends an out-of-dialog request (MESSAGE by default) to a registered device at
+   * the address it registered from, and resolves with the final response.
+   */
+  request(deviceId: string, options: { method?: string; body: Uint8Array; contentType: string; toUser?: string }): Promise<SipResponse> {
+    const entry = this.presence.get(deviceId);
+    if (!entry) return Promise.reject(new SipRequestError(`device ${deviceId} is not registered`, 404));
+    const method = options.method ?? 'MESSAGE';
+    const request = this.#outgoing(method, entry, options.toUser ?? deviceId, options.body, options.contentType);
+    return new Promise((resolve, reject) => {
+      this.#counters.add('transactions|client');
+      this.transactions.sendRequest(request, entry.source, {
+        onResponse: (response) => {
+          if (response.status >= 200) {
+            if (response.status < 300) resolve(response);
+            else reject(new SipRequestError(`${method} answered ${response.status} ${response.reason}`, response.status));
+          }
+        },
+        onTimeout: () => reject(new SipRequestError(`${method} to ${deviceId} timed out`, 408)),
+        onTransportError: () => reject(new SipRequestError(`${method} to ${deviceId} could not be sent`, 503)),
+      });
+    });
+  }
+
+  #outgoing(method: string, entry: PresenceEntry, toUser: string, body: Uint8Array, contentType: string): SipRequest {
+    const { serverId, domain, advertisedHost, advertisedPort } = this.#options;
+    const transport = entry.source.transport.toUpperCase();
+    const target = `sip:${toUser}@${domain}`;
+    return createRequest(
+      method,
+      target,
+      [
+        ['Via', formatVia({ transport, host: advertisedHost, port: advertisedPort, params: { rport: null, branch: newBranch() } })],
+        ['From', `<sip:${serverId}@${domain}>;tag=${randomToken(10)}`],
+        ['To', `<${target}>`],
+        ['Call-ID', `${randomToken(20)}@${advertisedHost}`],
+        ['CSeq', `1 ${method}`],
+        ['Max-Forwards', '70'],
+        ['User-Agent', this.#options.userAgent ?? 'camgate'],
+        ['Content-Type', contentType],
+      ],
+      body,
+    );
+  }
+
+  #copied = { sent: 0, absorbed: 0 };
+
+  /** Adds the transaction layer's new retransmissions to the shared (monotonic) counters. */
+  #copyStats(): void {
+    const s = this.transactions.stats;
+    this.#counters.add('retransmissions|sent', s.retransmissionsSent - this.#copied.sent);
+    this.#counters.add('retransmissions|absorbed', s.retransmissionsAbsorbed - this.#copied.absorbed);
+    this.#copied = { sent: s.retransmissionsSent, absorbed: s.retransmissionsAbsorbed };
+    this.#statsTimer = this.#options.clock.setTimer(1000, () => this.#copyStats());
+  }
+
+  close(): void {
+    this.#options.clock.clearTimer(this.#statsTimer);
+    this.presence.close();
+    this.transactions.shutdown();
+  }
+}
+
