@@ -344,12 +344,19 @@ export class Jt1078StreamFramer {
       // Re-check the form: switch only if the other one is confirmed by a following magic.
       const other: HeaderVariant = variant === '2016' ? '2019' : '2016';
       const r2 = parseJt1078Packet(buf, pos, other, end, this.maxBodyLength);
-      if (r2.ok && trailerAt(buf, pos + r2.consumed, end) === Trailer.Magic) {
-        this.currentVariant = other;
-        this.counters.variantChanges++;
-        this.stepPacket = r2.packet;
-        this.stepAmount = r2.consumed;
-        return Step.Packet;
+      if (r2.ok) {
+        const trailer = trailerAt(buf, pos + r2.consumed, end);
+        if (trailer === Trailer.Magic) {
+          this.currentVariant = other;
+          this.counters.variantChanges++;
+          this.stepPacket = r2.packet;
+          this.stepAmount = r2.consumed;
+          return Step.Packet;
+        }
+        // Not decidable yet: wait for the next packet's magic.
+        if (!final && trailer !== Trailer.Other) return this.need(r2.consumed + LOOKAHEAD);
+      } else if (r2.needMore && !final) {
+        return this.need(r2.needed);
       }
     }
     return this.rejectAt();
