@@ -125,6 +125,11 @@ export class PsDemuxer {
     this.audio = new FrameAssembler(64 * 1024);
   }
 
+  /** Bytes held: an incomplete header plus the frames being assembled (bounded by the caps). */
+  get bufferedBytes(): number {
+    return (this.carry?.length ?? 0) + this.video.length + this.audio.length;
+  }
+
   /** PSM stream_type per PES stream id, as last announced. */
   get streamTypeMap(): ReadonlyMap<number, number> {
     return this.streamTypes;

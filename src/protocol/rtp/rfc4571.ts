@@ -4,7 +4,7 @@
  * packets; a packet that spans chunks is gathered in a fixed 64 KB buffer, so memory stays
  * bounded whatever the peer sends. With `requireRtpVersion` (default on) a frame that does
  * not start like RTP v2 means we lost the framing: bytes are skipped until a plausible
- * length + RTP header shows up again.
+ * length + RTP header shows up again (same SSRC as the last good packet, when known).
  */
 
 /** Prefix a packet with its length (a copy; the packetizer's `rfc4571` mode avoids it). */
@@ -46,6 +46,8 @@ export class Rfc4571Decoder {
   /** Partial frame (length prefix included) carried between chunks. */
   private readonly pending = Buffer.allocUnsafeSlow(2 + 0xffff);
   private pendingBytes = 0;
+  /** SSRC of the last packet delivered, to make resynchronisation unlikely to lock onto junk. */
+  private lastSsrc = -1;
 
   constructor(
     private readonly onPacket: Rfc4571PacketSink,
@@ -124,6 +126,7 @@ export class Rfc4571Decoder {
       return;
     }
     this.stats.packets++;
+    if (length >= 12) this.lastSsrc = ((packet[8]! << 24) | (packet[9]! << 16) | (packet[10]! << 8) | packet[11]!) >>> 0;
     this.onPacket(packet);
   }
 
@@ -136,6 +139,12 @@ export class Rfc4571Decoder {
     return true;
   }
 
+  /** The RTP header at `p` carries the last SSRC (true when unknown or not all here yet). */
+  private sameSsrc(buf: Uint8Array, p: number, end: number): boolean {
+    if (this.lastSsrc < 0 || p + 12 > end) return true;
+    return ((buf[p + 8]! << 24) | (buf[p + 9]! << 16) | (buf[p + 10]! << 8) | buf[p + 11]!) >>> 0 === this.lastSsrc;
+  }
+
   private loseSync(): void {
     this.stats.resyncs++;
   }
@@ -145,7 +154,7 @@ export class Rfc4571Decoder {
     let i = from;
     while (end - i >= 3) {
       const length = (chunk[i]! << 8) | chunk[i + 1]!;
-      if (length >= this.minPacketBytes && chunk[i + 2]! >> 6 === 2) break;
+      if (length >= this.minPacketBytes && chunk[i + 2]! >> 6 === 2 && this.sameSsrc(chunk, i + 2, end)) break;
       i++;
     }
     this.stats.skippedBytes += i - from + 1;
