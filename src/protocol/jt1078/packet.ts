@@ -235,6 +235,9 @@ export interface Jt1078PacketFields {
   subPackage: number;
   /** ms; ignored for transparent data. */
   timestamp?: number;
+  /** Exact 64-bit timestamp as two 32-bit halves (beyond 2^53); overrides `timestamp`. */
+  timestampHigh?: number;
+  timestampLow?: number;
   lastIFrameInterval?: number;
   lastFrameInterval?: number;
   body: Uint8Array;
@@ -265,8 +268,8 @@ export function encodeJt1078Packet(fields: Jt1078PacketFields, variant: HeaderVa
   out[o++] = ((fields.dataType & 0x0f) << 4) | (fields.subPackage & 0x0f);
   if (fields.dataType !== DataType.Transparent) {
     const ts = fields.timestamp ?? 0;
-    out.writeUInt32BE(Math.floor(ts / 0x1_0000_0000) >>> 0, o);
-    out.writeUInt32BE(ts % 0x1_0000_0000 >>> 0, o + 4);
+    out.writeUInt32BE(fields.timestampHigh ?? Math.floor(ts / 0x1_0000_0000) >>> 0, o);
+    out.writeUInt32BE(fields.timestampLow ?? ts % 0x1_0000_0000 >>> 0, o + 4);
     o += 8;
     if (fields.dataType <= DataType.VideoB) {
       out.writeUInt16BE((fields.lastIFrameInterval ?? 0) & 0xffff, o);
