@@ -705,12 +705,14 @@ export function topVia(msg: SipMessage): Via | null {
  * top Via (`received`, and the `rport` value when the client asked for it), so
  * responses find their way back through NAT.
  */
-export function stampViaReceived(req: SipRequest, address: string, port: number): void {
+export function stampViaReceived(req: SipRequest, address: string, port: number, parsedTop?: Via): void {
   const first = req.headers.get('via');
   if (first === undefined) return;
   const list = first.indexOf(',') < 0 ? [first] : splitHeaderList(first);
-  const via = parseVia(list[0]!);
-  if (via === null) return;
+  // Work on a copy: the caller's parsed Via must not change under it.
+  const parsed = parsedTop ?? parseVia(list[0]!);
+  if (parsed === null) return;
+  const via: Via = { ...parsed, params: Object.assign(Object.create(null) as Params, parsed.params) };
   let changed = false;
   if (via.rport !== undefined) {
     via.params['rport'] = String(port);

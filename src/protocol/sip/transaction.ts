@@ -32,6 +32,7 @@ import {
   type SipMessage,
   type SipRequest,
   type SipResponse,
+  type Via,
 } from './message.js';
 import { newBranch, randomToken } from './random.js';
 import { buildResponse, serializeMessage, type BuildResponseOptions, type ExtraHeaders } from './serializer.js';
@@ -559,12 +560,13 @@ export class TransactionLayer {
 
   private receiveRequest(request: SipRequest, remote: Endpoint): void {
     this.stats.requestsReceived++;
-    const key = serverKey(request, request.method === 'ACK' ? 'INVITE' : request.method);
-    if (key === null) {
+    const via = topVia(request);
+    const key = via === null ? null : serverKey(request, via, request.method === 'ACK' ? 'INVITE' : request.method);
+    if (key === null || via === null) {
       this.stats.invalidMessages++;
       return;
     }
-    if (this.stampVia) stampViaReceived(request, remote.address, remote.port);
+    if (this.stampVia) stampViaReceived(request, remote.address, remote.port, via);
     const existing = this.servers.get(key);
     if (existing !== undefined) {
       existing.receiveRequest(request, remote);
@@ -578,8 +580,7 @@ export class TransactionLayer {
       else this.tu.onRequest(undefined, request, remote);
       return;
     }
-    const branch = topVia(request)?.branch ?? '';
-    const tx = new ServerTransaction(this, key, request, remote, branch);
+    const tx = new ServerTransaction(this, key, request, remote, via.branch ?? '');
     this.servers.set(key, tx);
     tx.start();
     this.tu.onRequest(tx, request, remote);
@@ -644,7 +645,8 @@ export class TransactionLayer {
 
   /** The INVITE server transaction a CANCEL refers to (§9.2), if still alive. */
   findInviteForCancel(cancel: SipRequest): ServerTransaction | undefined {
-    const key = serverKey(cancel, 'INVITE');
+    const via = topVia(cancel);
+    const key = via === null ? null : serverKey(cancel, via, 'INVITE');
     return key === null ? undefined : this.servers.get(key);
   }
 
@@ -680,9 +682,7 @@ function clientKey(branch: string, method: string): string {
  * the magic cookie; otherwise the RFC 2543 identifiers (Request-URI, From tag,
  * Call-ID, CSeq number, top Via). `method` is INVITE for an ACK.
  */
-function serverKey(request: SipRequest, method: string): string | null {
-  const via = topVia(request);
-  if (via === null) return null;
+function serverKey(request: SipRequest, via: Via, method: string): string | null {
   if (via.branch !== undefined && via.branch.startsWith(BRANCH_MAGIC_COOKIE)) {
     return `${via.branch}\u0000${viaSentBy(via)}\u0000${method}`;
   }
