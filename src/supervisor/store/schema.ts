@@ -214,12 +214,16 @@ export function encode(kind: ColumnKind, value: unknown): string | number | null
     case 'json':
       return JSON.stringify(value);
     case 'int':
-    case 'intNull':
+    case 'intNull': {
       if (typeof value === 'boolean') return value ? 1 : 0;
-      return Math.trunc(Number(value));
+      const number = Math.trunc(Number(value));
+      return Number.isFinite(number) ? number : null; // garbage becomes null, never NaN
+    }
     case 'real':
-    case 'realNull':
-      return Number(value);
+    case 'realNull': {
+      const number = Number(value);
+      return Number.isFinite(number) ? number : null;
+    }
     default:
       return String(value);
   }

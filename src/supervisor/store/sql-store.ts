@@ -196,6 +196,10 @@ export class SqlStore implements Store {
     return quoteIdent(this.dialect, name);
   }
 
+  getDeviceSecret(deviceid: string): Promise<string | null> {
+    return this.getSecret(deviceid);
+  }
+
   migrations(): Promise<number[]> {
     return appliedVersions(this.driver);
   }
@@ -482,7 +486,8 @@ export class SqlStore implements Store {
     options: UpsertCatalogOptions,
   ): Promise<UpsertCatalogResult> {
     return this.driver.transaction(async (tx) => {
-      await this.lockSysInfo(tx);
+      // No sys_info lock: catalogs consume no counter, and devices → channels is the
+      // same lock order as everywhere else, so catalogs of different devices run in parallel.
       if (!(await this.deviceAlive(tx, deviceid))) throw new NotFoundError('device', String(deviceid));
       const result: UpsertCatalogResult = { updated: [], added: [], ignored: [] };
       const now = this.now();
@@ -515,11 +520,18 @@ export class SqlStore implements Store {
         } else if (options.addUnknown) {
           const { sets, params } = this.assignments(fields, { ...CATALOG_FIELDS, active: 'int' });
           const columns = sets.map((s) => s.slice(0, s.indexOf(' =')));
-          await tx.run(
-            `INSERT INTO channels (channelid, deviceid, ${columns.join(', ')}, addtime, uptime) ` +
-              `VALUES (?, ?, ${columns.map(() => '?').join(', ')}, ?, ?)`,
-            [channelid, String(deviceid), ...params, now, now],
-          );
+          try {
+            await tx.run(
+              `INSERT INTO channels (channelid, deviceid, ${columns.join(', ')}, addtime, uptime) ` +
+                `VALUES (?, ?, ${columns.map(() => '?').join(', ')}, ?, ?)`,
+              [channelid, String(deviceid), ...params, now, now],
+            );
+          } catch (err) {
+            // Another device claimed this ID in the meantime: same as foreign.
+            if (!isUniqueViolation(err)) throw err;
+            result.ignored.push(channelid);
+            continue;
+          }
           result.added.push(channelid);
         } else {
           result.ignored.push(channelid);
@@ -547,8 +559,11 @@ export class SqlStore implements Store {
     const params: SqlValue[] = [];
     for (const [name, def] of Object.entries(STREAM_COLUMNS)) {
       if (name === 'id' || values[name] === undefined) continue;
+      const encoded = encode(def.kind, values[name]);
+      // NOT NULL columns keep their default rather than fail on a null.
+      if (encoded === null && !def.kind.endsWith('Null')) continue;
       columns.push(this.q(name));
-      params.push(encode(def.kind, values[name]));
+      params.push(encoded);
     }
     const result = await this.driver.run(
       `INSERT INTO streams (${columns.join(', ')}) VALUES (${columns.map(() => '?').join(', ')})`,

@@ -62,7 +62,15 @@ export class SqliteDriver implements Driver {
     // connections in one process the lock holder could never finish. Busy is
     // retried asynchronously instead (see whenNotBusy).
     this.db = new Database(filename, { timeout: 0 });
-    if (filename !== ':memory:') this.db.pragma('journal_mode = WAL');
+    if (filename !== ':memory:') {
+      try {
+        this.db.pragma('journal_mode = WAL');
+      } catch (err) {
+        // Another connection is mid-write; WAL is persistent, so it is set already
+        // unless this is the very first open, which nobody else can be writing to.
+        if ((err as { code?: string }).code !== 'SQLITE_BUSY') throw err;
+      }
+    }
     this.db.pragma('foreign_keys = ON');
     this.db.pragma('synchronous = NORMAL');
     this.direct = {

@@ -427,6 +427,8 @@ export interface Store {
   readonly channels: ChannelStore;
   readonly streams: StreamStore;
   readonly sysInfo: SysInfoStore;
+  /** Same as `devices.getSecret` (the digest password for the SIP layer only). */
+  getDeviceSecret(deviceid: string): Promise<string | null>;
   /** Versions of the applied migrations, ascending. */
   migrations(): Promise<number[]>;
   close(): Promise<void>;

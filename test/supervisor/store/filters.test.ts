@@ -315,7 +315,12 @@ t.test('property: well-formed filters always compile and run', async (t) => {
   });
   const goodList: fc.Arbitrary<unknown[]> = fc.letrec<{ list: unknown[] }>((tie) => ({
     list: fc.array(
-      fc.oneof({ depthSize: 'small' }, goodCondition, fc.record({ or: fc.array(tie('list'), { maxLength: 3 }) })),
+      // maxDepth keeps nesting under MAX_FILTER_DEPTH: past it, oneof picks a plain condition.
+      fc.oneof(
+        { depthSize: 'small', maxDepth: MAX_FILTER_DEPTH - 2 },
+        goodCondition,
+        fc.record({ or: fc.array(tie('list'), { maxLength: 3 }) }),
+      ),
       { maxLength: 4 },
     ),
   })).list;
@@ -325,7 +330,7 @@ t.test('property: well-formed filters always compile and run', async (t) => {
       sqlite.prepare(`SELECT COUNT(*) AS n FROM channels WHERE ${compiled.sql}`).get(...compiled.params);
       return checkSql(CHANNEL_LIST, 'sqlite', compiled.sql) === null;
     }),
-    { numRuns: 1000 },
+    { numRuns: 3000 },
   );
-  t.pass('1000 well-formed filters compiled and ran');
+  t.pass('3000 well-formed filters compiled and ran');
 });
