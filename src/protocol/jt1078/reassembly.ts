@@ -9,7 +9,8 @@
  *  - sequence numbers are checked (16-bit wrap). Devices use one counter per connection
  *    (all captures: audio and video share it), so a packet is "in sequence" if it follows
  *    the connection's, its channel's or its (channel, kind) slot's previous packet — which
- *    also accepts per-channel or per-kind counters. On a gap the lost packet cannot be
+ *    also accepts per-channel or per-kind counters (the first packet of a slot is never a
+ *    gap, as its counter is not known yet). On a gap the lost packet cannot be
  *    attributed, so every partial frame of that channel is dropped and its video waits
  *    for the next I-frame (a lost P-frame would corrupt decoding until then);
  *  - a frame cut short (new first/atomic before last, continuation without first, data
@@ -237,6 +238,7 @@ export class Jt1078Reassembler {
     const inSequence =
       this.lastSequence < 0 ||
       ch.lastSequence < 0 ||
+      slot.lastSequence < 0 || // first packet of this kind: its counter is not known yet
       seq === ((this.lastSequence + 1) & 0xffff) ||
       seq === ((ch.lastSequence + 1) & 0xffff) ||
       seq === ((slot.lastSequence + 1) & 0xffff);
