@@ -308,6 +308,15 @@ export function isToken(s: string): boolean {
   return true;
 }
 
+function isDisplayWord(s: string): boolean {
+  if (s.length === 0) return false;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 128 && TOKEN_CHARS[c] !== 1) return false;
+  }
+  return true;
+}
+
 /**
  * Parse `;name=value;flag;name="quoted"` starting at `from`. Returns null on
  * a syntax error (empty name, unterminated quote). Stops at `stopAt` (e.g. ','
@@ -535,8 +544,9 @@ export function parseNameAddr(raw: string): NameAddr | null {
     if (displayName === undefined) {
       const dn = trimWs(s.slice(0, lt));
       if (dn.length > 0) {
-        // Unquoted display name: tokens separated by LWS only (RFC 4475 baddn).
-        for (const word of dn.split(/[ \t]+/)) if (!isToken(word)) return null;
+        // Unquoted display name: tokens separated by LWS only (RFC 4475 baddn), but
+        // non-ASCII is let through: devices put unquoted Chinese names here.
+        for (const word of dn.split(/[ \t]+/)) if (!isDisplayWord(word)) return null;
         displayName = dn;
       }
     }
@@ -789,6 +799,22 @@ export function contactExpires(contact: NameAddr, msg: SipMessage, fallback: num
   const fromParam = parseDeltaSeconds(contact.params['expires']);
   if (fromParam !== null) return fromParam;
   return parseExpires(msg) ?? fallback;
+}
+
+/**
+ * A SIP-level failure for code above the transaction layer, e.g. a client
+ * transaction timeout is `new SipError(408, 'Request Timeout')` and a transport
+ * error `new SipError(503, 'Service Unavailable')` (RFC 3261 §8.1.3.1).
+ */
+export class SipError extends Error {
+  readonly status: number;
+  readonly reason: string;
+  constructor(status: number, reason: string) {
+    super(`${status} ${reason}`);
+    this.name = 'SipError';
+    this.status = status;
+    this.reason = reason;
+  }
 }
 
 export function callId(msg: SipMessage): string | undefined {

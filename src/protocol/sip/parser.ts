@@ -29,6 +29,12 @@ export type ParseResult =
       reason: string;
       /** Suggested status if the caller wants to answer (400 by default, 505 for a bad version). */
       status?: number;
+      /**
+       * The message as far as it could be read, when only the semantic checks
+       * failed: lets a transport answer a request with `400 <reason>` if it
+       * still has Via/From/To/Call-ID/CSeq. Never feed it to the transaction layer.
+       */
+      partial?: SipMessage;
     };
 
 export interface ParseOptions {
@@ -190,7 +196,7 @@ function buildMessage(head: Head, body: Uint8Array, validate: boolean): ParseRes
   }
   if (validate) {
     const problem = validateMessage(message);
-    if (problem !== null) return fail(problem);
+    if (problem !== null) return { ok: false, reason: problem, status: 400, partial: message };
   }
   return { ok: true, message };
 }
@@ -279,6 +285,7 @@ export type FramerResult =
       ok: false;
       reason: string;
       status?: number;
+      partial?: SipMessage;
       /** The stream cannot be resynchronised: close the connection. */
       fatal: boolean;
     };
@@ -370,6 +377,7 @@ export class StreamFramer {
     if (parsed.ok) return parsed;
     const err: FramerResult = { ok: false, reason: parsed.reason, fatal: false };
     if (parsed.status !== undefined) err.status = parsed.status;
+    if (parsed.partial !== undefined) err.partial = parsed.partial;
     return err;
   }
 

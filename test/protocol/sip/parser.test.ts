@@ -200,7 +200,7 @@ t.test('StreamFramer', async (t) => {
     const framer = new StreamFramer();
     const bad = framer.push(bytes(INVALID.mismatch01! + gbRegister()));
     t.equal(bad.length, 2);
-    t.same(bad[0], { ok: false, reason: 'CSeq method does not match request method', status: 400, fatal: false });
+    t.match(bad[0], { ok: false, reason: 'CSeq method does not match request method', status: 400, fatal: false });
     t.ok(bad[1]!.ok);
     const framer2 = new StreamFramer();
     const r = framer2.push(bytes(INVALID.ncl!));
@@ -214,4 +214,15 @@ t.test('StreamFramer', async (t) => {
     const out = framer.push(raw.subarray(raw.length - 5));
     t.equal(out.length, 1);
   });
+});
+
+t.test('semantic failures carry the partial message so a 400 can be sent', async (t) => {
+  const r = parseMessage(bytes(INVALID.mismatch01!));
+  t.equal(r.ok, false);
+  if (r.ok) return;
+  t.equal(r.status, 400);
+  t.equal(r.partial?.kind, 'request');
+  t.equal(r.partial?.headers.get('call-id'), 'torture.invalid.1');
+  const structural = parseMessage(bytes(INVALID.lwsstart!));
+  t.equal(!structural.ok && structural.partial, undefined, 'no partial when the start line is broken');
 });
