@@ -44,7 +44,7 @@ export interface ManagedChildOptions {
   stableAfter?: number;
   /** How long the child may take to say `ready` (ms, 20,000). */
   readyTimeout?: number;
-  /** Called with every new channel before the child counts as running (e.g. to resend state). */
+  /** Called with every new channel right after spawning, before init: attach request handlers here. */
   onChannel?: (channel: Channel) => void | Promise<void>;
 }
 
@@ -109,8 +109,9 @@ export class ManagedChild extends EventEmitter<ManagedChildEvents> {
     this.#startedAt = Date.now();
     child.exited.then((reason) => this.#onExit(child, reason));
     try {
-      await waitReady(child, this.#options.readyTimeout);
+      // Handlers go on before the child can ask anything (it may, during its init).
       await this.#options.onChannel?.(child.channel);
+      await waitReady(child, this.#options.readyTimeout);
     } catch (error) {
       child.kill();
       throw new Error(`${this.name} did not start: ${(error as Error).message}`);
@@ -189,6 +190,14 @@ export class ManagedChild extends EventEmitter<ManagedChildEvents> {
   }
 }
 
+/** The first request to a new child; a failing init() kills nothing here: the ready timeout does. */
+function sendInit(channel: Channel, init: () => unknown | Promise<unknown>): void {
+  Promise.resolve()
+    .then(init)
+    .then((data) => channel.request('init', data, 30_000))
+    .catch(() => undefined);
+}
+
 function waitReady(child: SpawnedChild, timeout: number): Promise<void> {
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`no ready within ${timeout} ms`)), timeout);
@@ -207,11 +216,11 @@ function waitReady(child: SpawnedChild, timeout: number): Promise<void> {
  * Spawns a worker thread running `file`. `init` (the config and whatever the child
  * needs) is its first request; the child answers `ready` once it has applied it.
  */
-export function threadSpawner(file: string, init: () => unknown, name: string): Spawner {
+export function threadSpawner(file: string, init: () => unknown | Promise<unknown>, name: string): Spawner {
   return () => {
     const worker = new Worker(file, { name });
     const channel = new Channel(workerEndpoint(worker));
-    channel.request('init', init(), 30_000).catch(() => undefined);
+    sendInit(channel, init);
     const exited = new Promise<string>((resolve) => {
       let error: Error | undefined;
       worker.once('error', (e) => (error = e));
@@ -229,11 +238,11 @@ export function threadSpawner(file: string, init: () => unknown, name: string): 
 }
 
 /** Forks a Node process running `file`; `init` travels as its first request, as for threads. */
-export function processSpawner(file: string, init: () => unknown, args: string[] = []): Spawner {
+export function processSpawner(file: string, init: () => unknown | Promise<unknown>, args: string[] = []): Spawner {
   return () => {
     const child = fork(file, args, { serialization: 'advanced', stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
     const channel = new Channel(childEndpoint(child));
-    channel.request('init', init(), 30_000).catch(() => undefined);
+    sendInit(channel, init);
     const exited = new Promise<string>((resolve) => {
       child.once('exit', (code, signal) => resolve(`process exited (${signal ?? `code ${code}`})`));
       child.once('error', (e) => resolve(`process failed: ${e.message}`));

@@ -25,6 +25,8 @@ export const SIP_COUNTER_NAMES: string[] = [
   'offline|expired',
   'offline|keepalive-timeout',
   'offline|unregistered',
+  'manscdp|malformed',
+  'manscdp|other',
   'transactions|client',
   'transactions|server',
   'transactions|timeout',

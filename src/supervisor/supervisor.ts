@@ -4,12 +4,18 @@ import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { ManagedChild, processSpawner, threadSpawner, type ChildHealth } from '../shared/child.js';
 import { entryPath, packageVersion } from '../shared/entry.js';
-import { buildApi } from './api/app.js';
+import { buildApi, type GosipRecordsWithState } from './api/app.js';
+import { ApiError } from './api/envelope.js';
 import type { HealthReport, PartHealth } from './api/system.js';
 import type { CamgateConfig } from './config.js';
 import { createMetrics, type Metrics, type ThreadLoad } from './metrics.js';
 import { openStore } from './store/index.js';
 import type { Store } from './store/types.js';
+import { Notifier } from './notify/index.js';
+import { SignallingBridge } from './signalling-bridge.js';
+import { registerSipMetrics } from './sip-metrics.js';
+import { SharedCounters } from '../shared/counters.js';
+import { SIP_COUNTER_NAMES } from '../signalling/sip-metrics.js';
 
 /**
  * The supervisor's main thread (DESIGN.md §1): owns config, store, REST API and
@@ -33,6 +39,10 @@ export class Supervisor {
   #pool: Piscina | null = null;
   #api: FastifyInstance | null = null;
   #metrics: Metrics | null = null;
+  #notifier: Notifier | null = null;
+  #bridge: SignallingBridge | null = null;
+  /** Outlives SIP thread restarts, so its counters stay monotonic. */
+  #sipCounters = SharedCounters.create(SIP_COUNTER_NAMES);
   #startedAt = Date.now();
   #stopping: Promise<void> | null = null;
 
@@ -86,7 +96,40 @@ export class Supervisor {
       this.version,
     );
 
-    this.#sip = new ManagedChild('sip', threadSpawner(entryPath('sip-thread'), () => ({ config }), 'sip'));
+    registerSipMetrics(this.#metrics.registry, this.#sipCounters);
+    this.#notifier = new Notifier({
+      urls: config.notify.urls,
+      secret: config.notify.secret,
+      timeout: config.notify.timeout,
+      registry: this.#metrics.registry,
+      logger: log.child({ part: 'notify' }),
+    });
+    const notifier = this.#notifier;
+    const bridge = new SignallingBridge({
+      store,
+      config,
+      logger: log.child({ part: 'sip' }),
+      emit: (event, data, key) => void notifier.emit(event, data, key),
+    });
+    this.#bridge = bridge;
+    const advertisedHost = this.sipHost();
+    this.#sip = new ManagedChild(
+      'sip',
+      threadSpawner(
+        entryPath('sip-thread'),
+        async () => ({ config, advertisedHost, counters: this.#sipCounters.sab, online: await bridge.onlineDevices() }),
+        'sip',
+      ),
+      {
+        onChannel: (channel) => {
+          bridge.attach(channel);
+          channel.onNote('log', (note) => {
+            const { level, message, data } = note as { level: 'debug' | 'info' | 'warn'; message: string; data?: object };
+            log[level]({ part: 'sip', ...data }, message);
+          });
+        },
+      },
+    );
     this.#media = new ManagedChild('media', processSpawner(entryPath('media-process'), () => ({ config })));
     for (const child of [this.#sip, this.#media]) this.#watch(child);
     this.#media.on('running', (channel) => {
@@ -109,7 +152,17 @@ export class Supervisor {
       store,
       metrics: this.#metrics,
       health: () => this.health(),
-      sipHost: this.sipHost(),
+      sipHost: advertisedHost,
+      gb: {
+        queryRecords: async (deviceId, channelId, start, end) => {
+          const channel = this.#sip?.channel;
+          if (!channel) throw new ApiError(503, '1001', 'signalling is restarting; retry');
+          return channel.request('records.query', { deviceId, channelId, start, end }, 15_000) as Promise<GosipRecordsWithState>;
+        },
+        forgetDevice: async (deviceId) => {
+          await this.#sip?.channel?.request('device.forget', { deviceId }).catch(() => undefined);
+        },
+      },
       version: this.version,
       logger: log,
     });
@@ -209,6 +262,10 @@ export class Supervisor {
       await step('sip', () => this.#sip?.stop(3000));
       await step('media', () => this.#media?.stop(3000));
       await step('pool', () => this.#pool?.destroy());
+      await step('notify', async () => {
+        await this.#bridge?.drain();
+        await this.#notifier?.close({ drainTimeout: 2000 });
+      });
       this.#metrics?.stopMeters();
       await step('store', () => this.#store?.close());
     })();

@@ -11,7 +11,23 @@ import { devicesRoutes } from './devices.js';
 import { channelsRoutes } from './channels.js';
 import { systemRoutes, type HealthReport } from './system.js';
 
+export interface GosipRecordsWithState {
+  daynum: number;
+  timenum: number;
+  list: Array<{ date: string; items: Array<{ start: number; end: number }> }>;
+  /** False when the device sent fewer items than it announced before the deadline. */
+  complete: boolean;
+}
+
+/** What the API asks of the GB28181 signalling (the SIP thread). */
+export interface GbControl {
+  queryRecords(deviceId: string, channelId: string, start: number, end: number): Promise<GosipRecordsWithState>;
+  /** Drops a deleted device's registration. */
+  forgetDevice(deviceId: string): Promise<void>;
+}
+
 export interface ApiDeps {
+  gb?: GbControl;
   config: CamgateConfig;
   store: Store;
   metrics: Metrics;

@@ -1,5 +1,5 @@
 import type { FastifyInstance } from 'fastify';
-import { badRequest, envelopeSchema, errorResponses, notFound, ok } from './envelope.js';
+import { ApiError, badRequest, envelopeSchema, errorResponses, notFound, ok } from './envelope.js';
 import { channelSchema, gbIdPattern, idParams, listQuerystring, listSchema } from './schemas.js';
 import type { ChannelPatch, ListQuery } from '../store/types.js';
 
@@ -111,6 +111,63 @@ export async function channelsRoutes(app: FastifyInstance): Promise<void> {
         throw notFound(`channel ${request.params.id} not found`);
       }
       return ok('');
+    },
+  );
+
+  app.get<{ Params: { id: string }; Querystring: { start: number; end: number } }>(
+    '/channels/:id/records',
+    {
+      schema: {
+        tags: ['channels'],
+        summary: 'Recordings of a channel between start and end (RecordInfo), by day.',
+        description:
+          'Asks the device (RecordInfo) and aggregates its answers until SumNum items arrived or 10 s passed. ' +
+          'Segments are clipped to the range, merged when back to back, split at local midnight. ' +
+          '`complete` is false when the device sent fewer items than it announced.',
+        params: idParams,
+        querystring: {
+          type: 'object',
+          required: ['start', 'end'],
+          properties: {
+            start: { type: 'integer', minimum: 1, description: 'unix seconds' },
+            end: { type: 'integer', minimum: 1, description: 'unix seconds' },
+          },
+        },
+        response: {
+          200: envelopeSchema({
+            type: 'object',
+            properties: {
+              daynum: { type: 'integer' },
+              timenum: { type: 'integer' },
+              complete: { type: 'boolean' },
+              list: {
+                type: 'array',
+                items: {
+                  type: 'object',
+                  properties: {
+                    date: { type: 'string' },
+                    items: {
+                      type: 'array',
+                      items: { type: 'object', properties: { start: { type: 'integer' }, end: { type: 'integer' } } },
+                    },
+                  },
+                },
+              },
+            },
+          }),
+          ...errorResponses,
+        },
+      },
+    },
+    async (request) => {
+      const { start, end } = request.query;
+      if (end <= start) throw badRequest('end', 'must be after start');
+      const channel = await store.channels.get(request.params.id);
+      if (!channel) throw notFound(`channel ${request.params.id} not found`);
+      const device = await store.devices.get(channel.deviceid);
+      if (!device || device.online !== 1) throw new ApiError(409, '1002', `device ${channel.deviceid} is offline`);
+      if (!app.deps.gb) throw new ApiError(503, '1001', 'signalling unavailable');
+      return ok(await app.deps.gb.queryRecords(device.deviceid, channel.channelid, start, end));
     },
   );
 }

@@ -141,6 +141,7 @@ export async function devicesRoutes(app: FastifyInstance): Promise<void> {
       if (!(await store.devices.softDelete(request.params.id))) {
         throw notFound(`device ${request.params.id} not found`);
       }
+      await app.deps.gb?.forgetDevice(request.params.id);
       return ok('');
     },
   );

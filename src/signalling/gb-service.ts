@@ -1,0 +1,228 @@
+import {
+  CatalogAggregator,
+  RecordQueryAggregator,
+  SnAllocator,
+  buildCatalogQuery,
+  buildDeviceInfoQuery,
+  buildRecordInfoQuery,
+  encodeXmlBody,
+  parseManscdp,
+  toGosipRecords,
+  type CatalogResult,
+  type GosipRecords,
+  type ManscdpMessage,
+  type RecordQueryResult,
+} from '../protocol/gb28181/index.js';
+import type { Clock, Endpoint, TimerHandle } from '../protocol/sip/index.js';
+import type { SharedCounters } from '../shared/counters.js';
+import type { GbPlatform } from './platform.js';
+
+/**
+ * GB28181 above SIP: what to do with MANSCDP MESSAGEs (keepalives, catalogs,
+ * device info, record lists) and the queries the platform sends (Catalog and
+ * DeviceInfo after registration and every catalogInterval, RecordInfo on demand).
+ */
+
+export interface StoreCatalogItem {
+  channelid: string;
+  name?: string;
+  manufacturer?: string;
+  model?: string;
+  owner?: string;
+  civilcode?: string;
+  address?: string;
+  parental?: number;
+  parentid?: string;
+  safetyway?: number;
+  registerway?: number;
+  secrecy?: number;
+  status?: string;
+  ptztype?: number;
+  longitude?: number | null;
+  latitude?: number | null;
+}
+
+export interface GbServiceEvents {
+  catalog(deviceId: string, items: StoreCatalogItem[], complete: boolean): void;
+  deviceInfo(info: { deviceId: string; manufacturer?: string; model?: string; firmware?: string; deviceType?: string; name?: string }): void;
+  mediaStatus(deviceId: string, endOfFile: boolean, callId: string | undefined): void;
+  log?(level: 'debug' | 'info' | 'warn', message: string, data?: Record<string, unknown>): void;
+}
+
+export interface GbServiceOptions {
+  platform: GbPlatform;
+  clock: Clock;
+  counters: SharedCounters;
+  /** Seconds between Catalog queries per device; 0 = only on registration. */
+  catalogInterval: number;
+  events: GbServiceEvents;
+  /** How long a record query waits for all items (ms, default 10,000). */
+  recordTimeout?: number;
+  /** Device clock offset from UTC in minutes (default +08:00). */
+  utcOffsetMinutes?: number;
+}
+
+const MANSCDP = 'Application/MANSCDP+xml';
+
+function charsetOf(contentType: string | undefined): string | undefined {
+  const match = contentType ? /charset\s*=\s*"?([\w-]+)/i.exec(contentType) : null;
+  return match?.[1];
+}
+
+export class GbService {
+  #o: GbServiceOptions;
+  #sn = new SnAllocator();
+  #catalogs: CatalogAggregator;
+  #records: RecordQueryAggregator;
+  #recordWaiters = new Map<number, (result: RecordQueryResult) => void>();
+  #nextCatalog = new Map<string, number>();
+  #timer: TimerHandle | null = null;
+
+  constructor(options: GbServiceOptions) {
+    this.#o = options;
+    const now = () => options.clock.now();
+    this.#catalogs = new CatalogAggregator({ now });
+    this.#records = new RecordQueryAggregator({ now, timeoutMs: options.recordTimeout ?? 10_000 });
+    this.#schedule();
+  }
+
+  /** A device came online (first registration): ask what it is and what it has. */
+  deviceOnline(deviceId: string): void {
+    this.queryCatalog(deviceId);
+    this.#query(deviceId, buildDeviceInfoQuery({ sn: this.#sn.next(), deviceId }), 'DeviceInfo');
+  }
+
+  deviceOffline(deviceId: string): void {
+    this.#nextCatalog.delete(deviceId);
+  }
+
+  queryCatalog(deviceId: string): void {
+    const sn = this.#sn.next();
+    this.#catalogs.expect(deviceId, sn);
+    if (this.#o.catalogInterval > 0) this.#nextCatalog.set(deviceId, this.#o.clock.now() + this.#o.catalogInterval * 1000);
+    this.#query(deviceId, buildCatalogQuery({ sn, deviceId }), 'Catalog');
+  }
+
+  /** RecordInfo for a channel of `deviceId`, aggregated into gosip's shape. */
+  queryRecords(deviceId: string, channelId: string, start: number, end: number): Promise<GosipRecords & { complete: boolean }> {
+    const sn = this.#sn.next();
+    if (!this.#records.start({ sn, channelId, deviceId, startTime: start, endTime: end })) {
+      return Promise.reject(new Error('too many record queries in progress'));
+    }
+    const done = new Promise<RecordQueryResult>((resolve) => this.#recordWaiters.set(sn, resolve));
+    const offset = this.#o.utcOffsetMinutes;
+    const xml = buildRecordInfoQuery({ sn, deviceId: channelId, startTime: start, endTime: end, ...(offset === undefined ? {} : { utcOffsetMinutes: offset }) });
+    this.#o.platform
+      .request(deviceId, { body: encodeXmlBody(xml), contentType: MANSCDP, toUser: channelId })
+      .catch((error: Error) => {
+        const result = this.#records.cancel(sn);
+        this.#o.events.log?.('warn', 'RecordInfo query failed', { device: deviceId, channel: channelId, error: error.message });
+        if (result) this.#settleRecords(result);
+      });
+    return done.then((result) => ({
+      ...toGosipRecords(result.items, { clip: { start, end }, ...(offset === undefined ? {} : { utcOffsetMinutes: offset }) }),
+      complete: result.complete,
+    }));
+  }
+
+  #query(deviceId: string, xml: string, what: string): void {
+    this.#o.platform.request(deviceId, { body: encodeXmlBody(xml), contentType: MANSCDP }).catch((error: Error) => {
+      this.#o.events.log?.('info', `${what} query failed`, { device: deviceId, error: error.message });
+    });
+  }
+
+  /** A MESSAGE body from a registered device (already answered 200). */
+  handleMessage(deviceId: string, body: Uint8Array, contentType: string | undefined, source: Endpoint, callId?: string): void {
+    const parsed = parseManscdp(body, charsetOf(contentType), this.#o.utcOffsetMinutes === undefined ? {} : { utcOffsetMinutes: this.#o.utcOffsetMinutes });
+    if (!parsed.ok) {
+      this.#o.counters.add('manscdp|malformed');
+      this.#o.events.log?.('info', 'malformed MANSCDP body', { device: deviceId, reason: parsed.reason });
+      return;
+    }
+    this.#dispatch(deviceId, parsed.message, source, callId);
+  }
+
+  #dispatch(deviceId: string, message: ManscdpMessage, source: Endpoint, callId: string | undefined): void {
+    switch (message.kind) {
+      case 'keepalive':
+        this.#o.platform.keepalive(deviceId, source);
+        return;
+      case 'catalog': {
+        const outcome = this.#catalogs.push(message, deviceId);
+        if (outcome.status === 'complete') this.#emitCatalog(outcome.result);
+        return;
+      }
+      case 'deviceInfo':
+        this.#o.events.deviceInfo({
+          deviceId,
+          ...(message.manufacturer ? { manufacturer: message.manufacturer } : {}),
+          ...(message.model ? { model: message.model } : {}),
+          ...(message.firmware ? { firmware: message.firmware } : {}),
+          ...(message.deviceType ? { deviceType: message.deviceType } : {}),
+          ...(message.deviceName ? { name: message.deviceName } : {}),
+        });
+        return;
+      case 'recordInfo': {
+        const outcome = this.#records.push(message, deviceId);
+        if (outcome.status === 'complete') this.#settleRecords(outcome.result);
+        return;
+      }
+      case 'mediaStatus':
+        this.#o.events.mediaStatus(deviceId, message.endOfFile, callId);
+        return;
+      default:
+        this.#o.counters.add('manscdp|other');
+        this.#o.events.log?.('debug', 'MANSCDP message ignored', { device: deviceId, cmdType: message.cmdType, root: message.root });
+    }
+  }
+
+  #emitCatalog(result: CatalogResult): void {
+    if (result.items.length === 0) return; // the device never answered: nothing to apply
+    const items: StoreCatalogItem[] = result.items.map((i) => {
+      const item: StoreCatalogItem = { channelid: i.deviceId, status: i.status };
+      if (i.name !== undefined) item.name = i.name;
+      if (i.manufacturer !== undefined) item.manufacturer = i.manufacturer;
+      if (i.model !== undefined) item.model = i.model;
+      if (i.owner !== undefined) item.owner = i.owner;
+      if (i.civilCode !== undefined) item.civilcode = i.civilCode;
+      if (i.address !== undefined) item.address = i.address;
+      if (i.parental !== undefined) item.parental = i.parental;
+      if (i.parentId !== undefined) item.parentid = i.parentId;
+      if (i.safetyWay !== undefined) item.safetyway = i.safetyWay;
+      if (i.registerWay !== undefined) item.registerway = i.registerWay;
+      if (i.secrecy !== undefined) item.secrecy = i.secrecy;
+      if (i.ptzType !== undefined) item.ptztype = i.ptzType;
+      if (i.longitude !== undefined) item.longitude = i.longitude;
+      if (i.latitude !== undefined) item.latitude = i.latitude;
+      return item;
+    });
+    this.#o.events.catalog(result.deviceId, items, result.complete);
+  }
+
+  #settleRecords(result: RecordQueryResult): void {
+    const waiter = this.#recordWaiters.get(result.query.sn);
+    this.#recordWaiters.delete(result.query.sn);
+    waiter?.(result);
+  }
+
+  /** Aggregator deadlines and periodic catalogs, once a second. */
+  #tick(): void {
+    const now = this.#o.clock.now();
+    for (const result of this.#catalogs.tick(now)) this.#emitCatalog(result);
+    for (const result of this.#records.tick(now)) this.#settleRecords(result);
+    for (const [deviceId, due] of this.#nextCatalog) {
+      if (due <= now && this.#o.platform.presence.get(deviceId)) this.queryCatalog(deviceId);
+    }
+  }
+
+  #schedule(): void {
+    this.#timer = this.#o.clock.setTimer(1000, () => {
+      this.#tick();
+      this.#schedule();
+    });
+  }
+
+  close(): void {
+    if (this.#timer !== null) this.#o.clock.clearTimer(this.#timer);
+  }
+}

@@ -1,0 +1,170 @@
+import type { Logger } from 'pino';
+import type { Channel } from '../shared/channel.js';
+import { KeyedQueue } from '../shared/keyed-queue.js';
+import type { CamgateConfig } from './config.js';
+import { DuplicateError, type CatalogItem, type Store } from './store/types.js';
+
+/**
+ * The supervisor's half of the SIP thread's protocol: it answers credential
+ * lookups from the store and turns the thread's events into store writes and
+ * webhooks. Per-device writes are serialised so they land in the order reported.
+ */
+
+export interface RegisteredNote {
+  deviceId: string;
+  first: boolean;
+  fromUri: string;
+  domain: string;
+  contact: string;
+  expires: number;
+  source: { transport: string; address: string; port: number };
+  via: { host: string; port: number; transport: string; rport: number; received: string };
+}
+
+export interface DeviceInfoNote {
+  deviceId: string;
+  manufacturer?: string;
+  model?: string;
+  firmware?: string;
+  deviceType?: string;
+  name?: string;
+}
+
+/** What the SIP thread needs to rebuild its presence table after a restart. */
+export interface OnlineDevice {
+  deviceId: string;
+  transport: string;
+  address: string;
+  port: number;
+  /** Registration expiry, unix seconds. */
+  expiresAt: number;
+  contact: string;
+}
+
+export type EmitEvent = (event: string, data: Record<string, unknown>, orderKey?: string) => void;
+
+export class SignallingBridge {
+  #store: Store;
+  #config: CamgateConfig;
+  #log: Logger;
+  #emit: EmitEvent;
+  #queue: KeyedQueue;
+  #now: () => number;
+
+  constructor(options: { store: Store; config: CamgateConfig; logger: Logger; emit: EmitEvent; now?: () => number }) {
+    this.#store = options.store;
+    this.#config = options.config;
+    this.#log = options.logger;
+    this.#emit = options.emit;
+    this.#now = options.now ?? (() => Math.floor(Date.now() / 1000));
+    this.#queue = new KeyedQueue((error, key) => this.#log.error({ err: error, device: key }, 'store write failed'));
+  }
+
+  /** Devices the store believes online, for the SIP thread's init. */
+  async onlineDevices(): Promise<OnlineDevice[]> {
+    const rows = await this.#store.devices.list({
+      limit: -1,
+      filters: [{ field_name: 'online', operator: '=', value: 1 }],
+    });
+    const out: OnlineDevice[] = [];
+    for (const d of rows.list) {
+      const [address, port] = splitSource(d.source);
+      if (!address || !port || !d.expires_at) continue;
+      out.push({ deviceId: d.deviceid, transport: d.transport || 'UDP', address, port, expiresAt: d.expires_at, contact: d.uri });
+    }
+    return out;
+  }
+
+  /** Wires the request handlers and notes of a (new) SIP thread channel. */
+  attach(channel: Channel): void {
+    channel.handle('device.credentials', async (data) => {
+      const { deviceId } = data as { deviceId: string };
+      const secret = await this.#store.devices.getSecret(deviceId);
+      return { known: secret !== null, password: secret || this.#config.sip.password };
+    });
+    channel.onNote('device.registered', (note) => {
+      const n = note as RegisteredNote;
+      void this.#queue.run(n.deviceId, () => this.#registered(n));
+    });
+    channel.onNote('device.offline', (note) => {
+      const { deviceId, reason } = note as { deviceId: string; reason: string };
+      void this.#queue.run(deviceId, async () => {
+        const device = await this.#store.devices.update(deviceId, { online: 0, expires_at: null });
+        if (device) this.#emit('devices.offline', { deviceid: deviceId, reason }, deviceId);
+      });
+    });
+    channel.onNote('device.keepalive', (note) => {
+      const { deviceId, address, port } = note as { deviceId: string; address: string; port: number };
+      void this.#queue.run(deviceId, async () => {
+        const device = await this.#store.devices.update(deviceId, { active: this.#now(), online: 1, source: `${address}:${port}` });
+        if (device) this.#emit('devices.active', { deviceid: deviceId, active: device.active }, deviceId);
+      });
+    });
+    channel.onNote('device.info', (note) => {
+      const n = note as DeviceInfoNote;
+      void this.#queue.run(n.deviceId, async () => {
+        await this.#store.devices.update(n.deviceId, {
+          ...(n.manufacturer ? { manufacturer: n.manufacturer } : {}),
+          ...(n.model ? { model: n.model } : {}),
+          ...(n.firmware ? { firmware: n.firmware } : {}),
+          ...(n.deviceType ? { devicetype: n.deviceType } : {}),
+        });
+      });
+    });
+    channel.onNote('device.catalog', (note) => {
+      const { deviceId, items } = note as { deviceId: string; items: CatalogItem[] };
+      void this.#queue.run(deviceId, async () => {
+        const result = await this.#store.channels.upsertFromCatalog(deviceId, items, {
+          addUnknown: this.#config.gb28181.registration === 'open',
+        });
+        for (const channelid of [...result.updated, ...result.added]) {
+          const item = items.find((i) => i.channelid === channelid);
+          this.#emit('channels.active', { channelid, deviceid: deviceId, status: item?.status ?? '' }, deviceId);
+        }
+        this.#log.info({ device: deviceId, ...countsOf(result) }, 'catalog applied');
+      });
+    });
+  }
+
+  async #registered(n: RegisteredNote): Promise<void> {
+    const now = this.#now();
+    let existing = await this.#store.devices.get(n.deviceId);
+    if (!existing && this.#config.gb28181.registration === 'open') {
+      try {
+        existing = await this.#store.devices.create({ deviceid: n.deviceId, pwd: '', region: n.domain });
+      } catch (error) {
+        if (!(error instanceof DuplicateError)) throw error;
+      }
+    }
+    const device = await this.#store.devices.update(n.deviceId, {
+      region: n.domain,
+      host: n.via.host,
+      port: n.via.port,
+      transport: n.source.transport.toUpperCase(),
+      rport: n.via.rport,
+      raddr: n.via.received,
+      source: `${n.source.address}:${n.source.port}`,
+      uri: n.fromUri,
+      online: 1,
+      regist: true,
+      active: now,
+      expires_at: now + n.expires,
+    });
+    if (device && n.first) {
+      this.#emit('devices.registered', { ...device, sysinfo: { lid: this.#config.sip.id, region: this.#config.sip.domain } }, n.deviceId);
+    }
+  }
+
+  drain(): Promise<void> {
+    return this.#queue.drain();
+  }
+}
+
+function splitSource(source: string): [string, number] {
+  const i = source.lastIndexOf(':');
+  return i < 0 ? ['', 0] : [source.slice(0, i), Number(source.slice(i + 1))];
+}
+
+function countsOf(result: { updated: string[]; added: string[]; ignored: string[] }) {
+  return { updated: result.updated.length, added: result.added.length, ignored: result.ignored.length };
+}
