@@ -12,12 +12,17 @@
  * 2. Otherwise the XML declaration's `encoding`, then the Content-Type `charset`.
  *    GB2312, GBK, CP936 and GB18030 are all decoded as GB18030, their superset, so rare
  *    characters outside GB2312 survive.
- * 3. Mislabelled bodies: a GB-family label on bytes that are valid UTF-8 *and* contain
- *    multibyte sequences is treated as UTF-8. Real GB2312 Chinese text is almost never valid
- *    UTF-8 (most GB lead bytes are UTF-8 continuation bytes), so the bytes are the better
- *    witness. The reverse (a UTF-8 label on non-UTF-8 bytes) is NOT second-guessed: GB18030
- *    accepts nearly any byte string, so one stray byte would garble a whole UTF-8 body.
- * 4. No usable label: valid UTF-8 → UTF-8, otherwise GB18030.
+ * 3. Mislabelled bodies: a GB-family label on bytes that are valid UTF-8 *and* contain at
+ *    least one 3- or 4-byte sequence (as every UTF-8 Chinese character is) is treated as UTF-8.
+ *    Real GB2312 text is rarely valid UTF-8 (GB lead bytes B0–BF are UTF-8 continuation bytes),
+ *    and requiring a 3-byte sequence removes the common accidental case, a lone GB character
+ *    that reads as a 2-byte UTF-8 Latin/Greek letter. Measured on random GB2312 hanzi: a
+ *    one-character name is never misread, two characters 0.14 %, three 0.05 %; the longer the
+ *    body's Chinese text, the smaller the risk. The reverse (a UTF-8 label on non-UTF-8 bytes)
+ *    is NOT second-guessed: GB18030 accepts nearly any byte string, so one stray byte would
+ *    otherwise garble a whole UTF-8 body.
+ * 4. No usable label: UTF-8 if the bytes are valid UTF-8 and either pure ASCII or hold a 3/4-byte
+ *    sequence (same reasoning as rule 3), otherwise GB18030.
  * 5. After decoding, C0 control characters other than tab, CR and LF (and U+FFFE/U+FFFF) are
  *    removed; invalid sequences become U+FFFD.
  */
@@ -74,9 +79,21 @@ export function isValidUtf8(bytes: Uint8Array): boolean {
   }
 }
 
-function hasHighBytes(bytes: Uint8Array): boolean {
-  for (let i = 0; i < bytes.length; i++) if (bytes[i]! >= 0x80) return true;
+/** In bytes already known to be valid UTF-8, a byte ≥ 0xE0 can only lead a 3- or 4-byte sequence. */
+function hasWideUtf8Sequence(bytes: Uint8Array): boolean {
+  for (let i = 0; i < bytes.length; i++) if (bytes[i]! >= 0xe0) return true;
   return false;
+}
+
+/**
+ * Unlabelled bytes: UTF-8 when valid and either pure ASCII or holding a 3/4-byte sequence.
+ * Valid UTF-8 made only of 2-byte sequences is far more often one or two GB characters
+ * (13.8 % of single GB2312 hanzi are valid 2-byte UTF-8) than Latin text from a Chinese device.
+ */
+function looksUtf8(bytes: Uint8Array): boolean {
+  if (!isValidUtf8(bytes)) return false;
+  for (let i = 0; i < bytes.length; i++) if (bytes[i]! >= 0x80) return hasWideUtf8Sequence(bytes);
+  return true;
 }
 
 /** The declaration is ASCII in every encoding we accept, so it can be read from the raw bytes. */
@@ -122,8 +139,8 @@ export function decodeXmlBody(bytes: Uint8Array, contentTypeCharset?: string): D
     label = canonicalCharset(charsetFromContentType(contentTypeCharset));
     source = 'content-type';
   }
-  if (label === undefined) return finish(bytes, isValidUtf8(bytes) ? 'UTF-8' : 'GB18030', 'detected');
-  if (label === 'GB18030' && hasHighBytes(bytes) && isValidUtf8(bytes)) return finish(bytes, 'UTF-8', 'detected', true);
+  if (label === undefined) return finish(bytes, looksUtf8(bytes) ? 'UTF-8' : 'GB18030', 'detected');
+  if (label === 'GB18030' && hasWideUtf8Sequence(bytes) && isValidUtf8(bytes)) return finish(bytes, 'UTF-8', 'detected', true);
   return finish(bytes, label, source);
 }
 

@@ -378,8 +378,10 @@ function parseDocument(input: string, charset: string, utcOffsetMinutes: number)
   if (error !== undefined) return { ok: false, reason: `malformed XML: ${error}`, charset };
 
   const doc: unknown = parser.parse(xml);
-  const rootKey = isObject(doc) ? Object.keys(doc).find((k) => !k.startsWith('?') && !k.startsWith('#')) : undefined;
+  const rootKeys = isObject(doc) ? Object.keys(doc).filter((k) => !k.startsWith('?') && !k.startsWith('#')) : [];
+  const rootKey = rootKeys[0];
   if (rootKey === undefined) return { ok: false, reason: 'no root element', charset };
+  if (rootKeys.length > 1 || Array.isArray((doc as XmlObject)[rootKey])) return { ok: false, reason: 'malformed XML: more than one root element', charset };
   const root = ROOTS.find((r) => r.toLowerCase() === rootKey.toLowerCase());
   if (root === undefined) return { ok: false, reason: `not a MANSCDP root: <${rootKey}>`, charset };
   const rawRoot = (doc as XmlObject)[rootKey];
