@@ -15,7 +15,9 @@
  *    (a candidate is confirmed when the next packet's magic follows it) and re-checked
  *    whenever a packet fails to parse with the current form;
  *  - a packet that is not followed by a magic but hides a valid packet inside its claimed
- *    length (a corrupt length field) is dropped and the inner packet used instead;
+ *    length (a corrupt length field) is dropped and the inner packet used instead; a packet
+ *    ending exactly at the end of the data is returned at once (no added latency) unless
+ *    it hides a magic, in which case the 4 bytes after it are awaited first;
  *  - the carry never exceeds one maximal packet plus 4 bytes of look-ahead.
  *
  * Pull API: `push(chunk)`, then call `next()` until it returns null, then push again.
@@ -325,12 +327,17 @@ export class Jt1078StreamFramer {
     }
     const r = parseJt1078Packet(buf, pos, variant, end, this.maxBodyLength);
     if (r.ok) {
-      if (trailerAt(buf, pos + r.consumed, end) === Trailer.Other) {
+      const trailer = trailerAt(buf, pos + r.consumed, end);
+      if (trailer === Trailer.Other || (final && trailer === Trailer.Partial)) {
         const inner = this.innerPacketStart(buf, pos, r.consumed, end, variant);
         if (inner > 0) {
           this.counters.malformed++;
           return this.skip(inner - pos);
         }
+      } else if (trailer !== Trailer.Magic && !final && this.hasInnerMagic(buf, pos, r.consumed)) {
+        // Ends at the end of the data and hides a magic: its length may be corrupt. Decide
+        // once the bytes after it are known (same result whatever the chunking).
+        return this.need(r.consumed + LOOKAHEAD);
       }
       this.stepPacket = r.packet;
       this.stepAmount = r.consumed;
@@ -373,6 +380,11 @@ export class Jt1078StreamFramer {
     const r = parseJt1078Packet(buf, q, variant, end, this.maxBodyLength);
     if (r.ok) return trailerAt(buf, q + r.consumed, end) === Trailer.Other ? -1 : q;
     return r.needMore ? q : -1;
+  }
+
+  private hasInnerMagic(buf: Buffer, pos: number, consumed: number): boolean {
+    const q = buf.indexOf(JT1078_MAGIC, pos + 4);
+    return q >= 0 && q < pos + consumed;
   }
 
   /** A magic that does not start a usable packet: drop its first byte and resync. */
