@@ -144,6 +144,8 @@ abstract class TransactionBase {
   }
 
   protected startTimer(name: string, ms: number, fn: () => void): void {
+    // A send failure can terminate us mid-transition; never leave a timer behind.
+    if (this.state === 'terminated') return;
     this.stopTimer(name);
     const handle = this.layer.clock.setTimer(ms, () => {
       this.timers.delete(name);
@@ -244,7 +246,8 @@ export class ClientTransaction extends TransactionBase {
           if (status < 200) {
             this.stopTimer('A');
             this.stopTimer('B');
-            if (this.state === 'calling' && timerC > 0) this.startTimer('C', timerC, () => this.timeout());
+            // Timer C restarts on every provisional (RFC 3261 §16.6 step 11).
+            if (timerC > 0) this.startTimer('C', timerC, () => this.timeout());
             this.state = 'proceeding';
             this.deliver(response, remote);
             if (this.cancelPending) {
@@ -617,6 +620,7 @@ export class TransactionLayer {
    * Start a client transaction for `request` towards `remote`. The request
    * must have a top Via; a branch with the RFC 3261 cookie is added if missing.
    * Do not use for ACK (see {@link TransactionLayer.sendStateless}).
+   * If the first send fails, onTransportError runs before this returns.
    */
   sendRequest(request: SipRequest, remote: Endpoint, handlers?: ClientTransactionHandlers): ClientTransaction {
     if (request.method === 'ACK') throw new TypeError('ACK is sent without a transaction: use sendStateless()');

@@ -510,3 +510,28 @@ t.test('shutdown clears every timer', async (t) => {
   t.equal(h.clock.pending, 0);
   t.equal(h.layer.clientCount + h.layer.serverCount, 0);
 });
+
+t.test('Timer C restarts on each provisional', async (t) => {
+  const h = harness({ timers: { timerC: 10_000 } });
+  const invite = outgoing('INVITE');
+  h.layer.sendRequest(invite, DEVICE);
+  h.layer.receive(responseTo(invite, 100), DEVICE);
+  h.clock.advance(9_000);
+  h.layer.receive(responseTo(invite, 180), DEVICE);
+  h.clock.advance(9_000);
+  t.equal(h.timeouts.length, 0);
+  h.clock.advance(1_000);
+  t.equal(h.timeouts.length, 1);
+});
+
+t.test('a failed ACK send leaves no timers behind', async (t) => {
+  let fail = false;
+  const h = harness({ failSend: () => fail });
+  const invite = outgoing('INVITE');
+  const tx = h.layer.sendRequest(invite, DEVICE);
+  fail = true;
+  h.layer.receive(responseTo(invite, 486), DEVICE);
+  t.equal(tx.state, 'terminated');
+  t.equal(h.transportErrors[0], tx);
+  t.equal(h.clock.pending, 0);
+});
