@@ -347,24 +347,27 @@ export class RingWriter {
   }
 
   /**
-   * Resolves once a record of `length` payload bytes fits, or the reader closed.
+   * Waits until a record of `length` payload bytes fits (or `timeoutMs` passes).
+   * Resolves false when the ring is closed, so a retry loop
+   * `while (!w.tryWrite(d)) if (!(await w.waitForSpace(d.length))) break;` ends.
    * Publishes pending records first: a reader cannot free space it cannot see.
    */
-  async waitForSpace(length = 0, timeoutMs = Infinity): Promise<void> {
+  async waitForSpace(length = 0, timeoutMs = Infinity): Promise<boolean> {
     this.#checkLength(length);
     this.flush();
     const needed = recordBytes(length);
-    if (this.#fits(needed) || this.closed) return;
+    if (this.closed) return false;
+    if (this.#fits(needed)) return true;
     const header = this.#header;
     const seen = Atomics.load(header, WRITER_WAKE);
     Atomics.add(header, WRITER_WAITERS, 1);
     try {
       // Re-check after announcing ourselves: the reader may have advanced just before.
-      if (this.#fits(needed) || this.closed) return;
-      await sleepOn(header, WRITER_WAKE, seen, timeoutMs);
+      if (!this.#fits(needed) && !this.closed) await sleepOn(header, WRITER_WAKE, seen, timeoutMs);
     } finally {
       Atomics.sub(header, WRITER_WAITERS, 1);
     }
+    return !this.closed;
   }
 
   /** Flushes and marks the ring finished; the reader drains what is left, then its run() ends. */
@@ -522,11 +525,14 @@ export class RingReader {
       while (read !== write && count < maxRecords && !this.#stopped) {
         const pos = read & mask;
         const length = words[pos >> 2]!;
-        if (length === WRAP_MARKER) {
+        const available = (write - read) >>> 0;
+        if (length === WRAP_MARKER && available > this.capacity - pos) {
           read = (read + this.capacity - pos) >>> 0;
           continue;
         }
-        if (length < 0 || length > this.#maxRecordBytes) {
+        // Cheap guard against a second writer or a foreign write into the data area:
+        // fail loudly instead of walking garbage past the write index.
+        if (length < 0 || length > this.#maxRecordBytes || recordBytes(length) > available) {
           throw new Error(`ring corrupted: record length ${length} at offset ${pos}`);
         }
         const tag = words[(pos >> 2) + 1]!;

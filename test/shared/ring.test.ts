@@ -298,7 +298,7 @@ t.test('reader close stops run() and unblocks a writer waiting for space', async
     reader.close();
   });
   await running;
-  await waiting;
+  t.equal(await waiting, false, 'waitForSpace reports the closed ring');
   t.equal(count, 1, 'no record handed out after close()');
   t.ok(writer.closed);
   t.notOk(writer.tryWrite(new Uint8Array(1)), 'writes refused once the reader is gone');
