@@ -36,6 +36,7 @@ import {
 } from './message.js';
 import { newBranch, randomToken } from './random.js';
 import { buildResponse, serializeMessage, type BuildResponseOptions, type ExtraHeaders } from './serializer.js';
+import type { FramerResult, ParseResult } from './parser.js';
 
 /** Where a message came from or goes to. */
 export interface Endpoint {
@@ -553,6 +554,25 @@ export class TransactionLayer {
 
   get serverCount(): number {
     return this.servers.size;
+  }
+
+  /**
+   * Feed a parse/framer result. A good message goes to {@link receive}; a
+   * request that parsed but failed the checks (RFC 4475 style: bad CSeq,
+   * missing From...) gets a stateless `400 <reason>` when it still has a
+   * usable Via, so devices see why; anything else is counted and dropped.
+   */
+  receiveParsed(result: ParseResult | FramerResult, remote: Endpoint): void {
+    if (result.ok) {
+      this.receive(result.message, remote);
+      return;
+    }
+    this.stats.invalidMessages++;
+    const partial = result.partial;
+    if (partial === undefined || partial.kind !== 'request' || partial.method === 'ACK') return;
+    if (topVia(partial) === null) return;
+    if (this.stampVia) stampViaReceived(partial, remote.address, remote.port);
+    this.sendStateless(buildResponse(partial, result.status ?? 400, result.reason), remote);
   }
 
   /** Feed one parsed incoming message. */

@@ -9,7 +9,7 @@ import {
   type TimerConfig,
 } from '../../../src/protocol/sip/transaction.js';
 import { parseMessage } from '../../../src/protocol/sip/parser.js';
-import { buildResponse } from '../../../src/protocol/sip/serializer.js';
+import { buildResponse, serializeMessage } from '../../../src/protocol/sip/serializer.js';
 import { createRequest, parseCSeq, getTag, topVia, type SipMessage, type SipRequest, type SipResponse } from '../../../src/protocol/sip/message.js';
 
 const DEVICE: Endpoint = { transport: 'UDP', address: '192.0.2.10', port: 5070 };
@@ -534,4 +534,27 @@ t.test('a failed ACK send leaves no timers behind', async (t) => {
   t.equal(tx.state, 'terminated');
   t.equal(h.transportErrors[0], tx);
   t.equal(h.clock.pending, 0);
+});
+
+t.test('receiveParsed: good messages flow, bad requests get a stateless 400 with the reason', async (t) => {
+  const h = harness();
+  const good = createRequest('MESSAGE', 'sip:a@b', [
+    ['Via', 'SIP/2.0/UDP 10.0.0.5:5070;rport;branch=z9hG4bKgood'],
+    ['From', '<sip:d@b>;tag=1'],
+    ['To', '<sip:a@b>'],
+    ['Call-ID', 'g'],
+    ['CSeq', '1 MESSAGE'],
+  ]);
+  h.layer.receiveParsed(parseMessage(serializeMessage(good)), DEVICE);
+  t.equal(h.requests.length, 1);
+  const bad = serializeMessage(good).toString().replace('CSeq: 1 MESSAGE', 'CSeq: 1 INVITE');
+  h.layer.receiveParsed(parseMessage(Buffer.from(bad)), DEVICE);
+  t.equal(h.requests.length, 1);
+  const reply = h.sent.at(-1)!.message as SipResponse;
+  t.equal(reply.status, 400);
+  t.equal(reply.reason, 'CSeq method does not match request method');
+  t.equal(topVia(reply)?.received, DEVICE.address);
+  h.layer.receiveParsed(parseMessage(Buffer.from('garbage\r\n\r\n')), DEVICE);
+  t.equal(h.sent.length, 1, 'nothing to answer for garbage');
+  t.equal(h.layer.stats.invalidMessages, 2);
 });
