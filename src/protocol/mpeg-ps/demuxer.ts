@@ -58,8 +58,12 @@ const TARGET_NONE = 0;
 const TARGET_VIDEO = 1;
 const TARGET_AUDIO = 2;
 
-/** A header (PSM, system header) is at most 6 + 65535 bytes; past that the carry is junk. */
-const MAX_CARRY = 6 + 65535 + 16;
+/**
+ * The largest unit parsed whole is the PSM (at most 1018 bytes by ISO 13818-1; a little slack
+ * for sloppy muxers). Bounding it bounds the carry and keeps tiny pushes from going quadratic.
+ */
+const MAX_PSM_LENGTH = 4096;
+const MAX_CARRY = 6 + MAX_PSM_LENGTH + 16;
 
 export class PsDemuxer {
   readonly stats: PsDemuxerStats = {
@@ -337,6 +341,7 @@ export class PsDemuxer {
     if (end - pos < 6) return NEED_MORE;
     const length = (data[pos + 4]! << 8) | data[pos + 5]!;
     if (id === PSM_START) {
+      if (length > MAX_PSM_LENGTH) return BAD;
       if (end - pos < 6 + length) return NEED_MORE;
       return this.parsePsm(data, pos, length) ? 6 + length : BAD;
     }

@@ -1,7 +1,7 @@
 import t from 'tap';
 import type { AvFrame } from '../../../src/media/frame.js';
 import { PsDemuxer, PsMuxer, splitNalUnits } from '../../../src/protocol/mpeg-ps/index.js';
-import { concat, demuxAll, media } from './helpers.js';
+import { concat, demuxAll, media } from './fixtures/helpers.js';
 
 const H264 = 'h264_640x480_25fps_gop50_baseline_4s.h264';
 const H265 = 'h265_640x480_25fps_gop50_4s.h265';
@@ -220,4 +220,20 @@ t.test('without a PSM: H.265 is probed from the NAL header, audio falls back to 
   t.equal(frames.length, 1);
   t.equal(frames[0]!.codec, 'h265');
   t.ok(frames[0]!.key);
+});
+
+t.test('a PSM claiming 64 KB is rejected, not buffered', async (t) => {
+  const ps = media('gb_h264_4s.ps');
+  const bogus = Buffer.concat([Buffer.from('000001ba4400040004010189c3f8000001bcffff', 'hex'), Buffer.alloc(3000, 0x11), ps]);
+  const frames: AvFrame[] = [];
+  const d = new PsDemuxer((f) => frames.push(f));
+  let maxBuffered = 0;
+  for (let i = 0; i < bogus.length; i++) {
+    d.push(bogus.subarray(i, i + 1));
+    if (i < 3100) maxBuffered = Math.max(maxBuffered, d.bufferedBytes);
+  }
+  d.flush();
+  t.ok(maxBuffered < 64, `held at most ${maxBuffered} bytes of the bogus PSM`);
+  t.equal(d.stats.malformed, 1);
+  t.equal(frames.length, 100, 'then the real stream demuxes');
 });

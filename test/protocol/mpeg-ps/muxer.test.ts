@@ -1,7 +1,7 @@
 import t, { type Test } from 'tap';
 import type { AvFrame, VideoCodec } from '../../../src/media/frame.js';
 import { crc32Mpeg2, PsMuxer, splitAccessUnits } from '../../../src/protocol/mpeg-ps/index.js';
-import { concat, demuxAll, ffmpegExtract, ffprobe, media, needFfprobe, walkUnits, withImkh } from './helpers.js';
+import { concat, demuxAll, ffmpegExtract, ffprobe, media, needFfprobe, walkUnits, withImkh } from './fixtures/helpers.js';
 
 const H264 = 'h264_640x480_25fps_gop50_baseline_4s.h264';
 const H265 = 'h265_640x480_25fps_gop50_4s.h265';
