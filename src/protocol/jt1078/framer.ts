@@ -105,8 +105,8 @@ function candidateState(r: Jt1078ParseResult, buf: Uint8Array, offset: number, e
  * Decide the header form of the packet at `offset` (JT1078 magic there). A form whose
  * packet is followed by another magic wins (2016 first); otherwise, unless `final`, wait
  * for more bytes while either form could still be confirmed; when `final` (end of stream,
- * or one UDP datagram) accept a form whose packet ends exactly at `end`, then one followed
- * by other bytes. Exported for UDP ingest (call with final = true per datagram).
+ * or one UDP datagram) accept a form whose packet ends exactly at `end`. Anything else is
+ * 'bad' (the caller skips this magic). Exported for UDP ingest (final = true per datagram).
  */
 export function detectJt1078Variant(
   buf: Uint8Array,
@@ -132,9 +132,12 @@ export function detectJt1078Variant(
     }
     if (needed > 0) return { kind: 'need', needed };
   }
-  for (const wanted of [Trailer.End, Trailer.Partial, Trailer.Other]) {
-    if (s16 === wanted) return { kind: 'found', variant: '2016' };
-    if (s19 === wanted) return { kind: 'found', variant: '2019' };
+  // Unconfirmed: only a packet filling the data exactly is believed (a datagram, the end of
+  // a stream). One followed by other bytes is more likely a damaged packet misread in the
+  // other form, so the stream resynchronises and tries the next magic instead.
+  if (final) {
+    if (s16 === Trailer.End) return { kind: 'found', variant: '2016' };
+    if (s19 === Trailer.End) return { kind: 'found', variant: '2019' };
   }
   return { kind: 'bad' };
 }

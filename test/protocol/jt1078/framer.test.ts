@@ -72,10 +72,10 @@ t.test('end() flushes: a trailing partial packet is counted, a last whole packet
 });
 
 t.test('partial magic split across chunks is found', async (t) => {
-  const stream = Buffer.concat([Buffer.from('garbage-01'), packet(0), Buffer.from('xx0'), packet(1)]);
+  const stream = Buffer.concat([Buffer.from('garbage-01'), packet(0), packet(1), Buffer.from('xx0'), packet(2)]);
   for (let cut = 1; cut < stream.length; cut += 3) {
     const r = ingest([stream.subarray(0, cut), stream.subarray(cut)]);
-    if (r.packets.length !== 2 || r.framer.counters.resyncBytes !== 13) {
+    if (r.packets.length !== 3 || r.framer.counters.resyncBytes !== 13) {
       t.fail(`cut at ${cut}: ${r.packets.length} packets, ${r.framer.counters.resyncBytes} skipped`);
       return;
     }
@@ -116,6 +116,18 @@ t.test('forced variant', async (t) => {
   t.equal(r.framer.variant, '2019');
   t.equal(new Jt1078StreamFramer({ variant: '2016' }).variant, '2016');
   t.equal(new Jt1078StreamFramer().variant, null);
+});
+
+t.test('the first packet must be confirmed by the next magic', async (t) => {
+  // Followed by garbage: the form cannot be confirmed, so it is skipped (a damaged first
+  // packet misread in the other form would otherwise fix the wrong form for good).
+  const r = ingest([Buffer.concat([packet(0), Buffer.from('zz'), packet(1), packet(2)])]);
+  t.same(
+    r.packets.map((p) => p.sequence),
+    [1, 2],
+  );
+  t.equal(r.framer.counters.malformed, 1);
+  t.equal(r.framer.variant, '2016');
 });
 
 t.test('detectJt1078Variant for single datagrams', async (t) => {
