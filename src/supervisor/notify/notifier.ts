@@ -386,7 +386,7 @@ export class Notifier {
       // redirect: manual, because a followed 301/302 turns the POST into a GET and loses the event.
       const response = await this.#fetch(job.url, { method: 'POST', headers, body: job.body, signal, redirect: 'manual' });
       const ok = response.status >= 200 && response.status < 300;
-      const retryAfterMs = ok ? undefined : parseRetryAfter(response.headers.get('retry-after'));
+      const retryAfterMs = ok ? undefined : parseRetryAfter(response.headers.get('retry-after'), this.#now());
       // Read the (normally tiny) answer so the connection can be reused; its content does not matter.
       await response.arrayBuffer().catch(() => undefined);
       if (ok) return { ok: true };
@@ -569,11 +569,11 @@ function positive(value: number | undefined, fallback: number): number {
 }
 
 /** Retry-After in seconds or as an HTTP date, in ms; undefined when absent or unreadable. */
-function parseRetryAfter(value: string | null): number | undefined {
+function parseRetryAfter(value: string | null, now: number): number | undefined {
   if (value === null) return undefined;
   if (/^\d+$/.test(value.trim())) return Number(value.trim()) * 1000;
   const at = Date.parse(value);
-  return Number.isNaN(at) ? undefined : Math.max(0, at - Date.now());
+  return Number.isNaN(at) ? undefined : Math.max(0, at - now);
 }
 
 /** Scheme, host and port only: webhook URLs may carry tokens in the path or query. */
