@@ -244,14 +244,15 @@ export class Notifier {
       this.#pending.set(job.seq, job);
       if (lane.state === 'ready') this.#ready.add(lane);
 
-      // Drop the oldest event that is not on the wire; the new one always survives.
+      // Drop the oldest event that is not on the wire. The new one always survives (the
+      // latest state matters most), even if that leaves one over the cap for a while.
       if (lane.jobs.length > this.#limits.perKey) {
-        const victim = lane.jobs.find((queued) => !queued.sending);
+        const victim = lane.jobs.find((queued) => queued !== job && !queued.sending);
         if (victim) this.#drop(victim, 'key queue full');
       }
       if (this.#pending.size > this.#limits.total) {
         for (const queued of this.#pending.values()) {
-          if (!queued.sending) {
+          if (queued !== job && !queued.sending) {
             this.#drop(queued, 'queue full');
             break;
           }

@@ -236,6 +236,20 @@ t.test('per-key cap drops the oldest queued event, never the one on the wire', a
   t.equal(dropLines.length, 1, 'nine drops within ten seconds log one line');
 });
 
+t.test('with a per-key cap of 1 the newest event replaces the waiting one, the one on the wire is kept', async (t) => {
+  const { receiver, notifier } = await setup(t, ['devices.active'], { queue: { perKey: 1 } });
+  let release!: () => void;
+  const gate = new Promise<number>((resolve) => (release = () => resolve(200)));
+  receiver.answer = (request) => (seqOf(request) === 1 ? gate : 200);
+  notifier.emit('devices.active', { seq: 1 }, 'A');
+  await until(() => receiver.requests.length === 1, 5000, 'seq 1 in flight');
+  for (let seq = 2; seq <= 5; seq++) notifier.emit('devices.active', { seq }, 'A');
+  t.match(notifier.stats(), { queued: 2, dropped: 3 }, 'in-flight 1 plus the newest');
+  release();
+  await until(() => notifier.stats().delivered === 2);
+  t.same(receiver.delivered().map(seqOf), [1, 5]);
+});
+
 t.test('global cap drops the oldest over all keys; drop log is rate limited with a suppressed count', async (t) => {
   const logger = captureLogger();
   let clock = 1_700_000_000_000;
