@@ -5,8 +5,8 @@
  * program_stream_info descriptor), a video frame split over several PES, PES_packet_length 0.
  *
  * Frame boundary: a video PES whose PTS differs from the open frame's, `endOfFrame()` (the
- * RTP marker), or `flush()`. Bad input is counted in `stats` and skipped by resyncing on the
- * next pack start code; nothing here throws on input bytes.
+ * RTP marker; ignored once it proves wrong), or `flush()`. Bad input is counted in `stats`
+ * and skipped by resyncing on the next pack start code; nothing here throws on input bytes.
  */
 import type { AudioCodec, AvFrame, Codec, VideoCodec } from '../../media/frame.js';
 import { codecOfStreamType, PACK_START, PROGRAM_END, PSM_START, PTS_MODULO } from './constants.js';
@@ -40,6 +40,11 @@ export interface PsDemuxerStats {
   /** PES payload with no timestamp to attach it to. */
   untimedPes: number;
   discontinuities: number;
+  /**
+   * The RTP marker came before the end of a frame (the frame went on in the next PES); from
+   * then on `endOfFrame()` is ignored for this stream.
+   */
+  misplacedMarkers: number;
 }
 
 export type PsFrameSink = (frame: AvFrame) => void;
@@ -81,6 +86,7 @@ export class PsDemuxer {
     unsupportedPes: 0,
     untimedPes: 0,
     discontinuities: 0,
+    misplacedMarkers: 0,
   };
 
   private readonly maxFrameBytes: number;
@@ -101,6 +107,10 @@ export class PsDemuxer {
   private videoDamaged = false;
   private videoPts = 0;
   private videoDts = 0;
+  /** The last video frame went out on endOfFrame(); its PTS, to catch a frame that goes on. */
+  private videoEndedByMarker = false;
+  private lastVideoPts = 0;
+  private markerUnreliable = false;
 
   private readonly audio: FrameAssembler;
   private audioOpen = false;
@@ -157,13 +167,17 @@ export class PsDemuxer {
    * waiting for the next one's PES.
    */
   endOfFrame(): void {
+    if (this.markerUnreliable) return;
     if (this.state === PAYLOAD_UNBOUNDED) {
       if (this.carry !== null) this.appendPayload(this.carry, 0, this.carry.length);
       this.carry = null;
       this.endPes();
       this.state = UNIT;
     }
-    if (this.state === UNIT || this.state === SYNC) this.emitVideo();
+    if ((this.state === UNIT || this.state === SYNC) && this.videoOpen) {
+      this.emitVideo();
+      this.videoEndedByMarker = true;
+    }
   }
 
   /** Packets were lost (RTP sequence gap): drop what is half built and resync. */
@@ -199,6 +213,8 @@ export class PsDemuxer {
     this.audioStreamId = -1;
     this.haveClock = false;
     this.audioNextPts = -1;
+    this.videoEndedByMarker = false;
+    this.markerUnreliable = false;
   }
 
   private dropOpenFrames(): void {
@@ -475,6 +491,15 @@ export class PsDemuxer {
     return size;
   }
 
+  /** What unwrap(raw) would return, without moving the clock. */
+  private unwrapPeek(raw: number): number {
+    if (!this.haveClock) return raw;
+    let delta = raw - this.lastRawTs;
+    if (delta > PTS_MODULO / 2) delta -= PTS_MODULO;
+    else if (delta < -PTS_MODULO / 2) delta += PTS_MODULO;
+    return this.lastTs + delta;
+  }
+
   private unwrap(raw: number): number {
     if (!this.haveClock) {
       this.haveClock = true;
@@ -505,6 +530,14 @@ export class PsDemuxer {
         return;
       }
       this.target = TARGET_VIDEO;
+      if (this.videoEndedByMarker) {
+        this.videoEndedByMarker = false;
+        // A marker-ended frame going on (same PTS, or a PES without one): markers lie here.
+        if (!this.videoOpen && (this.pesPts < 0 || this.unwrapPeek(this.pesPts) === this.lastVideoPts)) {
+          this.stats.misplacedMarkers++;
+          this.markerUnreliable = true;
+        }
+      }
       if (this.pesPts >= 0) {
         const pts = this.unwrap(this.pesPts);
         const dts = this.pesDts >= 0 ? this.unwrap(this.pesDts) : pts;
@@ -587,6 +620,7 @@ export class PsDemuxer {
       return;
     }
     this.stats.videoFrames++;
+    this.lastVideoPts = this.videoPts;
     this.onFrame({
       kind: 'video',
       codec,

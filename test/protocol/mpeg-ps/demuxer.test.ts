@@ -237,3 +237,28 @@ t.test('a PSM claiming 64 KB is rejected, not buffered', async (t) => {
   t.equal(d.stats.malformed, 1);
   t.equal(frames.length, 100, 'then the real stream demuxes');
 });
+
+t.test('a device that sets the marker mid-frame: endOfFrame() is ignored once it proves wrong', async (t) => {
+  // Each NAL in its own PES, all with the frame's PTS (as some cameras send), marker after each PES.
+  const muxer = new PsMuxer();
+  const frames: AvFrame[] = [];
+  const d = new PsDemuxer((f) => frames.push(f));
+  const sps = Buffer.from([0, 0, 0, 1, 0x67, 0x42]);
+  const idr = Buffer.from([0, 0, 0, 1, 0x65, 0x88]);
+  for (let i = 0; i < 4; i++) {
+    const pts = 3600 * (i + 1);
+    d.push(muxer.mux({ kind: 'video', codec: 'h264', key: true, pts, dts: pts, data: sps }));
+    d.endOfFrame();
+    // Same PTS again: the frame goes on in a second PES (own pack, as a muxer per NAL would write).
+    d.push(muxer.mux({ kind: 'video', codec: 'h264', key: true, pts, dts: pts, data: idr }));
+    d.endOfFrame();
+  }
+  d.flush();
+  t.equal(d.stats.misplacedMarkers, 1);
+  t.equal(frames.length, 5, 'only the first frame is split in two');
+  t.strictSame(
+    frames.slice(2).map((f) => Buffer.from(f.data).toString('hex')),
+    Array(3).fill('00000001674200000001658' + '8'),
+    'later frames whole: SPS + IDR',
+  );
+});
