@@ -55,13 +55,8 @@ export interface DigestCredentials {
   params: Record<string, string>;
 }
 
-/**
- * Parse an `Authorization` / `Proxy-Authorization` value. Tolerates spaces
- * around `=` and `,`, quoted or bare values and any parameter order. Returns
- * null if it is not Digest or lacks a required parameter.
- */
-export function parseAuthorization(value: string | undefined): DigestCredentials | null {
-  if (value === undefined) return null;
+/** Split `Digest a=b, c="d"` into its scheme and parameters (names lowercased); null on bad quoting. */
+function parseDigestParams(value: string): { scheme: string; params: Record<string, string> } | null {
   const s = trimWs(value);
   let i = 0;
   while (i < s.length && s.charCodeAt(i) > 32) i++;
@@ -94,6 +89,19 @@ export function parseAuthorization(value: string | undefined): DigestCredentials
       params[name] = s.slice(valueStart, i);
     }
   }
+  return { scheme, params };
+}
+
+/**
+ * Parse an `Authorization` / `Proxy-Authorization` value. Tolerates spaces
+ * around `=` and `,`, quoted or bare values and any parameter order. Returns
+ * null if it is not Digest or lacks a required parameter.
+ */
+export function parseAuthorization(value: string | undefined): DigestCredentials | null {
+  if (value === undefined) return null;
+  const parsed = parseDigestParams(value);
+  if (parsed === null) return null;
+  const { scheme, params } = parsed;
   const { username, realm, nonce, uri, response } = params;
   if (username === undefined || realm === undefined || nonce === undefined || uri === undefined || response === undefined) return null;
   const creds: DigestCredentials = { scheme, username, realm, nonce, uri, response, params };
@@ -102,6 +110,63 @@ export function parseAuthorization(value: string | undefined): DigestCredentials
     if (v !== undefined) creds[key] = v;
   }
   return creds;
+}
+
+export interface DigestChallenge {
+  realm: string;
+  nonce: string;
+  algorithm?: string;
+  /** The offered qop list as sent, e.g. `auth` or `auth,auth-int`. */
+  qop?: string;
+  opaque?: string;
+  stale: boolean;
+}
+
+/** Parse a `WWW-Authenticate` / `Proxy-Authenticate` Digest challenge (client side, e.g. GB cascade to an upper platform). */
+export function parseChallenge(value: string | undefined): DigestChallenge | null {
+  if (value === undefined) return null;
+  const parsed = parseDigestParams(value);
+  if (parsed === null) return null;
+  const { realm, nonce, algorithm, qop, opaque, stale } = parsed.params;
+  if (realm === undefined || nonce === undefined) return null;
+  const challenge: DigestChallenge = { realm, nonce, stale: stale?.toLowerCase() === 'true' };
+  if (algorithm !== undefined) challenge.algorithm = algorithm;
+  if (qop !== undefined) challenge.qop = qop;
+  if (opaque !== undefined) challenge.opaque = opaque;
+  return challenge;
+}
+
+export interface AuthorizationOptions {
+  challenge: DigestChallenge;
+  username: string;
+  password: string;
+  method: string;
+  uri: string;
+  /** Nonce count for qop=auth, default 1. */
+  nc?: number;
+  cnonce?: string;
+}
+
+/** Answer a challenge (client side). Uses qop=auth when offered, else the RFC 2069 form. */
+export function buildAuthorization(options: AuthorizationOptions): string | null {
+  const { challenge, username, password, method, uri } = options;
+  const algorithm = challenge.algorithm ?? 'MD5';
+  const hash = hashName(algorithm);
+  if (hash === null) return null;
+  const ha1 = h(hash, `${username}:${challenge.realm}:${password}`);
+  const useQop = challenge.qop !== undefined && challenge.qop.split(',').some((q) => trimWs(q).toLowerCase() === 'auth');
+  const nc = (options.nc ?? 1).toString(16).padStart(8, '0');
+  const cnonce = options.cnonce ?? randomToken(16);
+  const inputs: DigestInputs = { method, uri, nonce: challenge.nonce, ha1, algorithm };
+  if (useQop) Object.assign(inputs, { qop: 'auth', nc, cnonce });
+  else if (algorithm.toUpperCase().endsWith('-SESS')) inputs.cnonce = cnonce;
+  const response = computeDigestResponse(inputs);
+  if (response === null) return null;
+  let out = `Digest username="${username}", realm="${challenge.realm}", nonce="${challenge.nonce}", uri="${uri}", response="${response}", algorithm=${algorithm}`;
+  if (useQop) out += `, qop=auth, nc=${nc}, cnonce="${cnonce}"`;
+  else if (inputs.cnonce !== undefined) out += `, cnonce="${cnonce}"`;
+  if (challenge.opaque !== undefined) out += `, opaque="${challenge.opaque}"`;
+  return out;
 }
 
 function hashName(algorithm: string): 'md5' | 'sha256' | null {

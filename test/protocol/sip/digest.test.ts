@@ -6,7 +6,9 @@ import {
   buildChallenge,
   computeDigestResponse,
   computeHa1,
+  buildAuthorization,
   parseAuthorization,
+  parseChallenge,
   verifyDigest,
 } from '../../../src/protocol/sip/digest.js';
 import { parseMessage } from '../../../src/protocol/sip/parser.js';
@@ -158,4 +160,23 @@ t.test('MD5-sess and SHA-256 responses', async (t) => {
   const sha = computeDigestResponse({ method: 'REGISTER', uri: 'sip:x', nonce: 'n', ha1: computeHa1('u', 'r', 'p', 'SHA-256'), algorithm: 'SHA-256' });
   t.equal(sha?.length, 64);
   t.equal(computeDigestResponse({ method: 'REGISTER', uri: 'sip:x', nonce: 'n', ha1, algorithm: 'CRC32' }), null);
+});
+
+t.test('client side: parseChallenge + buildAuthorization verify against the server side', async (t) => {
+  const nonces = new NonceStore({ clock: new FakeClock() });
+  for (const qop of [true, false]) {
+    const header = buildChallenge({ realm: REALM, nonce: nonces.issue(), qop, opaque: 'op1' });
+    const challenge = parseChallenge(header)!;
+    t.equal(challenge.realm, REALM);
+    t.equal(challenge.opaque, 'op1');
+    t.equal(challenge.stale, false);
+    const auth = buildAuthorization({ challenge, username: DEVICE_ID, password: 'pw', method: 'REGISTER', uri: 'sip:3402000000' })!;
+    const creds = parseAuthorization(auth)!;
+    t.equal(creds.qop, qop ? 'auth' : undefined);
+    t.equal(creds.opaque, 'op1');
+    t.same(verifyDigest(creds, { method: 'REGISTER', password: 'pw', realm: REALM, nonces }), { ok: true });
+  }
+  t.equal(parseChallenge(buildChallenge({ realm: 'r', nonce: 'n', stale: true }))?.stale, true);
+  t.equal(parseChallenge('Digest nonce="x"'), null);
+  t.equal(buildAuthorization({ challenge: { realm: 'r', nonce: 'n', algorithm: 'CRC', stale: false }, username: 'u', password: 'p', method: 'M', uri: 'u' }), null);
 });
