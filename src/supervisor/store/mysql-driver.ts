@@ -45,7 +45,8 @@ export class MysqlDriver implements Driver {
   constructor(url: string, poolSize = 10) {
     this.pool = mysql.createPool({
       uri: url,
-      connectionLimit: poolSize,
+      // withMigrationLock parks one connection on the lock while the work uses another.
+      connectionLimit: Math.max(2, poolSize),
       charset: 'utf8mb4',
       supportBigNumbers: true,
       bigNumberStrings: false,

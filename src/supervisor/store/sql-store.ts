@@ -297,15 +297,15 @@ export class SqlStore implements Store {
 
   /**
    * Inserts a row whose ID is either given (duplicate → DuplicateError) or allocated
-   * from the counter (a taken ID is skipped).
+   * from the counter (a taken ID is skipped). `sys` must be locked by the caller.
    */
   private async insertWithId(
     tx: SqlExecutor,
+    sys: SysInfo,
     entity: 'device' | 'channel',
     explicit: string | undefined,
     insert: (id: string) => Promise<void>,
   ): Promise<string> {
-    const sys = await this.lockSysInfo(tx);
     const counter = entity === 'device' ? 'dnum' : 'cnum';
     const prefix = entity === 'device' ? sys.did : sys.cid;
     if (explicit !== undefined) {
@@ -357,9 +357,9 @@ export class SqlStore implements Store {
     const explicit = input.deviceid === undefined ? undefined : checkId('deviceid', input.deviceid);
     return this.driver.transaction(async (tx) => {
       const now = this.now();
-      let region = input.region;
-      const deviceid = await this.insertWithId(tx, 'device', explicit, async (id) => {
-        if (region === undefined) region = (await this.lockSysInfo(tx)).region;
+      const sys = await this.lockSysInfo(tx);
+      const region = input.region ?? sys.region;
+      const deviceid = await this.insertWithId(tx, sys, 'device', explicit, async (id) => {
         await tx.run(
           'INSERT INTO devices (deviceid, name, region, pwd, addtime, uptime) VALUES (?, ?, ?, ?, ?, ?)',
           [id, input.name || id, region, String(input.pwd ?? ''), now, now],
@@ -435,10 +435,10 @@ export class SqlStore implements Store {
     const explicit = input.channelid === undefined ? undefined : checkId('channelid', input.channelid);
     return this.driver.transaction(async (tx) => {
       // Lock order everywhere: sys_info, then devices, then channels.
-      await this.lockSysInfo(tx);
+      const sys = await this.lockSysInfo(tx);
       if (!(await this.deviceAlive(tx, deviceid))) throw new NotFoundError('device', String(deviceid));
       const now = this.now();
-      const channelid = await this.insertWithId(tx, 'channel', explicit, async (id) => {
+      const channelid = await this.insertWithId(tx, sys, 'channel', explicit, async (id) => {
         await tx.run(
           'INSERT INTO channels (channelid, deviceid, memo, name, streamtype, url, addtime, uptime) ' +
             'VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
