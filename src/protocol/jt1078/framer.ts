@@ -228,7 +228,7 @@ export class Jt1078StreamFramer {
     for (;;) {
       if (this.carry !== null && this.carryEnd > this.carryStart) {
         const have = this.carryEnd - this.carryStart;
-        const want = Math.max(this.needed, 4) + LOOKAHEAD;
+        const want = Math.min(Math.max(this.needed, 4) + LOOKAHEAD, this.maxBufferedBytes);
         if (have < want && this.srcPos < this.src.length) {
           const take = Math.min(want - have, this.src.length - this.srcPos);
           this.appendToCarry(this.src, this.srcPos, this.srcPos + take);
