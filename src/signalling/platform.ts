@@ -205,6 +205,14 @@ export class GbPlatform implements TransactionUser {
       return;
     }
     const entry = this.presence.get(deviceId);
+    // A channel ID in From (some NVRs answer queries that way) from the address
+    // and port its device registered from: that device is the sender.
+    const sender = entry ?? this.presence.findBySource(remote);
+    if (!entry && sender) {
+      tx.reply(200, 'OK');
+      this.#options.events.manscdp(sender.deviceId, request.body, request.headers.get('content-type'), remote);
+      return;
+    }
     if (!entry) {
       this.#counters.add('keepalives|unregistered');
       // Unknown to the store: 404; known but not registered: 403, so it registers again.

@@ -37,6 +37,8 @@ export interface PresenceOptions {
 
 export class DevicePresence {
   #entries = new Map<string, PresenceEntry>();
+  /** transport|address|port → device, for findBySource. */
+  #bySource = new Map<string, string>();
   #options: PresenceOptions;
   #timer: TimerHandle | null = null;
 
@@ -53,6 +55,21 @@ export class DevicePresence {
     return this.#entries.get(deviceId);
   }
 
+  /**
+   * The device registered from exactly this address and port (and connection, on
+   * TCP). Some devices answer a query sent to a channel with the channel's ID in
+   * From; the address they registered from still identifies them.
+   */
+  findBySource(source: Endpoint): PresenceEntry | undefined {
+    const deviceId = this.#bySource.get(sourceKey(source));
+    return deviceId === undefined ? undefined : this.#entries.get(deviceId);
+  }
+
+  #index(entry: PresenceEntry, previous?: PresenceEntry): void {
+    if (previous) this.#bySource.delete(sourceKey(previous.source));
+    this.#bySource.set(sourceKey(entry.source), entry.deviceId);
+  }
+
   entries(): IterableIterator<PresenceEntry> {
     return this.#entries.values();
   }
@@ -61,26 +78,31 @@ export class DevicePresence {
   register(deviceId: string, source: Endpoint, contact: string, expiresSeconds: number): boolean {
     const now = this.#options.clock.now();
     const existing = this.#entries.get(deviceId);
-    this.#entries.set(deviceId, {
+    const entry = {
       deviceId,
       source,
       contact,
       expiresAt: now + expiresSeconds * 1000,
       lastKeepalive: now,
       registeredAt: existing?.registeredAt ?? now,
-    });
+    };
+    this.#entries.set(deviceId, entry);
+    this.#index(entry, existing);
     return existing === undefined;
   }
 
   /** Restores an entry known from the store after a restart of this thread. */
   restore(entry: PresenceEntry): void {
-    this.#entries.set(entry.deviceId, { ...entry });
+    const copy = { ...entry };
+    this.#index(copy, this.#entries.get(entry.deviceId));
+    this.#entries.set(entry.deviceId, copy);
   }
 
   unregister(deviceId: string, reason: OfflineReason = 'unregistered'): boolean {
     const entry = this.#entries.get(deviceId);
     if (!entry) return false;
     this.#entries.delete(deviceId);
+    if (this.#bySource.get(sourceKey(entry.source)) === deviceId) this.#bySource.delete(sourceKey(entry.source));
     this.#options.onOffline(entry, reason);
     return true;
   }
@@ -91,7 +113,9 @@ export class DevicePresence {
     if (entry.source.address !== source.address) return 'untrusted';
     entry.lastKeepalive = this.#options.clock.now();
     if (entry.source.port !== source.port || entry.source.transport !== source.transport || entry.source.connectionId !== source.connectionId) {
+      const previous = { ...entry };
       entry.source = source;
+      this.#index(entry, previous);
       return 'moved';
     }
     return 'ok';
@@ -118,4 +142,8 @@ export class DevicePresence {
     if (this.#timer !== null) this.#options.clock.clearTimer(this.#timer);
     this.#timer = null;
   }
+}
+
+function sourceKey(source: Endpoint): string {
+  return `${source.transport.toUpperCase()}|${source.address}|${source.port}`;
 }

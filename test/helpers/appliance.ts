@@ -25,14 +25,16 @@ export async function startAppliance(extra: Record<string, unknown> = {}): Promi
   const dir = mkdtempSync(join(tmpdir(), 'camgate-it-'));
   const apiPort = await freePort();
   const sipPort = await freePort();
-  const config = {
-    api: { host: '127.0.0.1', port: apiPort },
-    sip: { host: '127.0.0.1', port: sipPort },
-    store: { url: `sqlite:${join(dir, 'camgate.db')}` },
-    log: { level: 'warn' },
-    media: { workers: 1 },
-    ...extra,
-  };
+  const config = deepMerge(
+    {
+      api: { host: '127.0.0.1', port: apiPort },
+      sip: { host: '127.0.0.1', port: sipPort },
+      store: { url: `sqlite:${join(dir, 'camgate.db')}` },
+      log: { level: 'warn' },
+      media: { workers: 1 },
+    },
+    extra,
+  );
   const file = join(dir, 'camgate.yaml');
   writeFileSync(file, stringify(config));
   const child = spawn(process.execPath, [entry, '--config', file], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -73,4 +75,15 @@ export function alive(pid: number): boolean {
   } catch {
     return false;
   }
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/** `extra` wins key by key, nested mappings merged. */
+export function deepMerge(base: Record<string, unknown>, extra: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = { ...base };
+  for (const [k, v] of Object.entries(extra)) out[k] = isObject(v) && isObject(out[k]) ? deepMerge(out[k] as Record<string, unknown>, v) : v;
+  return out;
 }

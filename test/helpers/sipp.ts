@@ -1,0 +1,42 @@
+import { spawn } from 'node:child_process';
+import { cpSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+const sharedSipp = new URL('../../../shared/sipp/', import.meta.url).pathname;
+const ourSipp = new URL('../fixtures/sipp/', import.meta.url).pathname;
+
+export interface SippRun {
+  code: number | null;
+  output: string;
+  /** Contents of sipp's *_errors.log files, if any. */
+  errors: string;
+}
+
+/**
+ * Runs sipp from a scratch copy of the shared scenarios (plus ours), because sipp
+ * writes its logs into the current directory.
+ */
+export async function runSipp(args: string[], timeoutMs = 120_000): Promise<SippRun> {
+  const dir = mkdtempSync(join(tmpdir(), 'camgate-sipp-'));
+  cpSync(sharedSipp, dir, { recursive: true });
+  cpSync(ourSipp, dir, { recursive: true });
+  const child = spawn('sipp', [...args, '-nostdin', '-trace_err', '-timeout', `${Math.floor(timeoutMs / 1000)}s`, '-timeout_error'], {
+    cwd: dir,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  child.stdout.on('data', (d) => (output += d));
+  child.stderr.on('data', (d) => (output += d));
+  const code = await new Promise<number | null>((resolve) => child.once('exit', (c) => resolve(c)));
+  const errors = readdirSync(dir)
+    .filter((f) => f.endsWith('_errors.log'))
+    .map((f) => readFileSync(join(dir, f), 'utf8'))
+    .join('\n');
+  return { code, output, errors };
+}
+
+/** Starts sipp and returns at once; `done` resolves when it exits. */
+export function startSipp(args: string[], timeoutMs = 120_000): { done: Promise<SippRun> } {
+  return { done: runSipp(args, timeoutMs) };
+}
