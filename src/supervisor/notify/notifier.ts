@@ -369,6 +369,8 @@ export class Notifier {
     lane.timer = setTimeout(() => this.#wake(lane), Math.min(delay, this.#retry.maxDelay));
     // A pending retry must not keep the process alive; close() holds it up while draining.
     lane.timer.unref();
+    // The slot is free now: other keys must not wait out this key's backoff.
+    this.#pump();
   }
 
   async #send(job: Job, abort: AbortSignal): Promise<AttemptOutcome> {

@@ -149,6 +149,21 @@ t.test('receiver outage: per-key order, exactly-once after recovery, other keys 
   t.ok(stats.failedAttempts >= receiver.requests.filter((r) => r.status === 503).length);
 });
 
+t.test('a key backing off frees its slot at once, even with concurrency 1', async (t) => {
+  const { receiver, notifier } = await setup(t, ['devices.active'], {
+    concurrency: 1,
+    retry: { minDelay: 2000, maxDelay: 2000 },
+  });
+  receiver.answer = (request) => (keyOf(request) === 'A' ? 503 : 200);
+  notifier.emit('devices.active', { key: 'A', seq: 1 }, 'A');
+  notifier.emit('devices.active', { key: 'B', seq: 1 }, 'B');
+  const started = performance.now();
+  await until(() => notifier.stats().delivered === 1, 5000, 'B delivered');
+  const waited = performance.now() - started;
+  t.ok(waited < 1000, `B delivered after ${waited.toFixed(0)} ms, not after A's 2 s backoff`);
+  t.equal(notifier.stats().backingOff, 1, 'A still backing off');
+});
+
 t.test('random failures over many keys: each key complete, once, in order', async (t) => {
   const { receiver, notifier } = await setup(t, ['devices.active'], { concurrency: 4, retry: { minDelay: 5, maxDelay: 20 } });
   // Deterministic pseudo-random 35 % failure rate (LCG), mixing 503s and cut connections.
