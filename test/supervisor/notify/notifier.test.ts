@@ -4,7 +4,7 @@ import { performance } from 'node:perf_hooks';
 import { pino } from 'pino';
 import { Registry } from 'prom-client';
 import { Notifier, verifySignature, type NotifierLogger, type NotifierOptions } from '../../../src/supervisor/notify/index.js';
-import { Receiver, sleep, until, type Received } from './receiver.js';
+import { Receiver, sleep, until, type Received } from './fixtures/receiver.js';
 
 const unhandled: unknown[] = [];
 process.on('unhandledRejection', (reason) => unhandled.push(reason));
