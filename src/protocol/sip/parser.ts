@@ -317,15 +317,26 @@ export class StreamFramer {
     this.validate = options.validate !== false;
   }
 
+  /** Chunks of a body still incomplete, joined once the body is whole (avoids quadratic copying). */
+  private parked: Buffer[] = [];
+  private buffered = 0;
+
   /** Bytes received but not yet part of a complete message. */
   get bufferedBytes(): number {
-    return this.buffer.length;
+    return this.buffered;
   }
 
   push(chunk: Uint8Array): FramerResult[] {
     if (this.failed !== null) return [];
     const incoming = asBuffer(chunk);
-    this.buffer = this.buffer.length === 0 ? incoming : Buffer.concat([this.buffer, incoming]);
+    if (this.pendingHead !== null && this.buffered + incoming.length < this.pendingTotal) {
+      this.parked.push(incoming);
+      this.buffered += incoming.length;
+      return [];
+    }
+    if (this.buffer.length === 0 && this.parked.length === 0) this.buffer = incoming;
+    else this.buffer = Buffer.concat([this.buffer, ...this.parked, incoming]);
+    this.parked = [];
     const out: FramerResult[] = [];
     for (;;) {
       const result = this.next();
@@ -333,6 +344,7 @@ export class StreamFramer {
       out.push(result);
       if (!result.ok && result.fatal) break;
     }
+    this.buffered = this.buffer.length;
     return out;
   }
 
@@ -386,6 +398,7 @@ export class StreamFramer {
   private fatal(reason: string): FramerResult {
     this.failed = reason;
     this.buffer = Buffer.alloc(0);
+    this.parked = [];
     this.pendingHead = null;
     return { ok: false, reason, fatal: true };
   }

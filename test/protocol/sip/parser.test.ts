@@ -226,3 +226,20 @@ t.test('semantic failures carry the partial message so a 400 can be sent', async
   const structural = parseMessage(bytes(INVALID.lwsstart!));
   t.equal(!structural.ok && structural.partial, undefined, 'no partial when the start line is broken');
 });
+
+t.test('StreamFramer joins a large body delivered in many small chunks', async (t) => {
+  const body = Buffer.alloc(200_000, 0x41);
+  const head = crlf(['MESSAGE sip:a@b SIP/2.0', 'Via: SIP/2.0/TCP h;branch=z9hG4bKbig', 'From: <sip:x@y>;tag=1', 'To: <sip:a@b>', 'Call-ID: big', 'CSeq: 1 MESSAGE', `Content-Length: ${body.length}`]);
+  const stream = Buffer.concat([Buffer.from(head), body, bytes(gbRegister())]);
+  const framer = new StreamFramer({ maxMessageSize: 300_000 });
+  const got: SipMessage[] = [];
+  let accounted = true;
+  for (let i = 0; i < stream.length; i += 1000) {
+    for (const r of framer.push(stream.subarray(i, i + 1000))) if (r.ok) got.push(r.message);
+    if (got.length === 0 && framer.bufferedBytes !== Math.min(i + 1000, stream.length)) accounted = false;
+  }
+  t.ok(accounted, 'bufferedBytes counts parked chunks');
+  t.equal(got.length, 2);
+  t.ok(Buffer.from(got[0]!.body).equals(body));
+  t.equal(framer.bufferedBytes, 0);
+});
