@@ -34,6 +34,16 @@ import { setImmediate as nextTurn } from 'node:timers/promises';
  * does not fit contiguously before the end, the writer stores length = -1 there and
  * the record starts at offset 0; the skipped tail counts as used space until read.
  * Records never straddle the end, so the reader always hands out one contiguous view.
+ *
+ * Usage (one ring per direction per worker, strictly one writer and one reader):
+ *
+ *   const sab = RingBuffer.create(1 << 20);        // owner; pass sab in workerData
+ *   const writer = new RingWriter(sab);            // producing thread
+ *   if (!writer.tryWrite(packet, streamSlot)) drops++;   // full: backpressure, no growth
+ *   const reader = new RingReader(sab);            // consuming thread
+ *   void reader.run((view, streamSlot) => demux(streamSlot, view));
+ *
+ * Tags are int32; a stream slot id lets one ring carry many streams.
  */
 
 /** Bytes of header before the data area of every ring. */
