@@ -9,6 +9,7 @@
 import { randomBytes } from 'node:crypto';
 import mysql from 'mysql2/promise';
 import t from 'tap';
+import { openStore } from '../../../src/supervisor/store/index.js';
 import { storeSuite } from './fixtures/store-suite.js';
 
 const serverUrl = process.env.CAMGATE_TEST_MYSQL ?? 'mysql://root@127.0.0.1:3306/test';
@@ -31,6 +32,18 @@ if (admin instanceof Error) {
   t.teardown(async () => {
     for (const name of created) await admin.query(`DROP DATABASE IF EXISTS \`${name}\``);
     await admin.end();
+  });
+
+  t.test('a pool of one connection still migrates (the lock needs its own)', async (t) => {
+    const name = `camgate_test_${randomBytes(6).toString('hex')}`;
+    await admin.query(`CREATE DATABASE \`${name}\` CHARACTER SET utf8mb4`);
+    created.add(name);
+    const url = new URL(serverUrl);
+    url.pathname = `/${name}`;
+    const store = await openStore(url.toString(), { poolSize: 1 });
+    t.same(await store.migrations(), [1]);
+    t.equal((await store.devices.create({ pwd: 'x' })).deviceid, '37070000081118000001');
+    await store.close();
   });
 
   t.test('mysql', async (t) => {
