@@ -43,6 +43,13 @@ export interface ParseOptions {
    * (RFC 3261 §8.2.2, RFC 4475 invalid cases). Default true; transactions rely on it.
    */
   validate?: boolean;
+  /**
+   * Datagrams only: accept a Content-Length larger than the bytes received by
+   * taking what arrived (gosip's behaviour), for devices that count the UTF-8
+   * length and then send GB2312. Default false: RFC 3261 §18.3 says discard
+   * (RFC 4475 clerr).
+   */
+  lenientContentLength?: boolean;
 }
 
 const EMPTY = new Uint8Array(0);
@@ -274,7 +281,10 @@ export function parseMessage(data: Uint8Array, options: ParseOptions = {}): Pars
   const available = buf.length - bodyStart;
   let body: Uint8Array;
   if (declared === undefined) body = available > 0 ? buf.subarray(bodyStart) : EMPTY;
-  else if (declared > available) return fail('body shorter than Content-Length');
+  else if (declared > available) {
+    if (options.lenientContentLength !== true) return fail('body shorter than Content-Length');
+    body = available > 0 ? buf.subarray(bodyStart) : EMPTY;
+  }
   else body = declared === 0 ? EMPTY : buf.subarray(bodyStart, bodyStart + declared);
   return buildMessage(head, body, options.validate !== false);
 }

@@ -243,3 +243,13 @@ t.test('StreamFramer joins a large body delivered in many small chunks', async (
   t.ok(Buffer.from(got[0]!.body).equals(body));
   t.equal(framer.bufferedBytes, 0);
 });
+
+t.test('lenientContentLength takes the bytes that arrived (device counted UTF-8, sent GB2312)', async (t) => {
+  const xml = '<?xml version="1.0" encoding="GB2312"?><Notify><Name>前门</Name></Notify>';
+  const gb = iconv.encode(xml, 'gb2312');
+  const head = crlf(['MESSAGE sip:a@b SIP/2.0', 'Via: SIP/2.0/UDP h;branch=z9hG4bKlen', 'From: <sip:x@y>;tag=1', 'To: <sip:a@b>', 'Call-ID: len', 'CSeq: 1 MESSAGE', `Content-Length: ${Buffer.byteLength(xml, 'utf8')}`]);
+  const raw = Buffer.concat([Buffer.from(head), gb]);
+  t.equal(parseMessage(raw).ok, false, 'strict by default');
+  const lenient = parseMessage(raw, { lenientContentLength: true });
+  t.ok(lenient.ok && Buffer.from(lenient.message.body).equals(gb));
+});
