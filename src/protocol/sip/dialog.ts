@@ -86,13 +86,15 @@ export class Dialog {
 
   /**
    * UAC side (§12.1.2), from our INVITE and a 1xx/2xx carrying a To tag.
-   * Returns null when the response cannot create a dialog (no To tag, or final non-2xx).
+   * Returns null when the response cannot create a dialog.
    */
   static fromUacResponse(invite: SipRequest, response: SipResponse, localContact?: string): Dialog | null {
     if (response.status <= 100 || response.status >= 300) return null;
     const remoteAddress = response.headers.get('to');
     const localAddress = invite.headers.get('from');
-    const remoteTag = getTag(remoteAddress);
+    // §12.1.2: a 2xx without a To tag (RFC 2543 peers, some cheap devices) still
+    // makes a dialog, with an empty remote tag; a tagless 1xx does not.
+    const remoteTag = getTag(remoteAddress) ?? (response.status >= 200 ? '' : undefined);
     const localTag = getTag(localAddress);
     const callId = invite.headers.get('call-id');
     const cseq = parseCSeq(invite.headers.get('cseq'));
@@ -120,10 +122,11 @@ export class Dialog {
   static fromUasRequest(invite: SipRequest, localTag: string, localContact?: string): Dialog | null {
     const remoteAddress = invite.headers.get('from');
     const to = invite.headers.get('to');
-    const remoteTag = getTag(remoteAddress);
+    // A From without a tag (RFC 2543 client) means an empty remote tag (§12.1.1).
+    const remoteTag = getTag(remoteAddress) ?? '';
     const callId = invite.headers.get('call-id');
     const cseq = parseCSeq(invite.headers.get('cseq'));
-    if (remoteAddress === undefined || to === undefined || remoteTag === undefined || callId === undefined || cseq === null) return null;
+    if (remoteAddress === undefined || to === undefined || callId === undefined || cseq === null) return null;
     const state: DialogState = {
       role: 'uas',
       phase: 'early',

@@ -81,7 +81,19 @@ t.test('strict route: first route becomes the Request-URI', async (t) => {
   t.same(bye.headers.getAll('route'), ['<sip:dev@10.0.0.5>']);
 });
 
-t.test('no Contact in the 200 falls back to the Request-URI; no To tag means no dialog', async (t) => {
+t.test('a 2xx without a To tag still makes a dialog (RFC 3261 §12.1.2)', async (t) => {
+  const req = invite();
+  const ok = buildResponse(req, 200, undefined, [], { toTag: 'x' });
+  ok.headers.set('To', req.headers.get('to')!);
+  const d = Dialog.fromUacResponse(req, ok)!;
+  t.equal(d.state.remoteTag, '');
+  t.equal(getTag(d.createBye({ sentBy: SENT_BY }).headers.get('to')), undefined);
+  const ringing = buildResponse(req, 180);
+  ringing.headers.set('To', req.headers.get('to')!);
+  t.equal(Dialog.fromUacResponse(req, ringing), null, 'tagless 1xx makes no early dialog');
+});
+
+t.test('no Contact in the 200 falls back to the Request-URI; 100 and non-2xx make no dialog', async (t) => {
   const req = invite();
   const ok = buildResponse(req, 200, undefined, [], { toTag: 't' });
   t.equal(Dialog.fromUacResponse(req, ok)!.state.remoteTarget, req.uri);
