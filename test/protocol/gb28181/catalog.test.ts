@@ -10,7 +10,7 @@ import {
   type CatalogPushOutcome,
   type CatalogResult,
 } from '../../../src/protocol/gb28181/index.js';
-import { ALARM_IN_ID, CAMERA_ID, DEVICE_ID, SN, sippBodies } from './sipp-bodies.js';
+import { ALARM_IN_ID, CAMERA_ID, DEVICE_ID, SN, sippBodies } from './fixtures/sipp-bodies.js';
 
 function fakeClock(start = 1_000_000): { now: () => number; advance: (ms: number) => number } {
   let time = start;

@@ -1,7 +1,7 @@
 import t from 'tap';
 import iconv from 'iconv-lite';
 import { canonicalCharset, decodeXmlBody, encodeXmlBody, parseManscdp, type CatalogMessage } from '../../../src/protocol/gb28181/index.js';
-import { CAMERA_ID, sippBody } from './sipp-bodies.js';
+import { CAMERA_ID, sippBody } from './fixtures/sipp-bodies.js';
 
 const CHINESE_NAME = '大门摄像机';
 /** The sipp Catalog body with Chinese text where devices put it. */

@@ -15,7 +15,7 @@ import {
   type ManscdpMessage,
   type ManscdpParseResult,
 } from '../../../src/protocol/gb28181/index.js';
-import { ALARM_IN_ID, CAMERA_ID, DEVICE_ID, SN, sippBodies, sippBody } from './sipp-bodies.js';
+import { ALARM_IN_ID, CAMERA_ID, DEVICE_ID, SN, sippBodies, sippBody } from './fixtures/sipp-bodies.js';
 
 function message(result: ManscdpParseResult): ManscdpMessage {
   if (!result.ok) throw new Error(`parse failed: ${result.reason}`);

@@ -11,7 +11,7 @@ import {
   type RecordPushOutcome,
   type RecordQueryResult,
 } from '../../../src/protocol/gb28181/index.js';
-import { CAMERA_ID, DEVICE_ID } from './sipp-bodies.js';
+import { CAMERA_ID, DEVICE_ID } from './fixtures/sipp-bodies.js';
 
 const NVR_ID = DEVICE_ID;
 /** 2024-03-01 00:00:00 at +08:00. */
