@@ -334,6 +334,8 @@ export function parseParams(s: string, from = 0, stopAtQuestion = false): { para
     if (c !== 59 /* ; */) return null;
     i++;
     while (i < n && isWs(s.charCodeAt(i))) i++;
+    // Tolerate one trailing ';' (sloppy devices); ';;' stays an error (RFC 4475 badinv01).
+    if (i >= n) break;
     const nameStart = i;
     while (i < n) {
       const d = s.charCodeAt(i);

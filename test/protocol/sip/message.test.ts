@@ -166,3 +166,10 @@ t.test('serializer rewrites a stale Content-Length to the byte length', async (t
   t.match(text, new RegExp(`Content-Length: ${body.length}\\r\\n`));
   t.equal(topVia(req)?.host, 'h');
 });
+
+t.test('a single trailing semicolon is tolerated, a double one is not', async (t) => {
+  t.equal(parseVia('SIP/2.0/UDP 192.168.1.64:5060;rport;branch=z9hG4bKx;')?.branch, 'z9hG4bKx');
+  t.equal(parseNameAddr('<sip:a@b>;tag=1;')?.params['tag'], '1');
+  t.equal(parseVia('SIP/2.0/UDP h;;'), null);
+  t.equal(parseVia('SIP/2.0/UDP h;;branch=z9hG4bKx'), null);
+});
