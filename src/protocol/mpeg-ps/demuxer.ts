@@ -10,6 +10,7 @@
  */
 import type { AudioCodec, AvFrame, Codec, VideoCodec } from '../../media/frame.js';
 import { codecOfStreamType, PACK_START, PROGRAM_END, PSM_START, PTS_MODULO } from './constants.js';
+import { AccessUnitAligner } from './au-aligner.js';
 import { FrameAssembler } from './frame-assembler.js';
 import { findStartCode, isKeyAccessUnit } from './nal.js';
 
@@ -18,6 +19,11 @@ export interface PsDemuxerOptions {
   maxFrameBytes?: number;
   /** Codec of audio PES (0xC0..0xDF) when no PSM names it. Default 'g711a' (GB28181 default). */
   fallbackAudioCodec?: AudioCodec;
+  /**
+   * Re-cut video into access units by their NAL units, for PS not packed frame by frame
+   * (ffmpeg `-f vob`). Costs a scan, a copy and one frame of delay. Default false.
+   */
+  alignAccessUnits?: boolean;
 }
 
 export interface PsDemuxerStats {
@@ -129,10 +135,17 @@ export class PsDemuxer {
   private pesDts = -1;
   private pesPayloadLength = 0;
 
-  constructor(
-    private readonly onFrame: PsFrameSink,
-    options: PsDemuxerOptions = {},
-  ) {
+  private readonly onFrame: PsFrameSink;
+  private readonly aligner: AccessUnitAligner | undefined;
+
+  constructor(onFrame: PsFrameSink, options: PsDemuxerOptions = {}) {
+    if (options.alignAccessUnits) {
+      const aligner = new AccessUnitAligner(onFrame, { maxAccessUnitBytes: options.maxFrameBytes ?? 8 * 1024 * 1024 });
+      this.aligner = aligner;
+      this.onFrame = (frame) => aligner.push(frame);
+    } else {
+      this.onFrame = onFrame;
+    }
     this.maxFrameBytes = options.maxFrameBytes ?? 8 * 1024 * 1024;
     this.fallbackAudioCodec = options.fallbackAudioCodec ?? 'g711a';
     this.video = new FrameAssembler(Math.min(2 * 1024 * 1024, this.maxFrameBytes * 2));
@@ -141,7 +154,7 @@ export class PsDemuxer {
 
   /** Bytes held: an incomplete header plus the frames being assembled (bounded by the caps). */
   get bufferedBytes(): number {
-    return (this.carry?.length ?? 0) + this.video.length + this.audio.length;
+    return (this.carry?.length ?? 0) + this.video.length + this.audio.length + (this.aligner?.bufferedBytes ?? 0);
   }
 
   /** PSM stream_type per PES stream id, as last announced. */
@@ -183,6 +196,7 @@ export class PsDemuxer {
   /** Packets were lost (RTP sequence gap): drop what is half built and resync. */
   discontinuity(): void {
     this.stats.discontinuities++;
+    this.aligner?.flush(false);
     this.dropOpenFrames();
     this.carry = null;
     this.state = SYNC;
@@ -202,9 +216,11 @@ export class PsDemuxer {
     this.state = SYNC;
     this.emitAudio();
     this.emitVideo();
+    this.aligner?.flush();
   }
 
   reset(): void {
+    this.aligner?.flush(false);
     this.dropOpenFrames();
     this.carry = null;
     this.state = SYNC;

@@ -2,6 +2,7 @@
 export { PsDemuxer, probeVideoCodec } from './demuxer.js';
 export type { PsDemuxerOptions, PsDemuxerStats, PsFrameSink } from './demuxer.js';
 export { PsMuxer, crc32Mpeg2 } from './muxer.js';
+export { AccessUnitAligner } from './au-aligner.js';
 export type { PsMuxerOptions } from './muxer.js';
 export { findStartCode, isKeyAccessUnit, nalType, splitAccessUnits, splitNalUnits } from './nal.js';
 export type { AccessUnitView } from './nal.js';

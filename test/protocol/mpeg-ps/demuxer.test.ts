@@ -1,6 +1,6 @@
 import t from 'tap';
 import type { AvFrame } from '../../../src/media/frame.js';
-import { PsDemuxer, PsMuxer, splitNalUnits } from '../../../src/protocol/mpeg-ps/index.js';
+import { PsDemuxer, PsMuxer, splitAccessUnits, splitNalUnits } from '../../../src/protocol/mpeg-ps/index.js';
 import { concat, demuxAll, ffprobe, media, needFfprobe } from './fixtures/helpers.js';
 
 const H264 = 'h264_640x480_25fps_gop50_baseline_4s.h264';
@@ -273,4 +273,59 @@ t.test('per-frame PTS and key flags agree with ffprobe (frame-aligned samples)',
     const ours = video(demuxAll(ps).frames).map((f) => [f.pts, sizes ? f.data.length : 0, f.key]);
     t.strictSame(ours, theirs, `${file}: ${ours.length} frames, same PTS${sizes ? ', sizes' : ''} and key flags`);
   }
+});
+
+t.test('alignAccessUnits: ffmpeg -f vob comes out as the 100 source access units', async (t) => {
+  const src = splitAccessUnits(media(H264), 'h264');
+  for (const chunk of [1_000_000, 1400, 7]) {
+    const { frames } = demuxAll(media('ffmpeg_vob_h264_4s.ps'), chunk, { alignAccessUnits: true });
+    t.equal(frames.length, 100, `${chunk}: 100 access units`);
+    t.ok(
+      frames.every((f, i) => Buffer.from(f.data).equals(Buffer.from(src[i]!.data))),
+      `${chunk}: each byte-exact with the source access unit`,
+    );
+    t.strictSame(
+      frames.flatMap((f, i) => (f.key ? [i] : [])),
+      [0, 50],
+      `${chunk}: key frames`,
+    );
+    t.strictSame(
+      frames.map((f) => f.pts),
+      frames.map((_, i) => 45000 + 3600 * i),
+      `${chunk}: PTS from the PES where given, interpolated between`,
+    );
+  }
+});
+
+t.test('alignAccessUnits leaves frame-aligned streams as they are (one frame later)', async (t) => {
+  for (const file of ['gb_h264_g711a_4s.ps', 'gb_h265_4s.ps', 'zlm_sent_ps_h264_g711a_5s.ps']) {
+    const plain = video(demuxAll(media(file), 1400).frames);
+    const aligned = video(demuxAll(media(file), 1400, { alignAccessUnits: true }).frames);
+    t.equal(aligned.length, plain.length, `${file}: frame count`);
+    t.ok(
+      aligned.every((f, i) => f.pts === plain[i]!.pts && f.key === plain[i]!.key && Buffer.from(f.data).equals(Buffer.from(plain[i]!.data))),
+      `${file}: same frames`,
+    );
+  }
+});
+
+t.test('alignAccessUnits: PTS agree with ffprobe on ffmpeg -f vob', { skip: needFfprobe }, async (t) => {
+  const ps = media('ffmpeg_vob_h264_4s.ps');
+  const r = ffprobe(ps, ['-select_streams', 'v:0', '-show_entries', 'frame=pts,key_frame']);
+  const theirs = r.json.frames as Array<{ pts?: number; key_frame: number }>;
+  const ours = demuxAll(ps, 1400, { alignAccessUnits: true }).frames;
+  t.equal(ours.length, theirs.length, `${theirs.length} frames`);
+  t.strictSame(
+    ours.map((f) => f.key),
+    theirs.map((f) => f.key_frame === 1),
+    'key flags',
+  );
+  // ffprobe leaves frames without a PES PTS unset; where it has one, ours is the same.
+  const withPts = theirs.flatMap((f, i) => (f.pts === undefined ? [] : [[i, f.pts]]));
+  t.ok(withPts.length >= 60, `${withPts.length} frames with a PTS`);
+  t.strictSame(
+    withPts.map(([i]) => [i, ours[i!]!.pts]),
+    withPts,
+    'same PTS',
+  );
 });

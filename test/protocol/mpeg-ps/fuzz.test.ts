@@ -9,15 +9,16 @@ const MAX_FRAME = 256 * 1024;
 
 /** Push `input` in the given chunk sizes; false if memory went past the caps. */
 function feed(input: Uint8Array, chunkSizes: number[]): boolean {
-  const d = new PsDemuxer(() => {}, { maxFrameBytes: MAX_FRAME });
+  // Odd number of chunk sizes: also run the access-unit aligner.
+  const d = new PsDemuxer(() => {}, { maxFrameBytes: MAX_FRAME, alignAccessUnits: chunkSizes.length % 2 === 1 });
   let at = 0;
   let k = 0;
   while (at < input.length) {
     const n = chunkSizes.length ? chunkSizes[k++ % chunkSizes.length]! : input.length;
     d.push(input.subarray(at, at + n));
     at += n;
-    // Two frames being built (audio + video) plus at most one header carried.
-    if (d.bufferedBytes > 2 * MAX_FRAME + 70_000) return false;
+    // Frames being built (audio, video, aligner) plus at most one header carried.
+    if (d.bufferedBytes > 3 * MAX_FRAME + 70_000) return false;
   }
   d.endOfFrame();
   d.discontinuity();
