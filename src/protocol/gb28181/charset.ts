@@ -133,7 +133,9 @@ export function decodeXmlBody(bytes: Uint8Array, contentTypeCharset?: string): D
   if (bytes.length >= 2 && bytes[0] === 0xff && bytes[1] === 0xfe) return finish(bytes.subarray(2), 'UTF-16LE', 'bom');
   if (bytes.length >= 2 && bytes[0] === 0xfe && bytes[1] === 0xff) return finish(bytes.subarray(2), 'UTF-16BE', 'bom');
 
-  let label = canonicalCharset(declaredEncoding(bytes));
+  // A declaration we could read as ASCII cannot be telling the truth about UTF-16/32.
+  const declared = declaredEncoding(bytes);
+  let label = declared !== undefined && /^(UTF-?(16|32)|UCS)/i.test(declared) ? undefined : canonicalCharset(declared);
   let source: CharsetSource = 'declaration';
   if (label === undefined) {
     label = canonicalCharset(charsetFromContentType(contentTypeCharset));

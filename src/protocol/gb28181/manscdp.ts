@@ -5,7 +5,7 @@
  * Why sans-I/O and tolerant: the SIP worker hands us body bytes and acts on a typed result; it
  * must never crash or 400 a device because a vendor wrote `ONLINE` instead of `ON`, nested the
  * keepalive status in `<Info>`, sent one `<Item>` instead of a list, or padded a number with
- * spaces (all seen in the field, see docs/reference gb28181 §12, §16). Only bodies that are
+ * spaces (all seen in the field; shared reference gb28181.md §12, §16). Only bodies that are
  * not XML at all, or have no MANSCDP root or CmdType, are rejected, as `{ok:false, reason}`.
  *
  * XML safety: entity processing is off in the parser (no DOCTYPE expansion, and a DOCTYPE is
@@ -279,7 +279,8 @@ export function parseManscdpTime(value: string | undefined, utcOffsetMinutes = C
   const m = TIME_PATTERN.exec(value.trim());
   if (m === null) return undefined;
   const [year, month, day, hour, minute, second] = [m[1], m[2], m[3], m[4], m[5], m[6] ?? '0'].map(Number) as [number, number, number, number, number, number];
-  if (month < 1 || month > 12 || day < 1 || day > 31 || hour > 23 || minute > 59 || second > 60) return undefined;
+  // year < 100 would also be misread by Date.UTC as 19xx.
+  if (year < 100 || month < 1 || month > 12 || day < 1 || day > 31 || hour > 23 || minute > 59 || second > 60) return undefined;
   const asUtc = Date.UTC(year, month - 1, day, hour, minute, Math.min(second, 59));
   const check = new Date(asUtc);
   if (check.getUTCDate() !== day) return undefined; // 31 February and friends
@@ -298,10 +299,15 @@ export function parseManscdpTime(value: string | undefined, utcOffsetMinutes = C
 
 const pad2 = (n: number): string => String(n).padStart(2, '0');
 
-/** Unix seconds → `YYYY-MM-DDTHH:mm:ss` wall clock at the given offset. */
+/**
+ * Unix seconds → `YYYY-MM-DDTHH:mm:ss` wall clock at the given offset. Throws RangeError outside
+ * years 0000–9999, which is what passing milliseconds by mistake looks like.
+ */
 export function formatManscdpTime(unixSeconds: number, utcOffsetMinutes = CHINA_UTC_OFFSET_MINUTES): string {
   const d = new Date((Math.floor(unixSeconds) + utcOffsetMinutes * 60) * 1000);
-  return `${String(d.getUTCFullYear()).padStart(4, '0')}-${pad2(d.getUTCMonth() + 1)}-${pad2(d.getUTCDate())}T${pad2(d.getUTCHours())}:${pad2(d.getUTCMinutes())}:${pad2(d.getUTCSeconds())}`;
+  const year = d.getUTCFullYear();
+  if (!Number.isFinite(year) || year < 0 || year > 9999) throw new RangeError(`time out of range (unix seconds expected): ${unixSeconds}`);
+  return `${String(year).padStart(4, '0')}-${pad2(d.getUTCMonth() + 1)}-${pad2(d.getUTCDate())}T${pad2(d.getUTCHours())}:${pad2(d.getUTCMinutes())}:${pad2(d.getUTCSeconds())}`;
 }
 
 // ---------------------------------------------------------------------------------------------

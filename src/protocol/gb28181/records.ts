@@ -184,12 +184,16 @@ export interface ToGosipOptions {
 }
 
 const DAY = 86_400;
+/** 9999-12-29T00:00:00Z: still year 9999 at any UTC offset. */
+const LAST_FORMATTABLE = 253_402_041_600;
 
 /**
  * Record items → `{daynum, timenum, list:[{date, items:[{start, end}]}]}` (gosip's API shape).
  *
  * Decisions:
- * - Items without a parseable StartTime/EndTime, or ending before they start, are skipped.
+ * - Items without a parseable StartTime/EndTime, ending before they start, or outside
+ *   1970–9999 are skipped. Pass `clip` (the queried range): an unclipped bogus multi-year
+ *   segment would otherwise be split into one range per day.
  * - Segments are sorted, then overlapping or touching (gap ≤ 1 s) segments are merged: the shape
  *   describes time coverage, not files, and NVRs report back-to-back files (gosip merged only
  *   exact end==start).
@@ -208,7 +212,8 @@ export function toGosipRecords(items: Iterable<Pick<RecordItem, 'startTime' | 'e
   const segments: GosipRecordRange[] = [];
   for (const item of items) {
     if (item.startTime === undefined || item.endTime === undefined) continue;
-    if (!Number.isFinite(item.startTime) || !Number.isFinite(item.endTime)) continue;
+    // Outside 1970…9999 is device junk, and could not be formatted as a date.
+    if (!(item.startTime >= 0 && item.endTime <= LAST_FORMATTABLE)) continue;
     const start = Math.max(item.startTime, clipStart);
     const end = Math.min(item.endTime, clipEnd);
     if (end >= start) segments.push({ start, end });

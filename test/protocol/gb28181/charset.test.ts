@@ -57,6 +57,12 @@ t.test('UTF-8: declared, undeclared, with BOM, and declaration beating Content-T
   t.equal(catalog(utf16).items[0]!.name, CHINESE_NAME, 'UTF-16LE with BOM');
 });
 
+t.test('a UTF-16 declaration readable as ASCII is ignored', async (t) => {
+  const bytes = iconv.encode(catalogText.replace('encoding="GB2312"', 'encoding="UTF-16"'), 'gb2312');
+  t.same([decodeXmlBody(bytes).charset, decodeXmlBody(bytes).source], ['GB18030', 'detected']);
+  t.equal(catalog(bytes).items[0]!.name, CHINESE_NAME);
+});
+
 t.test('mislabelled: declared GB2312 but the bytes are UTF-8', async (t) => {
   const bytes = Buffer.from(catalogText, 'utf8');
   const d = decodeXmlBody(bytes);

@@ -262,6 +262,8 @@ t.test('parseManscdpTime / formatManscdpTime', async (t) => {
   t.equal(parseManscdpTime('2024-01-31T23:59'), base - 58, 'seconds optional');
   t.equal(parseManscdpTime('2024-01-31T15:59:58Z'), base, 'explicit Z wins');
   t.equal(parseManscdpTime('2024-01-31T16:59:58+01:00'), base, 'explicit offset wins');
+  t.throws(() => formatManscdpTime(Date.now()), RangeError, 'milliseconds by mistake');
+  t.equal(parseManscdpTime('0024-01-01T00:00:00'), undefined, 'two-digit years are not 19xx');
   for (const bad of ['', '2024-02-30T00:00:00', '2024-13-01T00:00:00', '2024-01-01T24:00:00', 'yesterday', '2024-01-01']) {
     t.equal(parseManscdpTime(bad), undefined, `rejects ${JSON.stringify(bad)}`);
   }

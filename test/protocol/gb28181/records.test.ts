@@ -192,3 +192,7 @@ t.test('SnAllocator', async (t) => {
   t.throws(() => new SnAllocator(1, 0), RangeError);
   t.throws(() => new SnAllocator(1.5), RangeError);
 });
+
+t.test('toGosipRecords skips times outside 1970–9999 instead of throwing', async (t) => {
+  t.same(toGosipRecords([{ startTime: -5, endTime: 10 }, { startTime: 0, endTime: 253_402_300_799 }]), { daynum: 0, timenum: 0, list: [] });
+});
