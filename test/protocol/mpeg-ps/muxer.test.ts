@@ -174,8 +174,10 @@ t.test('frames above 64 KB: several PES, each <= 65535, PTS only on the first', 
     const muxer = new PsMuxer({ maxPesPacketLength });
     const frames = [big, ...videoFrames(H264, 'h264').slice(1, 10)];
     const ps = muxAll(frames, muxer);
-    const first = walkUnits(ps.subarray(0, muxer.maxMuxedLength(big)).subarray(0, new PsMuxer({ maxPesPacketLength }).mux(big).length));
-    const pes = first.filter((u) => u[0] === 0xe0);
+    // The big frame comes first, so its PES are the first video units of the stream.
+    const bigPs = new PsMuxer({ maxPesPacketLength }).mux(big);
+    t.ok(bigPs.length <= muxer.maxMuxedLength(big), 'maxMuxedLength bounds it');
+    const pes = walkUnits(ps.subarray(0, bigPs.length)).filter((u) => u[0] === 0xe0);
     t.equal(pes.length, Math.ceil((big.data.length + 5) / (maxPesPacketLength - 3)), `${maxPesPacketLength}: PES count`);
     t.ok(pes.every(([, , n]) => n - 6 <= maxPesPacketLength), 'PES_packet_length within the limit');
     t.strictSame(
