@@ -93,6 +93,54 @@ export const configSchema = {
       properties: {
         workers: { type: 'integer', minimum: 0, maximum: 64, default: 0 },
         rtpPorts: { type: 'string', pattern: '^[0-9]{1,5}-[0-9]{1,5}$', default: '30000-30999' },
+        ringBytes: { type: 'integer', minimum: 65536, maximum: 268435456, default: 4194304 },
+      },
+    },
+    jt1078: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        host: { ...host, default: '0.0.0.0' },
+        idleTimeout: { type: 'integer', minimum: 5, maximum: 3600, default: 60 },
+        callbackTimeout: { type: 'integer', minimum: 100, maximum: 60000, default: 3000 },
+        realtime: {
+          type: 'object',
+          additionalProperties: false,
+          default: {},
+          properties: {
+            port: { ...port, default: 12051 },
+            prefix: { type: 'string', pattern: '^[A-Za-z0-9_./-]+$', default: 'live/jt1078' },
+            onJoinUrl: { type: 'string', pattern: '^(https?://.*)?$', default: '' },
+            onLeaveUrl: { type: 'string', pattern: '^(https?://.*)?$', default: '' },
+          },
+        },
+        playback: {
+          type: 'object',
+          additionalProperties: false,
+          default: {},
+          properties: {
+            port: { ...port, default: 12052 },
+            prefix: { type: 'string', pattern: '^[A-Za-z0-9_./-]+$', default: 'live/jt1079' },
+            onJoinUrl: { type: 'string', pattern: '^(https?://.*)?$', default: '' },
+            onLeaveUrl: { type: 'string', pattern: '^(https?://.*)?$', default: '' },
+          },
+        },
+        forward: {
+          type: 'array',
+          default: [],
+          items: {
+            type: 'object',
+            additionalProperties: false,
+            required: ['host', 'port'],
+            properties: {
+              host: host,
+              port: port,
+              transport: { enum: ['udp', 'tcp'], default: 'udp' },
+              ssrc: { type: 'integer', minimum: 0, maximum: 4294967295 },
+            },
+          },
+        },
       },
     },
     pool: {
@@ -121,6 +169,22 @@ export const configSchema = {
   },
 } as const;
 
+export interface Jt1078Service {
+  port: number;
+  prefix: string;
+  onJoinUrl: string;
+  onLeaveUrl: string;
+}
+
+/** A PS-over-RTP destination (ZLMediaKit openRtpServer port, upper platform, recorder). */
+export interface ForwardTarget {
+  host: string;
+  port: number;
+  transport: 'udp' | 'tcp';
+  /** Fixed SSRC; absent: derived from the stream name. */
+  ssrc?: number;
+}
+
 export interface CamgateConfig {
   api: { host: string; port: number; tokens: string[]; publicMetrics: boolean; bodyLimit: number };
   sip: {
@@ -143,7 +207,15 @@ export interface CamgateConfig {
   };
   store: { url: string };
   log: { level: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent' };
-  media: { workers: number; rtpPorts: string };
+  media: { workers: number; rtpPorts: string; ringBytes: number };
+  jt1078: {
+    host: string;
+    idleTimeout: number;
+    callbackTimeout: number;
+    realtime: Jt1078Service;
+    playback: Jt1078Service;
+    forward: ForwardTarget[];
+  };
   pool: { maxThreads: number };
   notify: { secret: string; timeout: number; urls: Record<string, string> };
 }

@@ -64,8 +64,20 @@ function crossCheck(config: CamgateConfig): ConfigProblem[] {
   if (low < 1024 || high > 65535 || low > high) {
     problems.push({ path: 'media.rtpPorts', reason: 'must be a range LOW-HIGH within 1024-65535' });
   }
-  if (config.api.port === config.sip.port && config.api.host === config.sip.host) {
-    problems.push({ path: 'api.port', reason: 'must differ from sip.port' });
+  const tcpPorts: Array<[string, number]> = [
+    ['api.port', config.api.port],
+    ['sip.port', config.sip.port],
+    ['jt1078.realtime.port', config.jt1078.realtime.port],
+    ['jt1078.playback.port', config.jt1078.playback.port],
+  ];
+  const seen = new Map<number, string>();
+  for (const [key, value] of tcpPorts) {
+    const other = seen.get(value);
+    if (other) problems.push({ path: key, reason: `must differ from ${other}` });
+    else seen.set(value, key);
+  }
+  if (config.media.ringBytes & (config.media.ringBytes - 1)) {
+    problems.push({ path: 'media.ringBytes', reason: 'must be a power of two' });
   }
   return problems;
 }
