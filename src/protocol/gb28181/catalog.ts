@@ -126,9 +126,6 @@ export class CatalogAggregator {
     }
 
     agg.parts += 1;
-    // A message without SumNum is taken as carrying the whole list.
-    const sumNum = message.sumNum ?? agg.items.size + message.items.length;
-    agg.sumNum = agg.sumNum === undefined ? sumNum : Math.max(agg.sumNum, sumNum);
     let grew = false;
     for (const item of message.items) {
       if (!agg.items.has(item.deviceId)) {
@@ -137,6 +134,9 @@ export class CatalogAggregator {
       }
       agg.items.set(item.deviceId, item);
     }
+    // A message without SumNum is taken as completing the list.
+    const sumNum = message.sumNum ?? agg.items.size;
+    agg.sumNum = agg.sumNum === undefined ? sumNum : Math.max(agg.sumNum, sumNum);
     if (grew || agg.parts === 1) agg.deadline = Math.min(now + this.#idleTimeoutMs, agg.startedAt + this.#maxDurationMs);
 
     if (agg.items.size >= agg.sumNum) return { status: 'complete', result: this.#finish(key, agg, 'complete', now) };

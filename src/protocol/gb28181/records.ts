@@ -108,13 +108,13 @@ export class RecordQueryAggregator {
 
     const now = this.#now();
     pending.parts += 1;
-    // No SumNum: take this message as the whole answer.
-    const sumNum = message.sumNum ?? pending.items.size + message.items.length;
-    pending.sumNum = pending.sumNum === undefined ? sumNum : Math.max(pending.sumNum, sumNum);
     for (const item of message.items) {
       if (pending.items.size >= this.#maxItems) break;
       pending.items.set(itemKey(item), item);
     }
+    // No SumNum: take this message as completing the answer.
+    const sumNum = message.sumNum ?? pending.items.size;
+    pending.sumNum = pending.sumNum === undefined ? sumNum : Math.max(pending.sumNum, sumNum);
     if (pending.items.size >= pending.sumNum) return { status: 'complete', result: this.#finish(pending, 'complete', now) };
     if (pending.items.size >= this.#maxItems) return { status: 'complete', result: this.#finish(pending, 'item-cap', now) };
     return { status: 'pending', received: pending.items.size, sumNum: pending.sumNum };
