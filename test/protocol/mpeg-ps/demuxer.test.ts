@@ -1,7 +1,9 @@
 import t from 'tap';
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
 import type { AvFrame } from '../../../src/media/frame.js';
 import { PsDemuxer, PsMuxer, splitAccessUnits, splitNalUnits } from '../../../src/protocol/mpeg-ps/index.js';
-import { concat, demuxAll, ffprobe, media, needFfprobe } from './fixtures/helpers.js';
+import { concat, demuxAll, ffprobe, media, mediaDir, needFfprobe, walkUnits } from './fixtures/helpers.js';
 
 const H264 = 'h264_640x480_25fps_gop50_baseline_4s.h264';
 const H265 = 'h265_640x480_25fps_gop50_4s.h265';
@@ -327,5 +329,41 @@ t.test('alignAccessUnits: PTS agree with ffprobe on ffmpeg -f vob', { skip: need
     withPts.map(([i]) => [i, ours[i!]!.pts]),
     withPts,
     'same PTS',
+  );
+});
+
+t.test('pack headers with pack_stuffing_length (MPEG-2)', async (t) => {
+  const ps = media('gb_h264_g711a_4s.ps');
+  const parts: Buffer[] = [];
+  for (const [id, at, n] of walkUnits(ps)) {
+    const unit = Buffer.from(ps.subarray(at, at + n));
+    if (id === 0xba) {
+      unit[13] = (unit[13]! & 0xf8) | 5;
+      parts.push(unit, Buffer.alloc(5, 0xff));
+    } else {
+      parts.push(unit);
+    }
+  }
+  const stuffed = Buffer.concat(parts);
+  const plain = demuxAll(ps).frames;
+  const { frames, demuxer } = demuxAll(stuffed, 7);
+  t.equal(demuxer.stats.malformed, 0);
+  t.equal(frames.length, plain.length);
+  t.ok(frames.every((f, i) => f.pts === plain[i]!.pts && Buffer.from(f.data).equals(Buffer.from(plain[i]!.data))));
+});
+
+t.test('MPEG-1 system stream (ffmpeg -f mpeg, made at test time): 12-byte packs, MPEG-1 PES headers', { skip: needFfprobe }, async (t) => {
+  const r = spawnSync('ffmpeg', ['-v', 'error', '-f', 'h264', '-framerate', '25', '-i', join(mediaDir, H264), '-c', 'copy', '-f', 'mpeg', 'pipe:1'], { maxBuffer: 16 * 1024 * 1024 });
+  t.equal(r.status, 0, 'ffmpeg wrote it');
+  const ps = r.stdout;
+  t.equal(ps[4]! & 0xf0, 0x20, 'MPEG-1 pack header');
+  const { frames, demuxer } = demuxAll(ps, 1400, { alignAccessUnits: true });
+  t.equal(demuxer.stats.malformed, 0);
+  t.equal(frames.length, 100, '100 access units');
+  t.ok(concat(frames.map((f) => f.data)).equals(media(H264)), 'ES byte-exact');
+  t.strictSame(
+    frames.map((f) => f.pts),
+    frames.map((_, i) => 45000 + 3600 * i),
+    'PTS',
   );
 });
