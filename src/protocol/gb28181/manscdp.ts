@@ -17,7 +17,7 @@
  * seconds.
  */
 import { XMLBuilder, XMLParser, XMLValidator } from 'fast-xml-parser';
-import { decodeXmlBody } from './charset.js';
+import { decodeXmlBody, stripXmlInvalidChars } from './charset.js';
 
 export const CHINA_UTC_OFFSET_MINUTES = 480;
 
@@ -352,7 +352,7 @@ export function parseManscdp(body: Uint8Array | string, contentTypeCharset?: str
   let xml: string;
   let charset: string;
   if (typeof body === 'string') {
-    xml = body;
+    xml = stripXmlInvalidChars(body);
     charset = 'string'; // already text: nothing was decoded
   } else {
     if (body.length > (options.maxBytes ?? DEFAULT_MAX_BYTES)) return { ok: false, reason: `body too large (${body.length} bytes)` };

@@ -297,6 +297,8 @@ t.test('odd but acceptable documents', async (t) => {
   t.equal(refs.deviceName, '大门<1>', 'numeric references decoded, forbidden code points dropped');
   const caseless = message(parseManscdp(`<response><cmdtype>Keepalive</cmdtype><sn>5</sn><deviceID>1</deviceID></response>`));
   t.same([caseless.root, caseless.cmdType, caseless.sn, caseless.deviceId], ['Response', 'Keepalive', 5, '1'], 'tag case ignored');
+  const controls = ofKind(parseManscdp(`<Response><CmdType>DeviceInfo</CmdType><SN>1</SN><DeviceID>1</DeviceID><DeviceName>a\u0001b\u0000</DeviceName></Response>`), 'deviceInfo');
+  t.equal(controls.deviceName, 'ab', 'control characters stripped from string input too');
   const noSn = message(parseManscdp(`<Notify><CmdType>Keepalive</CmdType><DeviceID>1</DeviceID><Status>OK</Status></Notify>`));
   t.same([noSn.sn, noSn.kind], [0, 'keepalive'], 'missing SN → 0');
   const noId = message(parseManscdp(`<Notify><CmdType>Keepalive</CmdType><SN>1</SN></Notify>`));
