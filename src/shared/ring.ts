@@ -152,10 +152,55 @@ class RingView {
     return Atomics.load(this.header, CLOSED_SLOT);
   }
 
-  /** Bumps a wake sequence and wakes whoever sleeps on it. */
-  wake(slot: number): void {
-    Atomics.add(this.header, slot, 1);
-    Atomics.notify(this.header, slot);
+}
+
+/**
+ * One direction's sleep/wake protocol on two header words: a sleeper count and a
+ * wake sequence. A sleeper bumps the sequence when it registers, then waits for the
+ * sequence to move. The waker rings only if someone sleeps *and* registered since
+ * its last ring: a busy producer pays one load per publish while the consumer is
+ * awake, and one notify per sleep, not one per publish until the woken thread runs.
+ *
+ * Sleeping on this sequence rather than on the ring index itself also makes close()
+ * safe: close changes no index, but it does move the sequence, so a close that lands
+ * between a sleeper's last check and its wait cannot be missed.
+ */
+class Doorbell {
+  readonly #header: Int32Array;
+  readonly #sleepers: number;
+  readonly #sequence: number;
+  /** Sequence value our last ring left; NaN until then, as a sleeper may predate us. */
+  #lastRung = NaN;
+
+  constructor(header: Int32Array, sleepersSlot: number, sequenceSlot: number) {
+    this.#header = header;
+    this.#sleepers = sleepersSlot;
+    this.#sequence = sequenceSlot;
+  }
+
+  /** Waker side, on every publish: usually a single load. */
+  ring(): void {
+    if (Atomics.load(this.#header, this.#sleepers) === 0) return;
+    if (Atomics.load(this.#header, this.#sequence) === this.#lastRung) return;
+    this.force();
+  }
+
+  /** Wakes every sleeper now (close). */
+  force(): void {
+    this.#lastRung = (Atomics.add(this.#header, this.#sequence, 1) + 1) | 0;
+    Atomics.notify(this.#header, this.#sequence);
+  }
+
+  /** Sleeper side: registers, then sleeps unless `ready()` became true meanwhile. */
+  async sleep(ready: () => boolean, timeoutMs: number): Promise<void> {
+    const header = this.#header;
+    const seen = (Atomics.add(header, this.#sequence, 1) + 1) | 0;
+    Atomics.add(header, this.#sleepers, 1);
+    try {
+      if (!ready()) await sleepOn(header, this.#sequence, seen, timeoutMs);
+    } finally {
+      Atomics.sub(header, this.#sleepers, 1);
+    }
   }
 }
 
@@ -260,6 +305,10 @@ export class RingWriter {
   readonly #data: Uint8Array;
   readonly #words: Int32Array;
   readonly #mask: number;
+  /** Rung when records are published; the reader sleeps on it. */
+  readonly #dataBell: Doorbell;
+  /** The writer sleeps on it when the ring is full; the reader rings it. */
+  readonly #spaceBell: Doorbell;
   readonly #batchBytes: number;
   readonly #autoFlush: boolean;
   /** Local write index (u32), ahead of the published one by the pending records. */
@@ -287,6 +336,8 @@ export class RingWriter {
     this.#data = this.#view.data;
     this.#words = this.#view.words;
     this.#mask = this.#view.mask;
+    this.#dataBell = new Doorbell(this.#header, READER_SLEEPERS, READER_WAKE);
+    this.#spaceBell = new Doorbell(this.#header, WRITER_WAITERS, WRITER_WAKE);
     this.capacity = this.#view.capacity;
     this.maxRecordBytes = this.capacity / 2 - RECORD_HEADER_BYTES;
     this.#batchBytes = Math.max(0, Math.min(options.batchBytes ?? this.capacity / 8, this.capacity));
@@ -353,7 +404,7 @@ export class RingWriter {
     Atomics.store(this.#header, WRITE_INDEX, this.#write | 0);
     this.#published = this.#write;
     this.#storeCounters();
-    if (Atomics.load(this.#header, READER_SLEEPERS) !== 0) this.#view.wake(READER_WAKE);
+    this.#dataBell.ring();
   }
 
   /**
@@ -368,15 +419,8 @@ export class RingWriter {
     const needed = recordBytes(length);
     if (this.closed) return false;
     if (this.#fits(needed)) return true;
-    const header = this.#header;
-    const seen = Atomics.load(header, WRITER_WAKE);
-    Atomics.add(header, WRITER_WAITERS, 1);
-    try {
-      // Re-check after announcing ourselves: the reader may have advanced just before.
-      if (!this.#fits(needed) && !this.closed) await sleepOn(header, WRITER_WAKE, seen, timeoutMs);
-    } finally {
-      Atomics.sub(header, WRITER_WAITERS, 1);
-    }
+    // The re-check after registering covers a reader that advanced just before.
+    await this.#spaceBell.sleep(() => this.#fits(needed) || this.closed, timeoutMs);
     return !this.closed;
   }
 
@@ -385,8 +429,8 @@ export class RingWriter {
     this.#reservedAt = -1;
     this.flush();
     Atomics.or(this.#header, CLOSED_SLOT, CLOSED_BY_WRITER);
-    this.#view.wake(READER_WAKE);
-    this.#view.wake(WRITER_WAKE); // our own pending waitForSpace, if any
+    this.#dataBell.force();
+    this.#spaceBell.force(); // our own pending waitForSpace, if any
   }
 
   /** True once either side closed the ring. */
@@ -499,6 +543,8 @@ export class RingReader {
   readonly #data: Uint8Array;
   readonly #words: Int32Array;
   readonly #mask: number;
+  readonly #dataBell: Doorbell;
+  readonly #spaceBell: Doorbell;
   readonly #maxRecordBytes: number;
   /** Hand space back to the writer mid-batch every this many bytes, not only at the end. */
   readonly #releaseBytes: number;
@@ -511,6 +557,8 @@ export class RingReader {
     this.#data = this.#view.data;
     this.#words = this.#view.words;
     this.#mask = this.#view.mask;
+    this.#dataBell = new Doorbell(this.#header, READER_SLEEPERS, READER_WAKE);
+    this.#spaceBell = new Doorbell(this.#header, WRITER_WAITERS, WRITER_WAKE);
     this.capacity = this.#view.capacity;
     this.#maxRecordBytes = this.capacity / 2 - RECORD_HEADER_BYTES;
     this.#releaseBytes = this.capacity / 4;
@@ -568,7 +616,7 @@ export class RingReader {
    */
   waitAsync(timeoutMs = Infinity): Promise<void> {
     if (this.#hasData() || this.#done()) return RESOLVED;
-    return this.#sleep(timeoutMs);
+    return this.#dataBell.sleep(() => this.#hasData() || this.#done(), timeoutMs);
   }
 
   /**
@@ -593,8 +641,8 @@ export class RingReader {
   close(): void {
     this.#stopped = true;
     Atomics.or(this.#header, CLOSED_SLOT, CLOSED_BY_READER);
-    this.#view.wake(READER_WAKE);
-    this.#view.wake(WRITER_WAKE);
+    this.#dataBell.force(); // our own pending wait
+    this.#spaceBell.force();
   }
 
   /** Published bytes not yet read (wrap padding included). */
@@ -618,24 +666,9 @@ export class RingReader {
     return !this.#hasData();
   }
 
-  async #sleep(timeoutMs: number): Promise<void> {
-    const header = this.#header;
-    // Sleep on a wake sequence rather than on the write index itself: close() changes
-    // no index, and with a dedicated word a close that lands between our checks and
-    // the wait still moves the word, so the wake-up cannot be lost.
-    const seen = Atomics.load(header, READER_WAKE);
-    Atomics.add(header, READER_SLEEPERS, 1);
-    try {
-      if (this.#hasData() || this.#done()) return;
-      await sleepOn(header, READER_WAKE, seen, timeoutMs);
-    } finally {
-      Atomics.sub(header, READER_SLEEPERS, 1);
-    }
-  }
-
   #release(read: number): void {
     this.#read = read;
     Atomics.store(this.#header, READ_INDEX, read | 0);
-    if (Atomics.load(this.#header, WRITER_WAITERS) !== 0) this.#view.wake(WRITER_WAKE);
+    this.#spaceBell.ring();
   }
 }

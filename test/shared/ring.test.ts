@@ -234,6 +234,35 @@ t.test('publishing: nothing visible before flush, batch threshold, auto flush at
   t.equal(reader2.usedBytes, 32, 'published by the end-of-turn microtask');
 });
 
+t.test('a busy writer signals nothing while the reader is awake; one notify per sleep', async (t) => {
+  const notify = Atomics.notify;
+  let notifies = 0;
+  Atomics.notify = ((array: Int32Array, index: number, count?: number) => {
+    notifies++;
+    return notify(array, index, count);
+  }) as typeof Atomics.notify;
+  t.teardown(() => {
+    Atomics.notify = notify;
+  });
+  const sab = RingBuffer.create(1024);
+  const writer = new RingWriter(sab, { autoFlush: false, batchBytes: 0 });
+  const reader = new RingReader(sab);
+  for (let i = 0; i < 100; i++) {
+    writer.tryWrite(Uint8Array.of(i));
+    drain(reader);
+  }
+  t.equal(notifies, 0, 'no notify for 100 records published to an awake reader');
+  for (let round = 1; round <= 3; round++) {
+    const sleeping = reader.waitAsync();
+    for (let i = 0; i < 10; i++) writer.tryWrite(Uint8Array.of(i)); // all before the reader runs again
+    await sleeping;
+    t.equal(notifies, round, `sleep ${round}: one notify for 10 publishes`);
+    t.equal(drain(reader).length, 10);
+  }
+  writer.tryWrite(Uint8Array.of(3));
+  t.equal(notifies, 3, 'none once it is awake again');
+});
+
 t.test('waitAsync: immediate when non-empty, wakes on flush, times out, wakes on close', async (t) => {
   const sab = RingBuffer.create(1024);
   const writer = new RingWriter(sab, { autoFlush: false });
