@@ -367,3 +367,14 @@ t.test('MPEG-1 system stream (ffmpeg -f mpeg, made at test time): 12-byte packs,
     'PTS',
   );
 });
+
+t.test('H.265 in ffmpeg -f vob (no PSM): codec probed from the NAL header', { skip: needFfprobe }, async (t) => {
+  const r = spawnSync('ffmpeg', ['-v', 'error', '-f', 'hevc', '-framerate', '25', '-i', join(mediaDir, H265), '-c', 'copy', '-f', 'vob', 'pipe:1'], { maxBuffer: 16 * 1024 * 1024 });
+  t.equal(r.status, 0, 'ffmpeg wrote it');
+  const { frames, demuxer } = demuxAll(r.stdout, 1400, { alignAccessUnits: true });
+  t.equal(demuxer.stats.psms, 0, 'no PSM in it');
+  t.equal(frames.length, 100);
+  t.ok(frames.every((f) => f.codec === 'h265'), 'h265');
+  t.equal(frames.filter((f) => f.key).length, 2);
+  t.ok(concat(frames.map((f) => f.data)).equals(media(H265)), 'ES byte-exact');
+});
