@@ -277,11 +277,16 @@ class FilterCompiler {
         return `${column} ${op === 'in' ? 'IN' : 'NOT IN'} (${marks})`;
       }
       case 'like': {
+        // Numbers print differently per engine (1.0 vs 1), so "contains" is for text only.
+        if (field.type !== 'text') {
+          throw new QueryError('filters', `"like" needs a text field, "${name}" is not`, name);
+        }
         if (typeof value !== 'string' && typeof value !== 'number') {
           throw new QueryError('filters', `"like" on "${name}" needs a string value`, name);
         }
         this.params.push(`%${escapeLike(String(value))}%`);
-        return `${column} LIKE ? ESCAPE '${LIKE_ESCAPE}'`;
+        // Case-insensitive on both engines, whatever the column's collation.
+        return `LOWER(${column}) LIKE LOWER(?) ESCAPE '${LIKE_ESCAPE}'`;
       }
       default: {
         if (value === null) {

@@ -16,9 +16,14 @@ export interface Migration {
   mysql: string[];
 }
 
-const MYSQL_TABLE = 'ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci';
-/** IDs, Call-IDs and tags compare exactly (SIP treats them case-sensitively). */
-const ID = 'VARCHAR(64) COLLATE utf8mb4_bin';
+/**
+ * Binary collation: `=`, `<`, `>` and ORDER BY compare code points, exactly as SQLite's
+ * default BINARY collation does, so both backends answer a filter alike (and SIP
+ * Call-IDs and tags, which are case-sensitive, compare exactly). Case-insensitive
+ * matching is the `like` operator's job (filters.ts lowers both sides).
+ */
+const MYSQL_TABLE = 'ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin';
+const ID = 'VARCHAR(64)';
 
 export const MIGRATIONS: readonly Migration[] = [
   {
@@ -151,7 +156,7 @@ export const MIGRATIONS: readonly Migration[] = [
         firmware VARCHAR(255) NOT NULL DEFAULT '',
         model VARCHAR(255) NOT NULL DEFAULT '',
         uri VARCHAR(512) NOT NULL DEFAULT '',
-        pwd VARCHAR(255) COLLATE utf8mb4_bin NOT NULL DEFAULT '',
+        pwd VARCHAR(255) NOT NULL DEFAULT '',
         online TINYINT NOT NULL DEFAULT 0,
         active BIGINT NOT NULL DEFAULT 0,
         regist TINYINT NOT NULL DEFAULT 0,
@@ -215,9 +220,9 @@ export const MIGRATIONS: readonly Migration[] = [
         status TINYINT NOT NULL DEFAULT 0,
         start BIGINT NOT NULL DEFAULT 0,
         \`end\` BIGINT NOT NULL DEFAULT 0,
-        callid VARCHAR(255) COLLATE utf8mb4_bin NOT NULL DEFAULT '',
-        from_tag VARCHAR(128) COLLATE utf8mb4_bin NOT NULL DEFAULT '',
-        to_tag VARCHAR(128) COLLATE utf8mb4_bin NOT NULL DEFAULT '',
+        callid VARCHAR(255) NOT NULL DEFAULT '',
+        from_tag VARCHAR(128) NOT NULL DEFAULT '',
+        to_tag VARCHAR(128) NOT NULL DEFAULT '',
         cseq BIGINT NOT NULL DEFAULT 0,
         route TEXT NULL,
         remote_target VARCHAR(512) NOT NULL DEFAULT '',

@@ -19,6 +19,7 @@ import {
 import { MIGRATIONS } from '../../../src/supervisor/store/migrations.js';
 import { CHANNEL_LIST, DEVICE_LIST, STREAM_LIST } from '../../../src/supervisor/store/schema.js';
 import { QueryError, type Dialect } from '../../../src/supervisor/store/types.js';
+import { wellFormedFilters } from './fixtures/filter-arbitraries.js';
 
 function queryError(t: Test, fn: () => unknown, param: string, field?: string): void {
   try {
@@ -47,8 +48,8 @@ t.test('each operator compiles to one bound predicate', async (t) => {
     [{ field_name: 'status', operator: 'notin', value: [0, '1'] }, '"status" NOT IN (?, ?)', [0, 1]],
     [{ field_name: 'streamid', operator: 'notin', value: 'a, b' }, '"streamid" NOT IN (?, ?)', ['a', 'b']],
     [{ field_name: 'streamid', operator: 'notin', value: '' }, '1=1', []],
-    [{ field_name: 'callid', operator: 'like', value: 'a%b_c!' }, `"callid" LIKE ? ESCAPE '!'`, ['%a!%b!_c!!%']],
-    [{ field_name: 'callid', operator: 'LIKE', value: 12 }, `"callid" LIKE ? ESCAPE '!'`, ['%12%']],
+    [{ field_name: 'callid', operator: 'like', value: 'a%b_c!' }, `LOWER("callid") LIKE LOWER(?) ESCAPE '!'`, ['%a!%b!_c!!%']],
+    [{ field_name: 'callid', operator: 'LIKE', value: 12 }, `LOWER("callid") LIKE LOWER(?) ESCAPE '!'`, ['%12%']],
     [{ field_name: 'reason', operator: '=', value: null }, '"reason" IS NULL', []],
     [{ field_name: 'reason', operator: '<>', value: null }, '"reason" IS NOT NULL', []],
     [{ field_name: 'stream', operator: '=', value: true }, '"stream" = ?', [1]],
@@ -117,6 +118,8 @@ t.test('invalid filters are QueryErrors naming the parameter and field', async (
   bad([{ field_name: 'name', operator: 'in', value: [null] }], 'name');
   bad([{ field_name: 'name', operator: 'in', value: { a: 1 } }], 'name');
   bad([{ field_name: 'name', operator: 'like', value: null }], 'name');
+  bad([{ field_name: 'port', operator: 'like', value: '50' }], 'port');
+  bad([{ field_name: 'regist', operator: 'like', value: '1' }], 'regist');
   bad([{ field_name: 'port', operator: '=', value: 'abc' }], 'port');
   bad([{ field_name: 'port', operator: '=', value: '5060 OR 1=1' }], 'port');
   bad([{ field_name: 'regist', operator: '=', value: 'yes' }], 'regist');
@@ -184,7 +187,7 @@ t.test('whitelists', async (t) => {
 // built only from whitelisted identifiers, our keywords and `?` placeholders.
 // ---------------------------------------------------------------------------
 
-const KEYWORDS = new Set(['AND', 'OR', 'NOT', 'IN', 'LIKE', 'ESCAPE', 'IS', 'NULL', 'ASC', 'DESC']);
+const KEYWORDS = new Set(['AND', 'OR', 'NOT', 'IN', 'LIKE', 'LOWER', 'ESCAPE', 'IS', 'NULL', 'ASC', 'DESC']);
 const SYMBOLS = new Set(['?', '(', ')', ',', '=', '<', '>', '<=', '>=', '<>', "'!'", '1=1', '1=0']);
 
 /** Splits generated SQL into tokens; any character outside the grammar fails. */
@@ -299,31 +302,7 @@ t.test('property: QueryError or whitelisted, bound, valid SQL', async (t) => {
 });
 
 t.test('property: well-formed filters always compile and run', async (t) => {
-  const fieldArb = fc.constantFrom(...[...CHANNEL_LIST.fields.entries()]);
-  const goodCondition = fieldArb.chain(([name, field]) => {
-    const scalar: fc.Arbitrary<unknown> =
-      field.type === 'text'
-        ? fc.string()
-        : field.type === 'bool'
-          ? fc.boolean()
-          : fc.oneof(fc.integer(), fc.integer().map(String));
-    return fc.oneof(
-      fc.record({ field_name: fc.constant(name), operator: fc.constantFrom('=', '>', '<', '>=', '<=', '<>'), value: scalar }),
-      fc.record({ field_name: fc.constant(name), opertator: fc.constantFrom('in', 'notin'), value: fc.array(scalar, { maxLength: 5 }) }),
-      fc.record({ field_name: fc.constant(name), operator: fc.constant('like'), value: fc.string() }),
-    );
-  });
-  const goodList: fc.Arbitrary<unknown[]> = fc.letrec<{ list: unknown[] }>((tie) => ({
-    list: fc.array(
-      // maxDepth keeps nesting under MAX_FILTER_DEPTH: past it, oneof picks a plain condition.
-      fc.oneof(
-        { depthSize: 'small', maxDepth: MAX_FILTER_DEPTH - 2 },
-        goodCondition,
-        fc.record({ or: fc.array(tie('list'), { maxLength: 3 }) }),
-      ),
-      { maxLength: 4 },
-    ),
-  })).list;
+  const goodList = wellFormedFilters(CHANNEL_LIST);
   fc.assert(
     fc.property(goodList, (filters) => {
       const compiled = compileFilters(CHANNEL_LIST, filters, 'sqlite');

@@ -9,8 +9,11 @@
 import { randomBytes } from 'node:crypto';
 import mysql from 'mysql2/promise';
 import t from 'tap';
+import fc from 'fast-check';
+import { CHANNEL_LIST } from '../../../src/supervisor/store/schema.js';
 import { openStore } from '../../../src/supervisor/store/index.js';
-import { storeSuite } from './fixtures/store-suite.js';
+import { wellFormedFilters } from './fixtures/filter-arbitraries.js';
+import { TestClock, storeSuite } from './fixtures/store-suite.js';
 
 const serverUrl = process.env.CAMGATE_TEST_MYSQL ?? 'mysql://root@127.0.0.1:3306/test';
 
@@ -44,6 +47,63 @@ if (admin instanceof Error) {
     t.same(await store.migrations(), [1]);
     t.equal((await store.devices.create({ pwd: 'x' })).deviceid, '37070000081118000001');
     await store.close();
+  });
+
+  t.test('differential: random well-formed filters give the same rows on MariaDB and SQLite', async (t) => {
+    const name = `camgate_test_${randomBytes(6).toString('hex')}`;
+    await admin.query(`CREATE DATABASE \`${name}\` CHARACTER SET utf8mb4`);
+    created.add(name);
+    const url = new URL(serverUrl);
+    url.pathname = `/${name}`;
+    const clock = new TestClock();
+    const stores = [
+      await openStore(url.toString(), { now: clock.now }),
+      await openStore('sqlite::memory:', { now: clock.now }),
+    ];
+    t.teardown(() => Promise.all(stores.map((s) => s.close())).then(() => undefined));
+
+    // Small domains so that filters hit rows. ASCII only: `like` lowers both sides, and
+    // SQLite's LOWER() knows only ASCII. No trailing spaces: MariaDB's utf8mb4_bin pads.
+    const words = ['', 'a', 'A', 'b', 'ab', 'Ab', 'ba', '1', 'on', 'off', 'ON', '%', '_', 'a_b', '!'];
+    for (const store of stores) {
+      const device = await store.devices.create({ pwd: 'x' });
+      for (let i = 0; i < 30; i++) {
+        const channel = await store.channels.create(device.deviceid, { memo: words[i % words.length]! });
+        await store.channels.update(channel.channelid, {
+          name: words[(i * 7) % words.length]!,
+          status: ['ON', 'OFF', 'on', ''][i % 4]!,
+          parental: i % 3,
+          secrecy: i % 2,
+          ptztype: (i * 5) % 4 - 1,
+          longitude: i % 4 === 0 ? null : i / 2,
+          active: clock.value + (i % 5),
+          fps: (i * 3) % 7,
+        });
+      }
+    }
+    const filters = wellFormedFilters(CHANNEL_LIST, {
+      text: fc.constantFrom(...words, 'x', 'o'),
+      number: fc.oneof(fc.integer({ min: -2, max: 8 }), fc.constantFrom('1', '2.5', String(clock.value + 2))),
+      bool: fc.boolean(),
+    });
+    let nonEmpty = 0;
+    await fc.assert(
+      fc.asyncProperty(filters, fc.constantFrom('id', '-name,id', 'status,-fps'), async (f, sort) => {
+        const [mysqlRows, sqliteRows] = await Promise.all(
+          stores.map((s) => s.channels.list({ filters: f, sort, limit: -1 })),
+        );
+        if (mysqlRows!.total > 0) nonEmpty++;
+        t.same(
+          mysqlRows!.list.map((c) => c.id),
+          sqliteRows!.list.map((c) => c.id),
+          JSON.stringify(f),
+          { diagnostic: false },
+        );
+        return mysqlRows!.total === sqliteRows!.total;
+      }),
+      { numRuns: 300 },
+    );
+    t.ok(nonEmpty > 30, `many filters matched rows (${nonEmpty}/300)`);
   });
 
   t.test('mysql', async (t) => {
