@@ -7,3 +7,5 @@ export { encodeRfc4571, Rfc4571Decoder } from './rfc4571.js';
 export type { Rfc4571DecoderOptions, Rfc4571DecoderStats, Rfc4571PacketSink } from './rfc4571.js';
 export { RtpReorderBuffer } from './reorder.js';
 export type { RtpReorderOptions, RtpReorderSink, RtpReorderStats, SequencedPacket } from './reorder.js';
+export { PsRtpReceiver } from './ps-receiver.js';
+export type { PsRtpReceiverOptions, PsRtpReceiverStats } from './ps-receiver.js';
