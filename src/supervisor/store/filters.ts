@@ -7,6 +7,16 @@
  * - identifiers come only from the table's whitelist and are quoted by us;
  * - every value is a bound parameter (`?`); LIMIT/OFFSET are integers we parsed;
  * - anything else is rejected with a {@link QueryError} before any SQL runs.
+ *
+ * Semantics are the same on both engines (a differential test checks it):
+ * - `= <> < > <= >=`, `in`, `notin` and sort compare text exactly, by code point
+ *   (MySQL tables use utf8mb4_bin, SQLite its BINARY default). One known gap:
+ *   MariaDB's utf8mb4_bin ignores trailing spaces in `=`.
+ * - `like` means "contains", case-insensitively, and only on text fields; `%`, `_`
+ *   and `!` in the value match literally. SQLite folds ASCII case only.
+ * - a value of null: `=` is IS NULL, `<>` is IS NOT NULL, other operators refuse it.
+ * - values are coerced to the field's type (numeric strings for numbers, true/false
+ *   or 1/0 for booleans); a value that does not fit is a QueryError.
  */
 import { QueryError, type Dialect, type ListQuery } from './types.js';
 
