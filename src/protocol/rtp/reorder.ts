@@ -136,7 +136,18 @@ export class RtpReorderBuffer<P extends SequencedPacket = RtpPacket> {
     this.drain();
   }
 
-  /** Release everything held, in order, counting the gaps as lost (e.g. on a timer or at the end). */
+  /**
+   * Stop waiting for the first missing packet: count it (and the rest of that gap) lost and
+   * release what follows in order. For a jitter deadline on a timer, where waiting for the
+   * window to fill would take too long at low packet rates.
+   */
+  skipGap(): void {
+    if (this.held === 0) return;
+    while (this.slots[this.nextSeq & this.mask] === undefined) this.step();
+    this.drain();
+  }
+
+  /** Release everything held, in order, counting the gaps as lost (e.g. at the end). */
   flush(): void {
     while (this.held > 0) this.step();
     this.reportLoss();

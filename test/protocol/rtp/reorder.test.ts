@@ -124,3 +124,18 @@ t.test('property: random sequence numbers never throw, output strictly advances,
   );
   t.pass('1000 runs');
 });
+
+t.test('skipGap gives up only the first gap', async (t) => {
+  const { out, losses, buf } = collect();
+  for (const s of [1, 3, 4, 7]) buf.push(pkt(s));
+  t.strictSame(out, [1]);
+  buf.skipGap();
+  t.strictSame(out, [1, 3, 4], '2 given up, 3 and 4 out, 7 still waits for 5 and 6');
+  t.strictSame(losses, [1]);
+  t.equal(buf.buffered, 1);
+  buf.push(pkt(5));
+  buf.push(pkt(6));
+  t.strictSame(out, [1, 3, 4, 5, 6, 7]);
+  buf.skipGap();
+  t.equal(buf.stats.lost, 1, 'nothing held: no-op');
+});
