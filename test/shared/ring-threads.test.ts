@@ -51,6 +51,31 @@ t.test('worker writes 200,000 random-size records, main thread reads them with w
   t.comment(`producer hit a full ring ${producer.fullEvents} times`);
 });
 
+t.test('wake-ups are never lost: a producer that pauses every few records', async (t) => {
+  const count = 20_000;
+  const sab = RingBuffer.create(64 * 1024);
+  const reader = new RingReader(sab);
+  const { worker, report } = startPeer({ role: 'producer', sab, count, seed: 808, maxLength: 300, pauseEvery: 10 });
+  const nextSize = sizeSequence(808, 300);
+  let seq = 0;
+  let sleeps = 0;
+  let bad = 0;
+  // Hand-rolled loop instead of run(), to count how often the reader really slept.
+  while (!reader.done) {
+    reader.read((view, tag) => {
+      if (checkRecord(seq++, nextSize(), view, tag) !== null) bad++;
+    });
+    if (reader.usedBytes === 0 && !reader.done) sleeps++;
+    await reader.waitAsync();
+  }
+  await report;
+  await once(worker, 'exit');
+  t.equal(bad, 0);
+  t.equal(seq, count);
+  t.comment(`reader went to sleep ${sleeps} times`);
+  t.ok(sleeps > 100, 'the reader did sleep and get woken many times');
+});
+
 t.test('main thread writes, a worker whose only work is the ring reads', async (t) => {
   const count = 100_000;
   const seed = 28181;
