@@ -1,0 +1,8 @@
+/**
+ * JT/T 1078 simulator: replays captures to a gateway as N concurrent terminals.
+ * Tests and benchmarks import from here; the CLI is src/tools/sim-cli.ts.
+ */
+export * from './replay.js';
+export * from './runner.js';
+export * from './timer-wheel.js';
+export * from './cli-args.js';
