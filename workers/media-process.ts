@@ -1,11 +1,17 @@
 /**
- * The media process (DESIGN.md §1): forked by the supervisor, it owns the TCP
- * acceptors and supervises its media worker threads, restarting any that dies.
+ * The media process (DESIGN.md §1): forked by the supervisor. Its main thread owns
+ * the JT/T 1078 TCP acceptors and one SharedArrayBuffer ring per media worker, and
+ * supervises the workers: one that dies is restarted with a fresh ring, its
+ * connections are dropped (terminals reconnect) and its streams reported closed.
  */
 import os from 'node:os';
 import { runChild } from '../src/shared/child-runtime.js';
 import { ManagedChild, threadSpawner } from '../src/shared/child.js';
+import { SharedCounters } from '../src/shared/counters.js';
 import { entryPath } from '../src/shared/entry.js';
+import { RingBuffer, RingWriter } from '../src/shared/ring.js';
+import { IngestAcceptor, type WorkerSlot } from '../src/media/ingest-acceptor.js';
+import { MEDIA_COUNTER_NAMES } from '../src/media/media-metrics.js';
 import type { CamgateConfig } from '../src/supervisor/config.js';
 
 // Only the supervisor decides when the data plane stops; a terminal's Ctrl-C or a
@@ -17,27 +23,128 @@ export function mediaWorkerCount(configured: number): number {
   return configured > 0 ? configured : Math.max(1, os.availableParallelism() - 1);
 }
 
-const workers: ManagedChild[] = [];
+interface MediaInit {
+  config: CamgateConfig;
+}
 
-const channel = runChild<{ config: CamgateConfig }>({
+interface StreamRecord {
+  name: string;
+  slot: number;
+  connId: number;
+  [key: string]: unknown;
+}
+
+const workers: ManagedChild[] = [];
+const slots: WorkerSlot[] = [];
+/** Live streams by name: which worker and connection own them. */
+const streams = new Map<string, StreamRecord>();
+let acceptor: IngestAcceptor | null = null;
+let counters: SharedCounters | null = null;
+
+const channel = runChild<MediaInit>({
   async init({ config }) {
+    // Shared memory cannot cross processes: the media process owns its counters and
+    // reports them in its ping answer; the supervisor keeps totals across restarts.
+    counters = SharedCounters.create(MEDIA_COUNTER_NAMES);
+    const countersSab = counters.sab;
     const count = mediaWorkerCount(config.media.workers);
     for (let slot = 0; slot < count; slot++) {
+      slots.push({ slot, writer: null });
       const worker = new ManagedChild(
         `media-worker-${slot}`,
-        threadSpawner(entryPath('media-worker'), () => ({ slot }), `media-worker-${slot}`),
+        threadSpawner(
+          entryPath('media-worker'),
+          () => {
+            // A fresh ring per incarnation: the dead worker's unread bytes are gone with it.
+            const ring = RingBuffer.create(config.media.ringBytes);
+            slots[slot]!.writer = new RingWriter(ring);
+            return {
+              slot,
+              ring,
+              counters: countersSab,
+              prefixes: { realtime: config.jt1078.realtime.prefix, playback: config.jt1078.playback.prefix },
+              forward: config.jt1078.forward,
+            };
+          },
+          `media-worker-${slot}`,
+        ),
+        {
+          onChannel: (workerChannel) => {
+            workerChannel.onNote('stream.started', (note) => onStreamStarted(note as StreamRecord));
+            workerChannel.onNote('stream.stopped', (note) => onStreamStopped(note as StreamRecord));
+          },
+        },
       );
-      worker.on('died', (reason) => channel.notify('worker.died', { slot, reason }));
+      worker.on('died', (reason) => {
+        const writer = slots[slot]!.writer;
+        slots[slot]!.writer = null;
+        writer?.close();
+        const dropped = acceptor?.dropSlot(slot) ?? 0;
+        // Streams that lived there end now, reported like any other stop.
+        for (const stream of [...streams.values()]) {
+          if (stream.slot === slot) onStreamStopped({ ...stream, reason: `media worker died: ${reason}`, endedAt: Date.now() });
+        }
+        channel.notify('worker.died', { slot, reason, droppedConnections: dropped });
+      });
       worker.on('restarted', (restarts) => channel.notify('worker.restarted', { slot, restarts }));
       workers.push(worker);
     }
     await Promise.all(workers.map((w) => w.start()));
+    acceptor = new IngestAcceptor({
+      host: config.jt1078.host,
+      ports: { realtime: config.jt1078.realtime.port, playback: config.jt1078.playback.port },
+      idleTimeoutMs: config.jt1078.idleTimeout * 1000,
+      counters,
+      slots,
+    });
+    await acceptor.listen();
   },
   async ping() {
     const states = await Promise.all(workers.map((w) => w.health(500)));
-    return { role: 'media', ok: states.every((s) => s.ok), workers: states };
+    const rings = slots.map((s) => ({ slot: s.slot, usedBytes: s.writer?.usedBytes ?? 0, capacity: s.writer?.capacity ?? 0, fullEvents: s.writer?.stats.fullEvents ?? 0 }));
+    return {
+      role: 'media',
+      ok: states.every((s) => s.ok),
+      workers: states,
+      rings,
+      connections: acceptor?.connectionCount ?? 0,
+      streams: streams.size,
+      counters: counters?.snapshot() ?? {},
+    };
   },
   async shutdown() {
+    await acceptor?.close();
     await Promise.all(workers.map((w) => w.stop(2000)));
   },
+});
+
+function onStreamStarted(stream: StreamRecord): void {
+  const previous = streams.get(stream.name);
+  if (previous && previous.connId !== stream.connId) {
+    // The same terminal channel connected again (the old connection is usually
+    // half-open): the newest connection wins, the old one is closed and reported
+    // stopped now, so a leave always precedes the next join for a name.
+    streams.delete(stream.name);
+    channel.notify('stream.stopped', { ...previous, reason: 'replaced by a new connection', endedAt: Date.now() });
+    acceptor?.closeConnection(previous.connId);
+  }
+  streams.set(stream.name, stream);
+  channel.notify('stream.started', stream);
+}
+
+function onStreamStopped(stream: StreamRecord): void {
+  const current = streams.get(stream.name);
+  if (current && current.connId === stream.connId && current.slot === stream.slot) streams.delete(stream.name);
+  else if (current) return; // a newer connection owns the name: this stop is old news
+  channel.notify('stream.stopped', stream);
+}
+
+channel.handle('streams', () => [...streams.values()]);
+/** Restarts a stuck worker the hard way (as a crash would): its streams end, its terminals reconnect. */
+channel.handle('worker.kill', (data) => {
+  const { slot } = data as { slot: number };
+  const worker = workers[slot];
+  if (!worker) throw new RangeError(`no media worker ${slot}`);
+  worker.kill();
+  return true;
 });

@@ -1,14 +1,107 @@
 /**
- * A long-lived media worker thread (DESIGN.md §1): depacketizes, muxes and sends the
- * streams pinned to it. Streams arrive through the media process's rings.
+ * A long-lived media worker thread (DESIGN.md §1). Bytes of the connections pinned
+ * to it arrive through its SharedArrayBuffer ring (never per-packet postMessage);
+ * it depacketizes, muxes PS and sends RTP from its own UDP socket. Control (stream
+ * events, forwards) goes over the channel.
  */
+import { createSocket } from 'node:dgram';
 import { runChild } from '../src/shared/child-runtime.js';
+import type { Channel } from '../src/shared/channel.js';
+import { SharedCounters } from '../src/shared/counters.js';
+import { RingReader } from '../src/shared/ring.js';
+import { Jt1078Connection, type IngestStream } from '../src/media/jt1078-ingest.js';
+import { parseIngestTag } from '../src/media/ingest-tags.js';
+import { MEDIA_COUNTER_NAMES } from '../src/media/media-metrics.js';
+import { StreamOutputs, type Destination } from '../src/media/rtp-output.js';
 
-let slot = -1;
+interface WorkerInit {
+  slot: number;
+  ring: SharedArrayBuffer;
+  counters: SharedArrayBuffer;
+  prefixes: { realtime: string; playback: string };
+  forward: Destination[];
+}
 
-runChild<{ slot: number }>({
-  init(data) {
-    slot = data.slot;
+const connections = new Map<number, Jt1078Connection>();
+const outputs = new Map<string, StreamOutputs>();
+let reader: RingReader | null = null;
+const udp = createSocket('udp4');
+udp.on('error', () => undefined);
+udp.unref();
+
+function describe(stream: IngestStream) {
+  return { name: stream.name, sim: stream.sim, channel: stream.channel, kind: stream.kind, connId: stream.connId, startedAt: stream.startedAt };
+}
+
+function start(init: WorkerInit, channel: Channel): void {
+  const counters = SharedCounters.attach(init.counters, MEDIA_COUNTER_NAMES);
+  const forward = init.forward;
+  const hooks = {
+    streamStarted(stream: IngestStream) {
+      outputs.get(stream.name)?.close();
+      outputs.set(stream.name, new StreamOutputs(stream.name, forward, udp, counters));
+      channel.notify('stream.started', { ...describe(stream), slot: init.slot, destinations: outputs.get(stream.name)!.destinations });
+    },
+    frame(stream: IngestStream, event: { frame: import('../src/media/frame.js').AvFrame }) {
+      outputs.get(stream.name)?.write(event.frame);
+    },
+    streamStopped(stream: IngestStream, reason: string) {
+      const out = outputs.get(stream.name);
+      // A newer connection may own the name by now; only close our own outputs.
+      if (out && !isOwnedByOther(stream)) {
+        out.close();
+        outputs.delete(stream.name);
+      }
+      channel.notify('stream.stopped', { ...describe(stream), slot: init.slot, reason, endedAt: Date.now() });
+    },
+  };
+  const isOwnedByOther = (stream: IngestStream) => {
+    for (const conn of connections.values()) {
+      if (conn.connId === stream.connId) continue;
+      for (const s of conn.streams) if (s.name === stream.name) return true;
+    }
+    return false;
+  };
+
+  reader = new RingReader(init.ring);
+  void reader.run((view, tag) => {
+    const { connId, kind } = parseIngestTag(tag);
+    let conn = connections.get(connId);
+    if (view.length === 0) {
+      conn?.close('connection closed');
+      connections.delete(connId);
+      return;
+    }
+    if (!conn) {
+      conn = new Jt1078Connection(connId, kind, init.prefixes[kind], hooks, counters);
+      connections.set(connId, conn);
+    }
+    // The view lives only during this callback; frames may keep views of the chunk.
+    conn.push(view.slice());
+  });
+
+  channel.handle('forward.add', (data) => {
+    const { name, destination } = data as { name: string; destination: Destination };
+    const out = outputs.get(name);
+    if (!out) throw new Error(`no stream ${name} on this worker`);
+    return { ssrc: out.add(destination) };
+  });
+  channel.handle('forward.remove', (data) => {
+    const { name, host, port } = data as { name: string; host: string; port: number };
+    return outputs.get(name)?.remove(host, port) ?? false;
+  });
+  channel.handle('streams', () =>
+    [...connections.values()].flatMap((c) => [...c.streams].map((s) => ({ ...describe(s), destinations: outputs.get(s.name)?.destinations ?? [] }))),
+  );
+}
+
+runChild<WorkerInit>({
+  init: (data, channel) => start(data, channel),
+  ping: () => ({ role: 'media-worker', connections: connections.size, streams: outputs.size }),
+  shutdown() {
+    reader?.close();
+    for (const conn of connections.values()) conn.close('shutdown');
+    connections.clear();
+    udp.close();
   },
-  ping: () => ({ role: 'media-worker', slot, streams: 0 }),
 });

@@ -190,12 +190,16 @@ export class ManagedChild extends EventEmitter<ManagedChildEvents> {
   }
 }
 
-/** The first request to a new child; a failing init() kills nothing here: the ready timeout does. */
-function sendInit(channel: Channel, init: () => unknown | Promise<unknown>): void {
+/** The first request to a new child. If it cannot be built or sent, the child is useless: end it now. */
+function sendInit(channel: Channel, init: () => unknown | Promise<unknown>, name: string, kill: () => void): void {
   Promise.resolve()
     .then(init)
     .then((data) => channel.request('init', data, 30_000))
-    .catch(() => undefined);
+    .catch((error: Error) => {
+      if (error.name === 'ChannelClosedError' && !/send failed/.test(error.message)) return; // it died by itself
+      process.stderr.write(`camgate: init of ${name} failed: ${error.message}\n`);
+      kill();
+    });
 }
 
 function waitReady(child: SpawnedChild, timeout: number): Promise<void> {
@@ -220,7 +224,7 @@ export function threadSpawner(file: string, init: () => unknown | Promise<unknow
   return () => {
     const worker = new Worker(file, { name });
     const channel = new Channel(workerEndpoint(worker));
-    sendInit(channel, init);
+    sendInit(channel, init, name, () => void worker.terminate());
     const exited = new Promise<string>((resolve) => {
       let error: Error | undefined;
       worker.once('error', (e) => (error = e));
@@ -242,7 +246,7 @@ export function processSpawner(file: string, init: () => unknown | Promise<unkno
   return () => {
     const child = fork(file, args, { serialization: 'advanced', stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
     const channel = new Channel(childEndpoint(child));
-    sendInit(channel, init);
+    sendInit(channel, init, file, () => void child.kill('SIGKILL'));
     const exited = new Promise<string>((resolve) => {
       child.once('exit', (code, signal) => resolve(`process exited (${signal ?? `code ${code}`})`));
       child.once('error', (e) => resolve(`process failed: ${e.message}`));

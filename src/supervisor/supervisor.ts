@@ -16,6 +16,9 @@ import { SignallingBridge } from './signalling-bridge.js';
 import { registerSipMetrics } from './sip-metrics.js';
 import { SharedCounters } from '../shared/counters.js';
 import { SIP_COUNTER_NAMES } from '../signalling/sip-metrics.js';
+import { MEDIA_COUNTER_NAMES } from '../media/media-metrics.js';
+import { CounterTotals, registerMediaMetrics, type MediaSnapshot } from './media-metrics.js';
+import { StreamCallbacks, type StreamNote } from './stream-callbacks.js';
 
 /**
  * The supervisor's main thread (DESIGN.md §1): owns config, store, REST API and
@@ -43,6 +46,8 @@ export class Supervisor {
   #bridge: SignallingBridge | null = null;
   /** Outlives SIP thread restarts, so its counters stay monotonic. */
   #sipCounters = SharedCounters.create(SIP_COUNTER_NAMES);
+  #mediaTotals = new CounterTotals();
+  #mediaHealth: Promise<ChildHealth> | null = null;
   #startedAt = Date.now();
   #stopping: Promise<void> | null = null;
 
@@ -130,15 +135,32 @@ export class Supervisor {
         },
       },
     );
-    this.#media = new ManagedChild('media', processSpawner(entryPath('media-process'), () => ({ config })));
+    const callbacks = new StreamCallbacks(config, log.child({ part: 'jt1078' }), this.#metrics.registry);
+    registerMediaMetrics(this.#metrics.registry, MEDIA_COUNTER_NAMES, this.#mediaTotals, () => this.#mediaSnapshot());
+    this.#media = new ManagedChild(
+      'media',
+      processSpawner(entryPath('media-process'), () => ({ config })),
+      {
+        onChannel: (channel) => {
+          channel.onNote('stream.started', (note) => {
+            const n = note as StreamNote;
+            log.info({ stream: n.name, kind: n.kind }, 'stream started');
+            callbacks.joined(n);
+          });
+          channel.onNote('stream.stopped', (note) => {
+            const n = note as StreamNote;
+            log.info({ stream: n.name, reason: n.reason }, 'stream stopped');
+            callbacks.left(n);
+          });
+          channel.onNote('worker.died', (data) => log.warn(data, 'media worker died'));
+          channel.onNote('worker.restarted', (data) => {
+            const { slot } = data as { slot: number };
+            this.#metrics?.childRestarts.inc({ child: `media-worker-${slot}` });
+          });
+        },
+      },
+    );
     for (const child of [this.#sip, this.#media]) this.#watch(child);
-    this.#media.on('running', (channel) => {
-      channel.onNote('worker.died', (data) => log.warn(data, 'media worker died'));
-      channel.onNote('worker.restarted', (data) => {
-        const { slot } = data as { slot: number };
-        this.#metrics?.childRestarts.inc({ child: `media-worker-${slot}` });
-      });
-    });
     this.#pool = new Piscina({
       filename: entryPath('cpu-task'),
       maxThreads: config.pool.maxThreads,
@@ -182,8 +204,22 @@ export class Supervisor {
     });
   }
 
+  /** One media ping shared by everything that scrapes within 200 ms. */
+  #mediaPing(): Promise<ChildHealth> | undefined {
+    if (!this.#media) return undefined;
+    this.#mediaHealth ??= this.#media.health(1000).finally(() => setTimeout(() => (this.#mediaHealth = null), 200).unref());
+    return this.#mediaHealth;
+  }
+
+  async #mediaSnapshot(): Promise<MediaSnapshot | null> {
+    const health = await this.#mediaPing();
+    const snapshot = (health?.detail as MediaSnapshot | undefined) ?? null;
+    if (snapshot?.counters) this.#mediaTotals.update(health?.pid, snapshot.counters);
+    return snapshot;
+  }
+
   async #threadLoads(): Promise<{ children: Array<{ child: string; up: boolean }>; loads: ThreadLoad[] }> {
-    const [sip, media] = await Promise.all([this.#sip?.health(500), this.#media?.health(1000)]);
+    const [sip, media] = await Promise.all([this.#sip?.health(500), this.#mediaPing()]);
     const children: Array<{ child: string; up: boolean }> = [];
     const loads: ThreadLoad[] = [];
     for (const h of [sip, media]) {

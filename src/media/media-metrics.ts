@@ -1,0 +1,35 @@
+import type { Jt1078DropReason } from '../protocol/jt1078/index.js';
+
+/**
+ * Media counters in shared memory: media workers and the media process add, the
+ * supervisor reads at scrape time. Created by the supervisor, so they outlive a
+ * media process or worker restart and stay monotonic. Slot names are
+ * `<family>|<label>`.
+ */
+export const JT1078_DROP_REASONS: Jt1078DropReason[] = [
+  'sequence-gap',
+  'incomplete',
+  'orphan',
+  'mixed-frame',
+  'frame-too-large',
+  'pending-cap',
+  'await-keyframe',
+  'unsupported-payload',
+];
+
+export const MEDIA_COUNTER_NAMES: string[] = [
+  'connections|jt1078',
+  'bytes_in|jt1078',
+  'packets_in|jt1078',
+  'resync_bytes|jt1078',
+  'malformed|jt1078',
+  'frames_in|video',
+  'frames_in|audio',
+  ...JT1078_DROP_REASONS.map((r) => `drops|${r}`),
+  'packets_out|rtp',
+  'bytes_out|rtp',
+  'send_errors|rtp',
+  'ring_full|ingest',
+  'streams_started|jt1078',
+  'streams_stopped|jt1078',
+];

@@ -1,0 +1,98 @@
+import { Counter, Gauge, type Registry } from 'prom-client';
+
+/** Media counters (shared memory) and media process gauges as Prometheus metrics. */
+const FAMILIES: Record<string, { name: string; help: string; label: string }> = {
+  connections: { name: 'camgate_media_connections_total', help: 'Ingest connections accepted, by protocol.', label: 'protocol' },
+  bytes_in: { name: 'camgate_media_received_bytes_total', help: 'Ingest bytes received, by protocol.', label: 'protocol' },
+  packets_in: { name: 'camgate_media_received_packets_total', help: 'Ingest packets parsed, by protocol.', label: 'protocol' },
+  resync_bytes: { name: 'camgate_media_resync_bytes_total', help: 'Bytes skipped to find the next packet (garbage), by protocol.', label: 'protocol' },
+  malformed: { name: 'camgate_media_malformed_packets_total', help: 'Malformed ingest packets, by protocol.', label: 'protocol' },
+  frames_in: { name: 'camgate_media_frames_total', help: 'Complete AV frames from ingest, by kind.', label: 'kind' },
+  drops: { name: 'camgate_media_dropped_frames_total', help: 'Frames dropped during reassembly, by reason.', label: 'reason' },
+  packets_out: { name: 'camgate_media_sent_packets_total', help: 'Packets sent, by protocol.', label: 'protocol' },
+  bytes_out: { name: 'camgate_media_sent_bytes_total', help: 'Bytes sent, by protocol.', label: 'protocol' },
+  send_errors: { name: 'camgate_media_send_errors_total', help: 'Frames or packets that could not be sent, by protocol.', label: 'protocol' },
+  ring_full: { name: 'camgate_media_ring_full_total', help: 'Times an ingest connection was paused because its worker ring was full.', label: 'ring' },
+  streams_started: { name: 'camgate_media_streams_started_total', help: 'Streams started, by protocol.', label: 'protocol' },
+  streams_stopped: { name: 'camgate_media_streams_stopped_total', help: 'Streams stopped, by protocol.', label: 'protocol' },
+};
+
+export interface MediaSnapshot {
+  streams: number;
+  connections: number;
+  rings: Array<{ slot: number; usedBytes: number; capacity: number }>;
+  counters: Record<string, number>;
+}
+
+/**
+ * Counter totals that survive media process restarts: a new process starts from
+ * zero, so what the previous one had reported is kept as a base. Increments made
+ * after a dead process's last report are lost; the totals never go backwards.
+ */
+export class CounterTotals {
+  #base: Record<string, number> = {};
+  #last: Record<string, number> = {};
+  #pid: number | undefined;
+
+  update(pid: number | undefined, values: Record<string, number>): void {
+    if (pid !== this.#pid && this.#pid !== undefined) {
+      for (const [k, v] of Object.entries(this.#last)) this.#base[k] = (this.#base[k] ?? 0) + v;
+      this.#last = {};
+    }
+    this.#pid = pid;
+    for (const [k, v] of Object.entries(values)) if (v >= (this.#last[k] ?? 0)) this.#last[k] = v;
+  }
+
+  get(name: string): number {
+    return (this.#base[name] ?? 0) + (this.#last[name] ?? 0);
+  }
+}
+
+export function registerMediaMetrics(
+  registry: Registry,
+  names: readonly string[],
+  totals: CounterTotals,
+  snapshot: () => Promise<MediaSnapshot | null>,
+): void {
+  const byFamily = new Map<string, Array<{ name: string; value: string }>>();
+  for (const name of names) {
+    const [family, value] = name.split('|');
+    if (!family || !FAMILIES[family]) continue;
+    if (!byFamily.has(family)) byFamily.set(family, []);
+    byFamily.get(family)!.push({ name, value: value ?? '' });
+  }
+  for (const [family, slots] of byFamily) {
+    const spec = FAMILIES[family]!;
+    new Counter({
+      name: spec.name,
+      help: spec.help,
+      labelNames: [spec.label],
+      registers: [registry],
+      async collect() {
+        await snapshot(); // refreshes the totals
+        this.reset();
+        for (const { name, value } of slots) this.inc({ [spec.label]: value }, totals.get(name));
+      },
+    });
+  }
+  new Gauge({
+    name: 'camgate_streams_active',
+    help: 'Media streams currently live, by protocol.',
+    labelNames: ['protocol'] as const,
+    registers: [registry],
+    async collect() {
+      const s = await snapshot();
+      this.set({ protocol: 'jt1078' }, s?.streams ?? 0);
+    },
+  });
+  new Gauge({
+    name: 'camgate_media_ring_occupancy_ratio',
+    help: 'Fill level of each media worker ring (0..1).',
+    labelNames: ['worker'] as const,
+    registers: [registry],
+    async collect() {
+      this.reset();
+      for (const r of (await snapshot())?.rings ?? []) this.set({ worker: String(r.slot) }, r.capacity ? r.usedBytes / r.capacity : 0);
+    },
+  });
+}

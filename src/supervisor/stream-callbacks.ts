@@ -1,0 +1,76 @@
+import { Counter, type Registry } from 'prom-client';
+import type { Logger } from 'pino';
+import type { CamgateConfig } from './config.js';
+
+/**
+ * m7s-jt1078's join/leave callbacks: POST `{streamPath, sim, channel, startTime}`
+ * when a JT/T 1078 stream starts and the same plus `endTime` when it ends, local
+ * time `YYYY-MM-DD HH:mm:ss`. Fire and forget with a timeout: a slow or dead
+ * receiver never holds up media.
+ */
+
+export interface StreamNote {
+  name: string;
+  sim: string;
+  channel: number;
+  kind: 'realtime' | 'playback';
+  startedAt: number;
+  endedAt?: number;
+  reason?: string;
+}
+
+export function localTime(ms: number): string {
+  const d = new Date(ms);
+  const p = (n: number) => String(n).padStart(2, '0');
+  return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())} ${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}`;
+}
+
+export function joinBody(note: StreamNote): Record<string, unknown> {
+  return { streamPath: note.name, sim: note.sim, channel: note.channel, startTime: localTime(note.startedAt) };
+}
+
+export class StreamCallbacks {
+  #config: CamgateConfig;
+  #log: Logger;
+  #results: Counter<'event' | 'result'>;
+
+  constructor(config: CamgateConfig, logger: Logger, registry: Registry) {
+    this.#config = config;
+    this.#log = logger;
+    this.#results = new Counter({
+      name: 'camgate_jt1078_callbacks_total',
+      help: 'JT/T 1078 join/leave callbacks by event and result (ok, error, timeout).',
+      labelNames: ['event', 'result'] as const,
+      registers: [registry],
+    });
+  }
+
+  joined(note: StreamNote): void {
+    this.#post('join', this.#config.jt1078[note.kind].onJoinUrl, joinBody(note));
+  }
+
+  left(note: StreamNote): void {
+    this.#post('leave', this.#config.jt1078[note.kind].onLeaveUrl, { ...joinBody(note), endTime: localTime(note.endedAt ?? Date.now()) });
+  }
+
+  #post(event: 'join' | 'leave', url: string, body: Record<string, unknown>): void {
+    if (!url) return;
+    fetch(url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json; charset=utf-8' },
+      body: JSON.stringify(body),
+      signal: AbortSignal.timeout(this.#config.jt1078.callbackTimeout),
+    }).then(
+      async (res) => {
+        await res.arrayBuffer().catch(() => undefined);
+        this.#results.inc({ event, result: res.ok ? 'ok' : 'error' });
+        if (!res.ok) this.#log.warn({ event, url, status: res.status }, 'stream callback answered an error');
+      },
+      (error: Error) => {
+        const timeout = error.name === 'TimeoutError';
+        this.#results.inc({ event, result: timeout ? 'timeout' : 'error' });
+        this.#log.warn({ event, url, err: error.message }, 'stream callback failed');
+      },
+    );
+  }
+}
