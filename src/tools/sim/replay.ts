@@ -287,8 +287,10 @@ export class ReplayPlan {
     if (override !== undefined && !(Number.isFinite(override) && override > 0)) {
       throw new ReplayOptionError('frameIntervalMs', `must be a positive number (got ${override})`);
     }
+    // Strictly after the span (so loop k+1 starts after every timestamp of loop k), then
+    // stretched so each kind resumes one of its own intervals after its last packet.
     const span = maxTs - minTs;
-    let period = span + (override ?? fallback);
+    let period = span + (kinds.some((kind) => !Number.isNaN(kind.first)) ? 1 : (override ?? fallback));
     for (let k = 0; k < kinds.length; k++) {
       const kind = kinds[k]!;
       if (Number.isNaN(kind.first)) continue;
