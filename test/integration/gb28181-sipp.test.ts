@@ -1,4 +1,4 @@
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { createServer, type IncomingMessage } from 'node:http';
 import { createSocket } from 'node:dgram';
 import { getJson, startAppliance, waitFor, type Appliance } from '../helpers/appliance.js';
@@ -14,7 +14,7 @@ const ALARM = '34020000001340000001';
 
 if (!needPeer(t, 'sipp', 'sip-tester')) process.exit(0);
 
-async function appliance(t: Tap.Test, extra: Record<string, unknown>): Promise<Appliance> {
+async function appliance(t: Test, extra: Record<string, unknown>): Promise<Appliance> {
   const app = await startAppliance({ ...extra, sip: { ...SERVER, ...((extra.sip as object) ?? {}) } });
   t.teardown(async () => {
     if (app.process.exitCode === null) {
@@ -43,7 +43,7 @@ async function channels(app: Appliance) {
 }
 
 /** A webhook receiver collecting `{method, data}` bodies. */
-async function receiver(t: Tap.Test) {
+async function receiver(t: Test) {
   const events: Array<{ method: string; data: any; headers: IncomingMessage['headers'] }> = [];
   const server = createServer((req, res) => {
     let body = '';

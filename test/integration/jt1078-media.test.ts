@@ -1,4 +1,4 @@
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { spawnSync } from 'node:child_process';
 import { createServer } from 'node:http';
 import { connect } from 'node:net';
@@ -28,7 +28,7 @@ function ffprobeJson(args: string[], input: Buffer): any {
 
 const audioFramesIn = audioFrameCount;
 
-function checkRtp(t: Tap.Test, packets: RtpRecord[], what: string) {
+function checkRtp(t: Test, packets: RtpRecord[], what: string) {
   t.ok(packets.length > 0, `${what}: packets arrived`);
   let gaps = 0;
   for (let i = 1; i < packets.length; i++) if (((packets[i - 1]!.seq + 1) & 0xffff) !== packets[i]!.seq) gaps++;

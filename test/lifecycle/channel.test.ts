@@ -30,7 +30,7 @@ t.test('remote errors, unknown methods and timeouts reject', async (t) => {
     throw new RangeError('nope');
   });
   b.handle('never', () => new Promise(() => undefined));
-  const failed = await a.request('fail').catch((e) => e);
+  const failed = (await a.request('fail').catch((e: unknown) => e)) as RemoteError;
   t.type(failed, RemoteError);
   t.equal(failed.name, 'RangeError');
   t.equal(failed.message, 'nope');
