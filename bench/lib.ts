@@ -92,6 +92,12 @@ export async function startAppliance(config: Record<string, any>): Promise<Runni
     sip: { host: '127.0.0.1', port: sipPort, ...(config.sip ?? {}) },
     store: { url: `sqlite:${join(dir, 'camgate.db')}`, ...(config.store ?? {}) },
     log: { level: 'warn', ...(config.log ?? {}) },
+    jt1078: {
+      host: '127.0.0.1',
+      ...(config.jt1078 ?? {}),
+      realtime: { port: await freePort(), ...(config.jt1078?.realtime ?? {}) },
+      playback: { port: await freePort(), ...(config.jt1078?.playback ?? {}) },
+    },
   };
   writeFileSync(join(dir, 'camgate.yaml'), stringify(full));
   const child = spawn(process.execPath, [join(repoRoot, 'dist/workers/supervisor.js'), '--config', join(dir, 'camgate.yaml')], {

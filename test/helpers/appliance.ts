@@ -32,6 +32,7 @@ export async function startAppliance(extra: Record<string, unknown> = {}): Promi
       store: { url: `sqlite:${join(dir, 'camgate.db')}` },
       log: { level: 'warn' },
       media: { workers: 1 },
+      jt1078: { host: '127.0.0.1', realtime: { port: await freePort() }, playback: { port: await freePort() } },
     },
     extra,
   );
