@@ -211,7 +211,7 @@ export class ReplayPlan {
         `${simBase} + ${this.maxStreams - 1} streams does not fit in ${this.simDigits} digits (${this.variant} header)`,
       );
     }
-    this.simBase = simBase.padStart(this.simDigits, '0');
+    this.simBase = BigInt(simBase).toString().padStart(this.simDigits, '0');
 
     // Clock: timed packets only; transparent ones ride on the previous packet's time.
     let minTs = Infinity;
