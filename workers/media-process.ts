@@ -98,6 +98,8 @@ const channel = runChild<MediaInit>({
       slots,
     });
     await acceptor.listen();
+    const [low, high] = config.media.rtpPorts.split('-').map(Number) as [number, number];
+    rtpConfig = { low, high, host: config.jt1078.host };
   },
   async ping() {
     const states = await Promise.all(workers.map((w) => w.health(500)));
@@ -133,6 +135,11 @@ function onStreamStarted(stream: StreamRecord): void {
 }
 
 function onStreamStopped(stream: StreamRecord): void {
+  const input = rtpInputs.get(stream.name);
+  if (input && input.slot === stream.slot) {
+    rtpInputs.delete(stream.name);
+    rtpPortsInUse.delete(input.port);
+  }
   const current = streams.get(stream.name);
   if (current && current.connId === stream.connId && current.slot === stream.slot) streams.delete(stream.name);
   else if (current) return; // a newer connection owns the name: this stop is old news
@@ -140,6 +147,59 @@ function onStreamStopped(stream: StreamRecord): void {
 }
 
 channel.handle('streams', () => [...streams.values()]);
+
+/** RTP ports in use, so two streams never race for one. */
+const rtpPortsInUse = new Set<number>();
+/** GB28181 inputs: stream name → worker slot and port. */
+const rtpInputs = new Map<string, { slot: number; port: number }>();
+let rtpRoundRobin = 0;
+let rtpConfig: { low: number; high: number; host: string } | null = null;
+
+/**
+ * Opens a GB28181 PS/RTP input: picks a live worker, a free port of media.rtpPorts
+ * (trying the next when the bind fails), and lets the worker own the socket.
+ */
+channel.handle('rtp.open', async (data) => {
+  const request = data as { name: string; transport: 'udp' | 'tcp'; ssrc?: number; mediaTimeoutMs?: number; destinations?: unknown[] };
+  if (!rtpConfig) throw new Error('media process not initialised');
+  if (rtpInputs.has(request.name)) throw new Error(`stream ${request.name} is already open`);
+  const live = workers.map((w, slot) => ({ w, slot })).filter(({ w }) => w.channel !== null);
+  if (live.length === 0) throw new Error('no media worker is running');
+  const { slot, w } = live[rtpRoundRobin++ % live.length]!;
+  const { low, high, host } = rtpConfig;
+  const span = high - low + 1;
+  const start = low + Math.floor(Math.random() * span);
+  for (let i = 0, tries = 0; i < span && tries < 20; i++) {
+    const port = low + ((start - low + i) % span);
+    if (rtpPortsInUse.has(port)) continue;
+    tries++;
+    rtpPortsInUse.add(port);
+    try {
+      await w.channel!.request('rtp.open', {
+        name: request.name,
+        port,
+        host,
+        transport: request.transport,
+        ...(request.ssrc === undefined ? {} : { ssrc: request.ssrc }),
+        mediaTimeoutMs: request.mediaTimeoutMs ?? 30_000,
+        destinations: request.destinations ?? [],
+      });
+      rtpInputs.set(request.name, { slot, port });
+      return { name: request.name, port, slot };
+    } catch (error) {
+      rtpPortsInUse.delete(port);
+      if (!/EADDRINUSE|EACCES/.test((error as Error).message)) throw error;
+    }
+  }
+  throw new Error('no free RTP port in media.rtpPorts');
+});
+
+channel.handle('rtp.close', async (data) => {
+  const { name, reason } = data as { name: string; reason?: string };
+  const input = rtpInputs.get(name);
+  if (!input) return false;
+  return workers[input.slot]?.channel?.request('rtp.close', { name, reason }) ?? false;
+});
 /** Restarts a stuck worker the hard way (as a crash would): its streams end, its terminals reconnect. */
 channel.handle('worker.kill', (data) => {
   const { slot } = data as { slot: number };

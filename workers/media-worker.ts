@@ -13,6 +13,7 @@ import { Jt1078Connection, type IngestStream } from '../src/media/jt1078-ingest.
 import { parseIngestTag } from '../src/media/ingest-tags.js';
 import { MEDIA_COUNTER_NAMES } from '../src/media/media-metrics.js';
 import { StreamOutputs, type Destination } from '../src/media/rtp-output.js';
+import { RtpIngest, type RtpIngestOptions } from '../src/media/rtp-ingest.js';
 
 interface WorkerInit {
   slot: number;
@@ -24,6 +25,7 @@ interface WorkerInit {
 
 const connections = new Map<number, Jt1078Connection>();
 const outputs = new Map<string, StreamOutputs>();
+const rtpIngests = new Map<string, RtpIngest>();
 let reader: RingReader | null = null;
 const udp = createSocket('udp4');
 udp.on('error', () => undefined);
@@ -90,6 +92,40 @@ function start(init: WorkerInit, channel: Channel): void {
     const { name, host, port } = data as { name: string; host: string; port: number };
     return outputs.get(name)?.remove(host, port) ?? false;
   });
+  // GB28181 PS/RTP in: the media process picked this worker and a port for the stream.
+  channel.handle('rtp.open', async (data) => {
+    const { destinations, ...options } = data as RtpIngestOptions & { destinations: Destination[] };
+    if (rtpIngests.has(options.name)) throw new Error(`stream ${options.name} is already open`);
+    const ingest = new RtpIngest(
+      options,
+      {
+        started(i) {
+          channel.notify('stream.started', { name: i.name, kind: 'gb28181', slot: init.slot, port: i.options.port, startedAt: i.startedAt, connId: -1 });
+        },
+        frame(i, frame) {
+          outputs.get(i.name)?.write(frame);
+        },
+        stopped(i, reason) {
+          rtpIngests.delete(i.name);
+          outputs.get(i.name)?.close();
+          outputs.delete(i.name);
+          channel.notify('stream.stopped', { name: i.name, kind: 'gb28181', slot: init.slot, port: i.options.port, startedAt: i.startedAt, connId: -1, reason, endedAt: Date.now() });
+        },
+      },
+      counters,
+    );
+    await ingest.open();
+    rtpIngests.set(options.name, ingest);
+    outputs.set(options.name, new StreamOutputs(options.name, destinations ?? [], udp, counters));
+    return { port: options.port };
+  });
+  channel.handle('rtp.close', (data) => {
+    const { name, reason } = data as { name: string; reason?: string };
+    const ingest = rtpIngests.get(name);
+    ingest?.close(reason ?? 'closed by request');
+    return ingest !== undefined;
+  });
+
   channel.handle('streams', () =>
     [...connections.values()].flatMap((c) => [...c.streams].map((s) => ({ ...describe(s), destinations: outputs.get(s.name)?.destinations ?? [] }))),
   );
@@ -100,6 +136,7 @@ runChild<WorkerInit>({
   ping: () => ({ role: 'media-worker', connections: connections.size, streams: outputs.size }),
   shutdown() {
     reader?.close();
+    for (const ingest of [...rtpIngests.values()]) ingest.close('shutdown');
     for (const conn of connections.values()) conn.close('shutdown');
     connections.clear();
     udp.close();

@@ -19,6 +19,10 @@ export const JT1078_DROP_REASONS: Jt1078DropReason[] = [
 
 export const MEDIA_COUNTER_NAMES: string[] = [
   'connections|jt1078',
+  'bytes_in|rtp',
+  'packets_in|rtp',
+  'streams_started|rtp',
+  'streams_stopped|rtp',
   'bytes_in|jt1078',
   'packets_in|jt1078',
   'resync_bytes|jt1078',

@@ -13,7 +13,7 @@ export interface StreamNote {
   name: string;
   sim: string;
   channel: number;
-  kind: 'realtime' | 'playback';
+  kind: 'realtime' | 'playback' | 'gb28181';
   startedAt: number;
   endedAt?: number;
   reason?: string;
@@ -46,11 +46,13 @@ export class StreamCallbacks {
   }
 
   joined(note: StreamNote): void {
-    this.#post('join', this.#config.jt1078[note.kind].onJoinUrl, joinBody(note));
+    if (note.kind === 'gb28181') return; // m7s's callbacks are for JT/T 1078 streams
+    this.#post('join', this.#config.jt1078[note.kind as 'realtime' | 'playback'].onJoinUrl, joinBody(note));
   }
 
   left(note: StreamNote): void {
-    this.#post('leave', this.#config.jt1078[note.kind].onLeaveUrl, { ...joinBody(note), endTime: localTime(note.endedAt ?? Date.now()) });
+    if (note.kind === 'gb28181') return;
+    this.#post('leave', this.#config.jt1078[note.kind as 'realtime' | 'playback'].onLeaveUrl, { ...joinBody(note), endTime: localTime(note.endedAt ?? Date.now()) });
   }
 
   #post(event: 'join' | 'leave', url: string, body: Record<string, unknown>): void {

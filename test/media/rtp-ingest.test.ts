@@ -1,0 +1,119 @@
+import t from 'tap';
+import { spawnSync } from 'node:child_process';
+import { readFileSync, writeFileSync, mkdtempSync } from 'node:fs';
+import { connect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ManagedChild, processSpawner } from '../../src/shared/child.js';
+import { entryPath } from '../../src/shared/entry.js';
+import { defaultConfig } from '../../src/supervisor/config.js';
+import { freePort } from '../helpers/ports.js';
+import { psOf, udpSink } from '../helpers/rtp-sink.js';
+import { waitFor } from '../helpers/appliance.js';
+import { needPeer } from '../helpers/peers.js';
+
+const shared = new URL('../../../shared/', import.meta.url).pathname;
+
+/** RTP payloads of a classic pcap (Ethernet/IPv4/UDP), parsed by hand. */
+function rtpFromPcap(file: string): Buffer[] {
+  const data = readFileSync(file);
+  const out: Buffer[] = [];
+  for (let at = 24; at + 16 <= data.length; ) {
+    const length = data.readUInt32LE(at + 8);
+    const frame = data.subarray(at + 16, at + 16 + length);
+    const ipHeader = (frame[14]! & 0x0f) * 4;
+    out.push(Buffer.from(frame.subarray(14 + ipHeader + 8)));
+    at += 16 + length;
+  }
+  return out;
+}
+
+function ffprobeFrames(ps: Buffer): number {
+  const dir = mkdtempSync(join(tmpdir(), 'camgate-rtp-'));
+  writeFileSync(join(dir, 'in.ps'), ps);
+  const run = spawnSync('ffprobe', ['-v', 'error', '-select_streams', 'v:0', '-count_frames', '-show_entries', 'stream=codec_name,nb_read_frames', '-of', 'json', join(dir, 'in.ps')], { encoding: 'utf8' });
+  const stream = JSON.parse(run.stdout || '{}').streams?.[0];
+  return stream?.codec_name === 'h264' ? Number(stream.nb_read_frames) : -1;
+}
+
+t.test('GB28181 PS/RTP ingest over UDP and TCP, re-sent as PS/RTP; media timeout', async (t) => {
+  if (!needPeer(t, 'ffprobe', 'ffmpeg')) return;
+  const sink = await udpSink();
+  const config = defaultConfig();
+  config.media.workers = 2;
+  config.jt1078.host = '127.0.0.1';
+  config.jt1078.realtime.port = await freePort();
+  config.jt1078.playback.port = await freePort();
+  const low = 20000 + Math.floor(Math.random() * 20000);
+  config.media.rtpPorts = `${low}-${low + 50}`;
+  const notes: Array<[string, any]> = [];
+  const media = new ManagedChild('media', processSpawner(entryPath('media-process'), () => ({ config })), {
+    onChannel: (channel) => {
+      for (const event of ['stream.started', 'stream.stopped']) channel.onNote(event, (data) => notes.push([event, data]));
+    },
+  });
+  t.teardown(async () => {
+    await media.stop();
+    sink.close();
+  });
+  await media.start();
+  const rtp = rtpFromPcap(`${shared}sipp/gb_h264_4s_rtp.pcap`);
+  t.equal(rtp.length > 100, true, 'pcap has RTP');
+
+  await t.test('UDP', async (t) => {
+    sink.packets.length = 0;
+    const opened = (await media.channel!.request('rtp.open', {
+      name: 'rtp/0BEBC201',
+      transport: 'udp',
+      ssrc: 200000001,
+      destinations: [{ host: '127.0.0.1', port: sink.port, transport: 'udp', ssrc: 777 }],
+    })) as { port: number };
+    t.ok(opened.port >= low && opened.port <= low + 50, `port ${opened.port} from media.rtpPorts`);
+    const { createSocket } = await import('node:dgram');
+    const sender = createSocket('udp4');
+    // A foreign SSRC first: it must be ignored, not mixed in.
+    sender.send(Buffer.from(rtp[0]!).fill(0x11, 8, 12), opened.port, '127.0.0.1');
+    for (const [i, packet] of rtp.entries()) {
+      sender.send(packet, opened.port, '127.0.0.1');
+      if (i % 20 === 0) await new Promise((r) => setTimeout(r, 2));
+    }
+    await waitFor(async () => notes.some((n) => n[0] === 'stream.started' && n[1].name === 'rtp/0BEBC201'), 5000, 'stream started');
+    await media.channel!.request('rtp.close', { name: 'rtp/0BEBC201', reason: 'test done' });
+    const stopped = await waitFor(async () => notes.find((n) => n[0] === 'stream.stopped' && n[1].name === 'rtp/0BEBC201'), 5000, 'stopped');
+    t.equal(stopped[1].reason, 'test done');
+    sender.close();
+    await new Promise((r) => setTimeout(r, 100));
+    t.equal(ffprobeFrames(psOf(sink.packets, 777)), 100, 'all 100 frames re-sent and decodable');
+  });
+
+  await t.test('TCP passive (RFC 4571)', async (t) => {
+    sink.packets.length = 0;
+    const opened = (await media.channel!.request('rtp.open', {
+      name: 'rtp/TCP',
+      transport: 'tcp',
+      destinations: [{ host: '127.0.0.1', port: sink.port, transport: 'udp', ssrc: 888 }],
+    })) as { port: number };
+    const socket = connect(opened.port, '127.0.0.1');
+    await new Promise<void>((r) => socket.once('connect', () => r()));
+    for (const [i, packet] of rtp.entries()) {
+      const length = Buffer.alloc(2);
+      length.writeUInt16BE(packet.length);
+      socket.write(Buffer.concat([length, packet]));
+      // Paced so the UDP receiver on the output side keeps up.
+      if (i % 20 === 0) await new Promise((r) => setTimeout(r, 2));
+    }
+    socket.end();
+    await waitFor(async () => sink.packets.filter((p) => p.ssrc === 888).length > 100, 5000, 'packets forwarded');
+    await new Promise((r) => setTimeout(r, 200));
+    await media.channel!.request('rtp.close', { name: 'rtp/TCP' });
+    await new Promise((r) => setTimeout(r, 100));
+    t.equal(ffprobeFrames(psOf(sink.packets, 888)), 100, 'all 100 frames');
+  });
+
+  await t.test('a stream without media is torn down with a reason', async (t) => {
+    await media.channel!.request('rtp.open', { name: 'rtp/SILENT', transport: 'udp', mediaTimeoutMs: 300 });
+    const stopped = await waitFor(async () => notes.find((n) => n[0] === 'stream.stopped' && n[1].name === 'rtp/SILENT'), 5000, 'timed out stream');
+    t.equal(stopped[1].reason, 'media timeout');
+    t.notOk(notes.some((n) => n[0] === 'stream.started' && n[1].name === 'rtp/SILENT'), 'never started');
+  });
+});
