@@ -2,7 +2,7 @@ import t from 'tap';
 import { spawn, spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { CliUsageError, parseSimArgs } from '../../../src/tools/sim/index.js';
-import { startCollector, TESTDATA } from './helpers.js';
+import { startCollector, TESTDATA } from './fixtures/helpers.js';
 
 const CLI = fileURLToPath(new URL('../../../src/tools/sim-cli.ts', import.meta.url));
 const capture = (name: string) => fileURLToPath(new URL(name, TESTDATA));

@@ -9,7 +9,7 @@ import {
   type PlannedPacket,
   type ReplaySource,
 } from '../../../src/tools/sim/index.js';
-import { CAPTURES, captureSource, sequenceGaps, TESTDATA } from './helpers.js';
+import { CAPTURES, captureSource, sequenceGaps, TESTDATA } from './fixtures/helpers.js';
 
 const sources = new Map<string, ReplaySource>();
 for (const name of CAPTURES) sources.set(name, await captureSource(name));
