@@ -1,9 +1,11 @@
 import t from 'tap';
 import { createServer, type AddressInfo } from 'node:net';
+import { readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
 import { DataType } from '../../../src/protocol/jt1078/index.js';
 import { ReplayPlan, runSimulation, startSimulation, type ReplaySource } from '../../../src/tools/sim/index.js';
-import { CAPTURES, captureSource, sequenceGaps, startCollector, type Connection } from './fixtures/helpers.js';
+import { CAPTURES, captureSource, sequenceGaps, startCollector, TESTDATA, type Connection } from './fixtures/helpers.js';
 
 const sources = new Map<string, ReplaySource>();
 for (const name of CAPTURES) sources.set(name, await captureSource(name));
@@ -51,11 +53,15 @@ t.test('each capture, 1 stream, 1 loop: exactly the capture arrives, SIM as conf
     t.equal(stats.connected, 0);
     await collector.close();
   }
-  // A capture given as file content (hex text) and as a path load the same way.
-  t.equal(
-    (await new ReplayPlan(await captureSource('jt1078_1.txt')).packetsPerLoop),
-    8,
-  );
+  // The capture can also be given as a path or as the file's content (CSV here).
+  for (const capture of [fileURLToPath(new URL('jt1078_1.txt', TESTDATA)), readFileSync(new URL('jt1078_1.txt', TESTDATA))]) {
+    const collector = await startCollector();
+    const stats = await runSimulation({ capture, port: collector.port });
+    await collector.waitClosed(1);
+    t.equal(compareToCapture(collector.connections[0]!, sources.get('jt1078_1.txt')!, 1), null, `capture as ${typeof capture === 'string' ? 'path' : 'Buffer'}`);
+    t.equal(stats.packetsSent, 8);
+    await collector.close();
+  }
 });
 
 t.test('pacing follows the packet timestamps', async (t) => {
