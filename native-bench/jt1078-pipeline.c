@@ -16,7 +16,8 @@
  *      video/audio): first starts, middle/last must follow with sequence
  *      number +1 (16-bit wrap) or the partial frame is dropped
  *      (seq_errors / incomplete_frames) and video waits for the next I-frame.
- *      Frames are capped at 2 MiB.  Video also waits for the first I-frame.
+ *      Frames are capped at 2 MiB (oversize: the rest of that frame is
+ *      skipped until its last piece).  Video also waits for the first I-frame.
  *   4. Muxes each frame into GB28181-style MPEG-2 PS: pack header (SCR =
  *      PTS, mux_rate 6106) on every frame; system header + PSM (stream_type
  *      0x1B H.264 / 0x24 H.265 on 0xE0, 0x90 G.711A / 0x91 G.711U on 0xC0,
@@ -220,6 +221,7 @@ struct part {
     uint8_t *buf;
     size_t len, cap;
     int active;
+    int discard;     /* an oversize frame is being skipped until its last piece */
     uint16_t last_seq;
     uint8_t dtype;   /* data type of the first piece */
     uint8_t pt;
@@ -534,10 +536,12 @@ static void handle_packet(struct conn *c, const uint8_t *p, size_t hl, size_t bl
     struct part *pa = audio ? &o->audio : &o->video;
     switch (sub) {
     case 0: /* atomic */
+        pa->discard = 0;
         drop_partial(o, pa, audio);
         frame_done(c, o, audio, dtype, pt, ts, body, blen);
         return;
     case 1: /* first */
+        pa->discard = 0;
         drop_partial(o, pa, audio);
         pa->len = 0;
         if (part_append(pa, body, blen) != 0) {
@@ -551,6 +555,11 @@ static void handle_packet(struct conn *c, const uint8_t *p, size_t hl, size_t bl
         pa->ts = ts;
         return;
     default: /* 2 last, 3 middle */
+        if (pa->discard) {
+            if (sub == 2)
+                pa->discard = 0;
+            return;
+        }
         if (!pa->active) {
             S.seq_errors++;   /* piece without a first */
             if (!audio)
@@ -566,6 +575,7 @@ static void handle_packet(struct conn *c, const uint8_t *p, size_t hl, size_t bl
             S.oversize++;
             pa->active = 0;
             pa->len = 0;
+            pa->discard = sub != 2;
             if (!audio)
                 o->need_key = 1;
             return;

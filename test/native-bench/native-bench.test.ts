@@ -303,6 +303,135 @@ if (reason && !CI) {
     }
   });
 
+  /** splits a JT1078 byte stream into {head, body} packets (the capture is clean) */
+  function jtPackets(data: Buffer): { head: Buffer; body: Buffer }[] {
+    const out: { head: Buffer; body: Buffer }[] = [];
+    for (let i = 0; i < data.length; ) {
+      const dt = data[i + 15]! >> 4;
+      const hl = dt <= 2 ? 30 : dt === 3 ? 26 : 18;
+      const bl = data.readUInt16BE(i + hl - 2);
+      out.push({ head: data.subarray(i, i + hl), body: data.subarray(i + hl, i + hl + bl) });
+      i += hl + bl;
+    }
+    return out;
+  }
+
+  /** a JT1078 packet with the header of `head`, a new sequence number, sub-package flag and body */
+  function jtPacket(head: Buffer, seq: number, sub: number, body: Buffer): Buffer {
+    const h = Buffer.from(head);
+    h.writeUInt16BE(seq & 0xffff, 6);
+    h[5] = (h[5]! & 0x7f) | (sub === 0 || sub === 2 ? 0x80 : 0);
+    h[15] = (h[15]! & 0xf0) | sub;
+    h.writeUInt16BE(body.length, h.length - 2);
+    return Buffer.concat([h, body]);
+  }
+
+  /** data.txt with its first (atomic) I-frame replaced by `first` cut into 950-byte sub-packages */
+  function withBigFirstFrame(first: Buffer): Buffer {
+    const pk = jtPackets(captureBytes());
+    const head = pk[0]!.head;
+    const out: Buffer[] = [];
+    let seq = 0;
+    for (let off = 0; off < first.length; off += 950) {
+      const end = Math.min(first.length, off + 950);
+      const sub = off === 0 ? (end === first.length ? 0 : 1) : end === first.length ? 2 : 3;
+      out.push(jtPacket(head, seq++, sub, first.subarray(off, end)));
+    }
+    for (const p of pk.slice(1)) out.push(jtPacket(p.head, seq++, p.head[15]! & 0x0f, p.body));
+    return Buffer.concat(out);
+  }
+
+  /** PS start codes with their lengths (pack headers skipped) */
+  function walkPs(ps: Buffer): { id: number; at: number; len: number }[] {
+    const out: { id: number; at: number; len: number }[] = [];
+    let i = 0;
+    while (i + 6 <= ps.length) {
+      if (ps.readUIntBE(i, 3) !== 1) throw new Error(`no start code at ${i}`);
+      const id = ps[i + 3]!;
+      if (id === 0xba) {
+        out.push({ id, at: i, len: 14 + (ps[i + 13]! & 7) });
+        i += 14 + (ps[i + 13]! & 7);
+        continue;
+      }
+      const len = ps.readUInt16BE(i + 4);
+      out.push({ id, at: i, len });
+      i += 6 + len;
+    }
+    if (i !== ps.length) throw new Error('PS does not end on a unit boundary');
+    return out;
+  }
+
+  t.test('jt1078-pipeline splits a 1.6 MB I-frame into PES ≤ 65535 bytes (and > 1024 RTP packets)', async (t) => {
+    const first = jtPackets(captureBytes())[0]!.body;
+    // the original first I-frame + an H.264 filler-data NAL unit (type 12) of 1.6 MB
+    const big = Buffer.concat([first, Buffer.from([0, 0, 0, 1, 0x0c]), Buffer.alloc(1_600_000, 0xff), Buffer.from([0x80])]);
+    const rx = await udpReceiver();
+    const pipe = await start('jt1078-pipeline', ['--to', `127.0.0.1:${rx.port}`]);
+    await feed(pipe.port, withBigFirstFrame(big));
+    await sleep(200);
+    await settle(rx.msgs);
+    const st = await pipe.stop();
+    rx.sock.close();
+    t.equal(st.video_frames, 101);
+    t.equal(st.seq_errors, 0);
+    t.equal(st.oversize, 0);
+    t.equal(st.rtp_packets_out, rx.msgs.length, 'every RTP packet arrived');
+    const pk = rx.msgs;
+    t.ok(pk.every((m, i) => m.readUInt16BE(2) === (i & 0xffff)), 'sequence continuous');
+    const firstMarker = pk.findIndex((m) => (m[1]! & 0x80) !== 0);
+    t.ok(firstMarker + 1 > 1024, `first frame spans ${firstMarker + 1} RTP packets`);
+    const ps = Buffer.concat(pk.map((m) => m.subarray(12)));
+    const units = walkPs(ps);
+    const secondPack = units.findIndex((u, i) => i > 0 && u.id === 0xba);
+    const frame1 = units.slice(0, secondPack).filter((u) => u.id === 0xe0);
+    t.equal(frame1.length, Math.ceil((big.length - 65527) / 65532) + 1, 'first frame: PES count');
+    t.ok(frame1.every((u) => u.len <= 65535), 'PES_packet_length fits');
+    t.equal(ps[frame1[0]!.at + 7]! & 0xc0, 0x80, 'first PES carries the PTS');
+    t.ok(frame1.slice(1).every((u) => ps[u.at + 7] === 0 && ps[u.at + 8] === 0), 'continuation PES without PTS');
+    const es = Buffer.concat(frame1.map((u) => ps.subarray(u.at + 9 + ps[u.at + 8]!, u.at + 6 + u.len)));
+    t.ok(es.equals(big), 'PES payloads reassemble to the frame');
+    if (!have('ffprobe')) {
+      if (CI) t.fail('ffprobe is missing (CI=true)');
+      else t.skip('ffprobe is missing');
+      return;
+    }
+    const dir = mkdtempSync(join(tmpdir(), 'native-bench-'));
+    try {
+      const file = join(dir, 'big.ps');
+      writeFileSync(file, ps);
+      const run = spawnSync(
+        'ffprobe',
+        ['-v', 'error', '-count_frames', '-select_streams', 'v', '-show_entries', 'stream=codec_name,nb_read_frames', '-of', 'json', file],
+        { encoding: 'utf8' },
+      );
+      const s0 = (JSON.parse(run.stdout || '{}').streams ?? [])[0];
+      t.equal(s0?.codec_name, 'h264', 'codec h264');
+      t.equal(Number(s0?.nb_read_frames), 101, '101 frames decoded');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  t.test('jt1078-pipeline drops a frame above 2 MiB and goes on', async (t) => {
+    const first = jtPackets(captureBytes())[0]!.body;
+    const huge = Buffer.alloc(2 * 1024 * 1024 + 5000, 0xff);
+    // the huge I-frame, then data.txt again from its own first I-frame
+    const stream = Buffer.concat([withBigFirstFrame(huge), withBigFirstFrame(first)]);
+    const rx = await udpReceiver();
+    const pipe = await start('jt1078-pipeline', ['--to', `127.0.0.1:${rx.port}`]);
+    await feed(pipe.port, stream);
+    await sleep(200);
+    await settle(rx.msgs);
+    const st = await pipe.stop();
+    rx.sock.close();
+    t.equal(st.oversize, 1, 'one oversize frame');
+    // first copy: the 100 frames after the dropped I-frame, the P-frames before the
+    // next I-frame are skipped; second copy: all 101 frames
+    t.equal(st.skipped_wait_key + st.video_frames, 100 + 101, 'every other frame accounted for');
+    t.equal(st.seq_errors, 0, 'no spurious sequence errors from the skipped pieces');
+    t.equal(st.incomplete_frames, 0);
+  });
+
   t.test('jt1078-pipeline resyncs on the magic after garbage and a broken header', async (t) => {
     const data = captureBytes();
     const rx = await udpReceiver();
