@@ -99,7 +99,7 @@ const channel = runChild<MediaInit>({
     });
     await acceptor.listen();
     const [low, high] = config.media.rtpPorts.split('-').map(Number) as [number, number];
-    rtpConfig = { low, high, host: config.jt1078.host };
+    rtpConfig = { low, high, host: config.media.host };
   },
   async ping() {
     const states = await Promise.all(workers.map((w) => w.health(500)));

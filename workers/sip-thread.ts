@@ -3,11 +3,11 @@
  * signalling. It owns no database: credentials come from the supervisor on
  * request and every state change goes back to it as a notification.
  */
-import { NonceStore, systemClock, type Endpoint } from '../src/protocol/sip/index.js';
+import { NonceStore, systemClock, type DialogState, type Endpoint } from '../src/protocol/sip/index.js';
 import { runChild } from '../src/shared/child-runtime.js';
 import { SharedCounters } from '../src/shared/counters.js';
 import type { Channel } from '../src/shared/channel.js';
-import { GbPlatform } from '../src/signalling/platform.js';
+import { GbPlatform, type InviteOptions } from '../src/signalling/platform.js';
 import { GbService } from '../src/signalling/gb-service.js';
 import { SIP_COUNTER_NAMES } from '../src/signalling/sip-metrics.js';
 import { SipTransport } from '../src/signalling/transport.js';
@@ -19,6 +19,8 @@ interface SipInit {
   advertisedHost: string;
   counters: SharedArrayBuffer;
   online: OnlineDevice[];
+  /** Media dialogs open before this thread (re)started: Call-ID → device. */
+  dialogs: Array<{ callId: string; deviceId: string }>;
 }
 
 let transport: SipTransport | null = null;
@@ -60,6 +62,9 @@ function start(init: SipInit, channel: Channel): Promise<void> {
       },
       keepalive(deviceId, source) {
         channel.notify('device.keepalive', { deviceId, ...endpointNote(source) });
+      },
+      dialogEnded(callId, deviceId) {
+        channel.notify('dialog.ended', { callId, deviceId });
       },
       manscdp(deviceId, body, contentType, source) {
         service?.handleMessage(deviceId, body, contentType, source);
@@ -105,6 +110,12 @@ function start(init: SipInit, channel: Channel): Promise<void> {
     },
   );
 
+  for (const d of init.dialogs ?? []) platform.dialogs.set(d.callId, d.deviceId);
+  channel.handle('invite', (data) => p.invite(data as InviteOptions));
+  channel.handle('bye', async (data) => {
+    const { dialog, deviceId, fallback } = data as { dialog: DialogState; deviceId: string; fallback?: Endpoint };
+    return p.bye(dialog, deviceId, fallback);
+  });
   channel.handle('records.query', async (data) => {
     const { deviceId, channelId, start, end } = data as { deviceId: string; channelId: string; start: number; end: number };
     return service!.queryRecords(deviceId, channelId, start, end);

@@ -1,4 +1,5 @@
 import {
+  Dialog,
   TransactionLayer,
   createRequest,
   formatVia,
@@ -16,6 +17,7 @@ import {
   type SipResponse,
   type Transaction,
   type TransactionUser,
+  type DialogState,
 } from '../protocol/sip/index.js';
 import type { SharedCounters } from '../shared/counters.js';
 import { DevicePresence, type OfflineReason, type PresenceEntry } from './presence.js';
@@ -35,6 +37,8 @@ export interface PlatformEvents {
   offline(deviceId: string, reason: OfflineReason): void;
   /** A trusted keepalive; `moved` when its source port or connection changed. */
   keepalive(deviceId: string, source: Endpoint, moved: boolean): void;
+  /** The device ended a media dialog (BYE); already answered 200. */
+  dialogEnded?(callId: string, deviceId: string | undefined): void;
   /** A MANSCDP MESSAGE from a registered device, already answered 200. */
   manscdp(deviceId: string, body: Uint8Array, contentType: string | undefined, source: Endpoint): void;
   log?(level: 'debug' | 'info' | 'warn', message: string, data?: Record<string, unknown>): void;
@@ -72,8 +76,26 @@ export class SipRequestError extends Error {
 
 const ALLOW = 'REGISTER, MESSAGE, INVITE, ACK, BYE, CANCEL, OPTIONS, NOTIFY, INFO';
 
+export interface InviteOptions {
+  deviceId: string;
+  channelId: string;
+  sdp: string;
+  subject: string;
+  callId: string;
+  fromTag: string;
+}
+
+export interface InviteResult {
+  dialog: DialogState;
+  answer: string;
+  /** Where the device is, for in-dialog requests. */
+  source: Endpoint;
+}
+
 export class GbPlatform implements TransactionUser {
   readonly transactions: TransactionLayer;
+  /** Call-IDs of media dialogs we hold, so a device's BYE gets 200 instead of 481. */
+  readonly dialogs = new Map<string, string>();
   readonly presence: DevicePresence;
   #options: PlatformOptions;
   #registrar: Registrar;
@@ -124,10 +146,18 @@ export class GbPlatform implements TransactionUser {
       case 'OPTIONS':
         tx.reply(200, 'OK', [['Allow', ALLOW], ['Accept', 'Application/MANSCDP+xml, application/sdp']]);
         return;
-      case 'BYE':
-        // No dialog of ours matches (streams register theirs here later).
-        tx.reply(481, 'Call/Transaction Does Not Exist');
+      case 'BYE': {
+        const callId = request.headers.get('call-id') ?? '';
+        const deviceId = this.dialogs.get(callId);
+        if (deviceId === undefined) {
+          tx.reply(481, 'Call/Transaction Does Not Exist');
+          return;
+        }
+        this.dialogs.delete(callId);
+        tx.reply(200, 'OK');
+        this.#options.events.dialogEnded?.(callId, deviceId || undefined);
         return;
+      }
       case 'CANCEL':
         tx.reply(481, 'Call/Transaction Does Not Exist');
         return;
@@ -270,6 +300,80 @@ export class GbPlatform implements TransactionUser {
         },
         onTimeout: () => reject(new SipRequestError(`${method} to ${deviceId} timed out`, 408)),
         onTransportError: () => reject(new SipRequestError(`${method} to ${deviceId} could not be sent`, 503)),
+      });
+    });
+  }
+
+  /** INVITE to a channel of a registered device; resolves once the 2xx is ACKed. */
+  invite(o: InviteOptions): Promise<InviteResult> {
+    const entry = this.presence.get(o.deviceId);
+    if (!entry) return Promise.reject(new SipRequestError(`device ${o.deviceId} is not registered`, 404));
+    const { serverId, domain, advertisedHost, advertisedPort } = this.#options;
+    const transport = entry.source.transport.toUpperCase();
+    const target = `sip:${o.channelId}@${domain}`;
+    const localContact = `<sip:${serverId}@${advertisedHost}:${advertisedPort}>`;
+    const invite = createRequest(
+      'INVITE',
+      target,
+      [
+        ['Via', formatVia({ transport, host: advertisedHost, port: advertisedPort, params: { rport: null, branch: newBranch() } })],
+        ['From', `<sip:${serverId}@${domain}>;tag=${o.fromTag}`],
+        ['To', `<${target}>`],
+        ['Call-ID', o.callId],
+        ['CSeq', '1 INVITE'],
+        ['Contact', localContact],
+        ['Max-Forwards', '70'],
+        ['User-Agent', this.#options.userAgent ?? 'camgate'],
+        ['Subject', o.subject],
+        ['Content-Type', 'APPLICATION/SDP'],
+      ],
+      Buffer.from(o.sdp),
+    );
+    const source = entry.source;
+    return new Promise((resolve, reject) => {
+      this.#counters.add('transactions|client');
+      this.transactions.sendRequest(invite, source, {
+        onResponse: (response) => {
+          if (response.status < 200) return;
+          if (response.status >= 300) {
+            reject(new SipRequestError(`INVITE answered ${response.status} ${response.reason}`, response.status));
+            return;
+          }
+          const dialog = Dialog.fromUacResponse(invite, response, localContact);
+          if (!dialog) {
+            reject(new SipRequestError('INVITE 2xx does not make a dialog', 502));
+            return;
+          }
+          const ack = dialog.createAck({ sentBy: { transport, host: advertisedHost, port: advertisedPort } });
+          this.transactions.sendStateless(ack, source);
+          this.dialogs.set(o.callId, o.deviceId);
+          resolve({ dialog: dialog.toJSON(), answer: Buffer.from(response.body).toString('utf8'), source });
+        },
+        onTimeout: () => reject(new SipRequestError(`INVITE to ${o.channelId} timed out`, 408)),
+        onTransportError: () => reject(new SipRequestError(`INVITE to ${o.channelId} could not be sent`, 503)),
+      });
+    });
+  }
+
+  /**
+   * Ends a media dialog with BYE. It goes to where the device is now (its
+   * registration), else to `fallback` (e.g. after a restart, from the stored row).
+   */
+  bye(state: DialogState, deviceId: string, fallback?: Endpoint): Promise<number> {
+    this.dialogs.delete(state.callId);
+    const remote = this.presence.get(deviceId)?.source ?? fallback;
+    if (!remote) return Promise.reject(new SipRequestError(`device ${deviceId} is not reachable`, 404));
+    const dialog = Dialog.fromJSON(state);
+    const { advertisedHost, advertisedPort } = this.#options;
+    const bye = dialog.createBye({ sentBy: { transport: remote.transport.toUpperCase(), host: advertisedHost, port: advertisedPort } });
+    return new Promise((resolve, reject) => {
+      this.transactions.sendRequest(bye, remote, {
+        onResponse: (response) => {
+          // 481: the device had already forgotten the call; the dialog is gone either way.
+          if (response.status >= 200) resolve(response.status);
+        },
+        onTimeout: () => reject(new SipRequestError('BYE timed out', 408)),
+        onTransportError: () => reject(new SipRequestError('BYE could not be sent', 503)),
       });
     });
   }

@@ -92,6 +92,7 @@ export const configSchema = {
       default: {},
       properties: {
         workers: { type: 'integer', minimum: 0, maximum: 64, default: 0 },
+        host: { ...host, default: '0.0.0.0' },
         rtpPorts: { type: 'string', pattern: '^[0-9]{1,5}-[0-9]{1,5}$', default: '30000-30999' },
         ringBytes: { type: 'integer', minimum: 65536, maximum: 268435456, default: 4194304 },
       },
@@ -141,6 +142,15 @@ export const configSchema = {
             },
           },
         },
+      },
+    },
+    streams: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        transport: { enum: ['udp', 'tcp'], default: 'udp' },
+        mediaTimeout: { type: 'integer', minimum: 2, maximum: 600, default: 30 },
       },
     },
     pool: {
@@ -207,7 +217,8 @@ export interface CamgateConfig {
   };
   store: { url: string };
   log: { level: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent' };
-  media: { workers: number; rtpPorts: string; ringBytes: number };
+  media: { workers: number; host: string; rtpPorts: string; ringBytes: number };
+  streams: { transport: 'udp' | 'tcp'; mediaTimeout: number };
   jt1078: {
     host: string;
     idleTimeout: number;

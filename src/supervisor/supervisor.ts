@@ -19,6 +19,7 @@ import { SIP_COUNTER_NAMES } from '../signalling/sip-metrics.js';
 import { MEDIA_COUNTER_NAMES } from '../media/media-metrics.js';
 import { CounterTotals, registerMediaMetrics, type MediaSnapshot } from './media-metrics.js';
 import { StreamCallbacks, type StreamNote } from './stream-callbacks.js';
+import { StreamManager } from './streams.js';
 
 /**
  * The supervisor's main thread (DESIGN.md §1): owns config, store, REST API and
@@ -44,6 +45,7 @@ export class Supervisor {
   #metrics: Metrics | null = null;
   #notifier: Notifier | null = null;
   #bridge: SignallingBridge | null = null;
+  #streams: StreamManager | null = null;
   /** Outlives SIP thread restarts, so its counters stay monotonic. */
   #sipCounters = SharedCounters.create(SIP_COUNTER_NAMES);
   #mediaTotals = new CounterTotals();
@@ -118,16 +120,36 @@ export class Supervisor {
     });
     this.#bridge = bridge;
     const advertisedHost = this.sipHost();
+    const streams = new StreamManager({
+      store,
+      config,
+      logger: log.child({ part: 'streams' }),
+      sip: () => this.#sip?.channel ?? null,
+      media: () => this.#media?.channel ?? null,
+      emit: (event, data, key) => void notifier.emit(event, data, key),
+      mediaHost: advertisedHost,
+    });
+    this.#streams = streams;
     this.#sip = new ManagedChild(
       'sip',
       threadSpawner(
         entryPath('sip-thread'),
-        async () => ({ config, advertisedHost, counters: this.#sipCounters.sab, online: await bridge.onlineDevices() }),
+        async () => ({
+          config,
+          advertisedHost,
+          counters: this.#sipCounters.sab,
+          online: await bridge.onlineDevices(),
+          dialogs: await streams.openDialogs(),
+        }),
         'sip',
       ),
       {
         onChannel: (channel) => {
           bridge.attach(channel);
+          channel.onNote('dialog.ended', (note) => {
+            const { callId } = note as { callId: string };
+            void streams.dialogEnded(callId).catch((err) => log.error({ err }, 'dialog end failed'));
+          });
           channel.onNote('log', (note) => {
             const { level, message, data } = note as { level: 'debug' | 'info' | 'warn'; message: string; data?: object };
             log[level]({ part: 'sip', ...data }, message);
@@ -146,11 +168,15 @@ export class Supervisor {
             const n = note as StreamNote;
             log.info({ stream: n.name, kind: n.kind }, 'stream started');
             callbacks.joined(n);
+            if (n.kind === 'gb28181') void streams.mediaStarted(n.name).catch(() => undefined);
           });
           channel.onNote('stream.stopped', (note) => {
             const n = note as StreamNote;
             log.info({ stream: n.name, reason: n.reason }, 'stream stopped');
             callbacks.left(n);
+            if (n.kind === 'gb28181') {
+              void streams.mediaStopped(n.name, n.reason ?? 'media stopped').catch((err) => log.error({ err }, 'stream stop failed'));
+            }
           });
           channel.onNote('worker.died', (data) => log.warn(data, 'media worker died'));
           channel.onNote('worker.restarted', (data) => {
@@ -174,6 +200,7 @@ export class Supervisor {
       store,
       metrics: this.#metrics,
       health: () => this.health(),
+      streams: () => this.#streams,
       sipHost: advertisedHost,
       gb: {
         queryRecords: async (deviceId, channelId, start, end) => {
@@ -192,6 +219,10 @@ export class Supervisor {
     log.info({ address: apiAddress }, 'api listening');
 
     await Promise.all([this.#sip.start(), this.#media.start()]);
+    // Streams a previous run left open have no media port any more: BYE and close them.
+    await streams.reconcile('camgate restarted').catch((err) => log.error({ err }, 'stream reconcile failed'));
+    // A media process that comes back has lost every input it had: same treatment.
+    this.#media.on('restarted', () => void streams.reconcile('media process restarted').catch(() => undefined));
     log.info('all parts started');
     return { apiAddress };
   }

@@ -11,6 +11,8 @@ export interface SippRun {
   output: string;
   /** Contents of sipp's *_errors.log files, if any. */
   errors: string;
+  /** Contents of *_messages.log (with -trace_msg). */
+  messages: string;
 }
 
 /**
@@ -33,7 +35,11 @@ export async function runSipp(args: string[], timeoutMs = 120_000): Promise<Sipp
     .filter((f) => f.endsWith('_errors.log'))
     .map((f) => readFileSync(join(dir, f), 'utf8'))
     .join('\n');
-  return { code, output, errors };
+  const messages = readdirSync(dir)
+    .filter((f) => f.endsWith('_messages.log'))
+    .map((f) => readFileSync(join(dir, f), 'utf8'))
+    .join('\n');
+  return { code, output, errors, messages };
 }
 
 /** Starts sipp and returns at once; `done` resolves when it exits. */

@@ -10,6 +10,7 @@ import { ApiError, msgid, type ApiCode } from './envelope.js';
 import { devicesRoutes } from './devices.js';
 import { channelsRoutes } from './channels.js';
 import { systemRoutes, type HealthReport } from './system.js';
+import { streamsRoutes } from './streams.js';
 
 export interface GosipRecordsWithState {
   daynum: number;
@@ -28,6 +29,8 @@ export interface GbControl {
 
 export interface ApiDeps {
   gb?: GbControl;
+  /** GB28181 streams; null until the children are up. */
+  streams?: () => import('../streams.js').StreamManager | null;
   config: CamgateConfig;
   store: Store;
   metrics: Metrics;
@@ -167,6 +170,7 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
   await app.register(systemRoutes);
   await app.register(devicesRoutes);
   await app.register(channelsRoutes);
+  await app.register(streamsRoutes(deps.streams ?? (() => null)));
   return app;
 }
 

@@ -1,0 +1,95 @@
+/**
+ * The SDP GB/T 28181 INVITEs carry, sans-I/O: the platform's offer for live (`Play`)
+ * and recorded (`Playback`) media with the `y=` SSRC line, and the device's answer
+ * (where it sends from, over which transport, with which SSRC — some devices
+ * override ours, and we honour theirs).
+ */
+
+export type MediaTransport = 'udp' | 'tcp-passive' | 'tcp-active';
+
+export interface OfferOptions {
+  /** Our SIP ID, for `o=`. */
+  serverId: string;
+  /** Address the device sends media to. */
+  mediaHost: string;
+  mediaPort: number;
+  /** `tcp-passive`: we listen, the device connects (a=setup:passive). */
+  transport: MediaTransport;
+  /** 10-digit decimal SSRC for `y=`. */
+  ssrc: string;
+  /** Playback: channel ID and time range in unix seconds. */
+  playback?: { channelId: string; start: number; end: number };
+}
+
+export function buildOffer(o: OfferOptions): string {
+  const tcp = o.transport !== 'udp';
+  const lines = [
+    'v=0',
+    `o=${o.serverId} 0 0 IN IP4 ${o.mediaHost}`,
+    `s=${o.playback ? 'Playback' : 'Play'}`,
+    ...(o.playback ? [`u=${o.playback.channelId}:0`] : []),
+    `c=IN IP4 ${o.mediaHost}`,
+    `t=${o.playback ? `${o.playback.start} ${o.playback.end}` : '0 0'}`,
+    `m=video ${o.mediaPort} ${tcp ? 'TCP/RTP/AVP' : 'RTP/AVP'} 96 98 97 99`,
+    'a=recvonly',
+    ...(tcp ? [`a=setup:${o.transport === 'tcp-passive' ? 'passive' : 'active'}`, 'a=connection:new'] : []),
+    'a=rtpmap:96 PS/90000',
+    'a=rtpmap:98 H264/90000',
+    'a=rtpmap:97 MPEG4/90000',
+    'a=rtpmap:99 H265/90000',
+    `y=${o.ssrc}`,
+  ];
+  return lines.join('\r\n') + '\r\n';
+}
+
+export interface Answer {
+  host: string | undefined;
+  port: number | undefined;
+  transport: MediaTransport;
+  /** The device's `y=`, when it sent one. */
+  ssrc: string | undefined;
+  /** `s=` of the answer (Play / Playback). */
+  session: string | undefined;
+  payloadTypes: number[];
+}
+
+/** Reads what camgate needs from an answer; tolerant of LF-only lines and extra lines. */
+export function parseAnswer(sdp: string): Answer {
+  const answer: Answer = { host: undefined, port: undefined, transport: 'udp', ssrc: undefined, session: undefined, payloadTypes: [] };
+  let setup: string | undefined;
+  let tcp = false;
+  for (const raw of sdp.split(/\r?\n/)) {
+    const line = raw.trim();
+    if (line.length < 2 || line[1] !== '=') continue;
+    const value = line.slice(2).trim();
+    switch (line[0]) {
+      case 'c': {
+        const parts = value.split(/\s+/);
+        if (parts[2]) answer.host = parts[2].split('/')[0];
+        break;
+      }
+      case 'm': {
+        const parts = value.split(/\s+/);
+        if (parts[0] === 'video' || answer.port === undefined) {
+          const port = Number(parts[1]);
+          if (Number.isInteger(port) && port >= 0 && port <= 65535) answer.port = port;
+          tcp = /TCP/i.test(parts[2] ?? '');
+          answer.payloadTypes = parts.slice(3).map(Number).filter((n) => Number.isInteger(n));
+        }
+        break;
+      }
+      case 'a':
+        if (value.startsWith('setup:')) setup = value.slice(6).trim().toLowerCase();
+        break;
+      case 'y':
+        if (/^\d{1,10}$/.test(value)) answer.ssrc = value;
+        break;
+      case 's':
+        answer.session = value;
+        break;
+    }
+  }
+  // The device's role is the opposite of ours: its "active" means we are passive.
+  if (tcp) answer.transport = setup === 'passive' ? 'tcp-active' : 'tcp-passive';
+  return answer;
+}

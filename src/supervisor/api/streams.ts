@@ -1,0 +1,113 @@
+import type { FastifyInstance } from 'fastify';
+import { ApiError, badRequest, envelopeSchema, errorResponses, notFound, ok } from './envelope.js';
+import { idParams, listQuerystring, listSchema } from './schemas.js';
+import type { ListQuery } from '../store/types.js';
+import type { StreamManager } from '../streams.js';
+
+const int = { type: 'integer' } as const;
+const str = { type: 'string' } as const;
+
+export const streamSchema = {
+  type: 'object',
+  description: 'A media session (GB28181 INVITE dialog or JT/T 1078 stream), kept after it closes.',
+  properties: {
+    id: int,
+    streamid: { type: 'string', description: 'SSRC as 8 upper-case hex digits (GB28181)' },
+    ssrc: { type: 'string', description: '10-digit decimal SSRC (Annex F)' },
+    t: { type: 'integer', enum: [0, 1], description: '0 live, 1 playback' },
+    kind: { type: 'string', enum: ['gb28181', 'jt1078'] },
+    deviceid: str,
+    channelid: str,
+    status: { type: 'integer', enum: [0, 1], description: '0 active, 1 closed' },
+    start: int,
+    end: int,
+    callid: str,
+    cseq: int,
+    media_host: str,
+    media_port: int,
+    media_transport: str,
+    media_server: str,
+    worker: { type: ['integer', 'null'] },
+    reason: { type: ['string', 'null'], description: 'Why it closed' },
+    urls: { type: 'object', additionalProperties: { type: 'string' } },
+    stream: { type: 'boolean', description: 'Media has been seen' },
+    addtime: int,
+    uptime: int,
+    closed_at: { type: ['integer', 'null'] },
+  },
+} as const;
+
+export function streamsRoutes(manager: () => StreamManager | null) {
+  return async function routes(app: FastifyInstance): Promise<void> {
+    const { store } = app.deps;
+    const streams = () => {
+      const m = manager();
+      if (!m) throw new ApiError(503, '1001', 'streams unavailable');
+      return m;
+    };
+
+    app.post<{ Params: { id: string }; Body: { replay?: string | number; start?: number; end?: number } }>(
+      '/channels/:id/streams',
+      {
+        schema: {
+          tags: ['streams'],
+          summary: 'Start live view (deduplicated per channel) or, with replay=1, a playback of start..end.',
+          params: idParams,
+          body: {
+            type: 'object',
+            properties: {
+              replay: { type: ['string', 'integer'], enum: ['0', '1', 0, 1], description: '1: playback' },
+              start: { type: 'integer', minimum: 1, description: 'Playback start, unix seconds' },
+              end: { type: 'integer', minimum: 1, description: 'Playback end, unix seconds' },
+            },
+          },
+          response: { 200: envelopeSchema(streamSchema), ...errorResponses },
+        },
+      },
+      async (request) => {
+        const body = request.body ?? {};
+        if (String(body.replay ?? '0') === '1') {
+          if (!body.start) throw badRequest('start', 'is required with replay=1');
+          if (!body.end) throw badRequest('end', 'is required with replay=1');
+          if (body.end <= body.start) throw badRequest('end', 'must be after start');
+          return ok(await streams().start(request.params.id, { playback: { start: body.start, end: body.end } }));
+        }
+        return ok(await streams().start(request.params.id));
+      },
+    );
+
+    app.get<{ Querystring: ListQuery }>(
+      '/streams',
+      {
+        schema: {
+          tags: ['streams'],
+          summary: 'List streams, closed ones included (filter on status).',
+          querystring: listQuerystring,
+          response: { 200: envelopeSchema(listSchema(streamSchema)), ...errorResponses },
+        },
+      },
+      async (request) => {
+        const { total, list } = await store.streams.list(request.query);
+        return ok({ Total: total, List: list });
+      },
+    );
+
+    app.delete<{ Params: { id: string } }>(
+      '/streams/:id',
+      {
+        schema: {
+          tags: ['streams'],
+          summary: 'Stop a stream: BYE to the device, media closed, row closed.',
+          params: { type: 'object', required: ['id'], properties: { id: { type: 'string', pattern: '^[0-9A-Fa-f]{8}$' } } },
+          response: { 200: envelopeSchema({ type: 'string' }), ...errorResponses },
+        },
+      },
+      async (request) => {
+        if (!(await streams().stopById(request.params.id.toUpperCase(), 'stopped by API'))) {
+          throw notFound(`stream ${request.params.id} not found or already closed`);
+        }
+        return ok('');
+      },
+    );
+  };
+}

@@ -1,0 +1,226 @@
+import { randomBytes } from 'node:crypto';
+import type { Logger } from 'pino';
+import type { Channel } from '../shared/channel.js';
+import { buildOffer, parseAnswer } from '../protocol/sdp/gb-sdp.js';
+import type { DialogState, Endpoint } from '../protocol/sip/index.js';
+import { SsrcAllocator, streamIdOf } from '../signalling/ssrc.js';
+import { ApiError } from './api/envelope.js';
+import type { CamgateConfig } from './config.js';
+import type { Store, Stream } from './store/types.js';
+
+/**
+ * GB28181 live and playback streams: INVITE a channel so it sends PS/RTP to a port
+ * the media process opened, keep the whole dialog in the streams row (written
+ * before the INVITE goes out, so a crash never leaves a dialog nobody can end),
+ * and end it with BYE on request, on a device BYE, on media timeout, and — for rows
+ * left open by a previous run — at start-up.
+ */
+
+export interface StreamManagerDeps {
+  store: Store;
+  config: CamgateConfig;
+  logger: Logger;
+  sip(): Channel | null;
+  media(): Channel | null;
+  emit(event: string, data: Record<string, unknown>, key?: string): void;
+  /** Address devices send media to (c= of our offer). */
+  mediaHost: string;
+}
+
+export interface StartOptions {
+  playback?: { start: number; end: number };
+}
+
+const token = (n: number) => randomBytes(n).toString('hex');
+
+function splitSource(source: string): Endpoint | undefined {
+  const i = source.lastIndexOf(':');
+  if (i < 0) return undefined;
+  return { transport: 'UDP', address: source.slice(0, i), port: Number(source.slice(i + 1)) };
+}
+
+export class StreamManager {
+  #d: StreamManagerDeps;
+  #ssrc: SsrcAllocator;
+  /** Live starts in flight per channel, so concurrent requests share one INVITE. */
+  #starting = new Map<string, Promise<Stream>>();
+
+  constructor(deps: StreamManagerDeps) {
+    this.#d = deps;
+    this.#ssrc = new SsrcAllocator(deps.config.sip.domain);
+  }
+
+  /** The dialog state of a row, rebuilt from its columns. */
+  dialogOf(row: Stream): DialogState {
+    const { id, domain } = this.#d.config.sip;
+    return {
+      role: 'uac',
+      phase: 'confirmed',
+      callId: row.callid,
+      localTag: row.from_tag,
+      remoteTag: row.to_tag,
+      localAddress: `<sip:${id}@${domain}>;tag=${row.from_tag}`,
+      remoteAddress: `<sip:${row.channelid}@${domain}>${row.to_tag ? `;tag=${row.to_tag}` : ''}`,
+      remoteTarget: row.remote_target || `sip:${row.channelid}@${domain}`,
+      routeSet: row.route ?? [],
+      localSeq: row.cseq,
+      remoteSeq: null,
+      inviteSeq: 1,
+    };
+  }
+
+  start(channelId: string, options: StartOptions = {}): Promise<Stream> {
+    if (options.playback) return this.#start(channelId, options);
+    const pending = this.#starting.get(channelId);
+    if (pending) return pending;
+    const promise = this.#start(channelId, options).finally(() => this.#starting.delete(channelId));
+    this.#starting.set(channelId, promise);
+    return promise;
+  }
+
+  async #start(channelId: string, options: StartOptions): Promise<Stream> {
+    const { store, config } = this.#d;
+    const channel = await store.channels.get(channelId);
+    if (!channel) throw new ApiError(404, '1002', `channel ${channelId} not found`);
+    const device = await store.devices.get(channel.deviceid);
+    if (!device || device.online !== 1) throw new ApiError(409, '1002', `device ${channel.deviceid} is offline`);
+    const playback = options.playback !== undefined;
+    if (!playback) {
+      const [live] = await store.streams.listOpen({ channelid: channelId, t: 0 });
+      if (live) return live;
+    }
+    const sip = this.#d.sip();
+    const media = this.#d.media();
+    if (!sip || !media) throw new ApiError(503, '1001', 'signalling or media is restarting; retry');
+
+    const active = new Set((await store.streams.listOpen({ kind: 'gb28181' })).map((s) => s.ssrc));
+    const ssrc = this.#ssrc.allocate(playback, active);
+    if (!ssrc) throw new ApiError(503, '1001', 'no free SSRC');
+    const streamid = streamIdOf(ssrc);
+    const name = `rtp/${streamid}`;
+    const transport = config.streams.transport;
+    const opened = (await media.request('rtp.open', {
+      name,
+      transport,
+      mediaTimeoutMs: config.streams.mediaTimeout * 1000,
+      destinations: [],
+    })) as { port: number; slot: number };
+
+    const callId = `${token(12)}@${this.#d.mediaHost}`;
+    const row = await store.streams.insert({
+      streamid,
+      ssrc,
+      t: playback ? 1 : 0,
+      kind: 'gb28181',
+      deviceid: device.deviceid,
+      channelid: channelId,
+      start: options.playback?.start ?? 0,
+      end: options.playback?.end ?? 0,
+      callid: callId,
+      from_tag: token(8),
+      cseq: 1,
+      media_host: this.#d.mediaHost,
+      media_port: opened.port,
+      media_transport: transport,
+      media_server: 'camgate',
+      worker: opened.slot,
+      urls: {},
+    });
+    const sdp = buildOffer({
+      serverId: config.sip.id,
+      mediaHost: this.#d.mediaHost,
+      mediaPort: opened.port,
+      transport: transport === 'tcp' ? 'tcp-passive' : 'udp',
+      ssrc,
+      ...(options.playback ? { playback: { channelId, ...options.playback } } : {}),
+    });
+    try {
+      const result = (await sip.request(
+        'invite',
+        { deviceId: device.deviceid, channelId, sdp, subject: `${channelId}:${ssrc},${config.sip.id}:0`, callId, fromTag: row.from_tag },
+        40_000,
+      )) as { dialog: DialogState; answer: string };
+      const answer = parseAnswer(result.answer);
+      const updated = await store.streams.update(row.id, {
+        to_tag: result.dialog.remoteTag,
+        remote_target: result.dialog.remoteTarget,
+        route: result.dialog.routeSet,
+        cseq: result.dialog.localSeq,
+        // A device may answer with its own SSRC; it is what will be on the wire.
+        ...(answer.ssrc && answer.ssrc !== ssrc ? { ssrc: answer.ssrc } : {}),
+      });
+      this.#d.emit('streams.started', { streamid, channelid: channelId, deviceid: device.deviceid, t: row.t }, device.deviceid);
+      return updated ?? row;
+    } catch (error) {
+      await media.request('rtp.close', { name, reason: 'INVITE failed' }).catch(() => undefined);
+      const reason = `INVITE failed: ${(error as Error).message}`;
+      await store.streams.close(row.id, reason);
+      throw new ApiError(502, '1002', reason);
+    }
+  }
+
+  /** Ends a stream: BYE to the device, media port closed, row closed with the reason. */
+  async stop(row: Stream, reason: string, options: { sendBye?: boolean; closeMedia?: boolean } = {}): Promise<void> {
+    if (row.status === 1) return;
+    const { store } = this.#d;
+    if (options.sendBye !== false && row.kind === 'gb28181' && row.callid) {
+      const device = await store.devices.get(row.deviceid);
+      const fallback = device ? splitSource(device.source) : undefined;
+      const transport = device?.transport || 'UDP';
+      await this.#d
+        .sip()
+        ?.request('bye', { dialog: this.dialogOf(row), deviceId: row.deviceid, ...(fallback ? { fallback: { ...fallback, transport } } : {}) }, 35_000)
+        .catch((error: Error) => this.#d.logger.info({ stream: row.streamid, err: error.message }, 'BYE failed'));
+    }
+    if (options.closeMedia !== false && row.kind === 'gb28181') {
+      await this.#d.media()?.request('rtp.close', { name: `rtp/${row.streamid}`, reason }).catch(() => undefined);
+    }
+    const closed = await store.streams.close(row.id, reason);
+    if (closed) this.#d.emit('streams.stopped', { streamid: row.streamid, channelid: row.channelid, deviceid: row.deviceid, reason }, row.deviceid);
+  }
+
+  async stopById(streamid: string, reason: string): Promise<boolean> {
+    const row = await this.#d.store.streams.getByStreamId(streamid);
+    if (!row || row.status === 1) return false;
+    await this.stop(row, reason);
+    return true;
+  }
+
+  /** The device sent BYE for a dialog of ours. */
+  async dialogEnded(callId: string): Promise<void> {
+    for (const row of await this.#d.store.streams.listOpen({ kind: 'gb28181' })) {
+      if (row.callid === callId) await this.stop(row, 'device sent BYE', { sendBye: false });
+    }
+  }
+
+  /** The media plane ended a GB28181 input (media timeout, worker death...). */
+  async mediaStopped(name: string, reason: string): Promise<void> {
+    if (!name.startsWith('rtp/')) return;
+    const row = await this.#d.store.streams.getByStreamId(name.slice(4));
+    if (row && row.status === 0) await this.stop(row, reason, { closeMedia: false });
+  }
+
+  /** Media first seen on a stream. */
+  async mediaStarted(name: string): Promise<void> {
+    if (!name.startsWith('rtp/')) return;
+    const row = await this.#d.store.streams.getByStreamId(name.slice(4));
+    if (row && row.status === 0 && !row.stream) await this.#d.store.streams.update(row.id, { stream: true });
+  }
+
+  /**
+   * Rows still open from before (supervisor or media restart): their media ports are
+   * gone, so each dialog is ended with BYE (to the device's last known address) and
+   * the row closed with the reason. Returns how many were closed.
+   */
+  async reconcile(reason: string): Promise<number> {
+    const open = await this.#d.store.streams.listOpen({ kind: 'gb28181' });
+    for (const row of open) await this.stop(row, reason, { closeMedia: false });
+    if (open.length > 0) this.#d.logger.warn({ streams: open.length, reason }, 'open streams ended');
+    return open.length;
+  }
+
+  /** Dialogs of open rows, for a SIP thread that (re)starts. */
+  async openDialogs(): Promise<Array<{ callId: string; deviceId: string }>> {
+    return (await this.#d.store.streams.listOpen({ kind: 'gb28181' })).map((r) => ({ callId: r.callid, deviceId: r.deviceid }));
+  }
+}

@@ -1,0 +1,89 @@
+import t, { type Test } from 'tap';
+import { getJson, startAppliance, waitFor, type Appliance } from '../helpers/appliance.js';
+import { needPeer } from '../helpers/peers.js';
+import { startSipp } from '../helpers/sipp.js';
+import { freePort } from '../helpers/ports.js';
+
+const SERVER = { id: '34020000002000000001', domain: '3402000000' };
+const DEVICE = '34020000001320000001';
+const CAMERA = '34020000001310000001';
+
+if (!needPeer(t, 'sipp', 'sip-tester')) process.exit(0);
+
+async function appliance(t: Test): Promise<Appliance> {
+  const app = await startAppliance({ sip: SERVER, gb28181: { registration: 'open' } });
+  t.teardown(async () => {
+    if (app.process.exitCode === null) {
+      app.process.kill('SIGTERM');
+      await app.exited;
+    }
+  });
+  await waitFor(async () => (await getJson(`${app.api}/healthz`)).status === 200, 15_000, 'healthy');
+  return app;
+}
+
+async function post(url: string, body: Record<string, string>) {
+  const res = await fetch(url, { method: 'POST', body: new URLSearchParams(body) });
+  return { status: res.status, body: (await res.json()) as { code: string; data: any } };
+}
+
+async function streamRow(app: Appliance, streamid: string) {
+  const r = await getJson(`${app.api}/streams?filters=${encodeURIComponent(JSON.stringify([{ field_name: 'streamid', operator: '=', value: streamid }]))}`);
+  return r.body.data.List[0];
+}
+
+t.test('live: INVITE with media from a sipp device, deduplicated, stopped with BYE; playback offers s=Playback', async (t) => {
+  const app = await appliance(t);
+  const sipp = startSipp([
+    `127.0.0.1:${app.sipPort}`, '-i', '127.0.0.1', '-p', String(await freePort()), '-mp', String(await freePort()),
+    '-sf', 'gb_device.xml', '-oocsf', 'gb_device_ooc_media.xml', '-inf', 'device1.csv', '-m', '1', '-d', '1000', '-set', 'KA_COUNT', '10', '-trace_msg',
+  ]);
+  await waitFor(async () => (await getJson(`${app.api}/channels`)).body.data.List.some((c: { channelid: string }) => c.channelid === CAMERA), 8000, 'camera channel from the catalog');
+
+  const first = await post(`${app.api}/channels/${CAMERA}/streams`, {});
+  t.equal(first.status, 200, JSON.stringify(first.body));
+  const stream = first.body.data;
+  t.match(stream, { kind: 'gb28181', t: 0, status: 0, deviceid: DEVICE, channelid: CAMERA, ssrc: /^0\d{9}$/, streamid: /^[0-9A-F]{8}$/ });
+  t.equal(stream.streamid, (Number(stream.ssrc) >>> 0).toString(16).toUpperCase().padStart(8, '0'), 'streamid = SSRC in hex');
+  t.ok(stream.callid && stream.cseq >= 1, 'dialog state stored');
+  const second = await post(`${app.api}/channels/${CAMERA}/streams`, {});
+  t.equal(second.body.data.streamid, stream.streamid, 'a second live request returns the same stream');
+
+  const seen = await waitFor(async () => {
+    const row = await streamRow(app, stream.streamid);
+    return row?.stream === true && row;
+  }, 8000, 'media arrives from the device');
+  t.equal(seen.status, 0);
+
+  const del = await fetch(`${app.api}/streams/${stream.streamid}`, { method: 'DELETE' });
+  t.equal(del.status, 200);
+  const closed = await waitFor(async () => {
+    const row = await streamRow(app, stream.streamid);
+    return row?.status === 1 && row;
+  }, 5000, 'row closed');
+  t.equal(closed.reason, 'stopped by API');
+  t.equal((await fetch(`${app.api}/streams/${stream.streamid}`, { method: 'DELETE' })).status, 404, 'already closed');
+
+  const start = Math.floor(Date.parse('2026-11-20T08:00:00+08:00') / 1000);
+  const end = start + 3600;
+  const bad = await post(`${app.api}/channels/${CAMERA}/streams`, { replay: '1', start: String(end), end: String(start) });
+  t.equal(bad.status, 400);
+  t.match(bad.body.data, /^end: /);
+  const replay = await post(`${app.api}/channels/${CAMERA}/streams`, { replay: '1', start: String(start), end: String(end) });
+  t.equal(replay.status, 200, JSON.stringify(replay.body));
+  t.match(replay.body.data, { t: 1, start, end, ssrc: /^1\d{9}$/ });
+  t.not(replay.body.data.streamid, stream.streamid, 'each playback is a new stream');
+  await fetch(`${app.api}/streams/${replay.body.data.streamid}`, { method: 'DELETE' });
+
+  const run = await sipp.done;
+  t.equal(run.code, 0, `sipp exit 0\n${run.output.slice(-500)}`);
+  t.match(run.messages, /INVITE sip:34020000001310000001@3402000000/);
+  t.match(run.messages, /s=Play\r?\n/);
+  t.match(run.messages, /s=Playback\r?\n/);
+  t.match(run.messages, new RegExp(`t=${start} ${end}`));
+  t.match(run.messages, /y=0\d{9}/);
+  t.match(run.messages, /Subject: 34020000001310000001:0\d{9},34020000002000000001:0/);
+  t.match(run.messages, /BYE sip:/, 'the device received BYE');
+  const webhooks = await (await fetch(`${app.api}/metrics`)).text();
+  t.match(webhooks, /camgate_media_streams_started_total\{protocol="rtp"\} [1-9]/);
+});
