@@ -12,8 +12,10 @@
  *  - sendOffset[j] = max(relTs[0..j]): packets go out in capture order (audio and video
  *    interleaved as captured), a packet never before the ones captured ahead of it, and
  *    all packets of one frame (same timestamp) at the same instant;
- *  - loop k shifts both by k * loopPeriod, where loopPeriod is the capture span plus one
- *    frame interval, so each loop continues where the previous one ended;
+ *  - loop k shifts both by k * loopPeriod: the smallest period after which every media
+ *    kind (video, audio) resumes one of its own frame intervals (median gap) after its
+ *    last packet, and every timestamp of loop k+1 exceeds every one of loop k — so each
+ *    loop continues where the previous one ended, with no jump back;
  *  - wall-clock send time = (k * loopPeriod + sendOffset[j]) / speed.
  * m7s-jt1078's simulator instead writes fixed 1023-byte chunks every 50 ms and restarts
  * sequence numbers and timestamps at 0 on each loop (jt1078.md §3.8); both confuse a
@@ -90,7 +92,7 @@ export interface ReplayOptions {
   sequenceStart?: number;
   /** Timestamp given to the capture's earliest timestamp. Default: keep the capture's clock. */
   timestampOrigin?: number;
-  /** Gap between one loop's last frame and the next loop's first; default measured (see below). */
+  /** Gap between one loop's last frame and the next loop's first (every kind); default: measured median gap per kind, 40 ms if unmeasurable. */
   frameIntervalMs?: number;
 }
 
