@@ -38,6 +38,15 @@ export async function startAppliance(extra: Record<string, unknown> = {}): Promi
   );
   const file = join(dir, 'camgate.yaml');
   writeFileSync(file, stringify(config));
+  return launch(dir, file, apiPort, sipPort);
+}
+
+/** Starts the appliance again on the same directory, config and database (after a crash). */
+export function restartAppliance(previous: Appliance): Appliance {
+  return launch(previous.dir, join(previous.dir, 'camgate.yaml'), Number(new URL(previous.api).port), previous.sipPort);
+}
+
+function launch(dir: string, file: string, apiPort: number, sipPort: number): Appliance {
   const child = spawn(process.execPath, [entry, '--config', file], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   child.stdout!.on('data', (d) => (output += d));

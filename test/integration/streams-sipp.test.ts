@@ -1,5 +1,5 @@
 import t, { type Test } from 'tap';
-import { getJson, startAppliance, waitFor, type Appliance } from '../helpers/appliance.js';
+import { getJson, restartAppliance, startAppliance, waitFor, type Appliance } from '../helpers/appliance.js';
 import { needPeer } from '../helpers/peers.js';
 import { startSipp } from '../helpers/sipp.js';
 import { freePort } from '../helpers/ports.js';
@@ -87,3 +87,54 @@ t.test('live: INVITE with media from a sipp device, deduplicated, stopped with B
   const webhooks = await (await fetch(`${app.api}/metrics`)).text();
   t.match(webhooks, /camgate_media_streams_started_total\{protocol="rtp"\} [1-9]/);
 });
+
+for (const crash of ['supervisor', 'media'] as const) {
+  t.test(`kill -9 of the ${crash} during a live stream: the device gets BYE, no row stays open`, async (t) => {
+    const app = await appliance(t);
+    const sipp = startSipp([
+      `127.0.0.1:${app.sipPort}`, '-i', '127.0.0.1', '-p', String(await freePort()), '-mp', String(await freePort()),
+      '-sf', 'gb_device.xml', '-oocsf', 'gb_device_ooc_media.xml', '-inf', 'device1.csv', '-m', '1', '-d', '1000', '-set', 'KA_COUNT', '12', '-trace_msg',
+    ]);
+    await waitFor(async () => (await getJson(`${app.api}/channels`)).body.data.List.some((c: { channelid: string }) => c.channelid === CAMERA), 8000, 'camera channel');
+    const live = await post(`${app.api}/channels/${CAMERA}/streams`, {});
+    t.equal(live.status, 200, JSON.stringify(live.body));
+    const streamid = live.body.data.streamid as string;
+    await waitFor(async () => (await streamRow(app, streamid))?.stream === true, 8000, 'media flowing');
+
+    let api = app.api;
+    if (crash === 'supervisor') {
+      const health = await getJson(`${app.api}/healthz`);
+      const mediaPid = health.body.parts.media.pid as number;
+      app.process.kill('SIGKILL');
+      await app.exited;
+      await waitFor(async () => {
+        try {
+          process.kill(mediaPid, 0);
+          return false;
+        } catch {
+          return true;
+        }
+      }, 5000, 'media process gone with its supervisor');
+      const again = restartAppliance(app);
+      t.teardown(async () => {
+        again.process.kill('SIGTERM');
+        await again.exited;
+      });
+      const restartedAt = Date.now();
+      await waitFor(async () => (await getJson(`${again.api}/devices`)).status === 200, 10_000, 'API answers after restart');
+      t.ok(Date.now() - restartedAt < 10_000, `API answered ${Date.now() - restartedAt} ms after the restart`);
+      api = again.api;
+    } else {
+      const health = await getJson(`${app.api}/healthz`);
+      process.kill(health.body.parts.media.pid as number, 'SIGKILL');
+    }
+    const closed = await waitFor(async () => {
+      const r = await getJson(`${api}/streams?filters=${encodeURIComponent('[{"field_name":"status","operator":"=","value":0}]')}`);
+      return r.body.data.Total === 0 && (await getJson(`${api}/streams`)).body.data.List.find((s: { streamid: string }) => s.streamid === streamid);
+    }, 15_000, 'no open stream row');
+    t.match(closed, { status: 1, reason: crash === 'supervisor' ? 'camgate restarted' : /media/ });
+    const run = await sipp.done;
+    t.match(run.messages, /BYE sip:34020000001310000001@/, 'the device received BYE');
+    t.equal(run.code, 0, `sipp exit 0\n${run.output.slice(-400)}`);
+  });
+}

@@ -1,4 +1,4 @@
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { spawnSync } from 'node:child_process';
 import SwaggerParser from '@apidevtools/swagger-parser';
 import type { FastifyInstance } from 'fastify';
@@ -53,7 +53,7 @@ async function list(app: FastifyInstance, path: string, query: Record<string, st
   return { status: res.statusCode, body: res.json() };
 }
 
-const backends: Array<[string, (t: Tap.Test) => Promise<{ url: string; drop(): Promise<void> } | null>]> = [
+const backends: Array<[string, (t: Test) => Promise<{ url: string; drop(): Promise<void> } | null>]> = [
   ['sqlite', async () => ({ url: 'sqlite::memory:', drop: async () => undefined })],
   ['mariadb', (t) => scratchDatabase(t, 'camgate_api')],
 ];
