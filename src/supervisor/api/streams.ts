@@ -56,7 +56,7 @@ export function streamsRoutes(manager: () => StreamManager | null) {
           body: {
             type: 'object',
             properties: {
-              replay: { type: ['string', 'integer'], enum: ['0', '1', 0, 1], description: '1: playback' },
+              replay: { type: 'string', enum: ['0', '1'], description: '1: playback' },
               start: { type: 'integer', minimum: 1, description: 'Playback start, unix seconds' },
               end: { type: 'integer', minimum: 1, description: 'Playback end, unix seconds' },
             },
