@@ -243,7 +243,7 @@ t.test('replies that are not ZLM replies give ZlmTransportError bad-body / http-
   await t.rejects(client.listRtpServer(), { name: 'ZlmTransportError', kind: 'bad-body' });
   await t.rejects(client.listRtpServer(), { name: 'ZlmTransportError', kind: 'bad-body' });
   zlm.answer('openRtpServer', { code: 0 });
-  await t.rejects(client.openRtpServer({ streamId: 'x', tcpMode: 0 }), { kind: 'bad-body', method: 'openRtpServer' });
+  await t.rejects(client.openRtpServer({ streamId: 'x', tcpMode: 0 }), { name: 'ZlmTransportError', kind: 'bad-body', method: 'openRtpServer' });
 });
 
 t.test('an injected fetch is used instead of the global one', async (t) => {
