@@ -10,7 +10,7 @@
  * the API's Bearer-token check cannot apply here (ZLM cannot send a token), so the path must be
  * exempt from it where the API is assembled.
  */
-import type { FastifyError, FastifyInstance } from 'fastify';
+import type { FastifyError, FastifyInstance, FastifySchema } from 'fastify';
 import type { ZlmHooks } from './hooks.js';
 
 export interface ZlmWebhookRoutesOptions {
@@ -46,7 +46,8 @@ export async function zlmWebhookRoutes(app: FastifyInstance, options: ZlmWebhook
 
     scope.post<{ Params: { hook: string }; Body: string | undefined }>(
       ZLM_WEBHOOK_PATH,
-      { schema: { hide: true } },
+      // Not part of camgate's documented API; `hide` is @fastify/swagger's flag, typed there only.
+      { schema: { hide: true } as unknown as FastifySchema },
       async (request, reply) => {
         const hook = request.params.hook;
         if (allowed && !allowed.has(request.ip)) {

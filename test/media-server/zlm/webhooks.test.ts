@@ -421,3 +421,24 @@ t.test('property: any JSON body to any hook gets a well-formed reply and never t
   t.equal(h.errors.length, 0, 'no owner callback failed');
   t.pass('every reply was well formed');
 });
+
+t.test('hidden from the API documentation when @fastify/swagger is present', async (t) => {
+  const { default: swagger } = await import('@fastify/swagger');
+  const app = Fastify({ logger: false });
+  await app.register(swagger, { openapi: { openapi: '3.0.3', info: { title: 't', version: '0' } } });
+  app.get('/visible', async () => ({}));
+  await app.register(zlmWebhookRoutes, { hooks: createZlmHooks(fakeOwner()) });
+  await app.ready();
+  t.teardown(() => app.close());
+  const paths = Object.keys((app.swagger() as { paths?: Record<string, unknown> }).paths ?? {});
+  t.ok(paths.includes('/visible'));
+  t.notOk(paths.some((path) => path.startsWith('/zlm/')), paths.join(','));
+});
+
+t.test('forgetStream: the owner can drop a stream so its next registration is reported', async (t) => {
+  const h = await harness(t);
+  await h.post('on_stream_changed', changed('cam01', 'rtsp', true));
+  h.hooks.forgetStream('rtp', 'cam01');
+  await h.post('on_stream_changed', changed('cam01', 'rtmp', true));
+  t.equal(h.owner.callsOf('onStreamRegistered').length, 2);
+});
