@@ -362,7 +362,7 @@ export class FlvMuxer {
       size = info;
     } else {
       const info: HevcSpsInfo | undefined = parseHevcSps(this.sps[0]!);
-      record = buildHevcConfig(this.vps, this.sps, this.pps, info);
+      record = buildHevcConfig(this.vps, this.sps, this.pps, info, !this.keepParameterSets);
       size = info;
     }
     const tag = allocTag(FLV_TAG_VIDEO, ts, 5 + record.length);

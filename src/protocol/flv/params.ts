@@ -294,7 +294,8 @@ export const HEVC_NAL_PPS = 34;
 
 /**
  * HEVCDecoderConfigurationRecord (ISO/IEC 14496-15 8.3.3.1) with 4-byte NAL lengths and one
- * array each for VPS, SPS and PPS (array_completeness = 1: the sets are all out of band too).
+ * array each for VPS, SPS and PPS. array_completeness = `complete`: 1 only when the coded
+ * frames carry no parameter sets of their own (the muxer strips them).
  * Fields that need VUI parsing (min_spatial_segmentation_idc, parallelismType, avgFrameRate)
  * are written as 0 = unknown, which the format allows.
  */
@@ -303,6 +304,7 @@ export function buildHevcConfig(
   sps: readonly Uint8Array[],
   pps: readonly Uint8Array[],
   info: HevcSpsInfo | undefined,
+  complete = false,
 ): Uint8Array {
   const arrays: Array<[number, readonly Uint8Array[]]> = [
     [HEVC_NAL_VPS, vps],
@@ -331,7 +333,7 @@ export function buildHevcConfig(
   out[22] = present.length; // numOfArrays
   let o = 23;
   for (const [type, nals] of present) {
-    out[o++] = 0x80 | type; // array_completeness = 1, reserved 0, NAL_unit_type
+    out[o++] = (complete ? 0x80 : 0) | type; // array_completeness, reserved 0, NAL_unit_type
     out[o++] = nals.length >> 8;
     out[o++] = nals.length & 0xff;
     for (const n of nals) {
