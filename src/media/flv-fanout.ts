@@ -72,6 +72,8 @@ export interface FlvViewerStats {
   droppedBytes: number;
   /** Times the viewer fell behind and was cut back to the next key frame. */
   dropEpisodes: number;
+  /** While dropping: since when its buffer has stayed above the resume level (the stuck timer). */
+  stuckSince?: number;
   closeReason?: string;
 }
 
@@ -137,6 +139,7 @@ class Viewer implements FlvViewer {
       droppedBytes: this.droppedBytes,
       dropEpisodes: this.dropEpisodes,
     };
+    if (this.stuckSince !== undefined && this.state === 'waiting') s.stuckSince = this.stuckSince;
     if (this.closeReason !== undefined) s.closeReason = this.closeReason;
     return s;
   }
