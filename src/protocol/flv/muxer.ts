@@ -56,7 +56,10 @@ export interface FlvTag {
   key: boolean;
   /** Tag timestamp in ms (before the 32-bit wrap). */
   timestamp: number;
-  /** 11-byte tag header, body, 4-byte PreviousTagSize. */
+  /**
+   * 11-byte tag header, body, 4-byte PreviousTagSize. Small tags are views into Node's shared
+   * Buffer pool: transports must honour byteOffset/byteLength (ws.send, res.write do).
+   */
   bytes: Uint8Array;
 }
 
@@ -323,27 +326,17 @@ export class FlvMuxer {
     ts: number,
     out: FlvTag[],
   ): void {
-    const codecChanged = codec !== this.videoCodec;
-    if (codecChanged) {
-      if (!sps && !pps && !vps) {
-        // A new codec without its parameter sets cannot be configured yet.
-        if (this.videoCodec !== undefined) {
-          this.videoConfigTag = undefined;
-          this.vps = [];
-          this.sps = [];
-          this.pps = [];
-        }
-        this.videoCodec = codec;
-        this.needKey = true;
-        return;
-      }
+    if (codec !== this.videoCodec) {
+      // New codec: forget the old configuration; nothing goes out until its own parameter
+      // sets and key frame arrive.
+      this.videoCodec = codec;
       this.vps = [];
       this.sps = [];
       this.pps = [];
       this.videoConfigTag = undefined;
-      this.videoCodec = codec;
       this.needKey = true;
     }
+    if (!sps && !pps && !vps) return;
     const newVps = vps && !sameList(vps, this.vps) ? vps.map((n) => n.slice()) : undefined;
     const newSps = sps && !sameList(sps, this.sps) ? sps.map((n) => n.slice()) : undefined;
     const newPps = pps && !sameList(pps, this.pps) ? pps.map((n) => n.slice()) : undefined;

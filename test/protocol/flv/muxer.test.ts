@@ -316,6 +316,23 @@ t.test('video before parameter sets / first key frame is dropped and counted', a
   t.same(m.mux({ ...frames[60]!, data: Uint8Array.of(1, 2, 3, 4, 5) }), []);
 });
 
+t.test('codec switch H.264 -> H.265 mid-stream: new (enhanced) sequence header, waits for its key frame', async (t) => {
+  const m = new FlvMuxer();
+  const a = videoFrames(H264, 'h264').slice(0, 3).flatMap((f) => m.mux(f));
+  t.equal(a.length, 4);
+  const h = videoFrames(H265, 'h265', 3600 * 4);
+  const b = h.slice(0, 3).flatMap((f) => m.mux(f));
+  t.same(b.map((x) => [x.config, x.key]), [[true, false], [false, true], [false, false], [false, false]]);
+  t.equal(parseVideoBody(b[0]!.bytes.subarray(11, -4))!.fourcc, 'hvc1');
+  t.equal(m.videoConfig, b[0]);
+  t.equal(m.info.videoCodec, 'h265');
+  // Back to H.264 on a P frame: dropped until its SPS + IDR come.
+  const c = videoFrames(H264, 'h264', 3600 * 10);
+  t.same(m.mux(c[5]!), []);
+  t.equal(m.videoConfig, undefined, 'old configuration forgotten');
+  t.equal(m.mux(c[50]!).length, 2);
+});
+
 t.test('G.711A/U audio tag flags; G.726 dropped', async (t) => {
   const m = new FlvMuxer();
   const a = m.mux({ kind: 'audio', codec: 'g711a', key: true, pts: 0, dts: 0, data: new Uint8Array(160).fill(0xd5) })[0]!;
