@@ -38,6 +38,12 @@ export interface FlvViewerOptions {
   hardMaxBufferedBytes?: number;
   /** Close a dropping viewer whose buffer stays above the resume level this long. Default 10 000 ms. */
   stuckTimeoutMs?: number;
+  /**
+   * Send this viewer the audio track. Default true. false: header says no audio and audio
+   * tags are skipped (same bytes for the rest) - e.g. for mpegts.js, which plays only AAC/MP3
+   * audio from FLV and errors on G.711.
+   */
+  audio?: boolean;
   /** Label for stats; default a counter. */
   id?: string;
 }
@@ -117,6 +123,8 @@ class Viewer implements FlvViewer {
   droppedBytes = 0;
   dropEpisodes = 0;
   closeReason: string | undefined;
+  /** tagsIn when it joined: tags up to this one came from the GOP cache. */
+  joinSeq = 0;
 
   constructor(
     readonly id: string,
@@ -126,6 +134,7 @@ class Viewer implements FlvViewer {
     readonly hard: number,
     readonly stuckMs: number,
     readonly joinedAt: number,
+    readonly audio: boolean,
   ) {}
 
   stats(): FlvViewerStats {
@@ -215,7 +224,11 @@ export class FlvFanout {
     this.cache(tag);
     if (this.viewers.size === 0) return;
     const now = this.clock();
-    for (const v of this.viewers) this.deliver(v, tag, now);
+    const seq = this.counters.tagsIn;
+    for (const v of this.viewers) {
+      // A viewer added from inside a sink callback already had this tag from the GOP cache.
+      if (v.joinSeq < seq) this.deliver(v, tag, now);
+    }
   }
 
   /**
@@ -235,7 +248,9 @@ export class FlvFanout {
       o.hardMaxBufferedBytes ?? 4 * max,
       o.stuckTimeoutMs ?? 10_000,
       now,
+      o.audio ?? true,
     );
+    v.joinSeq = this.counters.tagsIn;
     if (this.closed) {
       v.state = 'closed';
       v.closeReason = 'stream closed';
@@ -246,13 +261,17 @@ export class FlvFanout {
     this.idle = undefined;
     this.counters.viewersAdded++;
     const flags = this.flags();
+    if (!v.audio) flags.hasAudio = false;
     if (!this.writeRaw(v, this.muxer.header(flags)) || !this.writeRaw(v, this.muxer.onMetaData(flags))) return v;
     if (this.gop.length > 0) {
       // Start on the cached key frame. Sequence headers first, then the GOP so far.
       v.state = 'live';
       v.started = true;
       if (!this.sendConfigs(v, now)) return v;
-      for (let i = 0; i < this.gop.length && v.state === 'live'; i++) this.send(v, this.gop[i]!, now);
+      for (let i = 0; i < this.gop.length && v.state === 'live'; i++) {
+        const tag = this.gop[i]!;
+        if (tag.kind !== 'audio' || v.audio) this.send(v, tag, now);
+      }
     } else if (!this.expectVideo()) {
       // Audio only: every audio frame is a start point; send the config now.
       v.state = 'live';
@@ -362,6 +381,7 @@ export class FlvFanout {
   }
 
   private deliver(v: Viewer, tag: FlvTag, now: number): void {
+    if (tag.kind === 'audio' && !v.audio) return;
     if (tag.config) {
       // Live viewers get a new sequence header in stream order; waiting ones get the
       // latest one when they resume.
@@ -387,7 +407,7 @@ export class FlvFanout {
     if (this.videoConfig && v.videoConfigSent !== this.videoConfigVersion) {
       if (!this.send(v, this.videoConfig, now)) return false;
     }
-    if (this.audioConfig && v.audioConfigSent !== this.audioConfigVersion) {
+    if (this.audioConfig && v.audio && v.audioConfigSent !== this.audioConfigVersion) {
       if (!this.send(v, this.audioConfig, now)) return false;
     }
     return v.state === 'live';

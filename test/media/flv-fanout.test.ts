@@ -373,3 +373,32 @@ t.test('hundreds of viewers: one mux, shared bytes', async (t) => {
   t.equal(f.stats().muxer.videoTags, 100);
   t.equal(f.stats().tagsIn, 301);
 });
+
+t.test('per-viewer audio: false (mpegts.js cannot play G.711): no audio tags, header says video only', async (t) => {
+  const { f, clock } = fanout({ hasVideo: true, hasAudio: true });
+  const frames = AV();
+  play(f, clock, frames.slice(0, 150));
+  const both = new FakeSink();
+  const videoOnly = new FakeSink();
+  f.addViewer(both);
+  f.addViewer(videoOnly, { audio: false });
+  play(f, clock, frames.slice(150));
+  t.match(readFlvHeader(videoOnly.writes[0]!), { hasVideo: true, hasAudio: false });
+  t.equal(videoOnly.tags().filter((x) => x.type === 8).length, 0);
+  t.equal(videoOnly.tags().filter((x) => x.type === 9).length, both.tags().filter((x) => x.type === 9).length, 'same video');
+  t.ok(both.tags().some((x) => x.type === 8));
+  t.equal(f.viewerStats()[1]!.droppedTags, 0, 'skipped audio is not a drop');
+});
+
+t.test('a viewer added from inside a sink callback does not get the current tag twice', async (t) => {
+  const { f, clock } = fanout({ hasVideo: true });
+  const first = new FakeSink();
+  const second = new FakeSink();
+  f.addViewer(first);
+  first.onWrite = (n) => {
+    if (n === 6) f.addViewer(second);
+  };
+  play(f, clock, videoFrames(H264, 'h264').slice(0, 10));
+  const stamps = second.tags().filter((x) => x.type === 9).map((x) => x.timestamp);
+  t.same(stamps, [0, 0, 40, 80, 120, 160, 200, 240, 280, 320, 360], 'sequence header, then each frame once');
+});
