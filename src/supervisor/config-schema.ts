@@ -92,6 +92,7 @@ export const configSchema = {
       default: {},
       properties: {
         workers: { type: 'integer', minimum: 0, maximum: 64, default: 0 },
+        server: { enum: ['builtin', 'zlm'], default: 'builtin' },
         host: { ...host, default: '0.0.0.0' },
         rtpPorts: { type: 'string', pattern: '^[0-9]{1,5}-[0-9]{1,5}$', default: '30000-30999' },
         ringBytes: { type: 'integer', minimum: 65536, maximum: 268435456, default: 4194304 },
@@ -140,6 +141,30 @@ export const configSchema = {
               transport: { enum: ['udp', 'tcp'], default: 'udp' },
               ssrc: { type: 'integer', minimum: 0, maximum: 4294967295 },
             },
+          },
+        },
+      },
+    },
+    zlm: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        api: { ...url, default: 'http://127.0.0.1:8080' },
+        secret: { type: 'string', default: '' },
+        timeout: { type: 'integer', minimum: 100, maximum: 60000, default: 5000 },
+        rtpHost: { type: 'string', default: '' },
+        mediaServerId: { type: 'string', default: '' },
+        closeUnwatched: { type: 'boolean', default: false },
+        urls: {
+          type: 'object',
+          additionalProperties: false,
+          default: {},
+          properties: {
+            http: { type: 'string', default: '' },
+            ws: { type: 'string', default: '' },
+            rtmp: { type: 'string', default: '' },
+            rtsp: { type: 'string', default: '' },
           },
         },
       },
@@ -217,7 +242,16 @@ export interface CamgateConfig {
   };
   store: { url: string };
   log: { level: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent' };
-  media: { workers: number; host: string; rtpPorts: string; ringBytes: number };
+  media: { server: 'builtin' | 'zlm'; workers: number; host: string; rtpPorts: string; ringBytes: number };
+  zlm: {
+    api: string;
+    secret: string;
+    timeout: number;
+    rtpHost: string;
+    mediaServerId: string;
+    closeUnwatched: boolean;
+    urls: { http: string; ws: string; rtmp: string; rtsp: string };
+  };
   streams: { transport: 'udp' | 'tcp'; mediaTimeout: number };
   jt1078: {
     host: string;

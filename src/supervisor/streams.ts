@@ -7,6 +7,7 @@ import { SsrcAllocator, streamIdOf } from '../signalling/ssrc.js';
 import { ApiError } from './api/envelope.js';
 import type { CamgateConfig } from './config.js';
 import type { Store, Stream } from './store/types.js';
+import type { MediaBackend } from './media-backends.js';
 
 /**
  * GB28181 live and playback streams: INVITE a channel so it sends PS/RTP to a port
@@ -21,7 +22,7 @@ export interface StreamManagerDeps {
   config: CamgateConfig;
   logger: Logger;
   sip(): Channel | null;
-  media(): Channel | null;
+  backend: MediaBackend;
   emit(event: string, data: Record<string, unknown>, key?: string): void;
   /** Address devices send media to (c= of our offer). */
   mediaHost: string;
@@ -44,6 +45,8 @@ export class StreamManager {
   #ssrc: SsrcAllocator;
   /** Live starts in flight per channel, so concurrent requests share one INVITE. */
   #starting = new Map<string, Promise<Stream>>();
+  /** Stream ids of open GB28181 rows, for synchronous checks (ZLM webhooks). */
+  readonly openIds = new Set<string>();
 
   constructor(deps: StreamManagerDeps) {
     this.#d = deps;
@@ -90,21 +93,15 @@ export class StreamManager {
       if (live) return live;
     }
     const sip = this.#d.sip();
-    const media = this.#d.media();
-    if (!sip || !media) throw new ApiError(503, '1001', 'signalling or media is restarting; retry');
+    if (!sip) throw new ApiError(503, '1001', 'signalling is restarting; retry');
+    const backend = this.#d.backend;
 
     const active = new Set((await store.streams.listOpen({ kind: 'gb28181' })).map((s) => s.ssrc));
     const ssrc = this.#ssrc.allocate(playback, active);
     if (!ssrc) throw new ApiError(503, '1001', 'no free SSRC');
     const streamid = streamIdOf(ssrc);
-    const name = `rtp/${streamid}`;
     const transport = config.streams.transport;
-    const opened = (await media.request('rtp.open', {
-      name,
-      transport,
-      mediaTimeoutMs: config.streams.mediaTimeout * 1000,
-      destinations: [],
-    })) as { port: number; slot: number };
+    const opened = await backend.open(streamid, transport, config.streams.mediaTimeout * 1000);
 
     const callId = `${token(12)}@${this.#d.mediaHost}`;
     const row = await store.streams.insert({
@@ -119,16 +116,17 @@ export class StreamManager {
       callid: callId,
       from_tag: token(8),
       cseq: 1,
-      media_host: this.#d.mediaHost,
+      media_host: opened.host,
       media_port: opened.port,
       media_transport: transport,
-      media_server: 'camgate',
+      media_server: backend.name,
       worker: opened.slot,
-      urls: {},
+      urls: backend.urls(streamid),
     });
+    this.openIds.add(streamid);
     const sdp = buildOffer({
       serverId: config.sip.id,
-      mediaHost: this.#d.mediaHost,
+      mediaHost: opened.host,
       mediaPort: opened.port,
       transport: transport === 'tcp' ? 'tcp-passive' : 'udp',
       ssrc,
@@ -152,8 +150,9 @@ export class StreamManager {
       this.#d.emit('streams.started', { streamid, channelid: channelId, deviceid: device.deviceid, t: row.t }, device.deviceid);
       return updated ?? row;
     } catch (error) {
-      await media.request('rtp.close', { name, reason: 'INVITE failed' }).catch(() => undefined);
+      await backend.close(streamid, 'INVITE failed');
       const reason = `INVITE failed: ${(error as Error).message}`;
+      this.openIds.delete(streamid);
       await store.streams.close(row.id, reason);
       throw new ApiError(502, '1002', reason);
     }
@@ -172,9 +171,8 @@ export class StreamManager {
         ?.request('bye', { dialog: this.dialogOf(row), deviceId: row.deviceid, ...(fallback ? { fallback: { ...fallback, transport } } : {}) }, 35_000)
         .catch((error: Error) => this.#d.logger.info({ stream: row.streamid, err: error.message }, 'BYE failed'));
     }
-    if (options.closeMedia !== false && row.kind === 'gb28181') {
-      await this.#d.media()?.request('rtp.close', { name: `rtp/${row.streamid}`, reason }).catch(() => undefined);
-    }
+    if (options.closeMedia !== false && row.kind === 'gb28181') await this.#d.backend.close(row.streamid, reason);
+    this.openIds.delete(row.streamid);
     const closed = await store.streams.close(row.id, reason);
     if (closed) this.#d.emit('streams.stopped', { streamid: row.streamid, channelid: row.channelid, deviceid: row.deviceid, reason }, row.deviceid);
   }
@@ -196,7 +194,12 @@ export class StreamManager {
   /** The media plane ended a GB28181 input (media timeout, worker death...). */
   async mediaStopped(name: string, reason: string): Promise<void> {
     if (!name.startsWith('rtp/')) return;
-    const row = await this.#d.store.streams.getByStreamId(name.slice(4));
+    await this.mediaGone(name.slice(4), reason);
+  }
+
+  /** Media for `streamid` ended outside our control (builtin media plane or ZLM). */
+  async mediaGone(streamid: string, reason: string): Promise<void> {
+    const row = await this.#d.store.streams.getByStreamId(streamid);
     if (row && row.status === 0) await this.stop(row, reason, { closeMedia: false });
   }
 
@@ -214,7 +217,8 @@ export class StreamManager {
    */
   async reconcile(reason: string): Promise<number> {
     const open = await this.#d.store.streams.listOpen({ kind: 'gb28181' });
-    for (const row of open) await this.stop(row, reason, { closeMedia: false });
+    // ZLM keeps nothing either after its restart; the builtin ports died with the process.
+    for (const row of open) await this.stop(row, reason);
     if (open.length > 0) this.#d.logger.warn({ streams: open.length, reason }, 'open streams ended');
     return open.length;
   }

@@ -20,6 +20,7 @@ import { MEDIA_COUNTER_NAMES } from '../media/media-metrics.js';
 import { CounterTotals, registerMediaMetrics, type MediaSnapshot } from './media-metrics.js';
 import { StreamCallbacks, type StreamNote } from './stream-callbacks.js';
 import { StreamManager } from './streams.js';
+import { BuiltinBackend, ZlmBackend } from './media-backends.js';
 
 /**
  * The supervisor's main thread (DESIGN.md §1): owns config, store, REST API and
@@ -125,7 +126,10 @@ export class Supervisor {
       config,
       logger: log.child({ part: 'streams' }),
       sip: () => this.#sip?.channel ?? null,
-      media: () => this.#media?.channel ?? null,
+      backend:
+        config.media.server === 'zlm'
+          ? new ZlmBackend(config, advertisedHost)
+          : new BuiltinBackend(() => this.#media?.channel ?? null, advertisedHost),
       emit: (event, data, key) => void notifier.emit(event, data, key),
       mediaHost: advertisedHost,
     });

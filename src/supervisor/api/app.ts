@@ -11,6 +11,8 @@ import { devicesRoutes } from './devices.js';
 import { channelsRoutes } from './channels.js';
 import { systemRoutes, type HealthReport } from './system.js';
 import { streamsRoutes } from './streams.js';
+import { createZlmHooks, zlmWebhookRoutes } from '../../media-server/zlm/index.js';
+import type { StreamManager } from '../streams.js';
 
 export interface GosipRecordsWithState {
   daynum: number;
@@ -52,6 +54,8 @@ declare module 'fastify' {
 function isPublic(url: string, config: CamgateConfig): boolean {
   const path = url.split('?', 1)[0]!;
   if (path === '/healthz') return true;
+  // ZLMediaKit cannot send a token; its hooks are checked by mediaServerId instead.
+  if (path.startsWith('/zlm/webhook/')) return true;
   if (path === '/metrics') return config.api.publicMetrics;
   return path === '/swagger' || path.startsWith('/swagger/');
 }
@@ -171,6 +175,7 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
   await app.register(devicesRoutes);
   await app.register(channelsRoutes);
   await app.register(streamsRoutes(deps.streams ?? (() => null)));
+  if (deps.config.media.server === 'zlm' && deps.streams) await registerZlmHooks(app, deps.config, deps.streams);
   return app;
 }
 
@@ -181,4 +186,25 @@ function isDatabaseError(error: unknown): boolean {
     typeof code === 'string' &&
     (code.startsWith('ER_') || code.startsWith('SQLITE_') || code === 'ECONNREFUSED' || code === 'PROTOCOL_CONNECTION_LOST')
   );
+}
+
+/**
+ * ZLMediaKit's webhooks (media.server: zlm): streams are ours when an open row has
+ * that id; a stream started through the API counts as watched (someone asked for it).
+ */
+async function registerZlmHooks(app: FastifyInstance, config: CamgateConfig, streams: () => StreamManager | null): Promise<void> {
+  const manager = () => streams();
+  const hooks = createZlmHooks(
+    {
+      isOurs: (appName, stream) => appName === 'rtp' && (manager()?.openIds.has(stream) ?? false),
+      wasWatched: (appName, stream) => appName === 'rtp' && (manager()?.openIds.has(stream) ?? false),
+      onStreamRegistered: async (_app, stream) => void (await manager()?.mediaStarted(`rtp/${stream}`)),
+      onStreamUnregistered: async (_app, stream) => void (await manager()?.mediaGone(stream, 'media server dropped the stream')),
+      startOnDemand: async () => false, // play URLs name an SSRC that only exists once started through the API
+      onRtpServerTimeout: async (streamId) => void (await manager()?.mediaGone(streamId, 'no media (ZLMediaKit rtp server timeout)')),
+      reconcile: async () => void (await manager()?.reconcile('media server restarted')),
+    },
+    { closeUnwatched: config.zlm.closeUnwatched },
+  );
+  await zlmWebhookRoutes(app, { hooks, ...(config.zlm.mediaServerId ? { mediaServerId: config.zlm.mediaServerId } : {}) });
 }
