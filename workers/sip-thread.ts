@@ -80,7 +80,7 @@ function start(init: SipInit, channel: Channel): Promise<void> {
     events: {
       catalog: (deviceId, items, complete) => channel.notify('device.catalog', { deviceId, items, complete }),
       deviceInfo: (info) => channel.notify('device.info', info),
-      mediaStatus: (deviceId, endOfFile, callId) => channel.notify('device.mediaStatus', { deviceId, endOfFile, callId }),
+      mediaStatus: (deviceId, channelId, endOfFile) => channel.notify('device.mediaStatus', { deviceId, channelId, endOfFile }),
       log,
     },
   });

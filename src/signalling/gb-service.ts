@@ -45,7 +45,8 @@ export interface StoreCatalogItem {
 export interface GbServiceEvents {
   catalog(deviceId: string, items: StoreCatalogItem[], complete: boolean): void;
   deviceInfo(info: { deviceId: string; manufacturer?: string; model?: string; firmware?: string; deviceType?: string; name?: string }): void;
-  mediaStatus(deviceId: string, endOfFile: boolean, callId: string | undefined): void;
+  /** MediaStatus from a device; `channelId` is the body's DeviceID (the channel that played). */
+  mediaStatus(deviceId: string, channelId: string, endOfFile: boolean): void;
   log?(level: 'debug' | 'info' | 'warn', message: string, data?: Record<string, unknown>): void;
 }
 
@@ -168,7 +169,7 @@ export class GbService {
         return;
       }
       case 'mediaStatus':
-        this.#o.events.mediaStatus(deviceId, message.endOfFile, callId);
+        this.#o.events.mediaStatus(deviceId, message.deviceId || deviceId, message.endOfFile);
         return;
       default:
         this.#o.counters.add('manscdp|other');

@@ -191,6 +191,40 @@ export class StreamManager {
     }
   }
 
+  /** MediaStatus 121 (end of file): the playback of that channel is over. */
+  async playbackEnded(deviceId: string, channelId: string): Promise<number> {
+    const rows = await this.#d.store.streams.listOpen({ kind: 'gb28181', deviceid: deviceId, t: 1 });
+    const ended = rows.filter((r) => r.channelid === channelId || r.deviceid === channelId || rows.length === 1);
+    for (const row of ended) await this.stop(row, 'end of file (MediaStatus 121)');
+    return ended.length;
+  }
+
+  /** A JT/T 1078 stream went live in the media plane: it gets a row too, so GET /streams lists it. */
+  async jt1078Started(note: { name: string; sim: string; channel: number; kind: string; slot: number; ssrc?: number }): Promise<void> {
+    await this.#d.store.streams.insert({
+      streamid: note.name,
+      ssrc: String(note.ssrc ?? 0),
+      t: note.kind === 'playback' ? 1 : 0,
+      kind: 'jt1078',
+      deviceid: note.sim,
+      channelid: String(note.channel),
+      media_server: 'camgate',
+      worker: note.slot,
+      urls: {},
+      stream: true,
+    });
+    this.#d.emit('streams.started', { streamid: note.name, sim: note.sim, channel: note.channel }, note.sim);
+  }
+
+  async jt1078Stopped(name: string, reason: string): Promise<void> {
+    for (const row of await this.#d.store.streams.listOpen({ kind: 'jt1078' })) {
+      if (row.streamid !== name) continue;
+      if (await this.#d.store.streams.close(row.id, reason)) {
+        this.#d.emit('streams.stopped', { streamid: name, reason }, row.deviceid);
+      }
+    }
+  }
+
   /** The media plane ended a GB28181 input (media timeout, worker death...). */
   async mediaStopped(name: string, reason: string): Promise<void> {
     if (!name.startsWith('rtp/')) return;
@@ -216,6 +250,8 @@ export class StreamManager {
    * the row closed with the reason. Returns how many were closed.
    */
   async reconcile(reason: string): Promise<number> {
+    // JT/T 1078 terminals reconnect by themselves; their old rows just close.
+    for (const row of await this.#d.store.streams.listOpen({ kind: 'jt1078' })) await this.#d.store.streams.close(row.id, reason);
     const open = await this.#d.store.streams.listOpen({ kind: 'gb28181' });
     // ZLM keeps nothing either after its restart; the builtin ports died with the process.
     for (const row of open) await this.stop(row, reason);

@@ -150,6 +150,10 @@ export class Supervisor {
       {
         onChannel: (channel) => {
           bridge.attach(channel);
+          channel.onNote('device.mediaStatus', (note) => {
+            const { deviceId, channelId, endOfFile } = note as { deviceId: string; channelId: string; endOfFile: boolean };
+            if (endOfFile) void streams.playbackEnded(deviceId, channelId).catch((err) => log.error({ err }, 'playback end failed'));
+          });
           channel.onNote('dialog.ended', (note) => {
             const { callId } = note as { callId: string };
             void streams.dialogEnded(callId).catch((err) => log.error({ err }, 'dialog end failed'));
@@ -173,6 +177,7 @@ export class Supervisor {
             log.info({ stream: n.name, kind: n.kind }, 'stream started');
             callbacks.joined(n);
             if (n.kind === 'gb28181') void streams.mediaStarted(n.name).catch(() => undefined);
+            else void streams.jt1078Started(note as StreamNote & { slot: number }).catch((err) => log.error({ err }, 'stream row failed'));
           });
           channel.onNote('stream.stopped', (note) => {
             const n = note as StreamNote;
@@ -180,6 +185,8 @@ export class Supervisor {
             callbacks.left(n);
             if (n.kind === 'gb28181') {
               void streams.mediaStopped(n.name, n.reason ?? 'media stopped').catch((err) => log.error({ err }, 'stream stop failed'));
+            } else {
+              void streams.jt1078Stopped(n.name, n.reason ?? 'stream ended').catch((err) => log.error({ err }, 'stream row failed'));
             }
           });
           channel.onNote('worker.died', (data) => log.warn(data, 'media worker died'));

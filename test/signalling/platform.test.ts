@@ -54,7 +54,7 @@ function rig() {
     events: {
       catalog: (id, items: StoreCatalogItem[], complete) => events.push(['catalog', { id, items, complete }]),
       deviceInfo: (info) => events.push(['deviceInfo', info]),
-      mediaStatus: (id, eof) => events.push(['mediaStatus', { id, eof }]),
+      mediaStatus: (id, channel, eof) => events.push(['mediaStatus', { id, channel, eof }]),
     },
   });
   let seq = 1;
