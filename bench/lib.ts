@@ -92,6 +92,7 @@ export async function startAppliance(config: Record<string, any>): Promise<Runni
     sip: { host: '127.0.0.1', port: sipPort, ...(config.sip ?? {}) },
     store: { url: `sqlite:${join(dir, 'camgate.db')}`, ...(config.store ?? {}) },
     log: { level: 'warn', ...(config.log ?? {}) },
+    media: { httpPort: await freePort(), ...(config.media ?? {}) },
     jt1078: {
       host: '127.0.0.1',
       ...(config.jt1078 ?? {}),

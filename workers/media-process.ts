@@ -64,6 +64,7 @@ const channel = runChild<MediaInit>({
               counters: countersSab,
               prefixes: { realtime: config.jt1078.realtime.prefix, playback: config.jt1078.playback.prefix },
               forward: config.jt1078.forward,
+              flv: { host: config.media.host, port: config.media.server === 'builtin' ? config.media.httpPort + slot : 0, noViewerCloseMs: config.streams.noViewerClose * 1000 },
             };
           },
           `media-worker-${slot}`,
@@ -72,6 +73,7 @@ const channel = runChild<MediaInit>({
           onChannel: (workerChannel) => {
             workerChannel.onNote('stream.started', (note) => onStreamStarted(note as StreamRecord));
             workerChannel.onNote('stream.stopped', (note) => onStreamStopped(note as StreamRecord));
+            workerChannel.onNote('stream.idle', (note) => channel.notify('stream.idle', note));
           },
         },
       );

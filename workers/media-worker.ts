@@ -14,6 +14,7 @@ import { parseIngestTag } from '../src/media/ingest-tags.js';
 import { MEDIA_COUNTER_NAMES } from '../src/media/media-metrics.js';
 import { StreamOutputs, type Destination } from '../src/media/rtp-output.js';
 import { RtpIngest, type RtpIngestOptions } from '../src/media/rtp-ingest.js';
+import { FlvServer } from '../src/media/flv-server.js';
 
 interface WorkerInit {
   slot: number;
@@ -21,12 +22,16 @@ interface WorkerInit {
   counters: SharedArrayBuffer;
   prefixes: { realtime: string; playback: string };
   forward: Destination[];
+  /** Built-in FLV viewers on this port (0: off) and the no-viewer timeout (ms, 0: off). */
+  flv: { host: string; port: number; noViewerCloseMs: number };
 }
 
 const connections = new Map<number, Jt1078Connection>();
 const outputs = new Map<string, StreamOutputs>();
 const rtpIngests = new Map<string, RtpIngest>();
 let reader: RingReader | null = null;
+let flv: FlvServer | null = null;
+let idleTimer: NodeJS.Timeout | null = null;
 const udp = createSocket('udp4');
 udp.on('error', () => undefined);
 udp.unref();
@@ -35,17 +40,34 @@ function describe(stream: IngestStream) {
   return { name: stream.name, sim: stream.sim, channel: stream.channel, kind: stream.kind, connId: stream.connId, startedAt: stream.startedAt };
 }
 
-function start(init: WorkerInit, channel: Channel): void {
+async function start(init: WorkerInit, channel: Channel): Promise<void> {
   const counters = SharedCounters.attach(init.counters, MEDIA_COUNTER_NAMES);
+  if (init.flv.port > 0) {
+    flv = new FlvServer(init.flv.host, init.flv.port);
+    await flv.start();
+    if (init.flv.noViewerCloseMs > 0) {
+      // Reported once per idle stream; the supervisor decides (BYE for GB28181 streams).
+      const reported = new Set<string>();
+      idleTimer = setInterval(() => {
+        const idle = new Set(flv?.idleStreams(Date.now() - init.flv.noViewerCloseMs) ?? []);
+        for (const name of idle) if (!reported.has(name)) channel.notify('stream.idle', { name, slot: init.slot });
+        for (const name of [...reported]) if (!idle.has(name)) reported.delete(name);
+        for (const name of idle) reported.add(name);
+      }, Math.min(5000, init.flv.noViewerCloseMs));
+      idleTimer.unref();
+    }
+  }
   const forward = init.forward;
   const hooks = {
     streamStarted(stream: IngestStream) {
       outputs.get(stream.name)?.close();
       outputs.set(stream.name, new StreamOutputs(stream.name, forward, udp, counters));
+      flv?.addStream(stream.name);
       channel.notify('stream.started', { ...describe(stream), slot: init.slot, destinations: outputs.get(stream.name)!.destinations });
     },
     frame(stream: IngestStream, event: { frame: import('../src/media/frame.js').AvFrame }) {
       outputs.get(stream.name)?.write(event.frame);
+      flv?.get(stream.name)?.push(event.frame);
     },
     streamStopped(stream: IngestStream, reason: string) {
       const out = outputs.get(stream.name);
@@ -53,6 +75,7 @@ function start(init: WorkerInit, channel: Channel): void {
       if (out && !isOwnedByOther(stream)) {
         out.close();
         outputs.delete(stream.name);
+        flv?.removeStream(stream.name, reason);
       }
       channel.notify('stream.stopped', { ...describe(stream), slot: init.slot, reason, endedAt: Date.now() });
     },
@@ -100,15 +123,18 @@ function start(init: WorkerInit, channel: Channel): void {
       options,
       {
         started(i) {
+          flv?.addStream(i.name);
           channel.notify('stream.started', { name: i.name, kind: 'gb28181', slot: init.slot, port: i.options.port, startedAt: i.startedAt, connId: -1 });
         },
         frame(i, frame) {
           outputs.get(i.name)?.write(frame);
+          flv?.get(i.name)?.push(frame);
         },
         stopped(i, reason) {
           rtpIngests.delete(i.name);
           outputs.get(i.name)?.close();
           outputs.delete(i.name);
+          flv?.removeStream(i.name, reason);
           channel.notify('stream.stopped', { name: i.name, kind: 'gb28181', slot: init.slot, port: i.options.port, startedAt: i.startedAt, connId: -1, reason, endedAt: Date.now() });
         },
       },
@@ -133,8 +159,10 @@ function start(init: WorkerInit, channel: Channel): void {
 
 runChild<WorkerInit>({
   init: (data, channel) => start(data, channel),
-  ping: () => ({ role: 'media-worker', connections: connections.size, streams: outputs.size }),
+  ping: () => ({ role: 'media-worker', connections: connections.size, streams: outputs.size, viewers: flv?.viewers ?? 0, flvPort: flv?.port ?? 0 }),
   shutdown() {
+    if (idleTimer) clearInterval(idleTimer);
+    flv?.close();
     reader?.close();
     for (const ingest of [...rtpIngests.values()]) ingest.close('shutdown');
     for (const conn of connections.values()) conn.close('shutdown');

@@ -94,6 +94,8 @@ export const configSchema = {
         workers: { type: 'integer', minimum: 0, maximum: 64, default: 0 },
         server: { enum: ['builtin', 'zlm'], default: 'builtin' },
         host: { ...host, default: '0.0.0.0' },
+        httpPort: { ...port, default: 18080 },
+        publicHost: { type: 'string', default: '' },
         rtpPorts: { type: 'string', pattern: '^[0-9]{1,5}-[0-9]{1,5}$', default: '30000-30999' },
         ringBytes: { type: 'integer', minimum: 65536, maximum: 268435456, default: 4194304 },
       },
@@ -176,6 +178,7 @@ export const configSchema = {
       properties: {
         transport: { enum: ['udp', 'tcp'], default: 'udp' },
         mediaTimeout: { type: 'integer', minimum: 2, maximum: 600, default: 30 },
+        noViewerClose: { type: 'integer', minimum: 0, maximum: 86400, default: 300 },
       },
     },
     pool: {
@@ -242,7 +245,7 @@ export interface CamgateConfig {
   };
   store: { url: string };
   log: { level: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent' };
-  media: { server: 'builtin' | 'zlm'; workers: number; host: string; rtpPorts: string; ringBytes: number };
+  media: { server: 'builtin' | 'zlm'; workers: number; host: string; httpPort: number; publicHost: string; rtpPorts: string; ringBytes: number };
   zlm: {
     api: string;
     secret: string;
@@ -252,7 +255,7 @@ export interface CamgateConfig {
     closeUnwatched: boolean;
     urls: { http: string; ws: string; rtmp: string; rtsp: string };
   };
-  streams: { transport: 'udp' | 'tcp'; mediaTimeout: number };
+  streams: { transport: 'udp' | 'tcp'; mediaTimeout: number; noViewerClose: number };
   jt1078: {
     host: string;
     idleTimeout: number;

@@ -13,17 +13,20 @@ export interface MediaBackend {
   /** Opens a receiving port for stream `streamid` (SSRC in hex). */
   open(streamid: string, transport: 'udp' | 'tcp', mediaTimeoutMs: number): Promise<{ host: string; port: number; slot: number | null }>;
   close(streamid: string, reason: string): Promise<void>;
-  urls(streamid: string): Record<string, string>;
+  /** Play URLs of a stream (`name` as the media plane calls it), served from worker `slot`. */
+  urls(name: string, slot: number | null): Record<string, string>;
 }
 
 export class BuiltinBackend implements MediaBackend {
   readonly name = 'camgate' as const;
   #media: () => Channel | null;
   #host: string;
+  #config: CamgateConfig;
 
-  constructor(media: () => Channel | null, advertisedHost: string) {
+  constructor(media: () => Channel | null, advertisedHost: string, config: CamgateConfig) {
     this.#media = media;
     this.#host = advertisedHost;
+    this.#config = config;
   }
 
   async open(streamid: string, transport: 'udp' | 'tcp', mediaTimeoutMs: number) {
@@ -40,8 +43,11 @@ export class BuiltinBackend implements MediaBackend {
     await this.#media()?.request('rtp.close', { name: `rtp/${streamid}`, reason }).catch(() => undefined);
   }
 
-  urls(): Record<string, string> {
-    return {}; // the built-in FLV server is not wired yet
+  urls(name: string, slot: number | null): Record<string, string> {
+    if (slot === null) return {};
+    const host = this.#config.media.publicHost || this.#host;
+    const port = this.#config.media.httpPort + slot;
+    return { flv: `http://${host}:${port}/${name}.flv`, wsflv: `ws://${host}:${port}/${name}.flv` };
   }
 }
 
@@ -68,7 +74,8 @@ export class ZlmBackend implements MediaBackend {
     await this.client.closeStreams({ app: 'rtp', stream: streamid, force: true }).catch(() => undefined);
   }
 
-  urls(streamid: string): Record<string, string> {
+  urls(name: string): Record<string, string> {
+    const streamid = name.startsWith('rtp/') ? name.slice(4) : name;
     const u = this.#config.zlm.urls;
     const bases = Object.fromEntries(Object.entries(u).filter(([, v]) => v)) as Record<string, string>;
     return Object.fromEntries(Object.entries(buildPlayUrls(bases, streamid)).filter(([, v]) => typeof v === 'string')) as Record<string, string>;

@@ -121,7 +121,7 @@ export class StreamManager {
       media_transport: transport,
       media_server: backend.name,
       worker: opened.slot,
-      urls: backend.urls(streamid),
+      urls: backend.urls(`rtp/${streamid}`, opened.slot),
     });
     this.openIds.add(streamid);
     const sdp = buildOffer({
@@ -210,7 +210,7 @@ export class StreamManager {
       channelid: String(note.channel),
       media_server: 'camgate',
       worker: note.slot,
-      urls: {},
+      urls: this.#d.backend.name === 'camgate' ? this.#d.backend.urls(note.name, note.slot) : {},
       stream: true,
     });
     this.#d.emit('streams.started', { streamid: note.name, sim: note.sim, channel: note.channel }, note.sim);

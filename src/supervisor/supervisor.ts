@@ -129,7 +129,7 @@ export class Supervisor {
       backend:
         config.media.server === 'zlm'
           ? new ZlmBackend(config, advertisedHost)
-          : new BuiltinBackend(() => this.#media?.channel ?? null, advertisedHost),
+          : new BuiltinBackend(() => this.#media?.channel ?? null, advertisedHost, config),
       emit: (event, data, key) => void notifier.emit(event, data, key),
       mediaHost: advertisedHost,
     });
@@ -188,6 +188,11 @@ export class Supervisor {
             } else {
               void streams.jt1078Stopped(n.name, n.reason ?? 'stream ended').catch((err) => log.error({ err }, 'stream row failed'));
             }
+          });
+          channel.onNote('stream.idle', (note) => {
+            const { name } = note as { name: string };
+            if (!name.startsWith('rtp/')) return; // a terminal's stream ends when the terminal stops it
+            void streams.stopById(name.slice(4), `no viewer for ${config.streams.noViewerClose} s`).catch(() => undefined);
           });
           channel.onNote('worker.died', (data) => log.warn(data, 'media worker died'));
           channel.onNote('worker.restarted', (data) => {

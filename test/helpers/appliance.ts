@@ -31,7 +31,7 @@ export async function startAppliance(extra: Record<string, unknown> = {}): Promi
       sip: { host: '127.0.0.1', port: sipPort },
       store: { url: `sqlite:${join(dir, 'camgate.db')}` },
       log: { level: 'warn' },
-      media: { workers: 1 },
+      media: { workers: 1, httpPort: await freePort() },
       jt1078: { host: '127.0.0.1', realtime: { port: await freePort() }, playback: { port: await freePort() } },
     },
     extra,

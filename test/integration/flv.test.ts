@@ -1,0 +1,67 @@
+import t from 'tap';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { getJson, startAppliance, waitFor } from '../helpers/appliance.js';
+import { capturesDir, capturePackets, videoFrameTimestamps } from '../helpers/jt1078.js';
+import { needPeer } from '../helpers/peers.js';
+import { freePort } from '../helpers/ports.js';
+import { readWebSocket } from '../helpers/ws-client.js';
+import { runSimulation } from '../../src/tools/sim/index.js';
+
+function ffprobe(args: string[], timeoutMs = 30_000): Promise<{ json: any; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn('ffprobe', ['-v', 'error', ...args, '-of', 'json'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d) => (out += d));
+    child.stderr.on('data', (d) => (err += d));
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    child.once('exit', () => {
+      clearTimeout(timer);
+      resolve({ json: JSON.parse(out || '{}'), stderr: err });
+    });
+  });
+}
+
+t.test('a JT/T 1078 terminal is playable at its HTTP-FLV and WS-FLV URLs', async (t) => {
+  if (!needPeer(t, 'ffprobe', 'ffmpeg')) return;
+  const realtime = await freePort();
+  const app = await startAppliance({ jt1078: { realtime: { port: realtime } } });
+  t.teardown(async () => {
+    app.process.kill('SIGTERM');
+    await app.exited;
+  });
+  await waitFor(async () => (await getJson(`${app.api}/healthz`)).status === 200, 15_000, 'healthy');
+  const expected = videoFrameTimestamps(capturePackets('data.txt').packets).length;
+
+  // Real time: 4 s of video; viewers join within the first GOP (2 s) and read to the end.
+  const sim = runSimulation({ capture: `${capturesDir}data.txt`, host: '127.0.0.1', port: realtime, streams: 1, loops: 1, speed: 1 });
+  const row = await waitFor(async () => {
+    const r = await getJson(`${app.api}/streams?filters=${encodeURIComponent('[{"field_name":"kind","operator":"=","value":"jt1078"},{"field_name":"status","operator":"=","value":0}]')}`);
+    return r.body.data.List[0];
+  }, 5000, 'stream listed in GET /streams');
+  t.match(row, { kind: 'jt1078', streamid: /^live\/jt1078-\d+-\d+$/, urls: { flv: /^http:\/\/.+\.flv$/, wsflv: /^ws:\/\/.+\.flv$/ } });
+  const http = ffprobe(['-count_frames', '-select_streams', 'v:0', '-show_entries', 'stream=codec_name,width,height,nb_read_frames', row.urls.flv]);
+  const ws = readWebSocket(row.urls.wsflv);
+  const stats = await sim;
+  t.equal(stats.errors, 0);
+
+  const probed = await http;
+  t.equal(probed.stderr, '', 'ffprobe reads the HTTP-FLV stream without errors');
+  t.equal(probed.json.streams?.[0]?.codec_name, 'h264');
+  t.equal(Number(probed.json.streams?.[0]?.nb_read_frames), expected, `HTTP-FLV: all ${expected} frames`);
+
+  const got = await ws;
+  t.equal(got.status, 101, 'WebSocket upgrade');
+  t.ok(got.payload.subarray(0, 3).toString() === 'FLV', 'starts with an FLV header');
+  const dir = mkdtempSync(join(tmpdir(), 'camgate-wsflv-'));
+  writeFileSync(join(dir, 'ws.flv'), got.payload);
+  const wsProbe = await ffprobe(['-count_frames', '-select_streams', 'v:0', '-show_entries', 'stream=codec_name,nb_read_frames', join(dir, 'ws.flv')]);
+  t.equal(wsProbe.json.streams?.[0]?.codec_name, 'h264');
+  t.equal(Number(wsProbe.json.streams?.[0]?.nb_read_frames), expected, `WS-FLV: all ${expected} frames`);
+
+  const missing = await fetch(row.urls.flv.replace(/jt1078-\d+/, 'jt1078-999'));
+  t.equal(missing.status, 404, 'unknown stream: 404');
+});
