@@ -1,4 +1,5 @@
 import t, { type Test } from 'tap';
+import { spawnSync } from 'node:child_process';
 import { getJson, restartAppliance, startAppliance, waitFor, type Appliance } from '../helpers/appliance.js';
 import { needPeer } from '../helpers/peers.js';
 import { startSipp } from '../helpers/sipp.js';
@@ -36,7 +37,7 @@ t.test('live: INVITE with media from a sipp device, deduplicated, stopped with B
   const app = await appliance(t);
   const sipp = startSipp([
     `127.0.0.1:${app.sipPort}`, '-i', '127.0.0.1', '-p', String(await freePort()), '-mp', String(await freePort()),
-    '-sf', 'gb_device.xml', '-oocsf', 'gb_device_ooc_media.xml', '-inf', 'device1.csv', '-m', '1', '-d', '1000', '-set', 'KA_COUNT', '10', '-trace_msg',
+    '-sf', 'gb_device.xml', '-oocsf', 'gb_device_ooc_media.xml', '-inf', 'device1.csv', '-m', '1', '-d', '1000', '-set', 'KA_COUNT', '20', '-trace_msg',
   ]);
   await waitFor(async () => (await getJson(`${app.api}/channels`)).body.data.List.some((c: { channelid: string }) => c.channelid === CAMERA), 8000, 'camera channel from the catalog');
 
@@ -54,9 +55,18 @@ t.test('live: INVITE with media from a sipp device, deduplicated, stopped with B
     return row?.stream === true && row;
   }, 8000, 'media arrives from the device');
   t.equal(seen.status, 0);
+  t.match(stream.urls, { flv: new RegExp(`/rtp/${stream.streamid}\\.flv$`), wsflv: /^ws:/ });
+  if (needPeer(t, 'ffprobe', 'ffmpeg')) {
+    // The GOP cache gives a late viewer the current GOP at once; read 20 packets and stop.
+    const probe = spawnSync('ffprobe', ['-v', 'error', '-probesize', '65536', '-analyzeduration', '200000', '-read_intervals', '%+#20', '-select_streams', 'v:0', '-show_entries', 'packet=pts,flags', '-show_entries', 'stream=codec_name', '-of', 'json', stream.urls.flv], { encoding: 'utf8', timeout: 15_000 });
+    const json = JSON.parse(probe.stdout || '{}');
+    t.equal(json.streams?.[0]?.codec_name, 'h264', 'the HTTP-FLV URL plays H.264');
+    t.ok((json.packets?.length ?? 0) >= 20, `${json.packets?.length} video packets read`);
+    t.match(json.packets?.[0]?.flags, /^K/, 'a viewer starts on a key frame');
+  }
 
   const del = await fetch(`${app.api}/streams/${stream.streamid}`, { method: 'DELETE' });
-  t.equal(del.status, 200);
+  t.equal(del.status, 200, JSON.stringify(await streamRow(app, stream.streamid)));
   const closed = await waitFor(async () => {
     const row = await streamRow(app, stream.streamid);
     return row?.status === 1 && row;
