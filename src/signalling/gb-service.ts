@@ -16,6 +16,7 @@ import {
 import type { Clock, Endpoint, TimerHandle } from '../protocol/sip/index.js';
 import type { SharedCounters } from '../shared/counters.js';
 import type { GbPlatform } from './platform.js';
+import type { CatalogItem } from '../supervisor/store/types.js';
 
 /**
  * GB28181 above SIP: what to do with MANSCDP MESSAGEs (keepalives, catalogs,
@@ -23,24 +24,8 @@ import type { GbPlatform } from './platform.js';
  * DeviceInfo after registration and every catalogInterval, RecordInfo on demand).
  */
 
-export interface StoreCatalogItem {
-  channelid: string;
-  name?: string;
-  manufacturer?: string;
-  model?: string;
-  owner?: string;
-  civilcode?: string;
-  address?: string;
-  parental?: number;
-  parentid?: string;
-  safetyway?: number;
-  registerway?: number;
-  secrecy?: number;
-  status?: string;
-  ptztype?: number;
-  longitude?: number | null;
-  latitude?: number | null;
-}
+/** A catalog item in the store's shape (what the supervisor applies). */
+export type StoreCatalogItem = CatalogItem;
 
 export interface GbServiceEvents {
   catalog(deviceId: string, items: StoreCatalogItem[], complete: boolean): void;
