@@ -113,6 +113,11 @@ const channel = runChild<MediaInit>({
       rings,
       connections: acceptor?.connectionCount ?? 0,
       streams: streams.size,
+      streamsByProtocol: {
+        jt1078: [...streams.values()].filter((r) => r.kind !== 'gb28181').length,
+        gb28181: [...streams.values()].filter((r) => r.kind === 'gb28181').length,
+      },
+      viewers: states.reduce((n, w) => n + ((w.detail as { viewers?: number } | undefined)?.viewers ?? 0), 0),
       counters: counters?.snapshot() ?? {},
     };
   },

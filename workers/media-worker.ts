@@ -43,7 +43,7 @@ function describe(stream: IngestStream) {
 async function start(init: WorkerInit, channel: Channel): Promise<void> {
   const counters = SharedCounters.attach(init.counters, MEDIA_COUNTER_NAMES);
   if (init.flv.port > 0) {
-    flv = new FlvServer(init.flv.host, init.flv.port);
+    flv = new FlvServer(init.flv.host, init.flv.port, (n) => counters.add('bytes_out|flv', n));
     await flv.start();
     if (init.flv.noViewerCloseMs > 0) {
       // Reported once per idle stream; the supervisor decides (BYE for GB28181 streams).

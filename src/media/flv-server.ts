@@ -18,10 +18,12 @@ export class FlvServer {
   #streams = new Map<string, FlvFanout>();
   readonly port: number;
   #host: string;
+  #onBytes: (n: number) => void;
 
-  constructor(host: string, port: number) {
+  constructor(host: string, port: number, onBytes: (n: number) => void = () => undefined) {
     this.#host = host;
     this.port = port;
+    this.#onBytes = onBytes;
     this.#app.get('/*', (res, req) => this.#http(res, req));
     this.#app.ws<{ name: string; viewer?: unknown; closed?: boolean }>('/*', {
       maxBackpressure: 8 * 1024 * 1024,
@@ -40,7 +42,11 @@ export class FlvServer {
         const fanout = this.#streams.get(data.name);
         if (!fanout) return void ws.end(1011, 'stream gone');
         const sink: FlvViewerSink = {
-          write: (bytes) => !data.closed && ws.send(bytes, true) === 1,
+          write: (bytes) => {
+            if (data.closed) return false;
+            this.#onBytes(bytes.length);
+            return ws.send(bytes, true) === 1;
+          },
           bufferedAmount: () => (data.closed ? 0 : ws.getBufferedAmount()),
           close: () => {
             if (data.closed) return;
@@ -78,12 +84,14 @@ export class FlvServer {
     }
     let aborted = false;
     let backpressured = false;
+    const onBytes = this.#onBytes;
     res.cork(() => {
       res.writeStatus('200 OK').writeHeader('Content-Type', 'video/x-flv').writeHeader('Access-Control-Allow-Origin', '*').writeHeader('Cache-Control', 'no-cache');
     });
     const sink: FlvViewerSink = {
       write(bytes) {
         if (aborted) return false;
+        onBytes(bytes.length);
         let ok = true;
         res.cork(() => {
           ok = res.write(bytes);

@@ -31,6 +31,7 @@ export const MEDIA_COUNTER_NAMES: string[] = [
   'frames_in|audio',
   ...JT1078_DROP_REASONS.map((r) => `drops|${r}`),
   'packets_out|rtp',
+  'bytes_out|flv',
   'bytes_out|rtp',
   'send_errors|rtp',
   'ring_full|ingest',

@@ -19,6 +19,8 @@ const FAMILIES: Record<string, { name: string; help: string; label: string }> = 
 
 export interface MediaSnapshot {
   streams: number;
+  streamsByProtocol?: { jt1078: number; gb28181: number };
+  viewers?: number;
   connections: number;
   rings: Array<{ slot: number; usedBytes: number; capacity: number }>;
   counters: Record<string, number>;
@@ -77,12 +79,21 @@ export function registerMediaMetrics(
   }
   new Gauge({
     name: 'camgate_streams_active',
-    help: 'Media streams currently live, by protocol.',
+    help: 'Media streams live in camgate\'s media plane, by protocol.',
     labelNames: ['protocol'] as const,
     registers: [registry],
     async collect() {
       const s = await snapshot();
-      this.set({ protocol: 'jt1078' }, s?.streams ?? 0);
+      this.set({ protocol: 'jt1078' }, s?.streamsByProtocol?.jt1078 ?? 0);
+      this.set({ protocol: 'gb28181' }, s?.streamsByProtocol?.gb28181 ?? 0);
+    },
+  });
+  new Gauge({
+    name: 'camgate_viewers',
+    help: 'HTTP-FLV and WS-FLV viewers connected to the built-in media server.',
+    registers: [registry],
+    async collect() {
+      this.set((await snapshot())?.viewers ?? 0);
     },
   });
   new Gauge({

@@ -17,7 +17,13 @@ import type { MediaBackend } from './media-backends.js';
  * left open by a previous run — at start-up.
  */
 
+export interface StreamMetrics {
+  invites: import('prom-client').Counter<'result'>;
+  firstFrame: import('prom-client').Histogram;
+}
+
 export interface StreamManagerDeps {
+  metrics?: StreamMetrics;
   store: Store;
   config: CamgateConfig;
   logger: Logger;
@@ -47,6 +53,8 @@ export class StreamManager {
   #starting = new Map<string, Promise<Stream>>();
   /** Stream ids of open GB28181 rows, for synchronous checks (ZLM webhooks). */
   readonly openIds = new Set<string>();
+  /** When each stream's INVITE went out (ms), until its first frame. */
+  #invitedAt = new Map<string, number>();
 
   constructor(deps: StreamManagerDeps) {
     this.#d = deps;
@@ -132,6 +140,8 @@ export class StreamManager {
       ssrc,
       ...(options.playback ? { playback: { channelId, ...options.playback } } : {}),
     });
+    const invitedAt = performance.now();
+    this.#invitedAt.set(streamid, invitedAt);
     try {
       const result = (await sip.request(
         'invite',
@@ -148,8 +158,12 @@ export class StreamManager {
         ...(answer.ssrc && answer.ssrc !== ssrc ? { ssrc: answer.ssrc } : {}),
       });
       this.#d.emit('streams.started', { streamid, channelid: channelId, deviceid: device.deviceid, t: row.t }, device.deviceid);
+      this.#d.metrics?.invites.inc({ result: 'ok' });
       return updated ?? row;
     } catch (error) {
+      this.#invitedAt.delete(streamid);
+      const status = (error as Error).message.match(/answered (\d)\d\d/)?.[1];
+      this.#d.metrics?.invites.inc({ result: status ? `${status}xx` : /timed out/.test((error as Error).message) ? 'timeout' : 'error' });
       await backend.close(streamid, 'INVITE failed');
       const reason = `INVITE failed: ${(error as Error).message}`;
       this.openIds.delete(streamid);
@@ -173,6 +187,7 @@ export class StreamManager {
     }
     if (options.closeMedia !== false && row.kind === 'gb28181') await this.#d.backend.close(row.streamid, reason);
     this.openIds.delete(row.streamid);
+    this.#invitedAt.delete(row.streamid);
     const closed = await store.streams.close(row.id, reason);
     if (closed) this.#d.emit('streams.stopped', { streamid: row.streamid, channelid: row.channelid, deviceid: row.deviceid, reason }, row.deviceid);
   }
@@ -240,6 +255,11 @@ export class StreamManager {
   /** Media first seen on a stream. */
   async mediaStarted(name: string): Promise<void> {
     if (!name.startsWith('rtp/')) return;
+    const invitedAt = this.#invitedAt.get(name.slice(4));
+    if (invitedAt !== undefined) {
+      this.#invitedAt.delete(name.slice(4));
+      this.#d.metrics?.firstFrame.observe((performance.now() - invitedAt) / 1000);
+    }
     const row = await this.#d.store.streams.getByStreamId(name.slice(4));
     if (row && row.status === 0 && !row.stream) await this.#d.store.streams.update(row.id, { stream: true });
   }

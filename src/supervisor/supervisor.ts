@@ -1,6 +1,7 @@
 import os from 'node:os';
 import { Piscina } from 'piscina';
 import type { FastifyInstance } from 'fastify';
+import { Counter, Histogram } from 'prom-client';
 import type { Logger } from 'pino';
 import { ManagedChild, processSpawner, threadSpawner, type ChildHealth } from '../shared/child.js';
 import { entryPath, packageVersion } from '../shared/entry.js';
@@ -122,6 +123,20 @@ export class Supervisor {
     this.#bridge = bridge;
     const advertisedHost = this.sipHost();
     const streams = new StreamManager({
+      metrics: {
+        invites: new Counter({
+          name: 'camgate_gb28181_invites_total',
+          help: 'INVITEs for live and playback streams by outcome: ok, 4xx/5xx/6xx, timeout, error.',
+          labelNames: ['result'] as const,
+          registers: [this.#metrics.registry],
+        }),
+        firstFrame: new Histogram({
+          name: 'camgate_invite_to_first_frame_seconds',
+          help: 'Time from sending an INVITE to the first complete frame of its media.',
+          buckets: [0.1, 0.25, 0.5, 1, 2, 4, 8, 16, 32],
+          registers: [this.#metrics.registry],
+        }),
+      },
       store,
       config,
       logger: log.child({ part: 'streams' }),

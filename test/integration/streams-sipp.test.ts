@@ -94,8 +94,16 @@ t.test('live: INVITE with media from a sipp device, deduplicated, stopped with B
   t.match(run.messages, /y=0\d{9}/);
   t.match(run.messages, /Subject: 34020000001310000001:0\d{9},34020000002000000001:0/);
   t.match(run.messages, /BYE sip:/, 'the device received BYE');
-  const webhooks = await (await fetch(`${app.api}/metrics`)).text();
-  t.match(webhooks, /camgate_media_streams_started_total\{protocol="rtp"\} [1-9]/);
+  const metrics = await (await fetch(`${app.api}/metrics`)).text();
+  t.match(metrics, /camgate_media_streams_started_total\{protocol="rtp"\} [1-9]/);
+  t.match(metrics, /camgate_gb28181_invites_total\{result="ok"\} 2/);
+  t.match(metrics, /camgate_invite_to_first_frame_seconds_count [1-9]/);
+  t.match(metrics, /camgate_media_sent_bytes_total\{protocol="flv"\} [1-9]/);
+  if (needPeer(t, 'promtool', 'prometheus')) {
+    const check = spawnSync('promtool', ['check', 'metrics'], { input: metrics, encoding: 'utf8' });
+    t.equal(check.status, 0, check.stdout + check.stderr);
+    t.equal((check.stdout + check.stderr).trim(), '', 'the whole appliance registry passes promtool');
+  }
 });
 
 for (const crash of ['supervisor', 'media'] as const) {
