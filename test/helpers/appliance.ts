@@ -64,6 +64,9 @@ export async function getJson(url: string): Promise<{ status: number; body: any 
 
 /** Polls until `check` returns a truthy value or `ms` pass. */
 export async function waitFor<T>(check: () => Promise<T | undefined | false>, ms: number, what: string): Promise<T> {
+  // Deadlines are generous (×3): they only matter when something is wrong, and CI
+  // machines run two test files at once on two cores. A met condition returns at once.
+  ms *= 3;
   const until = Date.now() + ms;
   let lastError: unknown;
   while (Date.now() < until) {
