@@ -207,6 +207,17 @@ channel.handle('rtp.close', async (data) => {
   if (!input) return false;
   return workers[input.slot]?.channel?.request('rtp.close', { name, reason }) ?? false;
 });
+/** Forwards of a live stream, handled by the worker that owns it. */
+for (const method of ['forward.add', 'forward.remove', 'forward.list'] as const) {
+  channel.handle(method, async (data) => {
+    const { name } = data as { name: string };
+    const slot = streams.get(name)?.slot ?? rtpInputs.get(name)?.slot;
+    const worker = slot === undefined ? undefined : workers[slot]?.channel;
+    if (!worker) throw new Error(`no live stream ${name}`);
+    return worker.request(method, data);
+  });
+}
+
 /** Restarts a stuck worker the hard way (as a crash would): its streams end, its terminals reconnect. */
 channel.handle('worker.kill', (data) => {
   const { slot } = data as { slot: number };

@@ -12,7 +12,7 @@ import { RingReader } from '../src/shared/ring.js';
 import { Jt1078Connection, type IngestStream } from '../src/media/jt1078-ingest.js';
 import { parseIngestTag } from '../src/media/ingest-tags.js';
 import { MEDIA_COUNTER_NAMES } from '../src/media/media-metrics.js';
-import { StreamOutputs, type Destination } from '../src/media/rtp-output.js';
+import { StreamOutputs, ssrcForName, type Destination } from '../src/media/rtp-output.js';
 import { RtpIngest, type RtpIngestOptions } from '../src/media/rtp-ingest.js';
 import { FlvServer } from '../src/media/flv-server.js';
 
@@ -105,15 +105,31 @@ async function start(init: WorkerInit, channel: Channel): Promise<void> {
     conn.push(view.slice());
   });
 
+  // Extra destinations at run time: a GB28181 input is relayed packet by packet (no
+  // remux, own SSRC and sequence); a JT/T 1078 stream gets one more PS/RTP output.
   channel.handle('forward.add', (data) => {
     const { name, destination } = data as { name: string; destination: Destination };
+    const ingest = rtpIngests.get(name);
+    if (ingest) {
+      const ssrc = destination.ssrc ?? ssrcForName(`${name}>${destination.host}:${destination.port}`);
+      ingest.addRelay({ ...destination, ssrc });
+      return { ssrc, mode: 'relay' };
+    }
     const out = outputs.get(name);
     if (!out) throw new Error(`no stream ${name} on this worker`);
-    return { ssrc: out.add(destination) };
+    return { ssrc: out.add(destination), mode: 'remux' };
   });
   channel.handle('forward.remove', (data) => {
     const { name, host, port } = data as { name: string; host: string; port: number };
+    const ingest = rtpIngests.get(name);
+    if (ingest) return ingest.removeRelay(host, port);
     return outputs.get(name)?.remove(host, port) ?? false;
+  });
+  channel.handle('forward.list', (data) => {
+    const { name } = data as { name: string };
+    const ingest = rtpIngests.get(name);
+    if (ingest) return ingest.relays;
+    return outputs.get(name)?.destinations ?? [];
   });
   // GB28181 PS/RTP in: the media process picked this worker and a port for the stream.
   channel.handle('rtp.open', async (data) => {

@@ -1,5 +1,5 @@
 import { createSocket, type Socket as UdpSocket } from 'node:dgram';
-import { createServer, type Server } from 'node:net';
+import { createConnection, createServer, type Server, type Socket } from 'node:net';
 import { PsRtpReceiver, Rfc4571Decoder } from '../protocol/rtp/index.js';
 import type { SharedCounters } from '../shared/counters.js';
 import type { AvFrame } from './frame.js';
@@ -26,6 +26,19 @@ export interface RtpIngestHooks {
   stopped(ingest: RtpIngest, reason: string): void;
 }
 
+/** A relay destination: the input's RTP packets as they came, with our SSRC and sequence. */
+export interface RelayTarget {
+  host: string;
+  port: number;
+  transport: 'udp' | 'tcp';
+  ssrc: number;
+}
+
+interface Relay extends RelayTarget {
+  sequence: number;
+  tcp: Socket | null;
+}
+
 export class RtpIngest {
   readonly options: RtpIngestOptions;
   startedAt = 0;
@@ -37,6 +50,7 @@ export class RtpIngest {
   #lastPacketAt = Date.now();
   #watchdog: NodeJS.Timeout | null = null;
   #closed = false;
+  #relays: Relay[] = [];
 
   constructor(options: RtpIngestOptions, hooks: RtpIngestHooks, counters: SharedCounters) {
     this.options = options;
@@ -95,7 +109,49 @@ export class RtpIngest {
     this.#lastPacketAt = Date.now();
     this.#counters.add('packets_in|rtp');
     this.#counters.add('bytes_in|rtp', datagram.length);
+    if (this.#relays.length > 0) this.#relay(datagram);
     this.#receiver.pushRtp(datagram);
+  }
+
+  get relays(): RelayTarget[] {
+    return this.#relays.map(({ host, port, transport, ssrc }) => ({ host, port, transport, ssrc }));
+  }
+
+  /** Relays the input's packets, unchanged but for SSRC and sequence, to one more destination. */
+  addRelay(target: RelayTarget): void {
+    const relay: Relay = { ...target, sequence: Math.floor(Math.random() * 0x10000), tcp: null };
+    if (target.transport === 'tcp') {
+      relay.tcp = createConnection({ host: target.host, port: target.port });
+      relay.tcp.setNoDelay(true);
+      relay.tcp.on('error', () => this.#counters.add('send_errors|rtp'));
+    }
+    this.#relays.push(relay);
+  }
+
+  removeRelay(host: string, port: number): boolean {
+    const i = this.#relays.findIndex((r) => r.host === host && r.port === port);
+    if (i < 0) return false;
+    this.#relays[i]!.tcp?.end();
+    this.#relays.splice(i, 1);
+    return true;
+  }
+
+  #relay(datagram: Uint8Array): void {
+    if (datagram.length < 12 || datagram[0]! >> 6 !== 2) return;
+    for (const relay of this.#relays) {
+      const prefix = relay.transport === 'tcp' ? 2 : 0;
+      const out = Buffer.allocUnsafe(prefix + datagram.length);
+      if (prefix) out.writeUInt16BE(datagram.length, 0);
+      out.set(datagram, prefix);
+      out.writeUInt16BE(relay.sequence, prefix + 2);
+      out.writeUInt32BE(relay.ssrc >>> 0, prefix + 8);
+      relay.sequence = (relay.sequence + 1) & 0xffff;
+      if (relay.transport === 'udp') (this.#udp ?? relayUdp()).send(out, relay.port, relay.host);
+      else if (relay.tcp && !relay.tcp.destroyed && relay.tcp.writableLength < 2 * 1024 * 1024) relay.tcp.write(out);
+      else this.#counters.add('send_errors|rtp');
+      this.#counters.add('packets_out|rtp');
+      this.#counters.add('bytes_out|rtp', datagram.length);
+    }
   }
 
   #frame(frame: AvFrame): void {
@@ -114,9 +170,22 @@ export class RtpIngest {
     if (this.#watchdog) clearInterval(this.#watchdog);
     this.#receiver.flush();
     this.#closed = true;
+    for (const relay of this.#relays) relay.tcp?.end();
+    this.#relays = [];
     this.#udp?.close();
     this.#tcp?.close();
     if (this.startedAt !== 0) this.#counters.add('streams_stopped|rtp');
     this.#hooks.stopped(this, reason);
   }
+}
+
+let sharedUdp: UdpSocket | null = null;
+/** A send socket for relays of TCP inputs (UDP inputs relay from their own socket). */
+function relayUdp(): UdpSocket {
+  if (!sharedUdp) {
+    sharedUdp = createSocket('udp4');
+    sharedUdp.on('error', () => undefined);
+    sharedUdp.unref();
+  }
+  return sharedUdp;
 }

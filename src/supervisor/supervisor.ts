@@ -232,6 +232,7 @@ export class Supervisor {
       metrics: this.#metrics,
       health: () => this.health(),
       streams: () => this.#streams,
+      media: () => this.#media?.channel ?? null,
       sipHost: advertisedHost,
       gb: {
         queryRecords: async (deviceId, channelId, start, end) => {

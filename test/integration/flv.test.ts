@@ -43,6 +43,16 @@ t.test('a JT/T 1078 terminal is playable at its HTTP-FLV and WS-FLV URLs', async
     return r.body.data.List[0];
   }, 5000, 'stream listed in GET /streams');
   t.match(row, { kind: 'jt1078', streamid: /^live\/jt1078-\d+-\d+$/, urls: { flv: /^http:\/\/.+\.flv$/, wsflv: /^ws:\/\/.+\.flv$/ } });
+  // Forwards at run time through the API (a JT/T 1078 stream gets one more PS/RTP output).
+  const id = encodeURIComponent(row.streamid);
+  const added = await fetch(`${app.api}/streams/${id}/forwards`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ host: '127.0.0.1', port: 9, ssrc: 77 }) });
+  t.match(await added.json(), { code: '0', data: { ssrc: 77, mode: 'remux', transport: 'udp' } });
+  t.match(((await (await fetch(`${app.api}/streams/${id}/forwards`)).json()) as any).data, [{ host: '127.0.0.1', port: 9, ssrc: 77 }]);
+  const badHost = await fetch(`${app.api}/streams/${id}/forwards`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ host: 'a b', port: 9 }) });
+  t.equal(badHost.status, 400);
+  t.equal((await fetch(`${app.api}/streams/${id}/forwards?host=127.0.0.1&port=9`, { method: 'DELETE' })).status, 200);
+  t.equal((await fetch(`${app.api}/streams/${id}/forwards?host=127.0.0.1&port=9`, { method: 'DELETE' })).status, 404);
+  t.equal((await fetch(`${app.api}/streams/NOSUCH/forwards`)).status, 404);
   const http = ffprobe(['-count_frames', '-select_streams', 'v:0', '-show_entries', 'stream=codec_name,width,height,nb_read_frames', row.urls.flv]);
   const ws = readWebSocket(row.urls.wsflv);
   const stats = await sim;

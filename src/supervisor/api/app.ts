@@ -31,6 +31,8 @@ export interface GbControl {
 
 export interface ApiDeps {
   gb?: GbControl;
+  /** The media process's channel, null while it restarts. */
+  media?: () => import('../../shared/channel.js').Channel | null;
   /** GB28181 streams; null until the children are up. */
   streams?: () => import('../streams.js').StreamManager | null;
   config: CamgateConfig;

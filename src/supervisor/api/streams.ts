@@ -109,5 +109,86 @@ export function streamsRoutes(manager: () => StreamManager | null) {
         return ok('');
       },
     );
+
+    const forwardBody = {
+      type: 'object',
+      required: ['host', 'port'],
+      properties: {
+        host: { type: 'string', pattern: '^[A-Za-z0-9.:-]+$', maxLength: 255 },
+        port: { type: 'integer', minimum: 1, maximum: 65535 },
+        transport: { type: 'string', enum: ['udp', 'tcp'], default: 'udp' },
+        ssrc: { type: 'integer', minimum: 0, maximum: 4294967295 },
+      },
+    } as const;
+    const forwardSchema = {
+      type: 'object',
+      properties: { host: str, port: int, transport: str, ssrc: int },
+    } as const;
+    const streamParams = { type: 'object', required: ['id'], properties: { id: { type: 'string', maxLength: 128, description: 'streamid' } } } as const;
+
+    /** The media plane's name of an open stream, or a 404. */
+    const liveName = async (id: string): Promise<string> => {
+      const row = await store.streams.getByStreamId(id);
+      if (!row || row.status !== 0) throw notFound(`stream ${id} not found or closed`);
+      if (row.media_server === 'zlm') throw new ApiError(409, '1002', 'forwards need media.server: builtin');
+      return row.kind === 'gb28181' ? `rtp/${row.streamid}` : row.streamid;
+    };
+    const media = (): import('../../shared/channel.js').Channel => {
+      const channel = app.deps.media?.();
+      if (!channel) throw new ApiError(503, '1001', 'media process is restarting; retry');
+      return channel;
+    };
+
+    app.post<{ Params: { id: string }; Body: { host: string; port: number; transport?: 'udp' | 'tcp'; ssrc?: number } }>(
+      '/streams/:id/forwards',
+      {
+        schema: {
+          tags: ['streams'],
+          summary: 'Send a live stream to one more destination as PS over RTP (GB28181 inputs are relayed packet by packet with their own SSRC and sequence).',
+          params: streamParams,
+          body: forwardBody,
+          response: { 200: envelopeSchema({ ...forwardSchema, properties: { ...forwardSchema.properties, mode: str } }), ...errorResponses },
+        },
+      },
+      async (request) => {
+        const name = await liveName(request.params.id);
+        const { host, port, transport, ssrc } = request.body;
+        const destination = { host, port, transport: transport ?? 'udp', ...(ssrc === undefined ? {} : { ssrc }) };
+        const result = (await media().request('forward.add', { name, destination })) as { ssrc: number; mode: string };
+        return ok({ host, port, transport: destination.transport, ...result });
+      },
+    );
+
+    app.get<{ Params: { id: string } }>(
+      '/streams/:id/forwards',
+      {
+        schema: {
+          tags: ['streams'],
+          summary: 'Destinations a live stream is sent to.',
+          params: streamParams,
+          response: { 200: envelopeSchema({ type: 'array', items: forwardSchema }), ...errorResponses },
+        },
+      },
+      async (request) => ok(await media().request('forward.list', { name: await liveName(request.params.id) })),
+    );
+
+    app.delete<{ Params: { id: string }; Querystring: { host: string; port: number } }>(
+      '/streams/:id/forwards',
+      {
+        schema: {
+          tags: ['streams'],
+          summary: 'Stop sending a live stream to host:port.',
+          params: streamParams,
+          querystring: { type: 'object', required: ['host', 'port'], properties: { host: forwardBody.properties.host, port: forwardBody.properties.port } },
+          response: { 200: envelopeSchema({ type: 'string' }), ...errorResponses },
+        },
+      },
+      async (request) => {
+        const name = await liveName(request.params.id);
+        const removed = await media().request('forward.remove', { name, host: request.query.host, port: request.query.port });
+        if (!removed) throw notFound(`no forward to ${request.query.host}:${request.query.port}`);
+        return ok('');
+      },
+    );
   };
 }
