@@ -4,7 +4,6 @@
  * supervises the workers: one that dies is restarted with a fresh ring, its
  * connections are dropped (terminals reconnect) and its streams reported closed.
  */
-import os from 'node:os';
 import { runChild } from '../src/shared/child-runtime.js';
 import { ManagedChild, threadSpawner } from '../src/shared/child.js';
 import { SharedCounters } from '../src/shared/counters.js';
@@ -12,16 +11,13 @@ import { entryPath } from '../src/shared/entry.js';
 import { RingBuffer, RingWriter } from '../src/shared/ring.js';
 import { IngestAcceptor, type WorkerSlot } from '../src/media/ingest-acceptor.js';
 import { MEDIA_COUNTER_NAMES } from '../src/media/media-metrics.js';
+import { mediaWorkerCount } from '../src/media/worker-count.js';
 import type { CamgateConfig } from '../src/supervisor/config.js';
 
 // Only the supervisor decides when the data plane stops; a terminal's Ctrl-C or a
 // stray SIGTERM to the group must not beat the ordered shutdown.
 process.on('SIGINT', () => undefined);
 process.on('SIGTERM', () => undefined);
-
-export function mediaWorkerCount(configured: number): number {
-  return configured > 0 ? configured : Math.max(1, os.availableParallelism() - 1);
-}
 
 interface MediaInit {
   config: CamgateConfig;

@@ -21,6 +21,7 @@ import { MEDIA_COUNTER_NAMES } from '../media/media-metrics.js';
 import { CounterTotals, registerMediaMetrics, type MediaSnapshot } from './media-metrics.js';
 import { StreamCallbacks, type StreamNote } from './stream-callbacks.js';
 import { StreamManager } from './streams.js';
+import { mediaWorkerCount } from '../media/worker-count.js';
 import { BuiltinBackend, ZlmBackend } from './media-backends.js';
 
 /**
@@ -106,6 +107,11 @@ export class Supervisor {
     );
 
     registerSipMetrics(this.#metrics.registry, this.#sipCounters);
+    // Every child's restart counter exists from the start (at 0), so rate() and
+    // increase() have a series to work on before the first restart.
+    for (const child of ['sip', 'media', ...Array.from({ length: mediaWorkerCount(config.media.workers) }, (_, i) => `media-worker-${i}`)]) {
+      this.#metrics.childRestarts.inc({ child }, 0);
+    }
     this.#notifier = new Notifier({
       urls: config.notify.urls,
       secret: config.notify.secret,
@@ -124,12 +130,15 @@ export class Supervisor {
     const advertisedHost = this.sipHost();
     const streams = new StreamManager({
       metrics: {
-        invites: new Counter({
-          name: 'camgate_gb28181_invites_total',
-          help: 'INVITEs for live and playback streams by outcome: ok, 4xx/5xx/6xx, timeout, error.',
-          labelNames: ['result'] as const,
-          registers: [this.#metrics.registry],
-        }),
+        invites: zeroed(
+          new Counter({
+            name: 'camgate_gb28181_invites_total',
+            help: 'INVITEs for live and playback streams by outcome: ok, 4xx/5xx/6xx, timeout, error.',
+            labelNames: ['result'] as const,
+            registers: [this.#metrics.registry],
+          }),
+          ['ok', '4xx', '5xx', '6xx', 'timeout', 'error'],
+        ),
         firstFrame: new Histogram({
           name: 'camgate_invite_to_first_frame_seconds',
           help: 'Time from sending an INVITE to the first complete frame of its media.',
@@ -370,4 +379,10 @@ export class Supervisor {
     })();
     return this.#stopping;
   }
+}
+
+/** A labelled counter with every expected label value present at 0. */
+function zeroed(counter: Counter<'result'>, results: string[]): Counter<'result'> {
+  for (const result of results) counter.inc({ result }, 0);
+  return counter;
 }

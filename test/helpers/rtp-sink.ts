@@ -63,3 +63,19 @@ export async function tcpSink() {
 export function psOf(packets: RtpRecord[], ssrc: number): Buffer {
   return Buffer.concat(packets.filter((p) => p.ssrc === ssrc).map((p) => p.payload));
 }
+
+/**
+ * Sends RTP packets paced by their timestamps (a frame's packets together), `speed`
+ * times faster than real time: loopback UDP sockets hold only ~100 full-size
+ * packets, so an unpaced burst measures the machine's scheduler, not camgate.
+ */
+export async function sendPaced(packets: Buffer[], send: (packet: Buffer, index: number) => void, speed = 4, from = 0, to = packets.length): Promise<void> {
+  for (let i = from; i < to; i++) {
+    send(packets[i]!, i);
+    const next = packets[i + 1];
+    if (next && i + 1 < to) {
+      const delta = ((next.readUInt32BE(4) - packets[i]!.readUInt32BE(4)) >>> 0) / 90 / speed;
+      if (delta > 0) await new Promise((r) => setTimeout(r, delta));
+    }
+  }
+}

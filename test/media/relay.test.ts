@@ -8,7 +8,7 @@ import { ManagedChild, processSpawner } from '../../src/shared/child.js';
 import { entryPath } from '../../src/shared/entry.js';
 import { defaultConfig } from '../../src/supervisor/config.js';
 import { freePort } from '../helpers/ports.js';
-import { psOf, tcpSink, udpSink, type RtpRecord } from '../helpers/rtp-sink.js';
+import { psOf, sendPaced, tcpSink, udpSink, type RtpRecord } from '../helpers/rtp-sink.js';
 import { waitFor } from '../helpers/appliance.js';
 import { needPeer } from '../helpers/peers.js';
 
@@ -51,12 +51,7 @@ t.test('relay of a GB28181 input: added and removed at run time, UDP and TCP, ow
   const { port } = (await media.channel!.request('rtp.open', { name: 'rtp/RELAY', transport: 'udp' })) as { port: number };
   const rtp = rtpFromPcap(pcap);
   const sender = createSocket('udp4');
-  const send = async (from: number, to: number) => {
-    for (let i = from; i < to; i++) {
-      sender.send(rtp[i]!, port, '127.0.0.1');
-      if (i % 10 === 0) await new Promise((r) => setTimeout(r, 2));
-    }
-  };
+  const send = (from: number, to: number) => sendPaced(rtp, (packet) => sender.send(packet, port, '127.0.0.1'), 4, from, to);
   await send(0, 10); // before any forward: these 10 packets are not relayed
   const a = (await media.channel!.request('forward.add', { name: 'rtp/RELAY', destination: { host: '127.0.0.1', port: udp.port, transport: 'udp', ssrc: 4242 } })) as { ssrc: number; mode: string };
   t.same(a, { ssrc: 4242, mode: 'relay' });

@@ -8,7 +8,7 @@ import { ManagedChild, processSpawner } from '../../src/shared/child.js';
 import { entryPath } from '../../src/shared/entry.js';
 import { defaultConfig } from '../../src/supervisor/config.js';
 import { freePort } from '../helpers/ports.js';
-import { psOf, udpSink } from '../helpers/rtp-sink.js';
+import { psOf, sendPaced, udpSink } from '../helpers/rtp-sink.js';
 import { waitFor } from '../helpers/appliance.js';
 import { needPeer } from '../helpers/peers.js';
 
@@ -73,10 +73,7 @@ t.test('GB28181 PS/RTP ingest over UDP and TCP, re-sent as PS/RTP; media timeout
     const sender = createSocket('udp4');
     // A foreign SSRC first: it must be ignored, not mixed in.
     sender.send(Buffer.from(rtp[0]!).fill(0x11, 8, 12), opened.port, '127.0.0.1');
-    for (const [i, packet] of rtp.entries()) {
-      sender.send(packet, opened.port, '127.0.0.1');
-      if (i % 20 === 0) await new Promise((r) => setTimeout(r, 2));
-    }
+    await sendPaced(rtp, (packet) => sender.send(packet, opened.port, '127.0.0.1'));
     await waitFor(async () => notes.some((n) => n[0] === 'stream.started' && n[1].name === 'rtp/0BEBC201'), 5000, 'stream started');
     await media.channel!.request('rtp.close', { name: 'rtp/0BEBC201', reason: 'test done' });
     const stopped = await waitFor(async () => notes.find((n) => n[0] === 'stream.stopped' && n[1].name === 'rtp/0BEBC201'), 5000, 'stopped');
@@ -95,13 +92,11 @@ t.test('GB28181 PS/RTP ingest over UDP and TCP, re-sent as PS/RTP; media timeout
     })) as { port: number };
     const socket = connect(opened.port, '127.0.0.1');
     await new Promise<void>((r) => socket.once('connect', () => r()));
-    for (const [i, packet] of rtp.entries()) {
+    await sendPaced(rtp, (packet) => {
       const length = Buffer.alloc(2);
       length.writeUInt16BE(packet.length);
       socket.write(Buffer.concat([length, packet]));
-      // Paced so the UDP receiver on the output side keeps up.
-      if (i % 20 === 0) await new Promise((r) => setTimeout(r, 2));
-    }
+    });
     socket.end();
     await waitFor(async () => sink.packets.filter((p) => p.ssrc === 888).length > 100, 5000, 'packets forwarded');
     await new Promise((r) => setTimeout(r, 200));
