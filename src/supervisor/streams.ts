@@ -28,6 +28,8 @@ export interface StreamManagerDeps {
   config: CamgateConfig;
   logger: Logger;
   sip(): Channel | null;
+  /** The media process's channel (JT/T 1078 streams pushed to ZLMediaKit). */
+  media?(): Channel | null;
   backend: MediaBackend;
   emit(event: string, data: Record<string, unknown>, key?: string): void;
   /** Address devices send media to (c= of our offer). */
@@ -36,6 +38,8 @@ export interface StreamManagerDeps {
 
 export interface StartOptions {
   playback?: { start: number; end: number };
+  /** Reuse this SSRC (a player asking ZLMediaKit for a stream id it knew) when it is free. */
+  ssrc?: string;
 }
 
 const token = (n: number) => randomBytes(n).toString('hex');
@@ -53,6 +57,8 @@ export class StreamManager {
   #starting = new Map<string, Promise<Stream>>();
   /** Stream ids of open GB28181 rows, for synchronous checks (ZLM webhooks). */
   readonly openIds = new Set<string>();
+  /** Live stream ids started since this process started: a player may ask for them again. */
+  readonly liveIds = new Set<string>();
   /** When each stream's INVITE went out (ms), until its first frame. */
   #invitedAt = new Map<string, number>();
 
@@ -105,7 +111,7 @@ export class StreamManager {
     const backend = this.#d.backend;
 
     const active = new Set((await store.streams.listOpen({ kind: 'gb28181' })).map((s) => s.ssrc));
-    const ssrc = this.#ssrc.allocate(playback, active);
+    const ssrc = options.ssrc && !active.has(options.ssrc) ? options.ssrc : this.#ssrc.allocate(playback, active);
     if (!ssrc) throw new ApiError(503, '1001', 'no free SSRC');
     const streamid = streamIdOf(ssrc);
     const transport = config.streams.transport;
@@ -132,6 +138,7 @@ export class StreamManager {
       urls: backend.urls(`rtp/${streamid}`, opened.slot),
     });
     this.openIds.add(streamid);
+    if (!playback) this.liveIds.add(streamid);
     const sdp = buildOffer({
       serverId: config.sip.id,
       mediaHost: opened.host,
@@ -206,6 +213,19 @@ export class StreamManager {
     }
   }
 
+  /**
+   * A player asked ZLMediaKit for a stream that is not there (on_stream_not_found):
+   * when the id is a live stream camgate ran before, INVITE that channel again with
+   * the same SSRC, so the same URL plays. Playbacks are never restarted this way.
+   */
+  async startOnDemand(streamid: string): Promise<boolean> {
+    const row = await this.#d.store.streams.getByStreamId(streamid);
+    if (!row || row.kind !== 'gb28181' || row.t !== 0) return false;
+    if (row.status === 0) return true;
+    await this.start(row.channelid, { ssrc: row.ssrc });
+    return true;
+  }
+
   /** MediaStatus 121 (end of file): the playback of that channel is over. */
   async playbackEnded(deviceId: string, channelId: string): Promise<number> {
     const rows = await this.#d.store.streams.listOpen({ kind: 'gb28181', deviceid: deviceId, t: 1 });
@@ -216,6 +236,19 @@ export class StreamManager {
 
   /** A JT/T 1078 stream went live in the media plane: it gets a row too, so GET /streams lists it. */
   async jt1078Started(note: { name: string; sim: string; channel: number; kind: string; slot: number; ssrc?: number }): Promise<void> {
+    const backend = this.#d.backend;
+    let urls: Record<string, string> = backend.name === 'camgate' ? backend.urls(note.name, note.slot) : {};
+    if (backend.name === 'zlm') {
+      // ZLMediaKit plays it: an RTP server there, and the stream sent to it as PS/RTP.
+      const id = zlmIdOf(note.name);
+      try {
+        const opened = await backend.open(id, 'udp', this.#d.config.streams.mediaTimeout * 1000);
+        await this.#d.media?.()?.request('forward.add', { name: note.name, destination: { host: opened.host, port: opened.port, transport: 'udp' } });
+        urls = backend.urls(id, null);
+      } catch (error) {
+        this.#d.logger.warn({ stream: note.name, err: (error as Error).message }, 'could not push the stream to ZLMediaKit');
+      }
+    }
     await this.#d.store.streams.insert({
       streamid: note.name,
       ssrc: String(note.ssrc ?? 0),
@@ -225,13 +258,14 @@ export class StreamManager {
       channelid: String(note.channel),
       media_server: 'camgate',
       worker: note.slot,
-      urls: this.#d.backend.name === 'camgate' ? this.#d.backend.urls(note.name, note.slot) : {},
+      urls,
       stream: true,
     });
     this.#d.emit('streams.started', { streamid: note.name, sim: note.sim, channel: note.channel }, note.sim);
   }
 
   async jt1078Stopped(name: string, reason: string): Promise<void> {
+    if (this.#d.backend.name === 'zlm') await this.#d.backend.close(zlmIdOf(name), reason);
     for (const row of await this.#d.store.streams.listOpen({ kind: 'jt1078' })) {
       if (row.streamid !== name) continue;
       if (await this.#d.store.streams.close(row.id, reason)) {
@@ -283,4 +317,9 @@ export class StreamManager {
   async openDialogs(): Promise<Array<{ callId: string; deviceId: string }>> {
     return (await this.#d.store.streams.listOpen({ kind: 'gb28181' })).map((r) => ({ callId: r.callid, deviceId: r.deviceid }));
   }
+}
+
+/** ZLMediaKit stream ids cannot hold '/': `live/jt1078-1-1` → `live_jt1078-1-1`. */
+export function zlmIdOf(name: string): string {
+  return name.replaceAll('/', '_');
 }

@@ -150,6 +150,7 @@ export class Supervisor {
       config,
       logger: log.child({ part: 'streams' }),
       sip: () => this.#sip?.channel ?? null,
+      media: () => this.#media?.channel ?? null,
       backend:
         config.media.server === 'zlm'
           ? new ZlmBackend(config, advertisedHost)

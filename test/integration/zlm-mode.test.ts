@@ -5,6 +5,8 @@ import { startSipp } from '../helpers/sipp.js';
 import { freePort } from '../helpers/ports.js';
 import { startZlmDouble } from '../media-server/zlm/fixtures/zlm-double.js';
 import { api, hooks, MEDIA_SERVER_ID, SECRET } from '../media-server/zlm/fixtures/recorded.js';
+import { capturesDir } from '../helpers/jt1078.js';
+import { runSimulation } from '../../src/tools/sim/index.js';
 
 /**
  * media.server: zlm — ZLMediaKit cannot run here, so a test double stands in for its
@@ -29,7 +31,9 @@ t.test('streams through ZLMediaKit: openRtpServer per INVITE, URLs, webhooks, cl
   zlm.answer('openRtpServer', api.openRtpServerUdp);
   zlm.answer('closeRtpServer', api.closeRtpServerHit);
   zlm.answer('close_streams', api.closeStreamsHit);
+  const realtime = await freePort();
   const app = await startAppliance({
+    jt1078: { realtime: { port: realtime } },
     sip: SERVER,
     gb28181: { registration: 'open' },
     api: { tokens: ['operator-token-0123456789'] },
@@ -78,6 +82,29 @@ t.test('streams through ZLMediaKit: openRtpServer per INVITE, URLs, webhooks, cl
   }, 5000, 'row closed');
   t.match(closed.reason, /rtp server timeout/);
 
+  // A player asks ZLM for that stream again: camgate INVITEs the channel with the same SSRC.
+  const notFound = await post(`${app.api}/zlm/webhook/on_stream_not_found`, { ...hooks.on_stream_not_found, stream: s.streamid }, true);
+  t.match(notFound.body, { code: 0, close: false }, 'ZLM is told to wait');
+  const again = await waitFor(async () => {
+    const r = (await fetch(`${app.api}/streams?filters=${encodeURIComponent(JSON.stringify([{ field_name: 'streamid', operator: '=', value: s.streamid }, { field_name: 'status', operator: '=', value: 0 }]))}`, { headers: auth }).then((x) => x.json())) as any;
+    return r.data.List[0];
+  }, 5000, 'stream restarted on demand');
+  t.equal(again.ssrc, s.ssrc, 'same SSRC, so the same URL plays');
+  await fetch(`${app.api}/streams/${s.streamid}`, { method: 'DELETE', headers: auth });
+  const unknown = await post(`${app.api}/zlm/webhook/on_stream_not_found`, { ...hooks.on_stream_not_found }, true);
+  t.match(unknown.body, { code: 0, close: true }, 'a stream camgate never ran is not started');
+
+  // A JT/T 1078 terminal: pushed to ZLM as PS/RTP, URLs from the templates.
+  const opensBefore = zlm.requests.filter((r) => r.name === 'openRtpServer').length;
+  await runSimulation({ capture: `${capturesDir}data.txt`, host: '127.0.0.1', port: realtime, streams: 1, loops: 1, speed: 8 });
+  const jt = await waitFor(async () => {
+    const r = (await fetch(`${app.api}/streams?filters=${encodeURIComponent('[{"field_name":"kind","operator":"=","value":"jt1078"}]')}`, { headers: auth }).then((x) => x.json())) as any;
+    return r.data.List[0];
+  }, 5000, 'JT/T 1078 stream row');
+  const pushed = zlm.requests.filter((r) => r.name === 'openRtpServer').slice(opensBefore).find((r) => r.query.stream_id?.startsWith('live_jt1078-'));
+  t.ok(pushed, 'an RTP server opened on ZLM for the terminal');
+  t.equal(jt.urls.flv, `http://zlm.example:8080/rtp/${pushed!.query.stream_id}.live.flv`);
+
   // A second live stream, stopped through the API: ZLM is told to close it.
   const second = (await (await fetch(`${app.api}/channels/${CAMERA}/streams`, { method: 'POST', headers: auth, body: new URLSearchParams({}) })).json()) as any;
   t.equal(second.code, '0');
@@ -93,5 +120,5 @@ t.test('streams through ZLMediaKit: openRtpServer per INVITE, URLs, webhooks, cl
 
   const run = await sipp.done;
   t.match(run.messages, /m=video 32158 RTP\/AVP/, 'the offer carries the port ZLM opened');
-  t.equal(run.messages.match(/BYE sip:/g)?.length, 2, 'both dialogs ended with BYE');
+  t.equal(run.messages.match(/BYE sip:/g)?.length, 3, 'every dialog ended with BYE');
 });

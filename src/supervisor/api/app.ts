@@ -198,11 +198,11 @@ async function registerZlmHooks(app: FastifyInstance, config: CamgateConfig, str
   const manager = () => streams();
   const hooks = createZlmHooks(
     {
-      isOurs: (appName, stream) => appName === 'rtp' && (manager()?.openIds.has(stream) ?? false),
+      isOurs: (appName, stream) => appName === 'rtp' && ((manager()?.openIds.has(stream) || manager()?.liveIds.has(stream)) ?? false),
       wasWatched: (appName, stream) => appName === 'rtp' && (manager()?.openIds.has(stream) ?? false),
       onStreamRegistered: async (_app, stream) => void (await manager()?.mediaStarted(`rtp/${stream}`)),
       onStreamUnregistered: async (_app, stream) => void (await manager()?.mediaGone(stream, 'media server dropped the stream')),
-      startOnDemand: async () => false, // play URLs name an SSRC that only exists once started through the API
+      startOnDemand: async (appName, stream) => appName === 'rtp' && ((await manager()?.startOnDemand(stream)) ?? false),
       onRtpServerTimeout: async (streamId) => void (await manager()?.mediaGone(streamId, 'no media (ZLMediaKit rtp server timeout)')),
       reconcile: async () => void (await manager()?.reconcile('media server restarted')),
     },
