@@ -79,7 +79,7 @@ export class FlvServer {
           res.end();
         },
       },
-      { id: `http:${name}` },
+      { id: `http:${name}`, audio: wantsAudio(req.url ?? '') },
     );
     res.on('close', () => {
       closed = true;
@@ -114,7 +114,7 @@ export class FlvServer {
         socket.end(Buffer.from([0x88, 0x02, 0x03, 0xe8])); // close, 1000
       },
     };
-    const viewer = fanout.addViewer(sink, { id: `ws:${name}` });
+    const viewer = fanout.addViewer(sink, { id: `ws:${name}`, audio: wantsAudio(req.url ?? '') });
     let input = Buffer.alloc(0);
     socket.on('data', (chunk: Buffer) => {
       input = Buffer.concat([input, chunk]);
@@ -216,6 +216,16 @@ function* clientFrames(data: Buffer): Generator<{ opcode: number; payload: Buffe
     at += consumed;
     yield { opcode, payload, consumed };
   }
+}
+
+/**
+ * `?audio=0` leaves audio out for this viewer: mpegts.js plays only AAC and MP3 from
+ * FLV, and a G.711 track makes it fail, so browser players of G.711 cameras ask for
+ * video only.
+ */
+function wantsAudio(url: string): boolean {
+  const query = url.indexOf('?');
+  return query < 0 || new URLSearchParams(url.slice(query + 1)).get('audio') !== '0';
 }
 
 /** `/rtp/0BEBC201.flv` → `rtp/0BEBC201`; also accepts `.live.flv` (ZLMediaKit's form). */

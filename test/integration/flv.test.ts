@@ -75,3 +75,22 @@ t.test('a JT/T 1078 terminal is playable at its HTTP-FLV and WS-FLV URLs', async
   const missing = await fetch(row.urls.flv.replace(/jt1078-\d+/, 'jt1078-999'));
   t.equal(missing.status, 404, 'unknown stream: 404');
 });
+
+t.test('?audio=0 leaves the G.711 track out (for mpegts.js players)', async (t) => {
+  if (!needPeer(t, 'ffprobe', 'ffmpeg')) return;
+  const realtime = await freePort();
+  const app = await startAppliance({ jt1078: { realtime: { port: realtime } } });
+  t.teardown(async () => {
+    app.process.kill('SIGTERM');
+    await app.exited;
+  });
+  await waitFor(async () => (await getJson(`${app.api}/healthz`)).status === 200, 15_000, 'healthy');
+  const sim = runSimulation({ capture: `${capturesDir}audio_data.txt`, host: '127.0.0.1', port: realtime, streams: 1, loops: 1, speed: 1 });
+  const row = await waitFor(async () => (await getJson(`${app.api}/streams`)).body.data.List[0], 5000, 'stream');
+  const streamsOf = (url: string) => ffprobe(['-show_entries', 'stream=codec_type,codec_name', url]);
+  const [withAudio, videoOnly] = await Promise.all([streamsOf(row.urls.flv), streamsOf(`${row.urls.flv}?audio=0`)]);
+  await sim;
+  const kinds = (r: { json: any }) => (r.json.streams ?? []).map((s: { codec_type: string; codec_name: string }) => `${s.codec_type}:${s.codec_name}`).sort();
+  t.same(kinds(withAudio), ['audio:pcm_alaw', 'video:h264']);
+  t.same(kinds(videoOnly), ['video:h264']);
+});
