@@ -5,32 +5,16 @@
  * through native-bench's rtp-relay (recvmmsg/sendmmsg) in the same run. Rising N;
  * prints packets/s relayed with zero loss, CPU per packet, and the ratio to native.
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { ManagedChild, processSpawner } from '../src/shared/child.js';
 import { defaultConfig } from '../src/supervisor/config.js';
-import { freePort, quick, repoRoot, table, treeCpuSeconds, writeResult } from './lib.js';
+import { freePort, quick, repoRoot, startNativeTool, table, treeCpuSeconds, writeResult } from './lib.js';
 
 const steps = quick ? [50, 150] : [100, 300, 600, 1000];
 const seconds = quick ? 6 : 10;
 const pcap = join(repoRoot, '../shared/sipp/gb_h264_4s_rtp.pcap');
-const nativeDir = join(repoRoot, 'native-bench/build');
 
-function native(tool: string, args: string[]): Promise<{ child: ChildProcess; port: number; result: Promise<any> }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(join(nativeDir, tool), args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    child.stdout!.on('data', (d) => (out += d));
-    const result = new Promise<any>((r) => child.once('exit', () => r(JSON.parse(out.trim().split('\n').pop() || '{}'))));
-    child.stderr!.on('data', (d) => {
-      err += d;
-      const m = /listening on [\d.]+:(\d+)/.exec(err);
-      if (m) resolve({ child, port: Number(m[1]), result });
-    });
-    child.once('exit', (code) => reject(new Error(`${tool} exited ${code}: ${err}`)));
-  });
-}
 
 function send(ports: number[], duration: number): Promise<any> {
   return new Promise((resolve) => {
@@ -50,7 +34,7 @@ interface Step {
 }
 
 async function camgateStep(media: ManagedChild, streams: number): Promise<Step> {
-  const sink = await native('rtp-sink', ['--listen', '127.0.0.1:0', '--expect-ssrcs', String(streams)]);
+  const sink = await startNativeTool('rtp-sink', ['--listen', '127.0.0.1:0', '--expect-ssrcs', String(streams)]);
   const ports: number[] = [];
   for (let i = 0; i < streams; i++) {
     const name = `rtp/F${i}`;
@@ -76,8 +60,8 @@ async function camgateStep(media: ManagedChild, streams: number): Promise<Step> 
 }
 
 async function nativeStep(streams: number): Promise<Step> {
-  const sink = await native('rtp-sink', ['--listen', '127.0.0.1:0']);
-  const relay = await native('rtp-relay', ['--listen', '127.0.0.1:0', '--to', `127.0.0.1:${sink.port}`]);
+  const sink = await startNativeTool('rtp-sink', ['--listen', '127.0.0.1:0']);
+  const relay = await startNativeTool('rtp-relay', ['--listen', '127.0.0.1:0', '--to', `127.0.0.1:${sink.port}`]);
   // The native relay merges its input into one output stream per destination, so the
   // sender aims every stream at its one port.
   const sending = send(Array.from({ length: streams }, () => relay.port), seconds);

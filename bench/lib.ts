@@ -164,3 +164,25 @@ export function table(rows: Array<Record<string, string | number>>): string {
 }
 
 export const quick = process.argv.includes('--quick');
+
+const nativeDir = join(repoRoot, 'native-bench/build');
+
+/**
+ * Starts a native-bench program and resolves once it has bound (it prints
+ * `listening on IP:PORT` on stderr); `result` is its JSON line at exit.
+ */
+export function startNativeTool(tool: string, args: string[]): Promise<{ child: ChildProcess; port: number; result: Promise<any> }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(join(nativeDir, tool), args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stdout!.on('data', (d) => (out += d));
+    const result = new Promise<any>((r) => child.once('exit', () => r(JSON.parse(out.trim().split('\n').pop() || '{}'))));
+    child.stderr!.on('data', (d) => {
+      err += d;
+      const m = /listening on [\d.]+:(\d+)/.exec(err);
+      if (m) resolve({ child, port: Number(m[1]), result });
+    });
+    child.once('exit', (code) => reject(new Error(`${tool} exited ${code}: ${err}`)));
+  });
+}

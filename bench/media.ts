@@ -5,31 +5,15 @@
  * pipeline in the same run, so the figures come with ratios. Prints max streams
  * with zero loss, CPU and RSS per stream. `--quick` runs two small steps.
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { jt1078Fixture } from './jt1078-fixture.js';
-import { freePort, quick, repoRoot, startAppliance, table, treeCpuSeconds, treeRssBytes, writeResult } from './lib.js';
+import { freePort, quick, repoRoot, startNativeTool, startAppliance, table, treeCpuSeconds, treeRssBytes, writeResult } from './lib.js';
 
-const nativeDir = join(repoRoot, 'native-bench/build');
 const steps = quick ? [25, 100] : [100, 200, 300, 400, 500, 600, 800];
 const seconds = quick ? 8 : 15;
 const warmup = 3;
 
-function startNative(tool: string, args: string[]): Promise<{ child: ChildProcess; port: number; result: Promise<any> }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(join(nativeDir, tool), args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    child.stdout!.on('data', (d) => (out += d));
-    const result = new Promise<any>((r) => child.once('exit', () => r(JSON.parse(out.trim().split('\n').pop() || '{}'))));
-    child.stderr!.on('data', (d) => {
-      err += d;
-      const m = /listening on [\d.]+:(\d+)/.exec(err);
-      if (m) resolve({ child, port: Number(m[1]), result });
-    });
-    child.once('exit', (code) => reject(new Error(`${tool} exited ${code}: ${err}`)));
-  });
-}
 
 function simulate(capture: string, port: number, streams: number): Promise<any> {
   return new Promise((resolve) => {
@@ -58,7 +42,7 @@ interface StepResult {
 }
 
 async function runStep(target: 'camgate' | 'native', capture: string, streams: number): Promise<StepResult> {
-  const sink = await startNative('rtp-sink', ['--listen', '127.0.0.1:0', '--expect-ssrcs', String(streams)]);
+  const sink = await startNativeTool('rtp-sink', ['--listen', '127.0.0.1:0', '--expect-ssrcs', String(streams)]);
   let pid: number;
   let port: number;
   let stop: () => Promise<void>;
@@ -72,7 +56,7 @@ async function runStep(target: 'camgate' | 'native', capture: string, streams: n
     port = realtime;
     stop = app.stop;
   } else {
-    const native = await startNative('jt1078-pipeline', ['--listen', '127.0.0.1:0', '--to', `127.0.0.1:${sink.port}`]);
+    const native = await startNativeTool('jt1078-pipeline', ['--listen', '127.0.0.1:0', '--to', `127.0.0.1:${sink.port}`]);
     pid = native.child.pid!;
     port = native.port;
     stop = async () => {

@@ -1,4 +1,5 @@
 import { createSocket } from 'node:dgram';
+import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 
 export interface RtpRecord {
@@ -29,6 +30,11 @@ export async function udpSink() {
   const packets: RtpRecord[] = [];
   socket.on('message', (msg) => packets.push(parseRtp(Buffer.from(msg))));
   await new Promise<void>((r) => socket.bind(0, '127.0.0.1', r));
+  try {
+    socket.setRecvBufferSize(4 * 1024 * 1024); // up to net.core.rmem_max
+  } catch {
+    // keep the default
+  }
   return { port: (socket.address() as { port: number }).port, packets, close: () => socket.close() };
 }
 
@@ -78,4 +84,17 @@ export async function sendPaced(packets: Buffer[], send: (packet: Buffer, index:
       if (delta > 0) await new Promise((r) => setTimeout(r, delta));
     }
   }
+}
+
+/** RTP payloads of a classic pcap (Ethernet/IPv4/UDP), parsed by hand. */
+export function rtpFromPcap(file: string): Buffer[] {
+  const data = readFileSync(file);
+  const out: Buffer[] = [];
+  for (let at = 24; at + 16 <= data.length; ) {
+    const length = data.readUInt32LE(at + 8);
+    const frame = data.subarray(at + 16, at + 16 + length);
+    out.push(Buffer.from(frame.subarray(14 + (frame[14]! & 0x0f) * 4 + 8)));
+    at += 16 + length;
+  }
+  return out;
 }

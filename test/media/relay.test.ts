@@ -1,30 +1,18 @@
 import t from 'tap';
 import { spawnSync } from 'node:child_process';
 import { createSocket } from 'node:dgram';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ManagedChild, processSpawner } from '../../src/shared/child.js';
 import { entryPath } from '../../src/shared/entry.js';
 import { defaultConfig } from '../../src/supervisor/config.js';
 import { freePort } from '../helpers/ports.js';
-import { psOf, sendPaced, tcpSink, udpSink, type RtpRecord } from '../helpers/rtp-sink.js';
+import { psOf, rtpFromPcap, sendPaced, tcpSink, udpSink, type RtpRecord } from '../helpers/rtp-sink.js';
 import { waitFor } from '../helpers/appliance.js';
 import { needPeer } from '../helpers/peers.js';
 
 const pcap = new URL('../../../shared/sipp/gb_h264_4s_rtp.pcap', import.meta.url).pathname;
-
-function rtpFromPcap(file: string): Buffer[] {
-  const data = readFileSync(file);
-  const out: Buffer[] = [];
-  for (let at = 24; at + 16 <= data.length; ) {
-    const length = data.readUInt32LE(at + 8);
-    const frame = data.subarray(at + 16, at + 16 + length);
-    out.push(Buffer.from(frame.subarray(14 + (frame[14]! & 0x0f) * 4 + 8)));
-    at += 16 + length;
-  }
-  return out;
-}
 
 function continuous(packets: RtpRecord[]): boolean {
   return packets.every((p, i) => i === 0 || ((packets[i - 1]!.seq + 1) & 0xffff) === p.seq);

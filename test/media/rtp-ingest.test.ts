@@ -1,6 +1,6 @@
 import t from 'tap';
 import { spawnSync } from 'node:child_process';
-import { readFileSync, writeFileSync, mkdtempSync } from 'node:fs';
+import { writeFileSync, mkdtempSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -8,25 +8,11 @@ import { ManagedChild, processSpawner } from '../../src/shared/child.js';
 import { entryPath } from '../../src/shared/entry.js';
 import { defaultConfig } from '../../src/supervisor/config.js';
 import { freePort } from '../helpers/ports.js';
-import { psOf, sendPaced, udpSink } from '../helpers/rtp-sink.js';
+import { psOf, rtpFromPcap, sendPaced, udpSink } from '../helpers/rtp-sink.js';
 import { waitFor } from '../helpers/appliance.js';
 import { needPeer } from '../helpers/peers.js';
 
 const shared = new URL('../../../shared/', import.meta.url).pathname;
-
-/** RTP payloads of a classic pcap (Ethernet/IPv4/UDP), parsed by hand. */
-function rtpFromPcap(file: string): Buffer[] {
-  const data = readFileSync(file);
-  const out: Buffer[] = [];
-  for (let at = 24; at + 16 <= data.length; ) {
-    const length = data.readUInt32LE(at + 8);
-    const frame = data.subarray(at + 16, at + 16 + length);
-    const ipHeader = (frame[14]! & 0x0f) * 4;
-    out.push(Buffer.from(frame.subarray(14 + ipHeader + 8)));
-    at += 16 + length;
-  }
-  return out;
-}
 
 function ffprobeFrames(ps: Buffer): number {
   const dir = mkdtempSync(join(tmpdir(), 'camgate-rtp-'));
@@ -73,7 +59,7 @@ t.test('GB28181 PS/RTP ingest over UDP and TCP, re-sent as PS/RTP; media timeout
     const sender = createSocket('udp4');
     // A foreign SSRC first: it must be ignored, not mixed in.
     sender.send(Buffer.from(rtp[0]!).fill(0x11, 8, 12), opened.port, '127.0.0.1');
-    await sendPaced(rtp, (packet) => sender.send(packet, opened.port, '127.0.0.1'));
+    await sendPaced(rtp, (packet) => sender.send(packet, opened.port, '127.0.0.1'), 2);
     await waitFor(async () => notes.some((n) => n[0] === 'stream.started' && n[1].name === 'rtp/0BEBC201'), 5000, 'stream started');
     await media.channel!.request('rtp.close', { name: 'rtp/0BEBC201', reason: 'test done' });
     const stopped = await waitFor(async () => notes.find((n) => n[0] === 'stream.stopped' && n[1].name === 'rtp/0BEBC201'), 5000, 'stopped');
