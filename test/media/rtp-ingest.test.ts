@@ -61,6 +61,14 @@ t.test('GB28181 PS/RTP ingest over UDP and TCP, re-sent as PS/RTP; media timeout
     sender.send(Buffer.from(rtp[0]!).fill(0x11, 8, 12), opened.port, '127.0.0.1');
     await sendPaced(rtp, (packet) => sender.send(packet, opened.port, '127.0.0.1'), 2);
     await waitFor(async () => notes.some((n) => n[0] === 'stream.started' && n[1].name === 'rtp/0BEBC201'), 5000, 'stream started');
+    // Let the last datagrams reach the worker before its socket closes.
+    let seen = -1;
+    await waitFor(async () => {
+      const settled = sink.packets.length === seen;
+      seen = sink.packets.length;
+      await new Promise((r) => setTimeout(r, 200));
+      return settled;
+    }, 5000, 'output settled');
     await media.channel!.request('rtp.close', { name: 'rtp/0BEBC201', reason: 'test done' });
     const stopped = await waitFor(async () => notes.find((n) => n[0] === 'stream.stopped' && n[1].name === 'rtp/0BEBC201'), 5000, 'stopped');
     t.equal(stopped[1].reason, 'test done');
