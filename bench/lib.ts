@@ -101,7 +101,8 @@ export async function startAppliance(config: Record<string, any>): Promise<Runni
     },
   };
   writeFileSync(join(dir, 'camgate.yaml'), stringify(full));
-  const child = spawn(process.execPath, [join(repoRoot, 'dist/workers/supervisor.js'), '--config', join(dir, 'camgate.yaml')], {
+  const profile = process.env.CAMGATE_PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${process.env.CAMGATE_PROFILE_DIR}`] : [];
+  const child = spawn(process.execPath, [...profile, join(repoRoot, 'dist/workers/supervisor.js'), '--config', join(dir, 'camgate.yaml')], {
     cwd: dir,
     stdio: ['ignore', 'ignore', 'inherit'],
   });

@@ -1,8 +1,7 @@
 /**
- * `npm run profile -- <bench> [--quick]`: runs a benchmark with every Node process it
- * starts (the appliance, its media process, load generators) under `--cpu-prof`
- * (through NODE_OPTIONS, so child processes inherit it; worker threads write their
- * own profile), then lists the hottest functions of each profile. Open the
+ * `npm run profile -- <bench> [--quick]`: runs a benchmark with the appliance (or the
+ * media process) it starts under `--cpu-prof` — every thread writes its own profile —
+ * then lists the hottest functions of each profile. Open the
  * `.cpuprofile` files in Chrome DevTools (Performance → Load profile) or speedscope.
  */
 import { spawnSync } from 'node:child_process';
@@ -27,9 +26,12 @@ if (!name || !['sip', 'media', 'play', 'forward'].includes(name)) {
 }
 const dir = join(repoRoot, 'profiles', `${name}-${new Date().toISOString().replace(/[:.]/g, '-')}`);
 mkdirSync(dir, { recursive: true });
-const run = spawnSync(process.execPath, [join(repoRoot, 'dist/bench', `${name}.js`), ...rest], {
+// Node 20 refuses --cpu-prof in NODE_OPTIONS: the benchmark runs with the flag (and a
+// forked media process inherits it), and bench/lib passes it to the appliance it
+// spawns when CAMGATE_PROFILE_DIR is set. Worker threads write their own profiles.
+const run = spawnSync(process.execPath, ['--cpu-prof', `--cpu-prof-dir=${dir}`, join(repoRoot, 'dist/bench', `${name}.js`), ...rest], {
   stdio: 'inherit',
-  env: { ...process.env, NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --cpu-prof --cpu-prof-dir=${dir}`.trim() },
+  env: { ...process.env, CAMGATE_PROFILE_DIR: dir },
 });
 
 /** Self time per function, busiest first. */
