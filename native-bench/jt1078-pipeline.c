@@ -91,6 +91,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common.h"
+
 #define MAX_FRAME (2u * 1024 * 1024)        /* reassembled frame cap */
 #define CONN_BUF_INIT (16u * 1024)
 #define CONN_BUF_MAX (256u * 1024)          /* > 2 x largest packet (65 565) */
@@ -101,46 +103,6 @@
 #define PS_MUX_RATE 6106u
 #define PTS_MASK ((((uint64_t)1) << 33) - 1)
 
-static volatile sig_atomic_t g_stop = 0;
-
-static void on_signal(int sig)
-{
-    (void)sig;
-    g_stop = 1;
-}
-
-static double now_s(void)
-{
-    struct timespec ts;
-    if (clock_gettime(CLOCK_MONOTONIC, &ts) != 0)
-        return 0.0;
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static int parse_addr(const char *s, struct sockaddr_in *out, int socktype)
-{
-    char host[256];
-    const char *colon = strrchr(s, ':');
-    if (!colon || (size_t)(colon - s) >= sizeof host || colon == s)
-        return -1;
-    memcpy(host, s, (size_t)(colon - s));
-    host[colon - s] = '\0';
-    char *end = NULL;
-    errno = 0;
-    long port = strtol(colon + 1, &end, 10);
-    if (errno || !end || *end || port < 0 || port > 65535)
-        return -1;
-    struct addrinfo hints, *res = NULL;
-    memset(&hints, 0, sizeof hints);
-    hints.ai_family = AF_INET;
-    hints.ai_socktype = socktype;
-    if (getaddrinfo(host, NULL, &hints, &res) != 0 || !res)
-        return -1;
-    memcpy(out, res->ai_addr, sizeof *out);
-    freeaddrinfo(res);
-    out->sin_port = htons((uint16_t)port);
-    return 0;
-}
 
 /* ------------------------------------------------------------------ stats */
 
@@ -784,11 +746,7 @@ int main(int argc, char **argv)
     g_ufd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
     if (g_ufd < 0) { perror("jt1078-pipeline: socket"); return 2; }
     int sb = 8 * 1024 * 1024;
-    if (setsockopt(g_ufd, SOL_SOCKET, SO_SNDBUFFORCE, &sb, sizeof sb) != 0) {
-        if (setsockopt(g_ufd, SOL_SOCKET, SO_SNDBUF, &sb, sizeof sb) != 0) {
-            /* keep the default */
-        }
-    }
+    set_buf(g_ufd, SO_SNDBUFFORCE, SO_SNDBUF, sb);
     if (connect(g_ufd, (struct sockaddr *)&ta, sizeof ta) != 0) {
         fprintf(stderr, "jt1078-pipeline: connect %s: %s\n", to_s, strerror(errno));
         return 2;

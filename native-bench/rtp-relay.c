@@ -64,59 +64,13 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common.h"
+
 #define MAX_BATCH 1024
 #define MAX_DEST 16
 #define MAX_DGRAM 65536
 
-static volatile sig_atomic_t g_stop = 0;
 
-static void on_signal(int sig)
-{
-    (void)sig;
-    g_stop = 1;
-}
-
-static double now_s(void)
-{
-    struct timespec ts;
-    if (clock_gettime(CLOCK_MONOTONIC, &ts) != 0)
-        return 0.0;
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static int parse_addr(const char *s, struct sockaddr_in *out)
-{
-    char host[256];
-    const char *colon = strrchr(s, ':');
-    if (!colon || (size_t)(colon - s) >= sizeof host || colon == s)
-        return -1;
-    memcpy(host, s, (size_t)(colon - s));
-    host[colon - s] = '\0';
-    char *end = NULL;
-    errno = 0;
-    long port = strtol(colon + 1, &end, 10);
-    if (errno || !end || *end || port < 0 || port > 65535)
-        return -1;
-    struct addrinfo hints, *res = NULL;
-    memset(&hints, 0, sizeof hints);
-    hints.ai_family = AF_INET;
-    hints.ai_socktype = SOCK_DGRAM;
-    if (getaddrinfo(host, NULL, &hints, &res) != 0 || !res)
-        return -1;
-    memcpy(out, res->ai_addr, sizeof *out);
-    freeaddrinfo(res);
-    out->sin_port = htons((uint16_t)port);
-    return 0;
-}
-
-static void set_buf(int fd, int force_opt, int opt, int bytes)
-{
-    if (setsockopt(fd, SOL_SOCKET, force_opt, &bytes, sizeof bytes) != 0) {
-        if (setsockopt(fd, SOL_SOCKET, opt, &bytes, sizeof bytes) != 0) {
-            /* keep the default size */
-        }
-    }
-}
 
 static void usage(const char *argv0)
 {
@@ -173,7 +127,7 @@ int main(int argc, char **argv)
     if (!listen_s || !to_s) { usage(argv[0]); return 1; }
 
     struct sockaddr_in la, dest[MAX_DEST];
-    if (parse_addr(listen_s, &la) != 0) {
+    if (parse_addr(listen_s, &la, SOCK_DGRAM) != 0) {
         fprintf(stderr, "rtp-relay: bad --listen address '%s'\n", listen_s);
         return 1;
     }
@@ -188,7 +142,7 @@ int main(int argc, char **argv)
                 fprintf(stderr, "rtp-relay: at most %d destinations\n", MAX_DEST);
                 return 1;
             }
-            if (parse_addr(tok, &dest[nd]) != 0 || dest[nd].sin_port == 0) {
+            if (parse_addr(tok, &dest[nd], SOCK_DGRAM) != 0 || dest[nd].sin_port == 0) {
                 fprintf(stderr, "rtp-relay: bad destination '%s'\n", tok);
                 return 1;
             }

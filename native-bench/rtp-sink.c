@@ -70,50 +70,12 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common.h"
+
 #define MAX_BATCH 1024
 #define MAX_DGRAM 65536
 #define WIN_BITS 65536u
 
-static volatile sig_atomic_t g_stop = 0;
-
-static void on_signal(int sig)
-{
-    (void)sig;
-    g_stop = 1;
-}
-
-static double now_s(void)
-{
-    struct timespec ts;
-    if (clock_gettime(CLOCK_MONOTONIC, &ts) != 0)
-        return 0.0;
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static int parse_addr(const char *s, struct sockaddr_in *out)
-{
-    char host[256];
-    const char *colon = strrchr(s, ':');
-    if (!colon || (size_t)(colon - s) >= sizeof host || colon == s)
-        return -1;
-    memcpy(host, s, (size_t)(colon - s));
-    host[colon - s] = '\0';
-    char *end = NULL;
-    errno = 0;
-    long port = strtol(colon + 1, &end, 10);
-    if (errno || !end || *end || port < 0 || port > 65535)
-        return -1;
-    struct addrinfo hints, *res = NULL;
-    memset(&hints, 0, sizeof hints);
-    hints.ai_family = AF_INET;
-    hints.ai_socktype = SOCK_DGRAM;
-    if (getaddrinfo(host, NULL, &hints, &res) != 0 || !res)
-        return -1;
-    memcpy(out, res->ai_addr, sizeof *out);
-    freeaddrinfo(res);
-    out->sin_port = htons((uint16_t)port);
-    return 0;
-}
 
 struct ssrc_stat {
     uint32_t ssrc;
@@ -277,7 +239,7 @@ int main(int argc, char **argv)
     }
     if (!listen_s) { usage(argv[0]); return 1; }
     struct sockaddr_in la;
-    if (parse_addr(listen_s, &la) != 0) {
+    if (parse_addr(listen_s, &la, SOCK_DGRAM) != 0) {
         fprintf(stderr, "rtp-sink: bad --listen address '%s'\n", listen_s);
         return 1;
     }
@@ -293,12 +255,7 @@ int main(int argc, char **argv)
     int fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) { perror("rtp-sink: socket"); return 2; }
     int rb = (int)rcvbuf_req;
-    if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &rb, sizeof rb) != 0) {
-        /* not privileged: take what rmem_max allows (kernel caps silently) */
-        if (setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rb, sizeof rb) != 0) {
-            /* ignore: default buffer stays */
-        }
-    }
+    set_buf(fd, SO_RCVBUFFORCE, SO_RCVBUF, rb);
     int rb_got = 0;
     socklen_t rbl = sizeof rb_got;
     if (getsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rb_got, &rbl) != 0)
