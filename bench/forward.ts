@@ -8,8 +8,7 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { ManagedChild, processSpawner } from '../src/shared/child.js';
-import { defaultConfig } from '../src/supervisor/config.js';
-import { freePort, quick, repoRoot, startNativeTool, table, treeCpuSeconds, writeResult } from './lib.js';
+import { loopbackMediaConfig, quick, repoRoot, startNativeTool, table, treeCpuSeconds, writeResult } from './lib.js';
 
 const steps = quick ? [50, 150] : [100, 300, 600, 1000];
 const seconds = quick ? 6 : 10;
@@ -78,14 +77,7 @@ async function nativeStep(streams: number): Promise<Step> {
 async function main(): Promise<void> {
   const build = spawnSync('make', ['-C', join(repoRoot, 'native-bench')], { encoding: 'utf8' });
   if (build.status !== 0) throw new Error(`native-bench build failed: ${build.stderr}`);
-  const config = defaultConfig();
-  config.media.workers = 1;
-  config.media.host = '127.0.0.1';
-  config.media.httpPort = await freePort();
-  config.jt1078.realtime.port = await freePort();
-  config.jt1078.playback.port = await freePort();
-  const low = 41000 + Math.floor(Math.random() * 10000);
-  config.media.rtpPorts = `${low}-${low + 1999}`;
+  const config = await loopbackMediaConfig({ workers: 1, rtpPorts: 2000 });
   const media = new ManagedChild('media', processSpawner(join(repoRoot, 'dist/workers/media-process.js'), () => ({ config })));
   await media.start();
   const results: Step[] = [];

@@ -6,7 +6,6 @@
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import os from 'node:os';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
@@ -14,16 +13,8 @@ import { stringify } from 'yaml';
 export const repoRoot = new URL('../../', import.meta.url).pathname.replace(/dist\/$/, '');
 const CLK_TCK = 100;
 
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
+export { freePort, loopbackMediaConfig } from '../src/tools/loopback.js';
+import { freePort } from '../src/tools/loopback.js';
 
 /** CPU seconds (user + system) used so far by `pid` and all its descendants. */
 export function treeCpuSeconds(pid: number): number {

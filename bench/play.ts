@@ -9,8 +9,7 @@
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { ManagedChild, processSpawner } from '../src/shared/child.js';
-import { defaultConfig } from '../src/supervisor/config.js';
-import { freePort, quick, repoRoot, table, treeCpuSeconds, treeRssBytes, writeResult } from './lib.js';
+import { loopbackMediaConfig, quick, repoRoot, table, treeCpuSeconds, treeRssBytes, writeResult } from './lib.js';
 
 const M = quick ? 20 : 100;
 const V = quick ? 20 : 100;
@@ -27,15 +26,7 @@ function run(script: string, args: string[]): Promise<any> {
 }
 
 async function main(): Promise<void> {
-  const config = defaultConfig();
-  config.media.workers = 1;
-  config.media.host = '127.0.0.1';
-  config.media.httpPort = await freePort();
-  config.jt1078.host = '127.0.0.1';
-  config.jt1078.realtime.port = await freePort();
-  config.jt1078.playback.port = await freePort();
-  const low = 40000 + Math.floor(Math.random() * 10000);
-  config.media.rtpPorts = `${low}-${low + 999}`;
+  const config = await loopbackMediaConfig({ workers: 1, rtpPorts: 1000 });
   const media = new ManagedChild('media', processSpawner(join(repoRoot, 'dist/workers/media-process.js'), () => ({ config })));
   await media.start();
   const pid = media.pid!;

@@ -6,7 +6,7 @@
  *   node dist/bench/rtp-sender.js PCAP SECONDS HOST PORT[,PORT...]
  */
 import { createSocket } from 'node:dgram';
-import { readFileSync } from 'node:fs';
+import { udpPayloadsOfPcap } from '../src/tools/pcap.js';
 
 const [pcapPath, secondsArg, host, portsArg] = process.argv.slice(2);
 if (!pcapPath || !secondsArg || !host || !portsArg) {
@@ -15,20 +15,8 @@ if (!pcapPath || !secondsArg || !host || !portsArg) {
 }
 const ports = portsArg.split(',').map(Number);
 
-function packetsOf(file: string): Buffer[] {
-  const data = readFileSync(file);
-  const out: Buffer[] = [];
-  for (let at = 24; at + 16 <= data.length; ) {
-    const length = data.readUInt32LE(at + 8);
-    const frame = data.subarray(at + 16, at + 16 + length);
-    const ip = (frame[14]! & 0x0f) * 4;
-    out.push(Buffer.from(frame.subarray(14 + ip + 8)));
-    at += 16 + length;
-  }
-  return out;
-}
 
-const packets = packetsOf(pcapPath);
+const packets = udpPayloadsOfPcap(pcapPath);
 const ts0 = packets[0]!.readUInt32BE(4);
 const offsetsMs = packets.map((p) => ((p.readUInt32BE(4) - ts0) >>> 0) / 90);
 const loopMs = offsetsMs.at(-1)! + 40;

@@ -118,17 +118,17 @@ export class GbService {
   }
 
   /** A MESSAGE body from a registered device (already answered 200). */
-  handleMessage(deviceId: string, body: Uint8Array, contentType: string | undefined, source: Endpoint, callId?: string): void {
+  handleMessage(deviceId: string, body: Uint8Array, contentType: string | undefined, source: Endpoint): void {
     const parsed = parseManscdp(body, charsetOf(contentType), this.#o.utcOffsetMinutes === undefined ? {} : { utcOffsetMinutes: this.#o.utcOffsetMinutes });
     if (!parsed.ok) {
       this.#o.counters.add('manscdp|malformed');
       this.#o.events.log?.('info', 'malformed MANSCDP body', { device: deviceId, reason: parsed.reason });
       return;
     }
-    this.#dispatch(deviceId, parsed.message, source, callId);
+    this.#dispatch(deviceId, parsed.message, source);
   }
 
-  #dispatch(deviceId: string, message: ManscdpMessage, source: Endpoint, callId: string | undefined): void {
+  #dispatch(deviceId: string, message: ManscdpMessage, source: Endpoint): void {
     switch (message.kind) {
       case 'keepalive':
         this.#o.platform.keepalive(deviceId, source);

@@ -179,9 +179,8 @@ export class GbPlatform implements TransactionUser {
     // Responses are delivered to the per-request handlers given to sendRequest.
   }
 
-  onTimeout(tx: Transaction): void {
+  onTimeout(): void {
     this.#counters.add('transactions|timeout');
-    void tx;
   }
 
   /** Feed a message from the transport. */

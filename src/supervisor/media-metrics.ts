@@ -1,20 +1,21 @@
-import { Counter, Gauge, type Registry } from 'prom-client';
+import { Gauge, type Registry } from 'prom-client';
+import { registerCounterFamilies, type CounterFamily } from './counter-families.js';
 
 /** Media counters (shared memory) and media process gauges as Prometheus metrics. */
-const FAMILIES: Record<string, { name: string; help: string; label: string }> = {
-  connections: { name: 'camgate_media_connections_total', help: 'Ingest connections accepted, by protocol.', label: 'protocol' },
-  bytes_in: { name: 'camgate_media_received_bytes_total', help: 'Ingest bytes received, by protocol.', label: 'protocol' },
-  packets_in: { name: 'camgate_media_received_packets_total', help: 'Ingest packets parsed, by protocol.', label: 'protocol' },
-  resync_bytes: { name: 'camgate_media_resync_bytes_total', help: 'Bytes skipped to find the next packet (garbage), by protocol.', label: 'protocol' },
-  malformed: { name: 'camgate_media_malformed_packets_total', help: 'Malformed ingest packets, by protocol.', label: 'protocol' },
-  frames_in: { name: 'camgate_media_frames_total', help: 'Complete AV frames from ingest, by kind.', label: 'kind' },
-  drops: { name: 'camgate_media_dropped_frames_total', help: 'Frames dropped during reassembly, by reason.', label: 'reason' },
-  packets_out: { name: 'camgate_media_sent_packets_total', help: 'Packets sent, by protocol.', label: 'protocol' },
-  bytes_out: { name: 'camgate_media_sent_bytes_total', help: 'Bytes sent, by protocol.', label: 'protocol' },
-  send_errors: { name: 'camgate_media_send_errors_total', help: 'Frames or packets that could not be sent, by protocol.', label: 'protocol' },
-  ring_full: { name: 'camgate_media_ring_full_total', help: 'Times an ingest connection was paused because its worker ring was full.', label: 'ring' },
-  streams_started: { name: 'camgate_media_streams_started_total', help: 'Streams started, by protocol.', label: 'protocol' },
-  streams_stopped: { name: 'camgate_media_streams_stopped_total', help: 'Streams stopped, by protocol.', label: 'protocol' },
+const FAMILIES: Record<string, CounterFamily> = {
+  connections: { name: 'camgate_media_connections_total', help: 'Ingest connections accepted, by protocol.', labels: ['protocol'] },
+  bytes_in: { name: 'camgate_media_received_bytes_total', help: 'Ingest bytes received, by protocol.', labels: ['protocol'] },
+  packets_in: { name: 'camgate_media_received_packets_total', help: 'Ingest packets parsed, by protocol.', labels: ['protocol'] },
+  resync_bytes: { name: 'camgate_media_resync_bytes_total', help: 'Bytes skipped to find the next packet (garbage), by protocol.', labels: ['protocol'] },
+  malformed: { name: 'camgate_media_malformed_packets_total', help: 'Malformed ingest packets, by protocol.', labels: ['protocol'] },
+  frames_in: { name: 'camgate_media_frames_total', help: 'Complete AV frames from ingest, by kind.', labels: ['kind'] },
+  drops: { name: 'camgate_media_dropped_frames_total', help: 'Frames dropped during reassembly, by reason.', labels: ['reason'] },
+  packets_out: { name: 'camgate_media_sent_packets_total', help: 'Packets sent, by protocol.', labels: ['protocol'] },
+  bytes_out: { name: 'camgate_media_sent_bytes_total', help: 'Bytes sent, by protocol.', labels: ['protocol'] },
+  send_errors: { name: 'camgate_media_send_errors_total', help: 'Frames or packets that could not be sent, by protocol.', labels: ['protocol'] },
+  ring_full: { name: 'camgate_media_ring_full_total', help: 'Times an ingest connection was paused because its worker ring was full.', labels: ['ring'] },
+  streams_started: { name: 'camgate_media_streams_started_total', help: 'Streams started, by protocol.', labels: ['protocol'] },
+  streams_stopped: { name: 'camgate_media_streams_stopped_total', help: 'Streams stopped, by protocol.', labels: ['protocol'] },
 };
 
 export interface MediaSnapshot {
@@ -56,27 +57,10 @@ export function registerMediaMetrics(
   totals: CounterTotals,
   snapshot: () => Promise<MediaSnapshot | null>,
 ): void {
-  const byFamily = new Map<string, Array<{ name: string; value: string }>>();
-  for (const name of names) {
-    const [family, value] = name.split('|');
-    if (!family || !FAMILIES[family]) continue;
-    if (!byFamily.has(family)) byFamily.set(family, []);
-    byFamily.get(family)!.push({ name, value: value ?? '' });
-  }
-  for (const [family, slots] of byFamily) {
-    const spec = FAMILIES[family]!;
-    new Counter({
-      name: spec.name,
-      help: spec.help,
-      labelNames: [spec.label],
-      registers: [registry],
-      async collect() {
-        await snapshot(); // refreshes the totals
-        this.reset();
-        for (const { name, value } of slots) this.inc({ [spec.label]: value }, totals.get(name));
-      },
-    });
-  }
+  registerCounterFamilies(registry, names, FAMILIES, async () => {
+    await snapshot(); // refreshes the totals
+    return (slot) => totals.get(slot);
+  });
   new Gauge({
     name: 'camgate_streams_active',
     help: 'Media streams live in camgate\'s media plane, by protocol.',

@@ -160,7 +160,8 @@ export class SignallingBridge {
   }
 }
 
-function splitSource(source: string): [string, number] {
+/** A device row's `source` ("ip:port") as address and port; ['', 0] when unknown. */
+export function splitSource(source: string): [string, number] {
   const i = source.lastIndexOf(':');
   return i < 0 ? ['', 0] : [source.slice(0, i), Number(source.slice(i + 1))];
 }

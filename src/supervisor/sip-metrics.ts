@@ -1,12 +1,12 @@
-import { Counter, type Registry } from 'prom-client';
+import type { Registry } from 'prom-client';
+import { registerCounterFamilies, type CounterFamily } from './counter-families.js';
 import type { SharedCounters } from '../shared/counters.js';
 
 /**
- * Exposes the SIP thread's shared counters as Prometheus counters. Slot names are
- * `<family>|<label>|<label>` (src/signalling/sip-metrics.ts); each family maps to
- * one metric with fixed label names. Values are read at scrape time.
+ * The SIP thread's shared counters (src/signalling/sip-metrics.ts) as Prometheus
+ * counters.
  */
-const FAMILIES: Record<string, { name: string; help: string; labels: string[] }> = {
+const FAMILIES: Record<string, CounterFamily> = {
   requests: { name: 'camgate_sip_requests_total', help: 'SIP requests by direction and method (retransmissions included).', labels: ['direction', 'method'] },
   responses: { name: 'camgate_sip_responses_total', help: 'SIP responses by direction and status class.', labels: ['direction', 'status_class'] },
   malformed: { name: 'camgate_sip_malformed_total', help: 'SIP messages that did not parse, by transport.', labels: ['transport'] },
@@ -20,28 +20,5 @@ const FAMILIES: Record<string, { name: string; help: string; labels: string[] }>
 };
 
 export function registerSipMetrics(registry: Registry, counters: SharedCounters): void {
-  const byFamily = new Map<string, Array<{ index: number; labels: string[] }>>();
-  counters.names.forEach((slot, index) => {
-    const [family, ...labels] = slot.split('|');
-    if (!family || !FAMILIES[family]) return;
-    if (!byFamily.has(family)) byFamily.set(family, []);
-    byFamily.get(family)!.push({ index, labels });
-  });
-  for (const [family, slots] of byFamily) {
-    const spec = FAMILIES[family]!;
-    new Counter({
-      name: spec.name,
-      help: spec.help,
-      labelNames: spec.labels,
-      registers: [registry],
-      collect() {
-        this.reset();
-        for (const { index, labels } of slots) {
-          const value = counters.getAt(index);
-          const labelSet = Object.fromEntries(spec.labels.map((name, i) => [name, labels[i] ?? '']));
-          this.inc(labelSet, value);
-        }
-      },
-    });
-  }
+  registerCounterFamilies(registry, counters.names, FAMILIES, () => (slot) => counters.get(slot));
 }

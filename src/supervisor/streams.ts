@@ -8,6 +8,7 @@ import { ApiError } from './api/envelope.js';
 import type { CamgateConfig } from './config.js';
 import type { Store, Stream } from './store/types.js';
 import type { MediaBackend } from './media-backends.js';
+import { splitSource } from './signalling-bridge.js';
 
 /**
  * GB28181 live and playback streams: INVITE a channel so it sends PS/RTP to a port
@@ -44,11 +45,6 @@ export interface StartOptions {
 
 const token = (n: number) => randomBytes(n).toString('hex');
 
-function splitSource(source: string): Endpoint | undefined {
-  const i = source.lastIndexOf(':');
-  if (i < 0) return undefined;
-  return { transport: 'UDP', address: source.slice(0, i), port: Number(source.slice(i + 1)) };
-}
 
 export class StreamManager {
   #d: StreamManagerDeps;
@@ -185,11 +181,11 @@ export class StreamManager {
     const { store } = this.#d;
     if (options.sendBye !== false && row.kind === 'gb28181' && row.callid) {
       const device = await store.devices.get(row.deviceid);
-      const fallback = device ? splitSource(device.source) : undefined;
-      const transport = device?.transport || 'UDP';
+      const [address, port] = device ? splitSource(device.source) : ['', 0];
+      const fallback: Endpoint | undefined = address ? { transport: device?.transport || 'UDP', address, port } : undefined;
       await this.#d
         .sip()
-        ?.request('bye', { dialog: this.dialogOf(row), deviceId: row.deviceid, ...(fallback ? { fallback: { ...fallback, transport } } : {}) }, 35_000)
+        ?.request('bye', { dialog: this.dialogOf(row), deviceId: row.deviceid, ...(fallback ? { fallback } : {}) }, 35_000)
         .catch((error: Error) => this.#d.logger.info({ stream: row.streamid, err: error.message }, 'BYE failed'));
     }
     if (options.closeMedia !== false && row.kind === 'gb28181') await this.#d.backend.close(row.streamid, reason);

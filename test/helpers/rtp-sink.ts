@@ -1,5 +1,4 @@
 import { createSocket } from 'node:dgram';
-import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 
 export interface RtpRecord {
@@ -86,15 +85,5 @@ export async function sendPaced(packets: Buffer[], send: (packet: Buffer, index:
   }
 }
 
-/** RTP payloads of a classic pcap (Ethernet/IPv4/UDP), parsed by hand. */
-export function rtpFromPcap(file: string): Buffer[] {
-  const data = readFileSync(file);
-  const out: Buffer[] = [];
-  for (let at = 24; at + 16 <= data.length; ) {
-    const length = data.readUInt32LE(at + 8);
-    const frame = data.subarray(at + 16, at + 16 + length);
-    out.push(Buffer.from(frame.subarray(14 + (frame[14]! & 0x0f) * 4 + 8)));
-    at += 16 + length;
-  }
-  return out;
-}
+/** RTP packets of a pcap (Ethernet/IPv4/UDP). */
+export { udpPayloadsOfPcap as rtpFromPcap } from '../../src/tools/pcap.js';

@@ -2,19 +2,14 @@ import t from 'tap';
 import { connect } from 'node:net';
 import { ManagedChild, processSpawner } from '../../src/shared/child.js';
 import { entryPath } from '../../src/shared/entry.js';
-import { defaultConfig } from '../../src/supervisor/config.js';
+import { loopbackMediaConfig } from '../../src/tools/loopback.js';
 import { capturePackets } from '../helpers/jt1078.js';
-import { freePort } from '../helpers/ports.js';
 import { udpSink } from '../helpers/rtp-sink.js';
 import { waitFor } from '../helpers/appliance.js';
 
 t.test('a media worker killed mid-stream: its streams end, terminals are dropped, the worker comes back', async (t) => {
   const sink = await udpSink();
-  const config = defaultConfig();
-  config.media.workers = 1;
-  config.jt1078.host = '127.0.0.1';
-  config.jt1078.realtime.port = await freePort();
-  config.jt1078.playback.port = await freePort();
+  const config = await loopbackMediaConfig({ workers: 1 });
   config.jt1078.forward = [{ host: '127.0.0.1', port: sink.port, transport: 'udp' }];
   const notes: Array<[string, any]> = [];
   const media = new ManagedChild('media', processSpawner(entryPath('media-process'), () => ({ config })), {

@@ -6,8 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ManagedChild, processSpawner } from '../../src/shared/child.js';
 import { entryPath } from '../../src/shared/entry.js';
-import { defaultConfig } from '../../src/supervisor/config.js';
-import { freePort } from '../helpers/ports.js';
+import { loopbackMediaConfig } from '../../src/tools/loopback.js';
 import { psOf, rtpFromPcap, sendPaced, tcpSink, udpSink, type RtpRecord } from '../helpers/rtp-sink.js';
 import { waitFor } from '../helpers/appliance.js';
 import { needPeer } from '../helpers/peers.js';
@@ -21,14 +20,7 @@ function continuous(packets: RtpRecord[]): boolean {
 t.test('relay of a GB28181 input: added and removed at run time, UDP and TCP, own SSRC and sequence, no remux', async (t) => {
   const udp = await udpSink();
   const tcp = await tcpSink();
-  const config = defaultConfig();
-  config.media.workers = 1;
-  config.media.host = '127.0.0.1';
-  config.media.httpPort = await freePort();
-  config.jt1078.realtime.port = await freePort();
-  config.jt1078.playback.port = await freePort();
-  const low = 20000 + Math.floor(Math.random() * 20000);
-  config.media.rtpPorts = `${low}-${low + 50}`;
+  const config = await loopbackMediaConfig({ workers: 1 });
   const media = new ManagedChild('media', processSpawner(entryPath('media-process'), () => ({ config })));
   t.teardown(async () => {
     await media.stop();

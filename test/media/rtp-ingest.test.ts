@@ -6,8 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ManagedChild, processSpawner } from '../../src/shared/child.js';
 import { entryPath } from '../../src/shared/entry.js';
-import { defaultConfig } from '../../src/supervisor/config.js';
-import { freePort } from '../helpers/ports.js';
+import { loopbackMediaConfig } from '../../src/tools/loopback.js';
 import { psOf, rtpFromPcap, sendPaced, udpSink } from '../helpers/rtp-sink.js';
 import { waitFor } from '../helpers/appliance.js';
 import { needPeer } from '../helpers/peers.js';
@@ -25,13 +24,7 @@ function ffprobeFrames(ps: Buffer): number {
 t.test('GB28181 PS/RTP ingest over UDP and TCP, re-sent as PS/RTP; media timeout', async (t) => {
   if (!needPeer(t, 'ffprobe', 'ffmpeg')) return;
   const sink = await udpSink();
-  const config = defaultConfig();
-  config.media.workers = 2;
-  config.jt1078.host = '127.0.0.1';
-  config.jt1078.realtime.port = await freePort();
-  config.jt1078.playback.port = await freePort();
-  const low = 20000 + Math.floor(Math.random() * 20000);
-  config.media.rtpPorts = `${low}-${low + 50}`;
+  const config = await loopbackMediaConfig({ workers: 2 });
   const notes: Array<[string, any]> = [];
   const media = new ManagedChild('media', processSpawner(entryPath('media-process'), () => ({ config })), {
     onChannel: (channel) => {
@@ -54,7 +47,8 @@ t.test('GB28181 PS/RTP ingest over UDP and TCP, re-sent as PS/RTP; media timeout
       ssrc: 200000001,
       destinations: [{ host: '127.0.0.1', port: sink.port, transport: 'udp', ssrc: 777 }],
     })) as { port: number };
-    t.ok(opened.port >= low && opened.port <= low + 50, `port ${opened.port} from media.rtpPorts`);
+    const [low, high] = config.media.rtpPorts.split('-').map(Number) as [number, number];
+    t.ok(opened.port >= low && opened.port <= high, `port ${opened.port} from media.rtpPorts`);
     const { createSocket } = await import('node:dgram');
     const sender = createSocket('udp4');
     // A foreign SSRC first: it must be ignored, not mixed in.
