@@ -15,6 +15,8 @@ export interface Appliance {
   output: () => string;
   /** Resolves with the exit code (or signal name). */
   exited: Promise<number | string>;
+  /** When the process was spawned (ms since epoch). */
+  startedAt: number;
 }
 
 /**
@@ -22,6 +24,32 @@ export interface Appliance {
  * directory with its own ports and SQLite file, as `npm start` would.
  */
 export async function startAppliance(extra: Record<string, unknown> = {}): Promise<Appliance> {
+  // A port found free can be taken by a test file running alongside before the
+  // appliance binds it; then it exits with EADDRINUSE and gets fresh ports.
+  for (let attempt = 1; ; attempt++) {
+    const app = await launchFresh(extra);
+    const outcome = await Promise.race([
+      app.exited.then(() => 'exited' as const),
+      waitForApi(app.api).then(() => 'up' as const),
+    ]);
+    if (outcome === 'exited' && /EADDRINUSE/.test(app.output()) && attempt < 3) continue;
+    return app;
+  }
+}
+
+async function waitForApi(api: string): Promise<void> {
+  const until = Date.now() + 20_000;
+  while (Date.now() < until) {
+    try {
+      await fetch(`${api}/healthz`, { signal: AbortSignal.timeout(1000) });
+      return;
+    } catch {
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+}
+
+async function launchFresh(extra: Record<string, unknown>): Promise<Appliance> {
   const dir = mkdtempSync(join(tmpdir(), 'camgate-it-'));
   const apiPort = await freePort();
   const sipPort = await freePort();
@@ -38,7 +66,7 @@ export async function startAppliance(extra: Record<string, unknown> = {}): Promi
   );
   const file = join(dir, 'camgate.yaml');
   writeFileSync(file, stringify(config));
-  return launch(dir, file, apiPort, sipPort);
+  return launch(dir, file, Number((config.api as { port: number }).port), Number((config.sip as { port: number }).port));
 }
 
 /** Starts the appliance again on the same directory, config and database (after a crash). */
@@ -54,7 +82,7 @@ function launch(dir: string, file: string, apiPort: number, sipPort: number): Ap
   const exited = new Promise<number | string>((resolve) =>
     child.once('exit', (code, signal) => resolve(code ?? signal ?? -1)),
   );
-  return { process: child, api: `http://127.0.0.1:${apiPort}`, sipPort, dir, output: () => output, exited };
+  return { process: child, api: `http://127.0.0.1:${apiPort}`, sipPort, dir, output: () => output, exited, startedAt: Date.now() };
 }
 
 export async function getJson(url: string): Promise<{ status: number; body: any }> {

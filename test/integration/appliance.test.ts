@@ -6,7 +6,7 @@ t.test('the compiled appliance starts healthy, survives a killed media process, 
   t.teardown(() => {
     if (app.process.exitCode === null) app.process.kill('SIGKILL');
   });
-  const started = Date.now();
+  const started = app.startedAt;
   const health = await waitFor(async () => {
     const h = await getJson(`${app.api}/healthz`);
     return h.status === 200 && h.body;

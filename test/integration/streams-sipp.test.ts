@@ -19,7 +19,9 @@ async function appliance(t: Test): Promise<Appliance> {
       await app.exited;
     }
   });
-  await waitFor(async () => (await getJson(`${app.api}/healthz`)).status === 200, 15_000, 'healthy');
+  await waitFor(async () => (await getJson(`${app.api}/healthz`)).status === 200, 15_000, 'healthy').catch((e) => {
+    throw new Error(`${e.message}\n${app.output()}`);
+  });
   return app;
 }
 
