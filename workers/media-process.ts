@@ -9,10 +9,10 @@ import { ManagedChild, threadSpawner } from '../src/shared/child.js';
 import { SharedCounters } from '../src/shared/counters.js';
 import { entryPath } from '../src/shared/entry.js';
 import { RingBuffer, RingWriter } from '../src/shared/ring.js';
-import { IngestAcceptor, type WorkerSlot } from '../src/media/ingest-acceptor.js';
-import { MEDIA_COUNTER_NAMES } from '../src/media/media-metrics.js';
-import { mediaWorkerCount } from '../src/media/worker-count.js';
-import type { CamgateConfig } from '../src/supervisor/config.js';
+import { IngestAcceptor, type WorkerSlot } from '../src/media-process/ingest-acceptor.js';
+import { MEDIA_COUNTER_NAMES } from '../src/shared/contracts/media-counters.js';
+import { mediaWorkerCount } from '../src/media-process/worker-count.js';
+import type { CamgateConfig } from '../src/shared/config/config.js';
 
 // Only the supervisor decides when the data plane stops; a terminal's Ctrl-C or a
 // stray SIGTERM to the group must not beat the ordered shutdown.

@@ -9,12 +9,12 @@ import { runChild } from '../src/shared/child-runtime.js';
 import type { Channel } from '../src/shared/channel.js';
 import { SharedCounters } from '../src/shared/counters.js';
 import { RingReader } from '../src/shared/ring.js';
-import { Jt1078Connection, type IngestStream } from '../src/media/jt1078-ingest.js';
-import { parseIngestTag } from '../src/media/ingest-tags.js';
-import { MEDIA_COUNTER_NAMES } from '../src/media/media-metrics.js';
-import { StreamOutputs, ssrcForName, type Destination } from '../src/media/rtp-output.js';
-import { RtpIngest, type RtpIngestOptions } from '../src/media/rtp-ingest.js';
-import { FlvServer } from '../src/media/flv-server.js';
+import { Jt1078Connection, type IngestStream } from '../src/media-worker/jt1078-ingest.js';
+import { parseIngestTag } from '../src/media-process/ingest-tags.js';
+import { MEDIA_COUNTER_NAMES } from '../src/shared/contracts/media-counters.js';
+import { StreamOutputs, ssrcForName, type Destination } from '../src/media-worker/rtp-output.js';
+import { RtpIngest, type RtpIngestOptions } from '../src/media-worker/rtp-ingest.js';
+import { FlvServer } from '../src/media-worker/flv-server.js';
 
 interface WorkerInit {
   slot: number;
@@ -65,7 +65,7 @@ async function start(init: WorkerInit, channel: Channel): Promise<void> {
       flv?.addStream(stream.name);
       channel.notify('stream.started', { ...describe(stream), slot: init.slot, destinations: outputs.get(stream.name)!.destinations });
     },
-    frame(stream: IngestStream, event: { frame: import('../src/media/frame.js').AvFrame }) {
+    frame(stream: IngestStream, event: { frame: import('../src/protocol/av/frame.js').AvFrame }) {
       outputs.get(stream.name)?.write(event.frame);
       flv?.get(stream.name)?.push(event.frame);
     },

@@ -7,11 +7,11 @@ import { NonceStore, systemClock, type DialogState, type Endpoint } from '../src
 import { runChild } from '../src/shared/child-runtime.js';
 import { SharedCounters } from '../src/shared/counters.js';
 import type { Channel } from '../src/shared/channel.js';
-import { GbPlatform, type InviteOptions } from '../src/signalling/platform.js';
-import { GbService } from '../src/signalling/gb-service.js';
-import { SIP_COUNTER_NAMES } from '../src/signalling/sip-metrics.js';
-import { SipTransport } from '../src/signalling/transport.js';
-import type { CamgateConfig } from '../src/supervisor/config.js';
+import { GbPlatform, type InviteOptions } from '../src/sip/platform.js';
+import { GbService } from '../src/sip/gb-service.js';
+import { SIP_COUNTER_NAMES } from '../src/sip/sip-metrics.js';
+import { SipTransport } from '../src/sip/transport.js';
+import type { CamgateConfig } from '../src/shared/config/config.js';
 import type { OnlineDevice } from '../src/supervisor/signalling-bridge.js';
 
 interface SipInit {

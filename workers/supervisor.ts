@@ -4,7 +4,7 @@
  * Exit codes: 0 clean stop, 1 start-up failure, 78 configuration error.
  */
 import { pino } from 'pino';
-import { ConfigError, EXIT_CONFIG, configPathFrom, defaultConfig, loadConfig } from '../src/supervisor/config.js';
+import { ConfigError, EXIT_CONFIG, configPathFrom, defaultConfig, loadConfig } from '../src/shared/config/config.js';
 import { Supervisor } from '../src/supervisor/supervisor.js';
 import { existsSync } from 'node:fs';
 

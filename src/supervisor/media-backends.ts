@@ -1,7 +1,7 @@
 import type { Channel } from '../shared/channel.js';
 import { ZlmClient, buildPlayUrls } from '../media-server/zlm/index.js';
 import { ApiError } from './api/envelope.js';
-import type { CamgateConfig } from './config.js';
+import type { CamgateConfig } from '../shared/config/config.js';
 
 /**
  * Where a GB28181 stream's media goes: camgate's own media process (builtin) or

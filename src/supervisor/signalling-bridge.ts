@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import type { Channel } from '../shared/channel.js';
 import { KeyedQueue } from '../shared/keyed-queue.js';
-import type { CamgateConfig } from './config.js';
+import type { CamgateConfig } from '../shared/config/config.js';
 import { DuplicateError, type CatalogItem, type Store } from './store/types.js';
 
 /**

@@ -1,6 +1,6 @@
 import { Counter, type Registry } from 'prom-client';
 import type { Logger } from 'pino';
-import type { CamgateConfig } from './config.js';
+import type { CamgateConfig } from '../shared/config/config.js';
 
 /**
  * m7s-jt1078's join/leave callbacks: POST `{streamPath, sim, channel, startTime}`

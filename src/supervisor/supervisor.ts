@@ -8,7 +8,7 @@ import { entryPath, packageVersion } from '../shared/entry.js';
 import { buildApi, type GosipRecordsWithState } from './api/app.js';
 import { ApiError } from './api/envelope.js';
 import type { HealthReport, PartHealth } from './api/system.js';
-import type { CamgateConfig } from './config.js';
+import type { CamgateConfig } from '../shared/config/config.js';
 import { createMetrics, type Metrics, type ThreadLoad } from './metrics.js';
 import { openStore } from './store/index.js';
 import type { Store } from './store/types.js';
@@ -16,12 +16,12 @@ import { Notifier } from './notify/index.js';
 import { SignallingBridge } from './signalling-bridge.js';
 import { registerSipMetrics } from './sip-metrics.js';
 import { SharedCounters } from '../shared/counters.js';
-import { SIP_COUNTER_NAMES } from '../signalling/sip-metrics.js';
-import { MEDIA_COUNTER_NAMES } from '../media/media-metrics.js';
+import { SIP_COUNTER_NAMES } from '../sip/sip-metrics.js';
+import { MEDIA_COUNTER_NAMES } from '../shared/contracts/media-counters.js';
 import { CounterTotals, registerMediaMetrics, type MediaSnapshot } from './media-metrics.js';
 import { StreamCallbacks, type StreamNote } from './stream-callbacks.js';
 import { StreamManager } from './streams.js';
-import { mediaWorkerCount } from '../media/worker-count.js';
+import { mediaWorkerCount } from '../media-process/worker-count.js';
 import { BuiltinBackend, ZlmBackend } from './media-backends.js';
 
 /**

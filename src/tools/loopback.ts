@@ -1,6 +1,6 @@
 import { createSocket } from 'node:dgram';
 import { createServer } from 'node:net';
-import { defaultConfig, type CamgateConfig } from '../supervisor/config.js';
+import { defaultConfig, type CamgateConfig } from '../shared/config/config.js';
 
 /**
  * Loopback set-ups for tests and benchmarks: free ports, and a media process

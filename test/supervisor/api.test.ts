@@ -3,7 +3,7 @@ import { spawnSync } from 'node:child_process';
 import SwaggerParser from '@apidevtools/swagger-parser';
 import type { FastifyInstance } from 'fastify';
 import { buildApi } from '../../src/supervisor/api/app.js';
-import { defaultConfig, type CamgateConfig } from '../../src/supervisor/config.js';
+import { defaultConfig, type CamgateConfig } from '../../src/shared/config/config.js';
 import { createMetrics } from '../../src/supervisor/metrics.js';
 import { openStore } from '../../src/supervisor/store/index.js';
 import type { Store } from '../../src/supervisor/store/types.js';

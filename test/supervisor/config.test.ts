@@ -10,7 +10,7 @@ import {
   configPathFrom,
   defaultConfig,
   parseConfig,
-} from '../../src/supervisor/config.js';
+} from '../../src/shared/config/config.js';
 
 const root = new URL('../../', import.meta.url);
 const shipped = readFileSync(new URL('config/camgate.yaml', root), 'utf8');

@@ -1,6 +1,6 @@
 import t from 'tap';
 import { pino } from 'pino';
-import { defaultConfig } from '../../src/supervisor/config.js';
+import { defaultConfig } from '../../src/shared/config/config.js';
 import { Supervisor } from '../../src/supervisor/supervisor.js';
 import { freePort } from '../helpers/ports.js';
 

@@ -16,7 +16,7 @@
  * Timestamps: ms since the first frame's dts (90 kHz), rounded, wrapping at 2^32 through
  * TimestampExtended. Composition time = round((pts - dts) / 90) ms.
  */
-import type { AvFrame, VideoCodec } from '../../media/frame.js';
+import type { AvFrame, VideoCodec } from '../av/frame.js';
 import { findStartCode } from '../mpeg-ps/nal.js';
 import { audioSpecificConfig, AAC_SAMPLE_RATES, isAdts, splitAdts } from './aac.js';
 import type { AvcSpsInfo, HevcSpsInfo } from './params.js';

@@ -33,7 +33,7 @@
  *     bytes / 8 ms for G.711 (8 kHz, 1 byte per sample), else `nominalAudioFrameMs`.
  * dts = pts (the packet carries no decode order information).
  */
-import type { AvFrame, Codec } from '../../media/frame.js';
+import type { AvFrame, Codec } from '../av/frame.js';
 import { DataType, PayloadType, SubPackage, type Jt1078Packet } from './packet.js';
 
 export type Jt1078DropReason =

@@ -8,7 +8,7 @@
  * Timestamps follow ISO 13818-1: a PES's PTS belongs to the first access unit that starts in
  * it; access units without one get the previous time plus the measured frame duration.
  */
-import type { AvFrame, VideoCodec } from '../../media/frame.js';
+import type { AvFrame, VideoCodec } from '../av/frame.js';
 import { findStartCode, nalType } from './nal.js';
 
 interface TimeMark {

@@ -2,7 +2,7 @@
  * ISO/IEC 13818-1 start codes and the GB/T 28181 stream_type values, in one place so the
  * muxer and the demuxer cannot disagree (go-jt808 wrote G.711U as 0x90; it is 0x91).
  */
-import type { Codec } from '../../media/frame.js';
+import type { Codec } from '../av/frame.js';
 
 export const PACK_START = 0xba;
 export const SYSTEM_HEADER_START = 0xbb;

@@ -8,7 +8,7 @@
  * RTP marker; ignored once it proves wrong), or `flush()`. Bad input is counted in `stats`
  * and skipped by resyncing on the next pack start code; nothing here throws on input bytes.
  */
-import type { AudioCodec, AvFrame, Codec, VideoCodec } from '../../media/frame.js';
+import type { AudioCodec, AvFrame, Codec, VideoCodec } from '../av/frame.js';
 import { codecOfStreamType, PACK_START, PROGRAM_END, PSM_START, PTS_MODULO } from './constants.js';
 import { AccessUnitAligner } from './au-aligner.js';
 import { FrameAssembler } from './frame-assembler.js';

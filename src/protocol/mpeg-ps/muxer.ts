@@ -8,8 +8,8 @@
  * `muxSlices` is the fast path: headers go into a reused scratch buffer and the frame's
  * payload is returned as views, so the RTP packetizer copies each byte once.
  */
-import type { AudioCodec, AvFrame, VideoCodec } from '../../media/frame.js';
-import { isVideoCodec } from '../../media/frame.js';
+import type { AudioCodec, AvFrame, VideoCodec } from '../av/frame.js';
+import { isVideoCodec } from '../av/frame.js';
 import { AUDIO_STREAM_ID, PTS_MODULO, streamTypeOfCodec, VIDEO_STREAM_ID } from './constants.js';
 
 export interface PsMuxerOptions {

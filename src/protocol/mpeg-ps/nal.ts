@@ -3,7 +3,7 @@
  * JT1078 path: find start codes, tell key access units, split an elementary stream into
  * access units. Views only (no copies), masks and shifts only.
  */
-import type { VideoCodec } from '../../media/frame.js';
+import type { VideoCodec } from '../av/frame.js';
 
 /**
  * Index of the next 3-byte start code `00 00 01` at or after `from` (the index of its first

@@ -4,7 +4,7 @@
  * `discontinuity()` (the damaged frame is dropped, the demuxer resyncs) and the marker into
  * `endOfFrame()` (no wait for the next frame). Still sans-I/O: the worker owns the socket.
  */
-import type { AvFrame } from '../../media/frame.js';
+import type { AvFrame } from '../av/frame.js';
 import { PsDemuxer } from '../mpeg-ps/demuxer.js';
 import type { PsDemuxerOptions } from '../mpeg-ps/demuxer.js';
 import { parseRtpPacket } from './packet.js';

@@ -3,7 +3,7 @@ import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstanc
 import formbody from '@fastify/formbody';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
-import type { CamgateConfig } from '../config.js';
+import type { CamgateConfig } from '../../shared/config/config.js';
 import type { Metrics } from '../metrics.js';
 import { DuplicateError, NotFoundError, QueryError, StoreError, type Store } from '../store/types.js';
 import { ApiError, msgid, type ApiCode } from './envelope.js';

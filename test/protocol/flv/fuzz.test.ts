@@ -1,8 +1,8 @@
 import t from 'tap';
 import fc from 'fast-check';
-import type { AvFrame, Codec } from '../../../src/media/frame.js';
-import { FlvFanout } from '../../../src/media/flv-fanout.js';
-import type { FlvViewer } from '../../../src/media/flv-fanout.js';
+import type { AvFrame, Codec } from '../../../src/protocol/av/frame.js';
+import { FlvFanout } from '../../../src/media-worker/flv-fanout.js';
+import type { FlvViewer } from '../../../src/media-worker/flv-fanout.js';
 import {
   FlvMuxer,
   parseAudioBody,

@@ -1,5 +1,5 @@
 import t from 'tap';
-import type { AvFrame } from '../../../src/media/frame.js';
+import type { AvFrame } from '../../../src/protocol/av/frame.js';
 import { splitNalUnits } from '../../../src/protocol/mpeg-ps/index.js';
 import {
   FlvMuxer,

@@ -1,7 +1,7 @@
 import t from 'tap';
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
-import type { AvFrame } from '../../../src/media/frame.js';
+import type { AvFrame } from '../../../src/protocol/av/frame.js';
 import { PsDemuxer, PsMuxer, splitAccessUnits, splitNalUnits } from '../../../src/protocol/mpeg-ps/index.js';
 import { concat, demuxAll, ffprobe, media, mediaDir, needFfprobe, walkUnits } from './fixtures/helpers.js';
 

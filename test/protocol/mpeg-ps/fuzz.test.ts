@@ -1,6 +1,6 @@
 import t from 'tap';
 import fc from 'fast-check';
-import type { AvFrame } from '../../../src/media/frame.js';
+import type { AvFrame } from '../../../src/protocol/av/frame.js';
 import { isKeyAccessUnit, PsDemuxer, PsMuxer } from '../../../src/protocol/mpeg-ps/index.js';
 import { parseRtpPacket, PsRtpPacketizer } from '../../../src/protocol/rtp/index.js';
 import { media } from './fixtures/helpers.js';

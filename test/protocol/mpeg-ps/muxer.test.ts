@@ -1,5 +1,5 @@
 import t, { type Test } from 'tap';
-import type { AvFrame, VideoCodec } from '../../../src/media/frame.js';
+import type { AvFrame, VideoCodec } from '../../../src/protocol/av/frame.js';
 import { crc32Mpeg2, PsMuxer, splitAccessUnits } from '../../../src/protocol/mpeg-ps/index.js';
 import { concat, demuxAll, ffmpegExtract, ffprobe, media, needFfprobe, walkUnits, withImkh } from './fixtures/helpers.js';
 

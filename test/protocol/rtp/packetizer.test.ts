@@ -1,7 +1,7 @@
 import t from 'tap';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import type { AvFrame } from '../../../src/media/frame.js';
+import type { AvFrame } from '../../../src/protocol/av/frame.js';
 import { PsDemuxer, PsMuxer, splitAccessUnits } from '../../../src/protocol/mpeg-ps/index.js';
 import { parseRtpPacket, PsRtpPacketizer, Rfc4571Decoder, RtpReorderBuffer } from '../../../src/protocol/rtp/index.js';
 import type { RtpPacket } from '../../../src/protocol/rtp/index.js';

@@ -1,5 +1,5 @@
 import t from 'tap';
-import type { AvFrame } from '../../../src/media/frame.js';
+import type { AvFrame } from '../../../src/protocol/av/frame.js';
 import { PsMuxer, splitAccessUnits } from '../../../src/protocol/mpeg-ps/index.js';
 import { PsRtpPacketizer, PsRtpReceiver, Rfc4571Decoder } from '../../../src/protocol/rtp/index.js';
 import { media } from '../mpeg-ps/fixtures/helpers.js';

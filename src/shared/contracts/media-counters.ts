@@ -1,4 +1,4 @@
-import type { Jt1078DropReason } from '../protocol/jt1078/index.js';
+import type { Jt1078DropReason } from '../../protocol/jt1078/index.js';
 
 /**
  * Media counters in shared memory: media workers and the media process add, the

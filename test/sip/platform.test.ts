@@ -3,9 +3,9 @@ import { createHash } from 'node:crypto';
 import { encodeXmlBody } from '../../src/protocol/gb28181/index.js';
 import { FakeClock, NonceStore, parseMessage, type Endpoint, type SipMessage } from '../../src/protocol/sip/index.js';
 import { SharedCounters } from '../../src/shared/counters.js';
-import { GbPlatform } from '../../src/signalling/platform.js';
-import { GbService, type StoreCatalogItem } from '../../src/signalling/gb-service.js';
-import { SIP_COUNTER_NAMES } from '../../src/signalling/sip-metrics.js';
+import { GbPlatform } from '../../src/sip/platform.js';
+import { GbService, type StoreCatalogItem } from '../../src/sip/gb-service.js';
+import { SIP_COUNTER_NAMES } from '../../src/sip/sip-metrics.js';
 
 const REALM = '3402000000';
 const DEVICE = '34020000001320000001';

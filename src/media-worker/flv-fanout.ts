@@ -15,7 +15,7 @@
  * - No viewers: `idleSince` (and `onIdle`) let the owner close streams nobody watches; the
  *   owner owns the timer.
  */
-import type { AvFrame } from './frame.js';
+import type { AvFrame } from '../protocol/av/frame.js';
 import { FlvMuxer } from '../protocol/flv/muxer.js';
 import type { FlvMuxerOptions, FlvMuxerStats, FlvTag } from '../protocol/flv/muxer.js';
 

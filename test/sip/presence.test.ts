@@ -1,6 +1,6 @@
 import t from 'tap';
 import { FakeClock } from '../../src/protocol/sip/index.js';
-import { DevicePresence, type OfflineReason } from '../../src/signalling/presence.js';
+import { DevicePresence, type OfflineReason } from '../../src/sip/presence.js';
 
 function setup() {
   const clock = new FakeClock(0);

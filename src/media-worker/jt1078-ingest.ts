@@ -6,7 +6,7 @@ import {
   type Jt1078FrameEvent,
 } from '../protocol/jt1078/index.js';
 import type { SharedCounters } from '../shared/counters.js';
-import { JT1078_DROP_REASONS } from './media-metrics.js';
+import { JT1078_DROP_REASONS } from '../shared/contracts/media-counters.js';
 
 /**
  * One JT/T 1078 TCP connection inside a media worker: bytes in, streams and frames

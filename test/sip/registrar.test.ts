@@ -1,7 +1,7 @@
 import t from 'tap';
 import { createHash } from 'node:crypto';
 import { FakeClock, NonceStore, parseMessage, serializeMessage, type SipRequest } from '../../src/protocol/sip/index.js';
-import { Registrar, gbDate, type DeviceCredentials } from '../../src/signalling/registrar.js';
+import { Registrar, gbDate, type DeviceCredentials } from '../../src/sip/registrar.js';
 
 const md5 = (s: string) => createHash('md5').update(s).digest('hex');
 const REALM = '3402000000';

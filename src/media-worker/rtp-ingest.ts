@@ -2,7 +2,7 @@ import { createSocket, type Socket as UdpSocket } from 'node:dgram';
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
 import { PsRtpReceiver, Rfc4571Decoder } from '../protocol/rtp/index.js';
 import type { SharedCounters } from '../shared/counters.js';
-import type { AvFrame } from './frame.js';
+import type { AvFrame } from '../protocol/av/frame.js';
 
 /**
  * GB28181 media in: PS over RTP on a port of `media.rtpPorts`, UDP or TCP passive

@@ -1,6 +1,6 @@
 import type { Socket as UdpSocket } from 'node:dgram';
 import { createConnection, type Socket } from 'node:net';
-import type { AvFrame } from './frame.js';
+import type { AvFrame } from '../protocol/av/frame.js';
 import { PsMuxer } from '../protocol/mpeg-ps/index.js';
 import { PsRtpPacketizer } from '../protocol/rtp/index.js';
 import type { SharedCounters } from '../shared/counters.js';
