@@ -8,6 +8,7 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { ManagedChild, processSpawner } from '../src/shared/child.js';
+import type { MediaContract } from '../src/shared/contracts/media.js';
 import { loopbackMediaConfig, quick, repoRoot, startNativeTool, table, treeCpuSeconds, writeResult } from './lib.js';
 
 const steps = quick ? [50, 150] : [100, 300, 600, 1000];
@@ -32,12 +33,12 @@ interface Step {
   cpuPerPacketUs: number;
 }
 
-async function camgateStep(media: ManagedChild, streams: number): Promise<Step> {
+async function camgateStep(media: ManagedChild<MediaContract>, streams: number): Promise<Step> {
   const sink = await startNativeTool('rtp-sink', ['--listen', '127.0.0.1:0', '--expect-ssrcs', String(streams)]);
   const ports: number[] = [];
   for (let i = 0; i < streams; i++) {
     const name = `rtp/F${i}`;
-    const { port } = (await media.channel!.request('rtp.open', { name, transport: 'udp', mediaTimeoutMs: 60_000 })) as { port: number };
+    const { port } = (await media.channel!.request('rtp.open', { name, transport: 'udp', mediaTimeoutMs: 60_000 }));
     await media.channel!.request('forward.add', { name, destination: { host: '127.0.0.1', port: sink.port, transport: 'udp', ssrc: 1000 + i } });
     ports.push(port);
   }
@@ -78,7 +79,7 @@ async function main(): Promise<void> {
   const build = spawnSync('make', ['-C', join(repoRoot, 'native-bench')], { encoding: 'utf8' });
   if (build.status !== 0) throw new Error(`native-bench build failed: ${build.stderr}`);
   const config = await loopbackMediaConfig({ workers: 1, rtpPorts: 2000 });
-  const media = new ManagedChild('media', processSpawner(join(repoRoot, 'dist/workers/media-process.js'), () => ({ config })));
+  const media = new ManagedChild<MediaContract>('media', processSpawner<MediaContract>(join(repoRoot, 'dist/workers/media-process.js'), () => ({ config })));
   await media.start();
   const results: Step[] = [];
   const best: Partial<Record<Step['target'], Step>> = {};

@@ -9,6 +9,7 @@
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { ManagedChild, processSpawner } from '../src/shared/child.js';
+import type { MediaContract } from '../src/shared/contracts/media.js';
 import { loopbackMediaConfig, quick, repoRoot, table, treeCpuSeconds, treeRssBytes, writeResult } from './lib.js';
 
 const M = quick ? 20 : 100;
@@ -27,7 +28,7 @@ function run(script: string, args: string[]): Promise<any> {
 
 async function main(): Promise<void> {
   const config = await loopbackMediaConfig({ workers: 1, rtpPorts: 1000 });
-  const media = new ManagedChild('media', processSpawner(join(repoRoot, 'dist/workers/media-process.js'), () => ({ config })));
+  const media = new ManagedChild<MediaContract>('media', processSpawner<MediaContract>(join(repoRoot, 'dist/workers/media-process.js'), () => ({ config })));
   await media.start();
   const pid = media.pid!;
   const base = `http://127.0.0.1:${config.media.httpPort}`;
@@ -35,7 +36,7 @@ async function main(): Promise<void> {
   async function scenario(inputs: number, viewersPerInput: number) {
     const ports: number[] = [];
     for (let i = 0; i < inputs; i++) {
-      const opened = (await media.channel!.request('rtp.open', { name: `rtp/P${i}`, transport: 'udp', mediaTimeoutMs: 60_000 })) as { port: number };
+      const opened = (await media.channel!.request('rtp.open', { name: `rtp/P${i}`, transport: 'udp', mediaTimeoutMs: 60_000 }));
       ports.push(opened.port);
     }
     const rssBefore = treeRssBytes(pid);

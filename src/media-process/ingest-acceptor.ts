@@ -1,8 +1,7 @@
 import { createServer, type Server, type Socket } from 'node:net';
 import { RingBuffer, RingWriter } from '../shared/ring.js';
 import type { SharedCounters } from '../shared/counters.js';
-import { ingestTag, MAX_CONN_ID } from './ingest-tags.js';
-import type { IngestKind } from '../media-worker/jt1078-ingest.js';
+import { ingestTag, MAX_CONN_ID, type IngestKind } from '../shared/contracts/ingest-ring.js';
 
 /**
  * The media process's TCP acceptors for JT/T 1078 (realtime and playback ports).

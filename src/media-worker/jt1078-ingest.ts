@@ -15,7 +15,9 @@ import { JT1078_DROP_REASONS } from '../shared/contracts/media-counters.js';
  * only sends garbage never becomes a stream).
  */
 
-export type IngestKind = 'realtime' | 'playback';
+import type { IngestKind } from '../shared/contracts/ingest-ring.js';
+
+export type { IngestKind };
 
 export interface IngestStream {
   name: string;

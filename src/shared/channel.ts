@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
 import type { ChildProcess } from 'node:child_process';
 import type { MessagePort, Worker } from 'node:worker_threads';
-import { ChannelClosedError, ChannelTimeoutError, RemoteError } from './errors.js';
+import { ChannelClosedError, ChannelTimeoutError, fromWireError, toWireError, type WireError } from './errors.js';
 
 /**
  * The typed control channel between the supervisor and its children (and between a
@@ -16,7 +16,7 @@ import { ChannelClosedError, ChannelTimeoutError, RemoteError } from './errors.j
 export type Wire =
   | { t: 'req'; id: number; method: string; data: unknown }
   | { t: 'res'; id: number; ok: true; data: unknown }
-  | { t: 'res'; id: number; ok: false; error: { name: string; message: string } }
+  | { t: 'res'; id: number; ok: false; error: WireError }
   | { t: 'note'; event: string; data: unknown };
 
 /** What a channel needs from a MessagePort, a Worker or a child process. */
@@ -144,7 +144,7 @@ export class Channel<
         this.#pending.delete(message.id);
         clearTimeout(pending.timer);
         if (message.ok) pending.resolve(message.data);
-        else pending.reject(new RemoteError(message.error.name, message.error.message));
+        else pending.reject(fromWireError(message.error));
         return;
       }
       case 'req':
@@ -159,17 +159,14 @@ export class Channel<
   async #serve(id: number, method: string, data: unknown): Promise<void> {
     const handler = this.#handlers.get(method);
     if (!handler) {
-      this.#post({ t: 'res', id, ok: false, error: { name: 'UnknownMethod', message: `no handler for ${method}` } });
+      this.#post({ t: 'res', id, ok: false, error: { name: 'UnknownMethod', message: `no handler for ${method}`, status: 501, code: '1003' } });
       return;
     }
     try {
       const result = await handler(data);
       if (!this.#closed) this.#post({ t: 'res', id, ok: true, data: result });
     } catch (error) {
-      const e = error as Error;
-      if (!this.#closed) {
-        this.#post({ t: 'res', id, ok: false, error: { name: e?.name ?? 'Error', message: e?.message ?? String(error) } });
-      }
+      if (!this.#closed) this.#post({ t: 'res', id, ok: false, error: toWireError(error) });
     }
   }
 }

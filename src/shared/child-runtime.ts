@@ -1,6 +1,7 @@
 import { performance } from 'node:perf_hooks';
 import { isMainThread, parentPort } from 'node:worker_threads';
 import { Channel, portEndpoint, processEndpoint } from './channel.js';
+import type { ChildChannel, Contract } from './contracts/lifecycle.js';
 
 /**
  * The child's half of ManagedChild: answers `init`, `ping` and `shutdown` on the
@@ -9,11 +10,11 @@ import { Channel, portEndpoint, processEndpoint } from './channel.js';
  * holding ports.
  */
 
-export interface ChildHooks<Init> {
+export interface ChildHooks<C extends Contract> {
   /** Applies the init data; the child is `ready` once this resolves. */
-  init(data: Init, channel: Channel): void | Promise<void>;
+  init(data: C['init'], channel: ChildChannel<C>): void | Promise<void>;
   /** Extra fields for the ping answer; return `ok: false` to report ill health. */
-  ping?(): Record<string, unknown> | Promise<Record<string, unknown>>;
+  ping?(): (C['ping'] & { ok?: boolean }) | Promise<C['ping'] & { ok?: boolean }>;
   /** Releases sockets, children and timers before the child ends. */
   shutdown?(): void | Promise<void>;
 }
@@ -41,9 +42,9 @@ export class EluMeter {
   }
 }
 
-export function runChild<Init>(hooks: ChildHooks<Init>): Channel {
+export function runChild<C extends Contract>(hooks: ChildHooks<C>): ChildChannel<C> {
   const endpoint = isMainThread ? processEndpoint(process) : portEndpoint(parentPort!);
-  const channel = new Channel(endpoint);
+  const channel: ChildChannel<C> = new Channel(endpoint);
   const elu = new EluMeter();
   const exit = (code: number) => {
     elu.stop();
@@ -53,7 +54,7 @@ export function runChild<Init>(hooks: ChildHooks<Init>): Channel {
 
   channel.handle('init', async (data) => {
     try {
-      await hooks.init(data as Init, channel);
+      await hooks.init(data, channel);
     } catch (error) {
       // A child that cannot apply its init is useless: end it so the parent sees it at once.
       process.stderr.write(`camgate child: init failed: ${(error as Error).message}\n`);

@@ -2,6 +2,7 @@ import { EventEmitter } from 'node:events';
 import { fork } from 'node:child_process';
 import { Worker } from 'node:worker_threads';
 import { Channel, childEndpoint, workerEndpoint } from './channel.js';
+import type { Contract, ParentChannel, PingAnswer } from './contracts/lifecycle.js';
 
 /**
  * A supervised child: a worker thread or a forked process with a control channel.
@@ -10,8 +11,8 @@ import { Channel, childEndpoint, workerEndpoint } from './channel.js';
  * process (media workers) alike.
  */
 
-export interface SpawnedChild {
-  channel: Channel;
+export interface SpawnedChild<C extends Contract = Contract> {
+  channel: ParentChannel<C>;
   /** Forcefully ends the child. */
   kill(): void;
   pid: number | undefined;
@@ -19,11 +20,11 @@ export interface SpawnedChild {
   exited: Promise<string>;
 }
 
-export type Spawner = () => SpawnedChild;
+export type Spawner<C extends Contract = Contract> = () => SpawnedChild<C>;
 
 export type ChildState = 'starting' | 'running' | 'restarting' | 'stopping' | 'stopped';
 
-export interface ChildHealth {
+export interface ChildHealth<Ping extends object = object> {
   name: string;
   state: ChildState;
   ok: boolean;
@@ -31,11 +32,11 @@ export interface ChildHealth {
   restarts: number;
   lastExit?: string | undefined;
   /** Whatever the child put in its ping answer (elu, heap, its own children…). */
-  detail?: unknown;
+  detail?: PingAnswer & Partial<Ping>;
   error?: string;
 }
 
-export interface ManagedChildOptions {
+export interface ManagedChildOptions<C extends Contract = Contract> {
   /** First restart delay in ms (200); doubles each time up to `maxBackoff`. */
   minBackoff?: number;
   /** Longest restart delay in ms (10,000). */
@@ -45,20 +46,20 @@ export interface ManagedChildOptions {
   /** How long the child may take to say `ready` (ms, 20,000). */
   readyTimeout?: number;
   /** Called with every new channel right after spawning, before init: attach request handlers here. */
-  onChannel?: (channel: Channel) => void | Promise<void>;
+  onChannel?: (channel: ParentChannel<C>) => void | Promise<void>;
 }
 
-export interface ManagedChildEvents {
-  running: [channel: Channel];
+export interface ManagedChildEvents<C extends Contract = Contract> {
+  running: [channel: ParentChannel<C>];
   died: [reason: string];
   restarted: [restarts: number];
 }
 
-export class ManagedChild extends EventEmitter<ManagedChildEvents> {
+export class ManagedChild<C extends Contract = Contract> extends EventEmitter<ManagedChildEvents<C>> {
   readonly name: string;
-  #spawn: Spawner;
-  #options: Required<Omit<ManagedChildOptions, 'onChannel'>> & Pick<ManagedChildOptions, 'onChannel'>;
-  #current: SpawnedChild | null = null;
+  #spawn: Spawner<C>;
+  #options: Required<Omit<ManagedChildOptions<C>, 'onChannel'>> & Pick<ManagedChildOptions<C>, 'onChannel'>;
+  #current: SpawnedChild<C> | null = null;
   #state: ChildState = 'stopped';
   #restarts = 0;
   #failuresInRow = 0;
@@ -66,7 +67,7 @@ export class ManagedChild extends EventEmitter<ManagedChildEvents> {
   #lastExit: string | undefined;
   #restartTimer: NodeJS.Timeout | null = null;
 
-  constructor(name: string, spawn: Spawner, options: ManagedChildOptions = {}) {
+  constructor(name: string, spawn: Spawner<C>, options: ManagedChildOptions<C> = {}) {
     super();
     this.name = name;
     this.#spawn = spawn;
@@ -92,7 +93,7 @@ export class ManagedChild extends EventEmitter<ManagedChildEvents> {
   }
 
   /** The live channel, or null while the child is down. */
-  get channel(): Channel | null {
+  get channel(): ParentChannel<C> | null {
     return this.#state === 'running' ? (this.#current?.channel ?? null) : null;
   }
 
@@ -121,7 +122,7 @@ export class ManagedChild extends EventEmitter<ManagedChildEvents> {
     this.emit('running', child.channel);
   }
 
-  #onExit(child: SpawnedChild, reason: string): void {
+  #onExit(child: SpawnedChild<C>, reason: string): void {
     if (this.#current !== child) return;
     this.#current = null;
     this.#lastExit = reason;
@@ -170,7 +171,7 @@ export class ManagedChild extends EventEmitter<ManagedChildEvents> {
     this.#current?.kill();
   }
 
-  async health(timeout = 1000): Promise<ChildHealth> {
+  async health(timeout = 1000): Promise<ChildHealth<C['ping']>> {
     const base = {
       name: this.name,
       state: this.#state,
@@ -182,8 +183,7 @@ export class ManagedChild extends EventEmitter<ManagedChildEvents> {
     if (!channel) return { ...base, ok: false, error: `not running (${this.#state})` };
     try {
       const detail = await channel.request('ping', undefined, timeout);
-      const childOk = (detail as { ok?: boolean } | undefined)?.ok !== false;
-      return { ...base, ok: childOk, detail };
+      return { ...base, ok: detail.ok !== false, detail };
     } catch (error) {
       return { ...base, ok: false, error: (error as Error).message };
     }
@@ -191,7 +191,7 @@ export class ManagedChild extends EventEmitter<ManagedChildEvents> {
 }
 
 /** The first request to a new child. If it cannot be built or sent, the child is useless: end it now. */
-function sendInit(channel: Channel, init: () => unknown | Promise<unknown>, name: string, kill: () => void): void {
+function sendInit<C extends Contract>(channel: ParentChannel<C>, init: () => C['init'] | Promise<C['init']>, name: string, kill: () => void): void {
   Promise.resolve()
     .then(init)
     .then((data) => channel.request('init', data, 30_000))
@@ -202,7 +202,7 @@ function sendInit(channel: Channel, init: () => unknown | Promise<unknown>, name
     });
 }
 
-function waitReady(child: SpawnedChild, timeout: number): Promise<void> {
+function waitReady<C extends Contract>(child: SpawnedChild<C>, timeout: number): Promise<void> {
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`no ready within ${timeout} ms`)), timeout);
     child.channel.once('note:ready', () => {
@@ -220,10 +220,10 @@ function waitReady(child: SpawnedChild, timeout: number): Promise<void> {
  * Spawns a worker thread running `file`. `init` (the config and whatever the child
  * needs) is its first request; the child answers `ready` once it has applied it.
  */
-export function threadSpawner(file: string, init: () => unknown | Promise<unknown>, name: string): Spawner {
+export function threadSpawner<C extends Contract>(file: string, init: () => C['init'] | Promise<C['init']>, name: string): Spawner<C> {
   return () => {
     const worker = new Worker(file, { name });
-    const channel = new Channel(workerEndpoint(worker));
+    const channel: ParentChannel<C> = new Channel(workerEndpoint(worker));
     sendInit(channel, init, name, () => void worker.terminate());
     const exited = new Promise<string>((resolve) => {
       let error: Error | undefined;
@@ -242,10 +242,10 @@ export function threadSpawner(file: string, init: () => unknown | Promise<unknow
 }
 
 /** Forks a Node process running `file`; `init` travels as its first request, as for threads. */
-export function processSpawner(file: string, init: () => unknown | Promise<unknown>, args: string[] = []): Spawner {
+export function processSpawner<C extends Contract>(file: string, init: () => C['init'] | Promise<C['init']>, args: string[] = []): Spawner<C> {
   return () => {
     const child = fork(file, args, { serialization: 'advanced', stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-    const channel = new Channel(childEndpoint(child));
+    const channel: ParentChannel<C> = new Channel(childEndpoint(child));
     sendInit(channel, init, file, () => void child.kill('SIGKILL'));
     const exited = new Promise<string>((resolve) => {
       child.once('exit', (code, signal) => resolve(`process exited (${signal ?? `code ${code}`})`));

@@ -16,7 +16,7 @@ import {
 import type { Clock, Endpoint, TimerHandle } from '../protocol/sip/index.js';
 import type { SharedCounters } from '../shared/counters.js';
 import type { GbPlatform } from './platform.js';
-import type { CatalogItem } from '../supervisor/store/types.js';
+import type { CatalogEntry } from '../shared/contracts/sip.js';
 
 /**
  * GB28181 above SIP: what to do with MANSCDP MESSAGEs (keepalives, catalogs,
@@ -25,7 +25,7 @@ import type { CatalogItem } from '../supervisor/store/types.js';
  */
 
 /** A catalog item in the store's shape (what the supervisor applies). */
-export type StoreCatalogItem = CatalogItem;
+export type StoreCatalogItem = CatalogEntry;
 
 export interface GbServiceEvents {
   catalog(deviceId: string, items: StoreCatalogItem[], complete: boolean): void;

@@ -22,7 +22,8 @@ import {
 import type { SharedCounters } from '../shared/counters.js';
 import { DevicePresence, type OfflineReason, type PresenceEntry } from './presence.js';
 import { Registrar, type Binding, type DeviceCredentials } from './registrar.js';
-import { methodLabel, statusClass } from './sip-metrics.js';
+import { methodLabel, statusClass } from '../shared/contracts/sip-counters.js';
+import { ServiceError, type ApiCode } from '../shared/errors.js';
 
 /**
  * The GB28181 platform: the transaction user on top of the SIP transaction layer.
@@ -64,14 +65,25 @@ export interface PlatformOptions {
   userAgent?: string;
 }
 
-export class SipRequestError extends Error {
-  constructor(
-    message: string,
-    readonly status: number,
-  ) {
-    super(message);
+/**
+ * A request to a device that did not succeed. `upstream` is the SIP status (the
+ * device's answer, or 404 not registered, 408 timed out, 503 not sent); the HTTP
+ * status says the same to an API client: 409 the device is not there, 504 it did
+ * not answer, 503 we could not send, 502 it answered with an error.
+ */
+export class SipRequestError extends ServiceError {
+  constructor(message: string, sipStatus: number) {
+    const [status, code] = httpStatusFor(sipStatus);
+    super(status, code, message, sipStatus);
     this.name = 'SipRequestError';
   }
+}
+
+function httpStatusFor(sipStatus: number): [number, ApiCode] {
+  if (sipStatus === 404) return [409, '1002'];
+  if (sipStatus === 408) return [504, '1001'];
+  if (sipStatus === 503) return [503, '1001'];
+  return [502, '1001'];
 }
 
 const ALLOW = 'REGISTER, MESSAGE, INVITE, ACK, BYE, CANCEL, OPTIONS, NOTIFY, INFO';

@@ -1,4 +1,7 @@
-import type { Channel } from '../shared/channel.js';
+import type { ParentChannel } from '../shared/contracts/lifecycle.js';
+import type { MediaContract } from '../shared/contracts/media.js';
+import { rtpStreamId, rtpStreamName } from '../shared/contracts/stream-name.js';
+import { unavailable } from '../shared/errors.js';
 import { ZlmClient, buildPlayUrls } from '../media-server/zlm/index.js';
 import { ApiError } from './api/envelope.js';
 import type { CamgateConfig } from '../shared/config/config.js';
@@ -19,11 +22,11 @@ export interface MediaBackend {
 
 export class BuiltinBackend implements MediaBackend {
   readonly name = 'camgate' as const;
-  #media: () => Channel | null;
+  #media: () => ParentChannel<MediaContract> | null;
   #host: string;
   #config: CamgateConfig;
 
-  constructor(media: () => Channel | null, advertisedHost: string, config: CamgateConfig) {
+  constructor(media: () => ParentChannel<MediaContract> | null, advertisedHost: string, config: CamgateConfig) {
     this.#media = media;
     this.#host = advertisedHost;
     this.#config = config;
@@ -31,16 +34,14 @@ export class BuiltinBackend implements MediaBackend {
 
   async open(streamid: string, transport: 'udp' | 'tcp', mediaTimeoutMs: number) {
     const media = this.#media();
-    if (!media) throw new ApiError(503, '1001', 'media process is restarting; retry');
-    const opened = (await media.request('rtp.open', { name: `rtp/${streamid}`, transport, mediaTimeoutMs, destinations: [] })) as {
-      port: number;
-      slot: number;
-    };
+    if (!media) throw unavailable('media process is restarting; retry');
+    const opened = await media.request('rtp.open', { name: rtpStreamName(streamid), transport, mediaTimeoutMs, destinations: [] });
     return { host: this.#host, port: opened.port, slot: opened.slot };
   }
 
   async close(streamid: string, reason: string): Promise<void> {
-    await this.#media()?.request('rtp.close', { name: `rtp/${streamid}`, reason }).catch(() => undefined);
+    // A media process that is down has closed the port already.
+    await this.#media()?.request('rtp.close', { name: rtpStreamName(streamid), reason }).catch(() => false);
   }
 
   urls(name: string, slot: number | null): Record<string, string> {
@@ -75,7 +76,7 @@ export class ZlmBackend implements MediaBackend {
   }
 
   urls(name: string): Record<string, string> {
-    const streamid = name.startsWith('rtp/') ? name.slice(4) : name;
+    const streamid = rtpStreamId(name) ?? name;
     const u = this.#config.zlm.urls;
     const bases = Object.fromEntries(Object.entries(u).filter(([, v]) => v)) as Record<string, string>;
     return Object.fromEntries(Object.entries(buildPlayUrls(bases, streamid)).filter(([, v]) => typeof v === 'string')) as Record<string, string>;

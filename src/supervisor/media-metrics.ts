@@ -1,4 +1,5 @@
 import { Gauge, type Registry } from 'prom-client';
+import type { MediaPing } from '../shared/contracts/media.js';
 import { registerCounterFamilies, type CounterFamily } from './counter-families.js';
 
 /** Media counters (shared memory) and media process gauges as Prometheus metrics. */
@@ -18,14 +19,8 @@ const FAMILIES: Record<string, CounterFamily> = {
   streams_stopped: { name: 'camgate_media_streams_stopped_total', help: 'Streams stopped, by protocol.', labels: ['protocol'] },
 };
 
-export interface MediaSnapshot {
-  streams: number;
-  streamsByProtocol?: { jt1078: number; gb28181: number };
-  viewers?: number;
-  connections: number;
-  rings: Array<{ slot: number; usedBytes: number; capacity: number }>;
-  counters: Record<string, number>;
-}
+/** What the media process's ping reports (src/shared/contracts/media.ts), as far as it answered. */
+export type MediaSnapshot = Partial<MediaPing>;
 
 /**
  * Counter totals that survive media process restarts: a new process starts from

@@ -25,8 +25,14 @@ export interface Metrics {
   registry: Registry;
   httpDuration: Histogram<'method' | 'route' | 'status_class'>;
   childRestarts: Counter<'child'>;
+  /** INVITEs for live and playback streams by outcome. */
+  invites: Counter<'result'>;
+  inviteToFirstFrame: Histogram;
   stopMeters(): void;
 }
+
+/** Outcomes of an INVITE, each present at 0 from the start. */
+export const INVITE_RESULTS = ['ok', '4xx', '5xx', '6xx', 'timeout', 'error'] as const;
 
 export function createMetrics(sources: MetricsSources, version: string): Metrics {
   const registry = new Registry();
@@ -112,5 +118,20 @@ export function createMetrics(sources: MetricsSources, version: string): Metrics
     },
   });
 
-  return { registry, httpDuration, childRestarts, stopMeters: () => supervisorElu.stop() };
+  const invites = new Counter({
+    name: 'camgate_gb28181_invites_total',
+    help: 'INVITEs for live and playback streams by outcome: ok, 4xx/5xx/6xx, timeout, error.',
+    labelNames: ['result'] as const,
+    registers: [registry],
+  });
+  for (const result of INVITE_RESULTS) invites.inc({ result }, 0);
+
+  const inviteToFirstFrame = new Histogram({
+    name: 'camgate_invite_to_first_frame_seconds',
+    help: 'Time from sending an INVITE to the first complete frame of its media.',
+    buckets: [0.1, 0.25, 0.5, 1, 2, 4, 8, 16, 32],
+    registers: [registry],
+  });
+
+  return { registry, httpDuration, childRestarts, invites, inviteToFirstFrame, stopMeters: () => supervisorElu.stop() };
 }

@@ -1,45 +1,15 @@
 import type { Logger } from 'pino';
-import type { Channel } from '../shared/channel.js';
+import type { ParentChannel } from '../shared/contracts/lifecycle.js';
+import type { DeviceRegistered, OnlineDevice, SipContract } from '../shared/contracts/sip.js';
 import { KeyedQueue } from '../shared/keyed-queue.js';
 import type { CamgateConfig } from '../shared/config/config.js';
-import { DuplicateError, type CatalogItem, type Store } from './store/types.js';
+import { DuplicateError, type Store } from './store/types.js';
 
 /**
  * The supervisor's half of the SIP thread's protocol: it answers credential
  * lookups from the store and turns the thread's events into store writes and
  * webhooks. Per-device writes are serialised so they land in the order reported.
  */
-
-export interface RegisteredNote {
-  deviceId: string;
-  first: boolean;
-  fromUri: string;
-  domain: string;
-  contact: string;
-  expires: number;
-  source: { transport: string; address: string; port: number };
-  via: { host: string; port: number; transport: string; rport: number; received: string };
-}
-
-export interface DeviceInfoNote {
-  deviceId: string;
-  manufacturer?: string;
-  model?: string;
-  firmware?: string;
-  deviceType?: string;
-  name?: string;
-}
-
-/** What the SIP thread needs to rebuild its presence table after a restart. */
-export interface OnlineDevice {
-  deviceId: string;
-  transport: string;
-  address: string;
-  port: number;
-  /** Registration expiry, unix seconds. */
-  expiresAt: number;
-  contact: string;
-}
 
 export type EmitEvent = (event: string, data: Record<string, unknown>, orderKey?: string) => void;
 
@@ -76,43 +46,37 @@ export class SignallingBridge {
   }
 
   /** Wires the request handlers and notes of a (new) SIP thread channel. */
-  attach(channel: Channel): void {
-    channel.handle('device.credentials', async (data) => {
-      const { deviceId } = data as { deviceId: string };
+  attach(channel: ParentChannel<SipContract>): void {
+    channel.handle('device.credentials', async ({ deviceId }) => {
       const secret = await this.#store.devices.getSecret(deviceId);
       return { known: secret !== null, password: secret || this.#config.sip.password };
     });
-    channel.onNote('device.registered', (note) => {
-      const n = note as RegisteredNote;
-      void this.#queue.run(n.deviceId, () => this.#registered(n));
+    channel.onNote('device.registered', (registered) => {
+      void this.#queue.run(registered.deviceId, () => this.#registered(registered));
     });
-    channel.onNote('device.offline', (note) => {
-      const { deviceId, reason } = note as { deviceId: string; reason: string };
+    channel.onNote('device.offline', ({ deviceId, reason }) => {
       void this.#queue.run(deviceId, async () => {
         const device = await this.#store.devices.update(deviceId, { online: 0, expires_at: null });
         if (device) this.#emit('devices.offline', { deviceid: deviceId, reason }, deviceId);
       });
     });
-    channel.onNote('device.keepalive', (note) => {
-      const { deviceId, address, port } = note as { deviceId: string; address: string; port: number };
+    channel.onNote('device.keepalive', ({ deviceId, address, port }) => {
       void this.#queue.run(deviceId, async () => {
         const device = await this.#store.devices.update(deviceId, { active: this.#now(), online: 1, source: `${address}:${port}` });
         if (device) this.#emit('devices.active', { deviceid: deviceId, active: device.active }, deviceId);
       });
     });
-    channel.onNote('device.info', (note) => {
-      const n = note as DeviceInfoNote;
-      void this.#queue.run(n.deviceId, async () => {
-        await this.#store.devices.update(n.deviceId, {
-          ...(n.manufacturer ? { manufacturer: n.manufacturer } : {}),
-          ...(n.model ? { model: n.model } : {}),
-          ...(n.firmware ? { firmware: n.firmware } : {}),
-          ...(n.deviceType ? { devicetype: n.deviceType } : {}),
+    channel.onNote('device.info', (info) => {
+      void this.#queue.run(info.deviceId, async () => {
+        await this.#store.devices.update(info.deviceId, {
+          ...(info.manufacturer ? { manufacturer: info.manufacturer } : {}),
+          ...(info.model ? { model: info.model } : {}),
+          ...(info.firmware ? { firmware: info.firmware } : {}),
+          ...(info.deviceType ? { devicetype: info.deviceType } : {}),
         });
       });
     });
-    channel.onNote('device.catalog', (note) => {
-      const { deviceId, items } = note as { deviceId: string; items: CatalogItem[] };
+    channel.onNote('device.catalog', ({ deviceId, items }) => {
       void this.#queue.run(deviceId, async () => {
         const result = await this.#store.channels.upsertFromCatalog(deviceId, items, {
           addUnknown: this.#config.gb28181.registration === 'open',
@@ -126,7 +90,7 @@ export class SignallingBridge {
     });
   }
 
-  async #registered(n: RegisteredNote): Promise<void> {
+  async #registered(n: DeviceRegistered): Promise<void> {
     const now = this.#now();
     let existing = await this.#store.devices.get(n.deviceId);
     if (!existing && this.#config.gb28181.registration === 'open') {

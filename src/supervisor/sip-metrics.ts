@@ -3,7 +3,7 @@ import { registerCounterFamilies, type CounterFamily } from './counter-families.
 import type { SharedCounters } from '../shared/counters.js';
 
 /**
- * The SIP thread's shared counters (src/sip/sip-metrics.ts) as Prometheus
+ * The SIP thread's shared counters (src/shared/contracts/sip-counters.ts) as Prometheus
  * counters.
  */
 const FAMILIES: Record<string, CounterFamily> = {

@@ -1,5 +1,6 @@
 import { Counter, type Registry } from 'prom-client';
 import type { Logger } from 'pino';
+import type { StreamInfo, StreamStopped } from '../shared/contracts/media.js';
 import type { CamgateConfig } from '../shared/config/config.js';
 
 /**
@@ -9,23 +10,13 @@ import type { CamgateConfig } from '../shared/config/config.js';
  * receiver never holds up media.
  */
 
-export interface StreamNote {
-  name: string;
-  sim: string;
-  channel: number;
-  kind: 'realtime' | 'playback' | 'gb28181';
-  startedAt: number;
-  endedAt?: number;
-  reason?: string;
-}
-
 export function localTime(ms: number): string {
   const d = new Date(ms);
   const p = (n: number) => String(n).padStart(2, '0');
   return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())} ${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}`;
 }
 
-export function joinBody(note: StreamNote): Record<string, unknown> {
+export function joinBody(note: StreamInfo): Record<string, unknown> {
   return { streamPath: note.name, sim: note.sim, channel: note.channel, startTime: localTime(note.startedAt) };
 }
 
@@ -45,14 +36,14 @@ export class StreamCallbacks {
     });
   }
 
-  joined(note: StreamNote): void {
+  joined(note: StreamInfo): void {
     if (note.kind === 'gb28181') return; // m7s's callbacks are for JT/T 1078 streams
-    this.#post('join', this.#config.jt1078[note.kind as 'realtime' | 'playback'].onJoinUrl, joinBody(note));
+    this.#post('join', this.#config.jt1078[note.kind].onJoinUrl, joinBody(note));
   }
 
-  left(note: StreamNote): void {
+  left(note: StreamStopped): void {
     if (note.kind === 'gb28181') return;
-    this.#post('leave', this.#config.jt1078[note.kind as 'realtime' | 'playback'].onLeaveUrl, { ...joinBody(note), endTime: localTime(note.endedAt ?? Date.now()) });
+    this.#post('leave', this.#config.jt1078[note.kind].onLeaveUrl, { ...joinBody(note), endTime: localTime(note.endedAt) });
   }
 
   #post(event: 'join' | 'leave', url: string, body: Record<string, unknown>): void {

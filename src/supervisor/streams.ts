@@ -1,10 +1,14 @@
 import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
-import type { Channel } from '../shared/channel.js';
+import type { ParentChannel } from '../shared/contracts/lifecycle.js';
+import type { MediaContract, StreamInfo } from '../shared/contracts/media.js';
+import type { SipContract } from '../shared/contracts/sip.js';
 import { buildOffer, parseAnswer } from '../protocol/sdp/gb-sdp.js';
 import type { DialogState, Endpoint } from '../protocol/sip/index.js';
-import { SsrcAllocator, streamIdOf } from '../sip/ssrc.js';
+import { SsrcAllocator, streamIdOf } from '../protocol/gb28181/ssrc.js';
 import { ApiError } from './api/envelope.js';
+import { ServiceError } from '../shared/errors.js';
+import { rtpStreamId, rtpStreamName } from '../shared/contracts/stream-name.js';
 import type { CamgateConfig } from '../shared/config/config.js';
 import type { Store, Stream } from './store/types.js';
 import type { MediaBackend } from './media-backends.js';
@@ -28,9 +32,9 @@ export interface StreamManagerDeps {
   store: Store;
   config: CamgateConfig;
   logger: Logger;
-  sip(): Channel | null;
+  sip(): ParentChannel<SipContract> | null;
   /** The media process's channel (JT/T 1078 streams pushed to ZLMediaKit). */
-  media?(): Channel | null;
+  media?(): ParentChannel<MediaContract> | null;
   backend: MediaBackend;
   emit(event: string, data: Record<string, unknown>, key?: string): void;
   /** Address devices send media to (c= of our offer). */
@@ -131,7 +135,7 @@ export class StreamManager {
       media_transport: transport,
       media_server: backend.name,
       worker: opened.slot,
-      urls: backend.urls(`rtp/${streamid}`, opened.slot),
+      urls: backend.urls(rtpStreamName(streamid), opened.slot),
     });
     this.openIds.add(streamid);
     if (!playback) this.liveIds.add(streamid);
@@ -146,11 +150,11 @@ export class StreamManager {
     const invitedAt = performance.now();
     this.#invitedAt.set(streamid, invitedAt);
     try {
-      const result = (await sip.request(
+      const result = await sip.request(
         'invite',
         { deviceId: device.deviceid, channelId, sdp, subject: `${channelId}:${ssrc},${config.sip.id}:0`, callId, fromTag: row.from_tag },
         40_000,
-      )) as { dialog: DialogState; answer: string };
+      );
       const answer = parseAnswer(result.answer);
       const updated = await store.streams.update(row.id, {
         to_tag: result.dialog.remoteTag,
@@ -165,13 +169,14 @@ export class StreamManager {
       return updated ?? row;
     } catch (error) {
       this.#invitedAt.delete(streamid);
-      const status = (error as Error).message.match(/answered (\d)\d\d/)?.[1];
-      this.#d.metrics?.invites.inc({ result: status ? `${status}xx` : /timed out/.test((error as Error).message) ? 'timeout' : 'error' });
+      this.#d.metrics?.invites.inc({ result: inviteResult(error) });
       await backend.close(streamid, 'INVITE failed');
-      const reason = `INVITE failed: ${(error as Error).message}`;
+      const reason = `INVITE failed: ${error instanceof Error ? error.message : String(error)}`;
       this.openIds.delete(streamid);
       await store.streams.close(row.id, reason);
-      throw new ApiError(502, '1002', reason);
+      // The SIP thread's status crosses the channel: 409 offline, 504 no answer, 502 refused.
+      if (error instanceof ServiceError) throw new ServiceError(error.status, error.code, reason, error.upstream);
+      throw new ServiceError(502, '1002', reason);
     }
   }
 
@@ -231,7 +236,7 @@ export class StreamManager {
   }
 
   /** A JT/T 1078 stream went live in the media plane: it gets a row too, so GET /streams lists it. */
-  async jt1078Started(note: { name: string; sim: string; channel: number; kind: string; slot: number; ssrc?: number }): Promise<void> {
+  async jt1078Started(note: StreamInfo): Promise<void> {
     const backend = this.#d.backend;
     let urls: Record<string, string> = backend.name === 'camgate' ? backend.urls(note.name, note.slot) : {};
     if (backend.name === 'zlm') {
@@ -247,10 +252,10 @@ export class StreamManager {
     }
     await this.#d.store.streams.insert({
       streamid: note.name,
-      ssrc: String(note.ssrc ?? 0),
+      ssrc: '0',
       t: note.kind === 'playback' ? 1 : 0,
       kind: 'jt1078',
-      deviceid: note.sim,
+      deviceid: note.sim ?? '',
       channelid: String(note.channel),
       media_server: 'camgate',
       worker: note.slot,
@@ -272,8 +277,8 @@ export class StreamManager {
 
   /** The media plane ended a GB28181 input (media timeout, worker death...). */
   async mediaStopped(name: string, reason: string): Promise<void> {
-    if (!name.startsWith('rtp/')) return;
-    await this.mediaGone(name.slice(4), reason);
+    const streamid = rtpStreamId(name);
+    if (streamid !== null) await this.mediaGone(streamid, reason);
   }
 
   /** Media for `streamid` ended outside our control (builtin media plane or ZLM). */
@@ -284,13 +289,14 @@ export class StreamManager {
 
   /** Media first seen on a stream. */
   async mediaStarted(name: string): Promise<void> {
-    if (!name.startsWith('rtp/')) return;
-    const invitedAt = this.#invitedAt.get(name.slice(4));
+    const streamid = rtpStreamId(name);
+    if (streamid === null) return;
+    const invitedAt = this.#invitedAt.get(streamid);
     if (invitedAt !== undefined) {
-      this.#invitedAt.delete(name.slice(4));
+      this.#invitedAt.delete(streamid);
       this.#d.metrics?.firstFrame.observe((performance.now() - invitedAt) / 1000);
     }
-    const row = await this.#d.store.streams.getByStreamId(name.slice(4));
+    const row = await this.#d.store.streams.getByStreamId(streamid);
     if (row && row.status === 0 && !row.stream) await this.#d.store.streams.update(row.id, { stream: true });
   }
 
@@ -313,6 +319,14 @@ export class StreamManager {
   async openDialogs(): Promise<Array<{ callId: string; deviceId: string }>> {
     return (await this.#d.store.streams.listOpen({ kind: 'gb28181' })).map((r) => ({ callId: r.callid, deviceId: r.deviceid }));
   }
+}
+
+/** The metric label of a failed INVITE: the device's status class, a time-out, or another error. */
+function inviteResult(error: unknown): string {
+  if (!(error instanceof ServiceError)) return 'error';
+  if (error.upstream === 408 || error.status === 504) return 'timeout';
+  const sipClass = Math.floor((error.upstream ?? 0) / 100);
+  return error.status === 502 && sipClass >= 4 && sipClass <= 6 ? `${sipClass}xx` : 'error';
 }
 
 /** ZLMediaKit stream ids cannot hold '/': `live/jt1078-1-1` → `live_jt1078-1-1`. */

@@ -1,32 +1,34 @@
 import os from 'node:os';
 import { Piscina } from 'piscina';
 import type { FastifyInstance } from 'fastify';
-import { Counter, Histogram } from 'prom-client';
 import type { Logger } from 'pino';
 import { ManagedChild, processSpawner, threadSpawner, type ChildHealth } from '../shared/child.js';
-import { entryPath, packageVersion } from '../shared/entry.js';
-import { buildApi, type GosipRecordsWithState } from './api/app.js';
-import { ApiError } from './api/envelope.js';
-import type { HealthReport, PartHealth } from './api/system.js';
 import type { CamgateConfig } from '../shared/config/config.js';
+import { mediaWorkerCount } from '../shared/config/worker-count.js';
+import type { MediaContract, MediaPing } from '../shared/contracts/media.js';
+import { MEDIA_COUNTER_NAMES } from '../shared/contracts/media-counters.js';
+import type { SipContract } from '../shared/contracts/sip.js';
+import { SharedCounters } from '../shared/counters.js';
+import { entryPath, packageVersion } from '../shared/entry.js';
+import { unavailable } from '../shared/errors.js';
+import { SIP_COUNTER_NAMES } from '../shared/contracts/sip-counters.js';
+import { buildApi } from './api/app.js';
+import type { HealthReport, PartHealth } from './api/system.js';
+import { BuiltinBackend, ZlmBackend, type MediaBackend } from './media-backends.js';
+import { MediaBridge } from './media-bridge.js';
+import { CounterTotals, registerMediaMetrics } from './media-metrics.js';
 import { createMetrics, type Metrics, type ThreadLoad } from './metrics.js';
-import { openStore } from './store/index.js';
-import type { Store } from './store/types.js';
 import { Notifier } from './notify/index.js';
 import { SignallingBridge } from './signalling-bridge.js';
 import { registerSipMetrics } from './sip-metrics.js';
-import { SharedCounters } from '../shared/counters.js';
-import { SIP_COUNTER_NAMES } from '../sip/sip-metrics.js';
-import { MEDIA_COUNTER_NAMES } from '../shared/contracts/media-counters.js';
-import { CounterTotals, registerMediaMetrics, type MediaSnapshot } from './media-metrics.js';
-import { StreamCallbacks, type StreamNote } from './stream-callbacks.js';
+import { openStore } from './store/index.js';
+import type { Store } from './store/types.js';
+import { StreamCallbacks } from './stream-callbacks.js';
 import { StreamManager } from './streams.js';
-import { mediaWorkerCount } from '../media-process/worker-count.js';
-import { BuiltinBackend, ZlmBackend } from './media-backends.js';
 
 /**
- * The supervisor's main thread (DESIGN.md §1): owns config, store, REST API and
- * metrics, and starts, watches and restarts the SIP thread, the piscina pool and
+ * The supervisor's main thread (docs/architecture.md): owns config, store, REST API
+ * and metrics, and starts, watches and restarts the SIP thread, the piscina pool and
  * the media process. Ownership and shutdown order are in docs/closures.md.
  */
 
@@ -41,8 +43,8 @@ export class Supervisor {
   readonly version = packageVersion();
   #logger: Logger;
   #store: Store | null = null;
-  #sip: ManagedChild | null = null;
-  #media: ManagedChild | null = null;
+  #sip: ManagedChild<SipContract> | null = null;
+  #media: ManagedChild<MediaContract> | null = null;
   #pool: Piscina | null = null;
   #api: FastifyInstance | null = null;
   #metrics: Metrics | null = null;
@@ -52,7 +54,7 @@ export class Supervisor {
   /** Outlives SIP thread restarts, so its counters stay monotonic. */
   #sipCounters = SharedCounters.create(SIP_COUNTER_NAMES);
   #mediaTotals = new CounterTotals();
-  #mediaHealth: Promise<ChildHealth> | null = null;
+  #mediaHealth: Promise<ChildHealth<MediaPing>> | null = null;
   #startedAt = Date.now();
   #stopping: Promise<void> | null = null;
 
@@ -61,10 +63,10 @@ export class Supervisor {
     this.#logger = options.logger;
   }
 
-  get sip(): ManagedChild | null {
+  get sip(): ManagedChild<SipContract> | null {
     return this.#sip;
   }
-  get media(): ManagedChild | null {
+  get media(): ManagedChild<MediaContract> | null {
     return this.#media;
   }
   get api(): FastifyInstance | null {
@@ -84,16 +86,45 @@ export class Supervisor {
     return '127.0.0.1';
   }
 
+  /**
+   * Start-up, in dependency order: store, metrics, webhooks, streams, the children
+   * (built, not yet started), the pool, the API (first, so /healthz shows the
+   * children starting), then the children; finally, streams a previous run left open
+   * are ended.
+   */
   async start(): Promise<{ apiAddress: string }> {
-    const { config } = this;
+    const store = await this.#openStore();
+    const metrics = this.#createMetrics(store);
+    const notifier = this.#createNotifier(metrics);
+    const advertisedHost = this.sipHost();
+    const streams = this.#createStreams(store, metrics, notifier, advertisedHost);
+    this.#sip = this.#createSipThread(store, notifier, streams, advertisedHost);
+    this.#media = this.#createMediaProcess(metrics, streams);
+    for (const child of [this.#sip, this.#media]) this.#watch(child);
+    this.#pool = new Piscina({ filename: entryPath('cpu-task'), maxThreads: this.config.pool.maxThreads, minThreads: 1, idleTimeout: 60_000 });
+    const apiAddress = await this.#startApi(store, metrics, advertisedHost);
+
+    await Promise.all([this.#sip.start(), this.#media.start()]);
     const log = this.#logger;
+    // Streams a previous run left open have no media port any more: BYE and close them.
+    await streams.reconcile('camgate restarted').catch((err) => log.error({ err }, 'stream reconcile failed'));
+    // A media process that comes back has lost every input it had: same treatment.
+    this.#media.on('restarted', () => void streams.reconcile('media process restarted').catch((err) => log.error({ err }, 'stream reconcile failed')));
+    log.info('all parts started');
+    return { apiAddress };
+  }
+
+  async #openStore(): Promise<Store> {
+    const { config } = this;
     this.#store = await openStore(config.store.url, {
       seed: { lid: config.sip.id, region: config.sip.domain, did: config.gb28181.did, cid: config.gb28181.cid },
     });
-    log.info({ store: this.#store.dialect, migrations: await this.#store.migrations() }, 'store open');
+    this.#logger.info({ store: this.#store.dialect, migrations: await this.#store.migrations() }, 'store open');
+    return this.#store;
+  }
 
-    const store = this.#store;
-    this.#metrics = createMetrics(
+  #createMetrics(store: Store): Metrics {
+    const metrics = createMetrics(
       {
         deviceCounts: async () => {
           const online = await store.devices.list({ limit: 0, filters: [{ field_name: 'online', operator: '=', value: 1 }] });
@@ -105,21 +136,49 @@ export class Supervisor {
       },
       this.version,
     );
-
-    registerSipMetrics(this.#metrics.registry, this.#sipCounters);
+    registerSipMetrics(metrics.registry, this.#sipCounters);
+    registerMediaMetrics(metrics.registry, MEDIA_COUNTER_NAMES, this.#mediaTotals, () => this.#mediaSnapshot());
     // Every child's restart counter exists from the start (at 0), so rate() and
     // increase() have a series to work on before the first restart.
-    for (const child of ['sip', 'media', ...Array.from({ length: mediaWorkerCount(config.media.workers) }, (_, i) => `media-worker-${i}`)]) {
-      this.#metrics.childRestarts.inc({ child }, 0);
-    }
+    const workers = Array.from({ length: mediaWorkerCount(this.config.media.workers) }, (_, i) => `media-worker-${i}`);
+    for (const child of ['sip', 'media', ...workers]) metrics.childRestarts.inc({ child }, 0);
+    this.#metrics = metrics;
+    return metrics;
+  }
+
+  #createNotifier(metrics: Metrics): Notifier {
+    const { notify } = this.config;
     this.#notifier = new Notifier({
-      urls: config.notify.urls,
-      secret: config.notify.secret,
-      timeout: config.notify.timeout,
-      registry: this.#metrics.registry,
-      logger: log.child({ part: 'notify' }),
+      urls: notify.urls,
+      secret: notify.secret,
+      timeout: notify.timeout,
+      registry: metrics.registry,
+      logger: this.#logger.child({ part: 'notify' }),
     });
-    const notifier = this.#notifier;
+    return this.#notifier;
+  }
+
+  #createStreams(store: Store, metrics: Metrics, notifier: Notifier, advertisedHost: string): StreamManager {
+    const { config } = this;
+    const media = () => this.#media?.channel ?? null;
+    const backend: MediaBackend = config.media.server === 'zlm' ? new ZlmBackend(config, advertisedHost) : new BuiltinBackend(media, advertisedHost, config);
+    this.#streams = new StreamManager({
+      metrics: { invites: metrics.invites, firstFrame: metrics.inviteToFirstFrame },
+      store,
+      config,
+      logger: this.#logger.child({ part: 'streams' }),
+      sip: () => this.#sip?.channel ?? null,
+      media,
+      backend,
+      emit: (event, data, key) => void notifier.emit(event, data, key),
+      mediaHost: advertisedHost,
+    });
+    return this.#streams;
+  }
+
+  #createSipThread(store: Store, notifier: Notifier, streams: StreamManager, advertisedHost: string): ManagedChild<SipContract> {
+    const { config } = this;
+    const log = this.#logger;
     const bridge = new SignallingBridge({
       store,
       config,
@@ -127,149 +186,70 @@ export class Supervisor {
       emit: (event, data, key) => void notifier.emit(event, data, key),
     });
     this.#bridge = bridge;
-    const advertisedHost = this.sipHost();
-    const streams = new StreamManager({
-      metrics: {
-        invites: zeroed(
-          new Counter({
-            name: 'camgate_gb28181_invites_total',
-            help: 'INVITEs for live and playback streams by outcome: ok, 4xx/5xx/6xx, timeout, error.',
-            labelNames: ['result'] as const,
-            registers: [this.#metrics.registry],
-          }),
-          ['ok', '4xx', '5xx', '6xx', 'timeout', 'error'],
-        ),
-        firstFrame: new Histogram({
-          name: 'camgate_invite_to_first_frame_seconds',
-          help: 'Time from sending an INVITE to the first complete frame of its media.',
-          buckets: [0.1, 0.25, 0.5, 1, 2, 4, 8, 16, 32],
-          registers: [this.#metrics.registry],
-        }),
-      },
-      store,
+    const init = async () => ({
       config,
-      logger: log.child({ part: 'streams' }),
-      sip: () => this.#sip?.channel ?? null,
-      media: () => this.#media?.channel ?? null,
-      backend:
-        config.media.server === 'zlm'
-          ? new ZlmBackend(config, advertisedHost)
-          : new BuiltinBackend(() => this.#media?.channel ?? null, advertisedHost, config),
-      emit: (event, data, key) => void notifier.emit(event, data, key),
-      mediaHost: advertisedHost,
+      advertisedHost,
+      counters: this.#sipCounters.sab,
+      online: await bridge.onlineDevices(),
+      dialogs: await streams.openDialogs(),
     });
-    this.#streams = streams;
-    this.#sip = new ManagedChild(
-      'sip',
-      threadSpawner(
-        entryPath('sip-thread'),
-        async () => ({
-          config,
-          advertisedHost,
-          counters: this.#sipCounters.sab,
-          online: await bridge.onlineDevices(),
-          dialogs: await streams.openDialogs(),
-        }),
-        'sip',
-      ),
-      {
-        onChannel: (channel) => {
-          bridge.attach(channel);
-          channel.onNote('device.mediaStatus', (note) => {
-            const { deviceId, channelId, endOfFile } = note as { deviceId: string; channelId: string; endOfFile: boolean };
-            if (endOfFile) void streams.playbackEnded(deviceId, channelId).catch((err) => log.error({ err }, 'playback end failed'));
-          });
-          channel.onNote('dialog.ended', (note) => {
-            const { callId } = note as { callId: string };
-            void streams.dialogEnded(callId).catch((err) => log.error({ err }, 'dialog end failed'));
-          });
-          channel.onNote('log', (note) => {
-            const { level, message, data } = note as { level: 'debug' | 'info' | 'warn'; message: string; data?: object };
-            log[level]({ part: 'sip', ...data }, message);
-          });
-        },
+    return new ManagedChild<SipContract>('sip', threadSpawner<SipContract>(entryPath('sip-thread'), init, 'sip'), {
+      onChannel: (channel) => {
+        bridge.attach(channel);
+        channel.onNote('device.mediaStatus', ({ deviceId, channelId, endOfFile }) => {
+          if (endOfFile) void streams.playbackEnded(deviceId, channelId).catch((err) => log.error({ err }, 'playback end failed'));
+        });
+        channel.onNote('dialog.ended', ({ callId }) => {
+          void streams.dialogEnded(callId).catch((err) => log.error({ err }, 'dialog end failed'));
+        });
       },
-    );
-    const callbacks = new StreamCallbacks(config, log.child({ part: 'jt1078' }), this.#metrics.registry);
-    registerMediaMetrics(this.#metrics.registry, MEDIA_COUNTER_NAMES, this.#mediaTotals, () => this.#mediaSnapshot());
-    this.#media = new ManagedChild(
-      'media',
-      processSpawner(entryPath('media-process'), () => ({ config })),
-      {
-        onChannel: (channel) => {
-          channel.onNote('stream.started', (note) => {
-            const n = note as StreamNote;
-            log.info({ stream: n.name, kind: n.kind }, 'stream started');
-            callbacks.joined(n);
-            if (n.kind === 'gb28181') void streams.mediaStarted(n.name).catch(() => undefined);
-            else void streams.jt1078Started(note as StreamNote & { slot: number }).catch((err) => log.error({ err }, 'stream row failed'));
-          });
-          channel.onNote('stream.stopped', (note) => {
-            const n = note as StreamNote;
-            log.info({ stream: n.name, reason: n.reason }, 'stream stopped');
-            callbacks.left(n);
-            if (n.kind === 'gb28181') {
-              void streams.mediaStopped(n.name, n.reason ?? 'media stopped').catch((err) => log.error({ err }, 'stream stop failed'));
-            } else {
-              void streams.jt1078Stopped(n.name, n.reason ?? 'stream ended').catch((err) => log.error({ err }, 'stream row failed'));
-            }
-          });
-          channel.onNote('stream.idle', (note) => {
-            const { name } = note as { name: string };
-            if (!name.startsWith('rtp/')) return; // a terminal's stream ends when the terminal stops it
-            void streams.stopById(name.slice(4), `no viewer for ${config.streams.noViewerClose} s`).catch(() => undefined);
-          });
-          channel.onNote('worker.died', (data) => log.warn(data, 'media worker died'));
-          channel.onNote('worker.restarted', (data) => {
-            const { slot } = data as { slot: number };
-            this.#metrics?.childRestarts.inc({ child: `media-worker-${slot}` });
-          });
-        },
-      },
-    );
-    for (const child of [this.#sip, this.#media]) this.#watch(child);
-    this.#pool = new Piscina({
-      filename: entryPath('cpu-task'),
-      maxThreads: config.pool.maxThreads,
-      minThreads: 1,
-      idleTimeout: 60_000,
     });
+  }
 
-    // The API comes up first so /healthz can show the children starting.
+  #createMediaProcess(metrics: Metrics, streams: StreamManager): ManagedChild<MediaContract> {
+    const { config } = this;
+    const bridge = new MediaBridge({
+      streams,
+      callbacks: new StreamCallbacks(config, this.#logger.child({ part: 'jt1078' }), metrics.registry),
+      config,
+      logger: this.#logger.child({ part: 'media' }),
+      workerRestarted: (slot) => metrics.childRestarts.inc({ child: `media-worker-${slot}` }),
+    });
+    return new ManagedChild<MediaContract>('media', processSpawner<MediaContract>(entryPath('media-process'), () => ({ config })), {
+      onChannel: (channel) => bridge.attach(channel),
+    });
+  }
+
+  async #startApi(store: Store, metrics: Metrics, advertisedHost: string): Promise<string> {
+    const { config } = this;
+    const sip = () => {
+      const channel = this.#sip?.channel;
+      if (!channel) throw unavailable('signalling is restarting; retry');
+      return channel;
+    };
     this.#api = await buildApi({
       config,
       store,
-      metrics: this.#metrics,
+      metrics,
       health: () => this.health(),
       streams: () => this.#streams,
       media: () => this.#media?.channel ?? null,
       sipHost: advertisedHost,
       gb: {
-        queryRecords: async (deviceId, channelId, start, end) => {
-          const channel = this.#sip?.channel;
-          if (!channel) throw new ApiError(503, '1001', 'signalling is restarting; retry');
-          return channel.request('records.query', { deviceId, channelId, start, end }, 15_000) as Promise<GosipRecordsWithState>;
-        },
+        queryRecords: (deviceId, channelId, start, end) => sip().request('records.query', { deviceId, channelId, start, end }, 15_000),
         forgetDevice: async (deviceId) => {
-          await this.#sip?.channel?.request('device.forget', { deviceId }).catch(() => undefined);
+          await this.#sip?.channel?.request('device.forget', { deviceId }).catch((err: Error) => this.#logger.warn({ device: deviceId, err: err.message }, 'forget device failed'));
         },
       },
       version: this.version,
-      logger: log,
+      logger: this.#logger,
     });
-    const apiAddress = await this.#api.listen({ host: config.api.host, port: config.api.port });
-    log.info({ address: apiAddress }, 'api listening');
-
-    await Promise.all([this.#sip.start(), this.#media.start()]);
-    // Streams a previous run left open have no media port any more: BYE and close them.
-    await streams.reconcile('camgate restarted').catch((err) => log.error({ err }, 'stream reconcile failed'));
-    // A media process that comes back has lost every input it had: same treatment.
-    this.#media.on('restarted', () => void streams.reconcile('media process restarted').catch(() => undefined));
-    log.info('all parts started');
-    return { apiAddress };
+    const address = await this.#api.listen({ host: config.api.host, port: config.api.port });
+    this.#logger.info({ address }, 'api listening');
+    return address;
   }
 
-  #watch(child: ManagedChild): void {
+  #watch(child: ManagedChild<SipContract> | ManagedChild<MediaContract>): void {
     child.on('died', (reason) => this.#logger.error({ child: child.name, reason }, 'child died; restarting'));
     child.on('restarted', (restarts) => {
       this.#metrics?.childRestarts.inc({ child: child.name });
@@ -278,15 +258,15 @@ export class Supervisor {
   }
 
   /** One media ping shared by everything that scrapes within 200 ms. */
-  #mediaPing(): Promise<ChildHealth> | undefined {
+  #mediaPing(): Promise<ChildHealth<MediaPing>> | undefined {
     if (!this.#media) return undefined;
     this.#mediaHealth ??= this.#media.health(1000).finally(() => setTimeout(() => (this.#mediaHealth = null), 200).unref());
     return this.#mediaHealth;
   }
 
-  async #mediaSnapshot(): Promise<MediaSnapshot | null> {
+  async #mediaSnapshot(): Promise<Partial<MediaPing> | null> {
     const health = await this.#mediaPing();
-    const snapshot = (health?.detail as MediaSnapshot | undefined) ?? null;
+    const snapshot = health?.detail ?? null;
     if (snapshot?.counters) this.#mediaTotals.update(health?.pid, snapshot.counters);
     return snapshot;
   }
@@ -295,18 +275,14 @@ export class Supervisor {
     const [sip, media] = await Promise.all([this.#sip?.health(500), this.#mediaPing()]);
     const children: Array<{ child: string; up: boolean }> = [];
     const loads: ThreadLoad[] = [];
-    for (const h of [sip, media]) {
-      if (!h) continue;
+    const add = (h: ChildHealth | undefined) => {
+      if (!h) return;
       children.push({ child: h.name, up: h.ok });
-      const elu = (h.detail as { elu?: number } | undefined)?.elu;
-      if (typeof elu === 'number') loads.push({ thread: h.name, elu });
-    }
-    const workers = ((media?.detail as { workers?: ChildHealth[] } | undefined)?.workers ?? []);
-    for (const w of workers) {
-      children.push({ child: w.name, up: w.ok });
-      const elu = (w.detail as { elu?: number } | undefined)?.elu;
-      if (typeof elu === 'number') loads.push({ thread: w.name, elu });
-    }
+      if (typeof h.detail?.elu === 'number') loads.push({ thread: h.name, elu: h.detail.elu });
+    };
+    add(sip);
+    add(media);
+    for (const worker of media?.detail?.workers ?? []) add(worker);
     if (this.#pool) {
       children.push({ child: 'pool', up: this.#pool.threads.length > 0 });
       loads.push({ thread: 'pool', elu: this.#pool.utilization });
@@ -380,10 +356,4 @@ export class Supervisor {
     })();
     return this.#stopping;
   }
-}
-
-/** A labelled counter with every expected label value present at 0. */
-function zeroed(counter: Counter<'result'>, results: string[]): Counter<'result'> {
-  for (const result of results) counter.inc({ result }, 0);
-  return counter;
 }

@@ -5,7 +5,7 @@ import { FakeClock, NonceStore, parseMessage, type Endpoint, type SipMessage } f
 import { SharedCounters } from '../../src/shared/counters.js';
 import { GbPlatform } from '../../src/sip/platform.js';
 import { GbService, type StoreCatalogItem } from '../../src/sip/gb-service.js';
-import { SIP_COUNTER_NAMES } from '../../src/sip/sip-metrics.js';
+import { SIP_COUNTER_NAMES } from '../../src/shared/contracts/sip-counters.js';
 
 const REALM = '3402000000';
 const DEVICE = '34020000001320000001';

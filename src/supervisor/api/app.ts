@@ -6,7 +6,12 @@ import swaggerUi from '@fastify/swagger-ui';
 import type { CamgateConfig } from '../../shared/config/config.js';
 import type { Metrics } from '../metrics.js';
 import { DuplicateError, NotFoundError, QueryError, StoreError, type Store } from '../store/types.js';
-import { ApiError, msgid, type ApiCode } from './envelope.js';
+import { ServiceError } from '../../shared/errors.js';
+import type { ParentChannel } from '../../shared/contracts/lifecycle.js';
+import type { MediaContract } from '../../shared/contracts/media.js';
+import type { RecordsAnswer } from '../../shared/contracts/sip.js';
+import { rtpStreamName } from '../../shared/contracts/stream-name.js';
+import { msgid, type ApiCode } from './envelope.js';
 import { devicesRoutes } from './devices.js';
 import { channelsRoutes } from './channels.js';
 import { systemRoutes, type HealthReport } from './system.js';
@@ -14,13 +19,8 @@ import { streamsRoutes } from './streams.js';
 import { createZlmHooks, zlmWebhookRoutes } from '../../media-server/zlm/index.js';
 import type { StreamManager } from '../streams.js';
 
-export interface GosipRecordsWithState {
-  daynum: number;
-  timenum: number;
-  list: Array<{ date: string; items: Array<{ start: number; end: number }> }>;
-  /** False when the device sent fewer items than it announced before the deadline. */
-  complete: boolean;
-}
+/** gosip's record list shape plus whether the device sent all it announced. */
+export type GosipRecordsWithState = RecordsAnswer;
 
 /** What the API asks of the GB28181 signalling (the SIP thread). */
 export interface GbControl {
@@ -32,7 +32,7 @@ export interface GbControl {
 export interface ApiDeps {
   gb?: GbControl;
   /** The media process's channel, null while it restarts. */
-  media?: () => import('../../shared/channel.js').Channel | null;
+  media?: () => ParentChannel<MediaContract> | null;
   /** GB28181 streams; null until the children are up. */
   streams?: () => import('../streams.js').StreamManager | null;
   config: CamgateConfig;
@@ -150,8 +150,9 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
       const message = error.validation[0]?.message ?? 'is invalid';
       return sendError(reply, 400, '1002', `${field}: ${message}`);
     }
-    if (error instanceof ApiError) return sendError(reply, error.statusCode, error.code, error.message);
-    const storeError = error as unknown as Error;
+    // Errors raised anywhere (this process, the SIP thread, the media process) keep their status and code.
+    const storeError: Error = error;
+    if (storeError instanceof ServiceError) return sendError(reply, storeError.status, storeError.code, storeError.message);
     if (storeError instanceof QueryError) {
       return sendError(reply, 400, '1002', `${storeError.field}: ${storeError.message}`);
     }
@@ -200,7 +201,7 @@ async function registerZlmHooks(app: FastifyInstance, config: CamgateConfig, str
     {
       isOurs: (appName, stream) => appName === 'rtp' && ((manager()?.openIds.has(stream) || manager()?.liveIds.has(stream)) ?? false),
       wasWatched: (appName, stream) => appName === 'rtp' && (manager()?.openIds.has(stream) ?? false),
-      onStreamRegistered: async (_app, stream) => void (await manager()?.mediaStarted(`rtp/${stream}`)),
+      onStreamRegistered: async (_app, stream) => void (await manager()?.mediaStarted(rtpStreamName(stream))),
       onStreamUnregistered: async (_app, stream) => void (await manager()?.mediaGone(stream, 'media server dropped the stream')),
       startOnDemand: async (appName, stream) => appName === 'rtp' && ((await manager()?.startOnDemand(stream)) ?? false),
       onRtpServerTimeout: async (streamId) => void (await manager()?.mediaGone(streamId, 'no media (ZLMediaKit rtp server timeout)')),

@@ -1,11 +1,12 @@
 import { randomBytes } from 'node:crypto';
+import { ServiceError, type ApiCode as ErrorCode } from '../../shared/errors.js';
 
 /**
  * gosip's response envelope `{code, msgid, data}`. Codes are strings:
  * "0" success, "1000" auth, "1001" store, "1002" bad parameter or business rule,
  * "1003" internal error.
  */
-export type ApiCode = '0' | '1000' | '1001' | '1002' | '1003';
+export type ApiCode = '0' | ErrorCode;
 
 export interface Envelope<T = unknown> {
   code: ApiCode;
@@ -21,18 +22,17 @@ export function ok<T>(data: T): Envelope<T> {
   return { code: '0', msgid: msgid(), data };
 }
 
-/** An error the API reports in the envelope with a fixed HTTP status. */
-export class ApiError extends Error {
-  readonly code: ApiCode;
-  readonly statusCode: number;
+/** An error the API reports in the envelope with a fixed HTTP status (a ServiceError raised by the API itself). */
+export class ApiError extends ServiceError {
   /** The request parameter at fault, when there is one. */
   readonly field: string | undefined;
-  constructor(statusCode: number, code: ApiCode, message: string, field?: string) {
-    super(message);
+  constructor(statusCode: number, code: ErrorCode, message: string, field?: string) {
+    super(statusCode, code, message);
     this.name = 'ApiError';
-    this.statusCode = statusCode;
-    this.code = code;
     this.field = field;
+  }
+  get statusCode(): number {
+    return this.status;
   }
 }
 
@@ -70,6 +70,9 @@ export const errorResponses = {
   400: errorEnvelopeSchema,
   401: errorEnvelopeSchema,
   404: errorEnvelopeSchema,
+  409: errorEnvelopeSchema,
   500: errorEnvelopeSchema,
+  502: errorEnvelopeSchema,
   503: errorEnvelopeSchema,
+  504: errorEnvelopeSchema,
 } as const;

@@ -3,6 +3,10 @@ import { ApiError, badRequest, envelopeSchema, errorResponses, notFound, ok } fr
 import { idParams, listQuerystring, listSchema } from './schemas.js';
 import type { ListQuery } from '../store/types.js';
 import type { StreamManager } from '../streams.js';
+import type { Destination } from '../../shared/contracts/destination.js';
+import type { ParentChannel } from '../../shared/contracts/lifecycle.js';
+import type { MediaContract } from '../../shared/contracts/media.js';
+import { rtpStreamName } from '../../shared/contracts/stream-name.js';
 
 const int = { type: 'integer' } as const;
 const str = { type: 'string' } as const;
@@ -131,9 +135,9 @@ export function streamsRoutes(manager: () => StreamManager | null) {
       const row = await store.streams.getByStreamId(id);
       if (!row || row.status !== 0) throw notFound(`stream ${id} not found or closed`);
       if (row.media_server === 'zlm') throw new ApiError(409, '1002', 'forwards need media.server: builtin');
-      return row.kind === 'gb28181' ? `rtp/${row.streamid}` : row.streamid;
+      return row.kind === 'gb28181' ? rtpStreamName(row.streamid) : row.streamid;
     };
-    const media = (): import('../../shared/channel.js').Channel => {
+    const media = (): ParentChannel<MediaContract> => {
       const channel = app.deps.media?.();
       if (!channel) throw new ApiError(503, '1001', 'media process is restarting; retry');
       return channel;
@@ -153,8 +157,8 @@ export function streamsRoutes(manager: () => StreamManager | null) {
       async (request) => {
         const name = await liveName(request.params.id);
         const { host, port, transport, ssrc } = request.body;
-        const destination = { host, port, transport: transport ?? 'udp', ...(ssrc === undefined ? {} : { ssrc }) };
-        const result = (await media().request('forward.add', { name, destination })) as { ssrc: number; mode: string };
+        const destination: Destination = { host, port, transport: transport ?? 'udp', ...(ssrc === undefined ? {} : { ssrc }) };
+        const result = await media().request('forward.add', { name, destination });
         return ok({ host, port, transport: destination.transport, ...result });
       },
     );

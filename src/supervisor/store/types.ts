@@ -9,6 +9,7 @@
  * `devices.getSecret()` when the SIP layer needs it.
  */
 
+import type { CatalogFields, CatalogEntry as CatalogItem } from '../../shared/contracts/sip.js';
 export type Dialect = 'sqlite' | 'mysql';
 
 /** Unix time in whole seconds. */
@@ -211,29 +212,8 @@ export interface ChannelCreate {
   url?: string;
 }
 
-/** The catalog-sourced fields of a channel, as one Catalog `Item` carries them. */
-export interface CatalogFields {
-  name?: string;
-  manufacturer?: string;
-  model?: string;
-  owner?: string;
-  civilcode?: string;
-  address?: string;
-  parental?: number;
-  parentid?: string;
-  safetyway?: number;
-  registerway?: number;
-  secrecy?: number;
-  status?: string;
-  ptztype?: number;
-  longitude?: number | null;
-  latitude?: number | null;
-  uri?: string;
-}
-
-export interface CatalogItem extends CatalogFields {
-  channelid: string;
-}
+/** Catalog fields and items are part of the SIP contract: the SIP thread sends them, the store applies them. */
+export type { CatalogFields, CatalogEntry as CatalogItem } from '../../shared/contracts/sip.js';
 
 export interface ChannelPatch extends CatalogFields {
   memo?: string;

@@ -3,7 +3,9 @@
  * names the connection and its kind; a zero-length record is the connection's end,
  * so the close travels in order behind the connection's last bytes.
  */
-import type { IngestKind } from '../media-worker/jt1078-ingest.js';
+
+/** The JT/T 1078 port a connection came in on. */
+export type IngestKind = 'realtime' | 'playback';
 
 export const MAX_CONN_ID = 0x3fffffff;
 

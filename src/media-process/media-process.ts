@@ -1,0 +1,252 @@
+/**
+ * The media process's main thread (docs/architecture.md): forked by the supervisor.
+ * It owns the JT/T 1078 TCP acceptors, the RTP port range and one SharedArrayBuffer
+ * ring per media worker, and supervises the workers: one that dies is restarted with
+ * a fresh ring, its connections are dropped (terminals reconnect) and its streams are
+ * reported closed with reason `worker-died`.
+ *
+ * Owns: media workers (ManagedChild) → their rings; the acceptor; the port allocator;
+ * the registry of live streams (which worker owns each). close() stops the acceptor,
+ * then the workers (each closes its streams with reason `shutdown`).
+ */
+import type { CamgateConfig } from '../shared/config/config.js';
+import { ManagedChild, threadSpawner } from '../shared/child.js';
+import type { ChildChannel } from '../shared/contracts/lifecycle.js';
+import type { MediaContract, MediaPing, MediaWorkerContract, RtpOpenRequest, StreamInfo, StreamStopped } from '../shared/contracts/media.js';
+import { MEDIA_COUNTER_NAMES } from '../shared/contracts/media-counters.js';
+import { SharedCounters } from '../shared/counters.js';
+import { entryPath } from '../shared/entry.js';
+import { conflict, missing, unavailable } from '../shared/errors.js';
+import { createLogger, type Logger } from '../shared/logger.js';
+import { RingBuffer, RingWriter } from '../shared/ring.js';
+import { IngestAcceptor, type WorkerSlot } from './ingest-acceptor.js';
+import { RtpPortAllocator } from './rtp-port-allocator.js';
+import { mediaWorkerCount } from '../shared/config/worker-count.js';
+
+type MediaChannel = ChildChannel<MediaContract>;
+type WorkerChild = ManagedChild<MediaWorkerContract>;
+
+/** Why streams of a dead worker ended; the supervisor records it on their rows. */
+export const WORKER_DIED = 'worker-died';
+
+export class MediaProcess {
+  #config: CamgateConfig;
+  #channel: MediaChannel;
+  #log: Logger;
+  #counters: SharedCounters;
+  #workers: WorkerChild[] = [];
+  #slots: WorkerSlot[] = [];
+  /** Live streams by name: which worker and connection own them. */
+  #streams = new Map<string, StreamInfo>();
+  /** GB28181 inputs: stream name → worker slot and RTP port. */
+  #rtpInputs = new Map<string, { slot: number; port: number }>();
+  #ports: RtpPortAllocator;
+  #acceptor: IngestAcceptor | null = null;
+  #nextWorker = 0;
+
+  constructor(config: CamgateConfig, channel: MediaChannel) {
+    this.#config = config;
+    this.#channel = channel;
+    this.#log = createLogger(config.log.level, { process: 'media' });
+    // Shared memory cannot cross processes: the media process owns its counters and
+    // reports them in its ping answer; the supervisor keeps totals across restarts.
+    this.#counters = SharedCounters.create(MEDIA_COUNTER_NAMES);
+    this.#ports = new RtpPortAllocator(config.media.rtpPorts);
+    const count = mediaWorkerCount(config.media.workers);
+    for (let slot = 0; slot < count; slot++) this.#workers.push(this.#worker(slot));
+    this.#serve();
+  }
+
+  async start(): Promise<void> {
+    const { config } = this;
+    await Promise.all(this.#workers.map((w) => w.start()));
+    this.#acceptor = new IngestAcceptor({
+      host: config.jt1078.host,
+      ports: { realtime: config.jt1078.realtime.port, playback: config.jt1078.playback.port },
+      idleTimeoutMs: config.jt1078.idleTimeout * 1000,
+      counters: this.#counters,
+      slots: this.#slots,
+    });
+    await this.#acceptor.listen();
+    this.#log.info(
+      { workers: this.#workers.length, jt1078: { host: config.jt1078.host, realtime: config.jt1078.realtime.port, playback: config.jt1078.playback.port }, rtpPorts: config.media.rtpPorts },
+      'media process started',
+    );
+  }
+
+  get config(): CamgateConfig {
+    return this.#config;
+  }
+
+  async ping(): Promise<MediaPing & { ok: boolean }> {
+    const states = await Promise.all(this.#workers.map((w) => w.health(500)));
+    const streams = [...this.#streams.values()];
+    const gb28181 = streams.filter((s) => s.kind === 'gb28181').length;
+    return {
+      role: 'media',
+      ok: states.every((s) => s.ok),
+      workers: states,
+      rings: this.#slots.map((s) => ({ slot: s.slot, usedBytes: s.writer?.usedBytes ?? 0, capacity: s.writer?.capacity ?? 0, fullEvents: s.writer?.stats.fullEvents ?? 0 })),
+      connections: this.#acceptor?.connectionCount ?? 0,
+      streams: streams.length,
+      streamsByProtocol: { jt1078: streams.length - gb28181, gb28181 },
+      viewers: states.reduce((n, w) => n + (w.detail?.viewers ?? 0), 0),
+      counters: this.#counters.snapshot(),
+    };
+  }
+
+  async close(): Promise<void> {
+    await this.#acceptor?.close();
+    await Promise.all(this.#workers.map((w) => w.stop(2000)));
+    this.#log.info('media process stopped');
+  }
+
+  // --- Workers --------------------------------------------------------------------
+
+  #worker(slot: number): WorkerChild {
+    const { config } = this;
+    this.#slots.push({ slot, writer: null });
+    const name = `media-worker-${slot}`;
+    const worker: WorkerChild = new ManagedChild(
+      name,
+      threadSpawner<MediaWorkerContract>(
+        entryPath('media-worker'),
+        () => {
+          // A fresh ring per incarnation: the dead worker's unread bytes are gone with it.
+          const ring = RingBuffer.create(config.media.ringBytes);
+          this.#slots[slot]!.writer = new RingWriter(ring);
+          return {
+            slot,
+            ring,
+            counters: this.#counters.sab,
+            prefixes: { realtime: config.jt1078.realtime.prefix, playback: config.jt1078.playback.prefix },
+            forward: config.jt1078.forward,
+            flv: { host: config.media.host, port: config.media.server === 'builtin' ? config.media.httpPort + slot : 0, noViewerCloseMs: config.streams.noViewerClose * 1000 },
+            logLevel: config.log.level,
+          };
+        },
+        name,
+      ),
+      {
+        onChannel: (channel) => {
+          channel.onNote('stream.started', (info) => this.#streamStarted(info));
+          channel.onNote('stream.stopped', (stopped) => this.#streamStopped(stopped));
+          channel.onNote('stream.idle', (idle) => this.#channel.notify('stream.idle', idle));
+        },
+      },
+    );
+    worker.on('died', (reason) => this.#workerDied(slot, reason));
+    worker.on('restarted', (restarts) => {
+      this.#log.info({ worker: slot, restarts }, 'media worker restarted');
+      this.#channel.notify('worker.restarted', { slot, restarts });
+    });
+    return worker;
+  }
+
+  /** A worker died: its ring is dropped, its connections closed, its streams end with reason `worker-died`. */
+  #workerDied(slot: number, reason: string): void {
+    const writer = this.#slots[slot]!.writer;
+    this.#slots[slot]!.writer = null;
+    writer?.close();
+    const droppedConnections = this.#acceptor?.dropSlot(slot) ?? 0;
+    const closedStreams: string[] = [];
+    for (const stream of [...this.#streams.values()]) {
+      if (stream.slot !== slot) continue;
+      closedStreams.push(stream.name);
+      this.#streamStopped({ ...stream, reason: `${WORKER_DIED}: ${reason}`, endedAt: Date.now() });
+    }
+    for (const [name, input] of [...this.#rtpInputs]) {
+      if (input.slot === slot) this.#releaseInput(name);
+    }
+    this.#log.warn({ worker: slot, reason, closedStreams, droppedConnections }, 'media worker died; its streams closed');
+    this.#channel.notify('worker.died', { slot, reason, droppedConnections, closedStreams });
+  }
+
+  /** A live worker for a new input, round robin. */
+  #pickWorker(): { slot: number; worker: WorkerChild } {
+    const live = this.#workers.map((worker, slot) => ({ worker, slot })).filter(({ worker }) => worker.channel !== null);
+    if (live.length === 0) throw unavailable('no media worker is running');
+    return live[this.#nextWorker++ % live.length]!;
+  }
+
+  #workerOf(name: string): WorkerChild {
+    const slot = this.#streams.get(name)?.slot ?? this.#rtpInputs.get(name)?.slot;
+    const worker = slot === undefined ? undefined : this.#workers[slot];
+    if (!worker?.channel) throw missing(`no live stream ${name}`);
+    return worker;
+  }
+
+  // --- Stream registry ----------------------------------------------------------------
+
+  #streamStarted(stream: StreamInfo): void {
+    const previous = this.#streams.get(stream.name);
+    if (previous && (previous.connId !== stream.connId || previous.slot !== stream.slot)) {
+      // The same terminal channel connected again (the old connection is usually
+      // half-open): the newest connection wins, the old one is closed and reported
+      // stopped now, so a leave always precedes the next join for a name.
+      this.#streams.delete(stream.name);
+      this.#channel.notify('stream.stopped', { ...previous, reason: 'replaced by a new connection', endedAt: Date.now() });
+      this.#acceptor?.closeConnection(previous.connId);
+    }
+    this.#streams.set(stream.name, stream);
+    this.#channel.notify('stream.started', stream);
+  }
+
+  #streamStopped(stream: StreamStopped): void {
+    const input = this.#rtpInputs.get(stream.name);
+    if (input && input.slot === stream.slot) this.#releaseInput(stream.name);
+    const current = this.#streams.get(stream.name);
+    if (current && current.connId === stream.connId && current.slot === stream.slot) this.#streams.delete(stream.name);
+    else if (current) return; // a newer connection owns the name: this stop is old news
+    this.#channel.notify('stream.stopped', stream);
+  }
+
+  #releaseInput(name: string): void {
+    const input = this.#rtpInputs.get(name);
+    if (!input) return;
+    this.#rtpInputs.delete(name);
+    this.#ports.release(input.port);
+  }
+
+  // --- Requests from the supervisor -----------------------------------------------
+
+  #serve(): void {
+    this.#channel
+      .handle('streams', () => [...this.#streams.values()])
+      .handle('rtp.open', (request) => this.#openRtp(request))
+      .handle('rtp.close', async ({ name, reason }) => {
+        const input = this.#rtpInputs.get(name);
+        if (!input) return false;
+        return (await this.#workers[input.slot]?.channel?.request('rtp.close', { name, ...(reason ? { reason } : {}) })) ?? false;
+      })
+      .handle('forward.add', (request) => this.#workerOf(request.name).channel!.request('forward.add', request))
+      .handle('forward.remove', (request) => this.#workerOf(request.name).channel!.request('forward.remove', request))
+      .handle('forward.list', (request) => this.#workerOf(request.name).channel!.request('forward.list', request))
+      .handle('worker.kill', ({ slot }) => {
+        const worker = this.#workers[slot];
+        if (!worker) throw missing(`no media worker ${slot}`);
+        this.#log.warn({ worker: slot }, 'media worker killed by request');
+        worker.kill();
+        return true;
+      });
+  }
+
+  /** Opens a GB28181 PS/RTP input: a live worker, a free port of media.rtpPorts, and the worker owns the socket. */
+  async #openRtp(request: RtpOpenRequest): Promise<{ name: string; port: number; slot: number }> {
+    if (this.#rtpInputs.has(request.name)) throw conflict(`stream ${request.name} is already open`);
+    const { slot, worker } = this.#pickWorker();
+    const port = await this.#ports.allocate(async (candidate) => {
+      const channel = worker.channel;
+      if (!channel) throw unavailable(`media worker ${slot} went away`);
+      await channel.request('rtp.open', {
+        ...request,
+        port: candidate,
+        host: this.#config.media.host,
+        mediaTimeoutMs: request.mediaTimeoutMs ?? 30_000,
+        destinations: request.destinations ?? [],
+      });
+    });
+    this.#rtpInputs.set(request.name, { slot, port });
+    return { name: request.name, port, slot };
+  }
+}

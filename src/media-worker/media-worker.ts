@@ -1,0 +1,232 @@
+/**
+ * A long-lived media worker thread (docs/threads.md). Bytes of the JT/T 1078
+ * connections pinned to it arrive through its SharedArrayBuffer ring (never
+ * per-packet postMessage); GB28181 inputs arrive on RTP ports it owns. Every input
+ * becomes a MediaStream that owns its outputs and viewers. Control (stream events,
+ * forwards) goes over the channel typed by src/shared/contracts/media.ts.
+ *
+ * Owns: the ring reader, the FLV viewer server, JT/T 1078 connections, RTP inputs,
+ * and the MediaStreams. close() closes streams (reason `shutdown`), then inputs,
+ * then the viewer server and the socket.
+ */
+import { createSocket, type Socket as UdpSocket } from 'node:dgram';
+import type { Jt1078FrameEvent } from '../protocol/jt1078/index.js';
+import type { ChildChannel } from '../shared/contracts/lifecycle.js';
+import type { MediaWorkerContract, MediaWorkerInit, MediaWorkerPing, StreamInfo, WorkerRtpOpenRequest } from '../shared/contracts/media.js';
+import { MEDIA_COUNTER_NAMES } from '../shared/contracts/media-counters.js';
+import type { Destination } from '../shared/contracts/destination.js';
+import { SharedCounters } from '../shared/counters.js';
+import { conflict, missing } from '../shared/errors.js';
+import { createLogger, type Logger } from '../shared/logger.js';
+import { RingReader } from '../shared/ring.js';
+import { parseIngestTag } from '../shared/contracts/ingest-ring.js';
+import { FlvServer } from './flv-server.js';
+import { Jt1078Connection, type IngestHooks, type IngestStream } from './jt1078-ingest.js';
+import { MediaStream, type ViewerPort } from './media-stream.js';
+import { RtpIngest } from './rtp-ingest.js';
+import { StreamOutputs, ssrcForName } from './rtp-output.js';
+
+type WorkerChannel = ChildChannel<MediaWorkerContract>;
+
+export class MediaWorker {
+  readonly slot: number;
+  #init: MediaWorkerInit;
+  #channel: WorkerChannel;
+  #log: Logger;
+  #counters: SharedCounters;
+  #udp: UdpSocket;
+  #streams = new Map<string, MediaStream>();
+  #connections = new Map<number, Jt1078Connection>();
+  #rtpInputs = new Map<string, RtpIngest>();
+  #reader: RingReader | null = null;
+  #flv: FlvServer | null = null;
+  #idleTimer: NodeJS.Timeout | null = null;
+
+  constructor(init: MediaWorkerInit, channel: WorkerChannel) {
+    this.slot = init.slot;
+    this.#init = init;
+    this.#channel = channel;
+    this.#log = createLogger(init.logLevel, { process: 'media', worker: init.slot });
+    this.#counters = SharedCounters.attach(init.counters, MEDIA_COUNTER_NAMES);
+    this.#udp = createSocket('udp4');
+    this.#udp.on('error', (error) => {
+      this.#counters.add('send_errors|rtp');
+      this.#log.warn({ err: error.message }, 'RTP send socket error');
+    });
+    this.#udp.unref();
+    this.#serve();
+  }
+
+  async start(): Promise<void> {
+    const { flv } = this.#init;
+    if (flv.port > 0) {
+      this.#flv = new FlvServer(flv.host, flv.port, (n) => this.#counters.add('bytes_out|flv', n));
+      await this.#flv.start();
+      if (flv.noViewerCloseMs > 0) this.#watchIdle(flv.noViewerCloseMs);
+    }
+    this.#reader = new RingReader(this.#init.ring);
+    void this.#reader.run((view, tag) => this.#ringRecord(view, tag));
+    this.#log.info({ flvPort: this.#flv?.port ?? 0 }, 'media worker started');
+  }
+
+  ping(): MediaWorkerPing {
+    return { role: 'media-worker', connections: this.#connections.size, streams: this.#streams.size, viewers: this.#flv?.viewers ?? 0, flvPort: this.#flv?.port ?? 0 };
+  }
+
+  close(): void {
+    if (this.#idleTimer) clearInterval(this.#idleTimer);
+    for (const stream of [...this.#streams.values()]) stream.close('shutdown');
+    for (const conn of this.#connections.values()) conn.close('shutdown');
+    this.#connections.clear();
+    this.#reader?.close();
+    this.#flv?.close();
+    this.#udp.close();
+    this.#log.info('media worker stopped');
+  }
+
+  /** The FLV server as the viewer port of streams (null: viewers off). */
+  #viewers(): ViewerPort | null {
+    const flv = this.#flv;
+    if (!flv) return null;
+    return {
+      open: (name) => void flv.addStream(name),
+      push: (name, frame) => flv.get(name)?.push(frame),
+      close: (name, reason) => flv.removeStream(name, reason),
+    };
+  }
+
+  /** Registers a stream; its `close` reports it stopped, unless a newer stream took its name. */
+  #adopt(stream: MediaStream): MediaStream {
+    this.#streams.set(stream.name, stream);
+    stream.once('close', (reason) => {
+      if (this.#streams.get(stream.name) !== stream) return;
+      this.#streams.delete(stream.name);
+      this.#channel.notify('stream.stopped', { ...stream.info, destinations: stream.outputs.destinations, reason, endedAt: Date.now() });
+    });
+    return stream;
+  }
+
+  #newStream(info: StreamInfo, destinations: Destination[], source: RtpIngest | null): MediaStream {
+    return new MediaStream({
+      info,
+      outputs: new StreamOutputs(info.name, destinations, this.#udp, this.#counters),
+      viewers: this.#viewers(),
+      source,
+      log: this.#log.child({ stream: info.name }),
+    });
+  }
+
+  // --- JT/T 1078: connections whose bytes come through the ring -------------------
+
+  #ringRecord(view: Uint8Array, tag: number): void {
+    const { connId, kind } = parseIngestTag(tag);
+    let conn = this.#connections.get(connId);
+    if (view.length === 0) {
+      conn?.close('connection closed');
+      this.#connections.delete(connId);
+      return;
+    }
+    if (!conn) {
+      conn = new Jt1078Connection(connId, kind, this.#init.prefixes[kind], this.#jt1078Hooks, this.#counters);
+      this.#connections.set(connId, conn);
+    }
+    // The view lives only during this callback; frames may keep views of the chunk.
+    conn.push(view.slice());
+  }
+
+  #infoOf(s: IngestStream): StreamInfo {
+    return { name: s.name, sim: s.sim, channel: s.channel, kind: s.kind, connId: s.connId, startedAt: s.startedAt, slot: this.slot };
+  }
+
+  #jt1078Hooks: IngestHooks = {
+    streamStarted: (s) => {
+      const previous = this.#streams.get(s.name);
+      const stream = this.#adopt(this.#newStream(this.#infoOf(s), this.#init.forward, null));
+      // The same terminal channel on a new connection: the newest wins; the media
+      // process reports the old one stopped and closes its connection.
+      previous?.close('replaced by a new connection');
+      stream.started({});
+      this.#channel.notify('stream.started', { ...stream.info, destinations: stream.outputs.destinations });
+    },
+    frame: (s, event: Jt1078FrameEvent) => {
+      const stream = this.#streams.get(s.name);
+      if (stream?.info.connId === s.connId) stream.write(event.frame);
+    },
+    streamStopped: (s, reason) => {
+      const stream = this.#streams.get(s.name);
+      if (stream?.info.connId === s.connId) return stream.sourceClosed(reason);
+      // A newer connection owns the name: report this one's end as old news.
+      this.#channel.notify('stream.stopped', { ...this.#infoOf(s), reason, endedAt: Date.now() });
+    },
+  };
+
+  // --- Requests from the media process ------------------------------------------
+
+  #serve(): void {
+    this.#channel
+      .handle('rtp.open', (request) => this.#openRtp(request))
+      .handle('rtp.close', ({ name, reason }) => {
+        const stream = this.#rtpInputs.has(name) ? this.#streams.get(name) : undefined;
+        stream?.close(reason ?? 'closed by request');
+        return stream !== undefined;
+      })
+      .handle('forward.add', ({ name, destination }) => {
+        // A GB28181 input is relayed packet by packet (no remux, own SSRC and sequence);
+        // a JT/T 1078 stream gets one more PS/RTP output.
+        const input = this.#rtpInputs.get(name);
+        if (input) {
+          const ssrc = destination.ssrc ?? ssrcForName(`${name}>${destination.host}:${destination.port}`);
+          input.addRelay({ ...destination, ssrc });
+          return { ssrc, mode: 'relay' };
+        }
+        const stream = this.#streams.get(name);
+        if (!stream) throw missing(`no stream ${name} on media worker ${this.slot}`);
+        return { ssrc: stream.outputs.add(destination), mode: 'remux' };
+      })
+      .handle('forward.remove', ({ name, host, port }) => {
+        const input = this.#rtpInputs.get(name);
+        if (input) return input.removeRelay(host, port);
+        return this.#streams.get(name)?.outputs.remove(host, port) ?? false;
+      })
+      .handle('forward.list', ({ name }) => this.#rtpInputs.get(name)?.relays ?? this.#streams.get(name)?.outputs.destinations ?? [])
+      .handle('streams', () => [...this.#streams.values()].map((s) => ({ ...s.info, destinations: s.outputs.destinations })));
+  }
+
+  /** GB28181 PS/RTP in, on the port the media process picked; announced at its first frame. */
+  async #openRtp(request: WorkerRtpOpenRequest): Promise<{ port: number }> {
+    const { destinations, ...options } = request;
+    if (this.#streams.has(options.name)) throw conflict(`stream ${options.name} is already open`);
+    let stream: MediaStream | null = null;
+    const input = new RtpIngest(
+      options,
+      {
+        started: (i) => {
+          stream?.started({ startedAt: i.startedAt });
+          this.#channel.notify('stream.started', { ...stream!.info, destinations: stream!.outputs.destinations });
+        },
+        frame: (_i, frame) => stream?.write(frame),
+        stopped: (i, reason) => {
+          this.#rtpInputs.delete(i.name);
+          stream?.sourceClosed(reason);
+        },
+      },
+      this.#counters,
+    );
+    await input.open();
+    stream = this.#adopt(this.#newStream({ name: options.name, kind: 'gb28181', slot: this.slot, port: options.port, connId: -1, startedAt: 0 }, destinations, input));
+    this.#rtpInputs.set(options.name, input);
+    return { port: options.port };
+  }
+
+  /** Reports streams without a viewer for `ms`, once per idle spell; the supervisor decides (BYE for GB28181). */
+  #watchIdle(ms: number): void {
+    const reported = new Set<string>();
+    this.#idleTimer = setInterval(() => {
+      const idle = new Set(this.#flv?.idleStreams(Date.now() - ms) ?? []);
+      for (const name of idle) if (!reported.has(name)) this.#channel.notify('stream.idle', { name, slot: this.slot });
+      for (const name of [...reported]) if (!idle.has(name)) reported.delete(name);
+      for (const name of idle) reported.add(name);
+    }, Math.min(5000, ms));
+    this.#idleTimer.unref();
+  }
+}

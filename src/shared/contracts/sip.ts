@@ -1,0 +1,156 @@
+/**
+ * The channel between the supervisor and the SIP thread (src/sip/sip-thread.ts).
+ * Both ends are typed from this one file: a renamed field breaks the build on both.
+ */
+import type { GosipRecords } from '../../protocol/gb28181/records.js';
+import type { DialogState, Endpoint } from '../../protocol/sip/index.js';
+import type { CamgateConfig } from '../config/config.js';
+
+/** Where a device was seen: transport, address and port of its datagrams or connection. */
+export interface SourceAddress {
+  transport: string;
+  address: string;
+  port: number;
+}
+
+/** The catalog-sourced fields of a channel, as one Catalog `Item` carries them (store column names). */
+export interface CatalogFields {
+  name?: string;
+  manufacturer?: string;
+  model?: string;
+  owner?: string;
+  civilcode?: string;
+  address?: string;
+  parental?: number;
+  parentid?: string;
+  safetyway?: number;
+  registerway?: number;
+  secrecy?: number;
+  status?: string;
+  ptztype?: number;
+  longitude?: number | null;
+  latitude?: number | null;
+  uri?: string;
+}
+
+/** One channel of a device's catalog, as the SIP thread reports it and the store applies it. */
+export interface CatalogEntry extends CatalogFields {
+  channelid: string;
+}
+
+/** A device's REGISTER was accepted (first: it was not registered before). */
+export interface DeviceRegistered {
+  deviceId: string;
+  first: boolean;
+  /** The From URI as sent. */
+  fromUri: string;
+  /** Host part of the From URI (the device's domain). */
+  domain: string;
+  contact: string;
+  expires: number;
+  source: SourceAddress;
+  /** Top Via as gosip kept it: sent-by host/port, transport, rport, received. */
+  via: { host: string; port: number; transport: string; rport: number; received: string };
+}
+
+export interface DeviceInfo {
+  deviceId: string;
+  manufacturer?: string;
+  model?: string;
+  firmware?: string;
+  deviceType?: string;
+  name?: string;
+}
+
+/** What the SIP thread needs to rebuild its presence table after a restart. */
+export interface OnlineDevice {
+  deviceId: string;
+  transport: string;
+  address: string;
+  port: number;
+  /** Registration expiry, unix seconds. */
+  expiresAt: number;
+  contact: string;
+}
+
+export interface InviteRequest {
+  deviceId: string;
+  channelId: string;
+  sdp: string;
+  subject: string;
+  callId: string;
+  fromTag: string;
+}
+
+export interface InviteAnswer {
+  dialog: DialogState;
+  /** The device's SDP answer. */
+  answer: string;
+  /** Where the device is, for in-dialog requests. */
+  source: Endpoint;
+}
+
+export interface ByeRequest {
+  dialog: DialogState;
+  deviceId: string;
+  /** The device's last known address, used when it is not registered any more. */
+  fallback?: Endpoint;
+}
+
+export interface RecordsQuery {
+  deviceId: string;
+  channelId: string;
+  /** Unix seconds. */
+  start: number;
+  end: number;
+}
+
+export interface RecordsAnswer extends GosipRecords {
+  /** False when the device sent fewer items than it announced before the deadline. */
+  complete: boolean;
+}
+
+export interface SipInit {
+  config: CamgateConfig;
+  advertisedHost: string;
+  /** SIP counters (src/shared/contracts/sip-counters.ts), owned by the supervisor so they outlive a restart. */
+  counters: SharedArrayBuffer;
+  online: OnlineDevice[];
+  /** Media dialogs open before this thread (re)started. */
+  dialogs: Array<{ callId: string; deviceId: string }>;
+}
+
+export interface SipPing {
+  role: 'sip';
+  registered: number;
+  transactions: { client: number; server: number };
+  tcpConnections: number;
+}
+
+export type SipContract = {
+  init: SipInit;
+  ping: SipPing;
+  down: {
+    invite: [InviteRequest, InviteAnswer];
+    /** Ends a dialog; resolves with the device's final status. */
+    bye: [ByeRequest, number];
+    'records.query': [RecordsQuery, RecordsAnswer];
+    /** Drops a deleted device's registration; true when it was registered. */
+    'device.forget': [{ deviceId: string }, boolean];
+    /** Sends a Catalog query now; fails with 409 when the device is offline. */
+    'catalog.query': [{ deviceId: string }, boolean];
+  };
+  up: {
+    'device.credentials': [{ deviceId: string }, { known: boolean; password: string }];
+  };
+  downNotes: Record<never, never>;
+  upNotes: {
+    'device.registered': DeviceRegistered;
+    'device.offline': { deviceId: string; reason: string };
+    'device.keepalive': { deviceId: string } & SourceAddress;
+    'device.info': DeviceInfo;
+    'device.catalog': { deviceId: string; items: CatalogEntry[]; complete: boolean };
+    'device.mediaStatus': { deviceId: string; channelId: string; endOfFile: boolean };
+    'dialog.ended': { callId: string; deviceId: string };
+  };
+};
