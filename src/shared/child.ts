@@ -242,9 +242,16 @@ export function threadSpawner<C extends Contract>(file: string, init: () => C['i
 }
 
 /** Forks a Node process running `file`; `init` travels as its first request, as for threads. */
-export function processSpawner<C extends Contract>(file: string, init: () => C['init'] | Promise<C['init']>, args: string[] = []): Spawner<C> {
+export function processSpawner<C extends Contract>(
+  file: string,
+  init: () => C['init'] | Promise<C['init']>,
+  args: string[] = [],
+  /** Where the child's log lines go (default: our stdout, so journald gets them). */
+  onOutput?: (chunk: Buffer) => void,
+): Spawner<C> {
   return () => {
-    const child = fork(file, args, { serialization: 'advanced', stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    const child = fork(file, args, { serialization: 'advanced', stdio: ['ignore', onOutput ? 'pipe' : 'inherit', 'inherit', 'ipc'] });
+    if (onOutput) child.stdout?.on('data', onOutput);
     const channel: ParentChannel<C> = new Channel(childEndpoint(child));
     sendInit(channel, init, file, () => void child.kill('SIGKILL'));
     const exited = new Promise<string>((resolve) => {

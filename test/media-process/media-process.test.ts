@@ -2,6 +2,7 @@ import t from 'tap';
 import { connect } from 'node:net';
 import { ManagedChild, processSpawner } from '../../src/shared/child.js';
 import { entryPath } from '../../src/shared/entry.js';
+import type { MediaContract } from '../../src/shared/contracts/media.js';
 import { loopbackMediaConfig } from '../../src/tools/loopback.js';
 import { capturePackets } from '../helpers/jt1078.js';
 import { udpSink } from '../helpers/rtp-sink.js';
@@ -12,9 +13,10 @@ t.test('a media worker killed mid-stream: its streams end, terminals are dropped
   const config = await loopbackMediaConfig({ workers: 1 });
   config.jt1078.forward = [{ host: '127.0.0.1', port: sink.port, transport: 'udp' }];
   const notes: Array<[string, any]> = [];
-  const media = new ManagedChild('media', processSpawner(entryPath('media-process'), () => ({ config })), {
+  let output = '';
+  const media = new ManagedChild<MediaContract>('media', processSpawner<MediaContract>(entryPath('media-process'), () => ({ config }), [], (chunk) => (output += chunk.toString())), {
     onChannel: (channel) => {
-      for (const event of ['stream.started', 'stream.stopped', 'worker.died', 'worker.restarted']) {
+      for (const event of ['stream.started', 'stream.stopped', 'worker.died', 'worker.restarted'] as const) {
         channel.onNote(event, (data) => notes.push([event, data]));
       }
     },
@@ -36,8 +38,11 @@ t.test('a media worker killed mid-stream: its streams end, terminals are dropped
 
   await media.channel!.request('worker.kill', { slot: 0 });
   const stopped = await waitFor(async () => notes.find((n) => n[0] === 'stream.stopped'), 5000, 'stream reported stopped');
-  t.match(stopped[1], { name: started[1].name, reason: /media worker died/ });
-  t.ok(notes.some((n) => n[0] === 'worker.died'), 'worker death reported');
+  t.match(stopped[1], { name: started[1].name, reason: /^worker-died: / });
+  const died = notes.find((n) => n[0] === 'worker.died');
+  t.match(died?.[1], { slot: 0, closedStreams: [started[1].name] }, 'worker death reported with the streams it closed');
+  const logged = await waitFor(async () => output.split('\n').filter(Boolean).map((l) => JSON.parse(l)).find((l) => l.msg === 'media worker died; its streams closed'), 5000, 'death logged');
+  t.match(logged, { process: 'media', worker: 0, closedStreams: [started[1].name], reason: /thread/ }, 'the media process logs which streams closed and why');
   await closed;
   t.pass('the terminal connection was dropped so it reconnects');
   await waitFor(async () => notes.find((n) => n[0] === 'worker.restarted'), 10_000, 'worker restarted');
