@@ -10,7 +10,8 @@ import type { Channel } from '../src/shared/channel.js';
 import { GbPlatform, type InviteOptions } from '../src/sip/platform.js';
 import { GbService } from '../src/sip/gb-service.js';
 import { SIP_COUNTER_NAMES } from '../src/sip/sip-metrics.js';
-import { SipTransport } from '../src/sip/transport.js';
+import { SipTransport, transportLimits } from '../src/sip/transport.js';
+import { AuthThrottle } from '../src/sip/auth-throttle.js'; // siphard: sip.limits
 import type { CamgateConfig } from '../src/shared/config/config.js';
 import type { OnlineDevice } from '../src/supervisor/signalling-bridge.js';
 
@@ -47,7 +48,9 @@ function start(init: SipInit, channel: Channel): Promise<void> {
     keepaliveInterval: config.gb28181.keepaliveInterval,
     keepaliveTimeouts: config.gb28181.keepaliveTimeouts,
     clock,
-    nonces: new NonceStore({ clock }),
+    nonces: new NonceStore({ clock, maxEntries: config.sip.limits.nonces }), // siphard
+    throttle: new AuthThrottle({ clock, ...config.sip.limits }), // siphard
+    trust: (remote) => transport?.trust(remote), // siphard
     counters,
     lookup: (deviceId) => channel.request('device.credentials', { deviceId }) as Promise<{ known: boolean; password: string }>,
     send: (bytes, remote) => transport?.send(bytes, remote) ?? false,
@@ -77,6 +80,7 @@ function start(init: SipInit, channel: Channel): Promise<void> {
     clock,
     counters,
     catalogInterval: config.gb28181.catalogInterval,
+    queries: config.gb28181.queries, // siphard
     events: {
       catalog: (deviceId, items, complete) => channel.notify('device.catalog', { deviceId, items, complete }),
       deviceInfo: (info) => channel.notify('device.info', info),
@@ -103,10 +107,13 @@ function start(init: SipInit, channel: Channel): Promise<void> {
 
   const p = platform;
   transport = new SipTransport(
-    { host: config.sip.host, port: config.sip.port, transports: config.sip.transports, udpRecvBuffer: 8 * 1024 * 1024 },
+    {
+      host: config.sip.host, port: config.sip.port, transports: config.sip.transports, udpRecvBuffer: 8 * 1024 * 1024,
+      ...transportLimits(config.sip.limits), counters, // siphard
+    },
     {
       message: (message, remote) => p.receive(message, remote),
-      malformed: (_reason, remote) => p.malformed(remote),
+      malformed: (failure, remote) => p.malformed(remote, failure), // siphard
     },
   );
 
