@@ -60,6 +60,7 @@ const channel = runChild<MediaInit>({
               counters: countersSab,
               prefixes: { realtime: config.jt1078.realtime.prefix, playback: config.jt1078.playback.prefix },
               forward: config.jt1078.forward,
+              packetTimeoutMs: config.jt1078.packetTimeout * 1000, // siphard
               flv: { host: config.media.host, port: config.media.server === 'builtin' ? config.media.httpPort + slot : 0, noViewerCloseMs: config.streams.noViewerClose * 1000 },
             };
           },
@@ -70,6 +71,7 @@ const channel = runChild<MediaInit>({
             workerChannel.onNote('stream.started', (note) => onStreamStarted(note as StreamRecord));
             workerChannel.onNote('stream.stopped', (note) => onStreamStopped(note as StreamRecord));
             workerChannel.onNote('stream.idle', (note) => channel.notify('stream.idle', note));
+            workerChannel.onNote('connection.stalled', (note) => acceptor?.closeStalled((note as { connId: number }).connId)); // siphard
           },
         },
       );

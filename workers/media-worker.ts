@@ -9,7 +9,7 @@ import { runChild } from '../src/shared/child-runtime.js';
 import type { Channel } from '../src/shared/channel.js';
 import { SharedCounters } from '../src/shared/counters.js';
 import { RingReader } from '../src/shared/ring.js';
-import { Jt1078Connection, type IngestStream } from '../src/media-worker/jt1078-ingest.js';
+import { Jt1078Connection, watchStalls, type IngestStream } from '../src/media-worker/jt1078-ingest.js';
 import { parseIngestTag } from '../src/media-process/ingest-tags.js';
 import { MEDIA_COUNTER_NAMES } from '../src/shared/contracts/media-counters.js';
 import { StreamOutputs, ssrcForName, type Destination } from '../src/media-worker/rtp-output.js';
@@ -24,6 +24,8 @@ interface WorkerInit {
   forward: Destination[];
   /** Built-in FLV viewers on this port (0: off) and the no-viewer timeout (ms, 0: off). */
   flv: { host: string; port: number; noViewerCloseMs: number };
+  /** Close JT/T 1078 connections without a complete packet for this long (ms); siphard. */
+  packetTimeoutMs?: number;
 }
 
 const connections = new Map<number, Jt1078Connection>();
@@ -32,6 +34,7 @@ const rtpIngests = new Map<string, RtpIngest>();
 let reader: RingReader | null = null;
 let flv: FlvServer | null = null;
 let idleTimer: NodeJS.Timeout | null = null;
+let stallTimer: NodeJS.Timeout | null = null; // siphard
 const udp = createSocket('udp4');
 udp.on('error', () => undefined);
 udp.unref();
@@ -42,6 +45,7 @@ function describe(stream: IngestStream) {
 
 async function start(init: WorkerInit, channel: Channel): Promise<void> {
   const counters = SharedCounters.attach(init.counters, MEDIA_COUNTER_NAMES);
+  stallTimer = watchStalls(connections, init.packetTimeoutMs ?? 20_000, (connId) => channel.notify('connection.stalled', { connId, slot: init.slot })); // siphard
   if (init.flv.port > 0) {
     flv = new FlvServer(init.flv.host, init.flv.port, (n) => counters.add('bytes_out|flv', n));
     await flv.start();
@@ -178,6 +182,7 @@ runChild<WorkerInit>({
   ping: () => ({ role: 'media-worker', connections: connections.size, streams: outputs.size, viewers: flv?.viewers ?? 0, flvPort: flv?.port ?? 0 }),
   shutdown() {
     if (idleTimer) clearInterval(idleTimer);
+    if (stallTimer) clearInterval(stallTimer); // siphard
     flv?.close();
     reader?.close();
     for (const ingest of [...rtpIngests.values()]) ingest.close('shutdown');
