@@ -1,6 +1,6 @@
 import t from 'tap';
 import iconv from 'iconv-lite';
-import { parseMessage, StreamFramer } from '../../../src/protocol/sip/parser.js';
+import { answerable, parseMessage, StreamFramer } from '../../../src/protocol/sip/parser.js';
 import { serializeMessage } from '../../../src/protocol/sip/serializer.js';
 import { parseVia, parseNameAddr, parseCSeq, topVia, type SipMessage } from '../../../src/protocol/sip/message.js';
 import { VALID, INVALID, bytes, crlf, gbCatalogMessage, gbInvite200, gbRegister, DEVICE_ID } from './fixtures/messages.js';
@@ -229,7 +229,7 @@ t.test('semantic failures carry the partial message so a 400 can be sent', async
   // response needs are intact, so it is answered 400 (RFC 3261 §8.2).
   t.equal(!structural.ok && structural.partial?.kind, 'request', 'partial when the method and the answerable headers are intact');
   const bare = parseMessage(Buffer.from('OPTIONS sip:x SIP/2.0\r\nContent-Length: 0\r\n\r\n'));
-  t.equal(!bare.ok && bare.partial, undefined, 'no partial without Via/From/To/Call-ID/CSeq');
+  t.equal(!bare.ok && bare.partial !== undefined && answerable(bare.partial), false, 'not answerable without Via/From/To/Call-ID/CSeq');
 });
 
 t.test('StreamFramer joins a large body delivered in many small chunks', async (t) => {
