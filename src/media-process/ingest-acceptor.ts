@@ -154,6 +154,17 @@ export class IngestAcceptor {
     return dropped;
   }
 
+  /**
+   * Closes a connection its worker saw no complete JT/T 1078 packet on for
+   * jt1078.packetTimeout (slowloris, garbage). Counted as `closed|no-packet`.
+   */
+  closeStalled(connId: number): void {
+    const conn = this.#connections.get(connId);
+    if (!conn) return;
+    this.#options.counters.add('closed|no-packet');
+    conn.socket.destroy();
+  }
+
   /** Closes a connection (e.g. its stream name was taken over by a newer one). */
   closeConnection(connId: number): void {
     this.#connections.get(connId)?.socket.destroy();

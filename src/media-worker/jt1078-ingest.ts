@@ -47,13 +47,27 @@ export class Jt1078Connection {
   #counters: SharedCounters;
   #seen = { bytes: 0, packets: 0, resync: 0, malformed: 0, drops: new Map<string, number>() };
   #closed = false;
+  #now: () => number;
+  /** When the last complete packet arrived (or the connection's first bytes), clock ms. */
+  #lastPacketAt: number;
 
-  constructor(connId: number, kind: IngestKind, prefix: string, hooks: IngestHooks, counters: SharedCounters) {
+  constructor(connId: number, kind: IngestKind, prefix: string, hooks: IngestHooks, counters: SharedCounters, now: () => number = Date.now) {
     this.connId = connId;
     this.kind = kind;
     this.#prefix = prefix;
     this.#hooks = hooks;
     this.#counters = counters;
+    this.#now = now;
+    this.#lastPacketAt = now();
+  }
+
+  /**
+   * No complete packet for `timeoutMs` although bytes may still trickle in (a
+   * slowloris, or garbage): only this side sees packet boundaries, so the worker
+   * asks the acceptor to close such connections.
+   */
+  stalled(timeoutMs: number): boolean {
+    return !this.#closed && this.#now() - this.#lastPacketAt >= timeoutMs;
   }
 
   get streams(): IterableIterator<IngestStream> {
@@ -63,6 +77,7 @@ export class Jt1078Connection {
   /** A chunk of the connection's bytes; it must not be modified afterwards (frames may view it). */
   push(chunk: Uint8Array): void {
     if (this.#closed) return;
+    const packetsBefore = this.#framer.counters.packets;
     this.#framer.push(chunk);
     for (let packet = this.#framer.next(); packet !== null; packet = this.#framer.next()) {
       const event = this.#reassembler.push(packet);
@@ -75,6 +90,7 @@ export class Jt1078Connection {
       this.#counters.add(event.frame.kind === 'video' ? 'frames_in|video' : 'frames_in|audio');
       this.#hooks.frame(stream, event);
     }
+    if (this.#framer.counters.packets !== packetsBefore) this.#lastPacketAt = this.#now();
     this.#publishCounters();
   }
 
@@ -135,4 +151,23 @@ export class Jt1078Connection {
     }
     this.#streams.clear();
   }
+}
+
+/**
+ * Checks the worker's connections for stalls (see {@link Jt1078Connection.stalled})
+ * every second, or faster for short time-outs, and reports each stalled connection
+ * once; the media process closes it.
+ */
+export function watchStalls(connections: Map<number, Jt1078Connection>, timeoutMs: number, report: (connId: number) => void): NodeJS.Timeout {
+  const reported = new WeakSet<Jt1078Connection>();
+  const timer = setInterval(() => {
+    for (const conn of connections.values()) {
+      if (!reported.has(conn) && conn.stalled(timeoutMs)) {
+        reported.add(conn);
+        report(conn.connId);
+      }
+    }
+  }, Math.min(1000, Math.max(100, timeoutMs / 4)));
+  timer.unref();
+  return timer;
 }

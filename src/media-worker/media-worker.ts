@@ -21,7 +21,7 @@ import { createLogger, type Logger } from '../shared/logger.js';
 import { RingReader } from '../shared/ring.js';
 import { parseIngestTag } from '../shared/contracts/ingest-ring.js';
 import { FlvServer } from './flv-server.js';
-import { Jt1078Connection, type IngestHooks, type IngestStream } from './jt1078-ingest.js';
+import { Jt1078Connection, watchStalls, type IngestHooks, type IngestStream } from './jt1078-ingest.js';
 import { MediaStream, type ViewerPort } from './media-stream.js';
 import { RtpIngest } from './rtp-ingest.js';
 import { StreamOutputs, ssrcForName } from './rtp-output.js';
@@ -41,6 +41,7 @@ export class MediaWorker {
   #reader: RingReader | null = null;
   #flv: FlvServer | null = null;
   #idleTimer: NodeJS.Timeout | null = null;
+  #stallTimer: NodeJS.Timeout | null = null;
 
   constructor(init: MediaWorkerInit, channel: WorkerChannel) {
     this.slot = init.slot;
@@ -64,6 +65,10 @@ export class MediaWorker {
       await this.#flv.start();
       if (flv.noViewerCloseMs > 0) this.#watchIdle(flv.noViewerCloseMs);
     }
+    this.#stallTimer = watchStalls(this.#connections, this.#init.packetTimeoutMs, (connId) => {
+      this.#log.info({ connId }, 'JT/T 1078 connection sent no complete packet in time; closing it');
+      this.#channel.notify('connection.stalled', { connId, slot: this.slot });
+    });
     this.#reader = new RingReader(this.#init.ring);
     void this.#reader.run((view, tag) => this.#ringRecord(view, tag));
     this.#log.info({ flvPort: this.#flv?.port ?? 0 }, 'media worker started');
@@ -75,6 +80,7 @@ export class MediaWorker {
 
   close(): void {
     if (this.#idleTimer) clearInterval(this.#idleTimer);
+    if (this.#stallTimer) clearInterval(this.#stallTimer);
     for (const stream of [...this.#streams.values()]) stream.close('shutdown');
     for (const conn of this.#connections.values()) conn.close('shutdown');
     this.#connections.clear();

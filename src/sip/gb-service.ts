@@ -17,6 +17,7 @@ import type { Clock, Endpoint, TimerHandle } from '../protocol/sip/index.js';
 import type { SharedCounters } from '../shared/counters.js';
 import type { GbPlatform } from './platform.js';
 import type { CatalogEntry } from '../shared/contracts/sip.js';
+import { QueryQueue } from './query-queue.js';
 
 /**
  * GB28181 above SIP: what to do with MANSCDP MESSAGEs (keepalives, catalogs,
@@ -42,6 +43,8 @@ export interface GbServiceOptions {
   /** Seconds between Catalog queries per device; 0 = only on registration. */
   catalogInterval: number;
   events: GbServiceEvents;
+  /** Pacing of Catalog/DeviceInfo queries (gb28181.queries); defaults as in the config. */
+  queries?: { concurrency: number; perDevice: number; perSecond: number; backlog: number };
   /** How long a record query waits for all items (ms, default 10,000). */
   recordTimeout?: number;
   /** Device clock offset from UTC in minutes (default +08:00). */
@@ -63,9 +66,15 @@ export class GbService {
   #recordWaiters = new Map<number, (result: RecordQueryResult) => void>();
   #nextCatalog = new Map<string, number>();
   #timer: TimerHandle | null = null;
+  readonly queries: QueryQueue;
 
   constructor(options: GbServiceOptions) {
     this.#o = options;
+    this.queries = new QueryQueue({
+      clock: options.clock,
+      ...(options.queries ?? { concurrency: 64, perDevice: 1, perSecond: 100, backlog: 20_000 }),
+      onBacklog: (waiting) => options.counters.set('query_backlog', waiting),
+    });
     const now = () => options.clock.now();
     this.#catalogs = new CatalogAggregator({ now });
     this.#records = new RecordQueryAggregator({ now, timeoutMs: options.recordTimeout ?? 10_000 });
@@ -75,18 +84,24 @@ export class GbService {
   /** A device came online (first registration): ask what it is and what it has. */
   deviceOnline(deviceId: string): void {
     this.queryCatalog(deviceId);
-    this.#query(deviceId, buildDeviceInfoQuery({ sn: this.#sn.next(), deviceId }), 'DeviceInfo');
+    this.#query(deviceId, 'DeviceInfo', () => buildDeviceInfoQuery({ sn: this.#sn.next(), deviceId }));
   }
 
+  /** The device went away: its queued queries are dropped (counted). */
   deviceOffline(deviceId: string): void {
     this.#nextCatalog.delete(deviceId);
+    const dropped = this.queries.dropDevice(deviceId);
+    if (dropped > 0) this.#o.counters.add('queries|dropped-offline', dropped);
   }
 
   queryCatalog(deviceId: string): void {
-    const sn = this.#sn.next();
-    this.#catalogs.expect(deviceId, sn);
     if (this.#o.catalogInterval > 0) this.#nextCatalog.set(deviceId, this.#o.clock.now() + this.#o.catalogInterval * 1000);
-    this.#query(deviceId, buildCatalogQuery({ sn, deviceId }), 'Catalog');
+    this.#query(deviceId, 'Catalog', () => {
+      // The SN and the aggregator's deadline start when the query is sent, not queued.
+      const sn = this.#sn.next();
+      this.#catalogs.expect(deviceId, sn);
+      return buildCatalogQuery({ sn, deviceId });
+    });
   }
 
   /** RecordInfo for a channel of `deviceId`, aggregated into gosip's shape. */
@@ -111,10 +126,16 @@ export class GbService {
     }));
   }
 
-  #query(deviceId: string, xml: string, what: string): void {
-    this.#o.platform.request(deviceId, { body: encodeXmlBody(xml), contentType: MANSCDP }).catch((error: Error) => {
-      this.#o.events.log?.('info', `${what} query failed`, { device: deviceId, error: error.message });
+  /** Queues a query; `build` makes its XML when it is sent. */
+  #query(deviceId: string, what: string, build: () => string): void {
+    const queued = this.queries.enqueue(deviceId, what, () => {
+      if (!this.#o.platform.presence.get(deviceId)) return Promise.resolve();
+      this.#o.counters.add('queries|sent');
+      return this.#o.platform.request(deviceId, { body: encodeXmlBody(build()), contentType: MANSCDP }).catch((error: Error) => {
+        this.#o.events.log?.('info', `${what} query failed`, { device: deviceId, error: error.message });
+      });
     });
+    if (queued === 'backlog-full') this.#o.counters.add('queries|dropped-backlog');
   }
 
   /** A MESSAGE body from a registered device (already answered 200). */
@@ -210,5 +231,6 @@ export class GbService {
 
   close(): void {
     if (this.#timer !== null) this.#o.clock.clearTimer(this.#timer);
+    this.queries.close();
   }
 }

@@ -12,6 +12,7 @@ import {
   type Endpoint,
   type NonceStore,
   type ServerTransaction,
+  type ParseResult,
   type SipMessage,
   type SipRequest,
   type SipResponse,
@@ -24,6 +25,7 @@ import { DevicePresence, type OfflineReason, type PresenceEntry } from './presen
 import { Registrar, type Binding, type DeviceCredentials } from './registrar.js';
 import { methodLabel, statusClass } from '../shared/contracts/sip-counters.js';
 import { ServiceError, type ApiCode } from '../shared/errors.js';
+import type { AuthThrottle } from './auth-throttle.js';
 
 /**
  * The GB28181 platform: the transaction user on top of the SIP transaction layer.
@@ -58,6 +60,10 @@ export interface PlatformOptions {
   qop?: boolean;
   clock: Clock;
   nonces: NonceStore;
+  /** REGISTER rate limits (sip.limits); absent: none. */
+  throttle?: AuthThrottle;
+  /** A device registered over this endpoint (TCP: its connection earns the long idle time-out). */
+  trust?(remote: Endpoint): void;
   counters: SharedCounters;
   lookup(deviceId: string): Promise<DeviceCredentials>;
   send(bytes: Uint8Array, remote: Endpoint): boolean;
@@ -132,6 +138,7 @@ export class GbPlatform implements TransactionUser {
       mode: options.registration,
       maxExpires: options.maxExpires,
       nonces: options.nonces,
+      ...(options.throttle ? { throttle: options.throttle } : {}),
       lookup: options.lookup,
       ...(options.qop === undefined ? {} : { qop: options.qop }),
     });
@@ -202,9 +209,13 @@ export class GbPlatform implements TransactionUser {
     this.transactions.receive(message, remote);
   }
 
-  /** A datagram or stream segment that did not parse. */
-  malformed(remote: Endpoint): void {
+  /**
+   * A datagram or stream segment that did not parse: counted, and a request whose
+   * Via/From/To/Call-ID/CSeq could be read is answered `400 <reason>` (RFC 3261 §8.2).
+   */
+  malformed(remote: Endpoint, failure?: Extract<ParseResult, { ok: false }>): void {
     this.#counters.add(`malformed|${remote.transport.toLowerCase() === 'tcp' ? 'tcp' : 'udp'}`);
+    if (failure) this.transactions.receiveParsed(failure, remote);
   }
 
   // --- REGISTER -------------------------------------------------------------
@@ -218,8 +229,9 @@ export class GbPlatform implements TransactionUser {
         return;
       case 'reject':
         this.#counters.add(
-          outcome.reason === 'bad-password' ? 'auth|bad-password' : outcome.reason === 'unknown-device' ? 'auth|unknown-device' : 'auth|other',
+          outcome.reason === 'bad-password' || outcome.reason === 'unknown-device' || outcome.reason === 'throttled' ? `auth|${outcome.reason}` : 'auth|other',
         );
+        if (outcome.reason === 'throttled') return; // counted; logging each would flood the log
         this.#options.events.log?.('info', 'REGISTER rejected', { device: outcome.deviceId, reason: outcome.reason, from: remote.address });
         return;
       case 'unregister':
@@ -228,6 +240,7 @@ export class GbPlatform implements TransactionUser {
         return;
       case 'register': {
         this.#counters.add('registrations|register');
+        this.#options.trust?.(remote);
         const b = outcome.binding;
         const first = this.presence.register(b.deviceId, remote, b.contact, b.expires);
         this.#options.events.registered(b, first);

@@ -14,6 +14,7 @@ import {
   type SipRequest,
   type SipResponse,
 } from '../protocol/sip/index.js';
+import type { AuthThrottle, ThrottleVerdict } from './auth-throttle.js';
 
 /**
  * GB28181 REGISTER handling, sans-I/O: a REGISTER and the device's credentials in,
@@ -43,6 +44,8 @@ export interface RegistrarOptions {
   /** Offer qop="auth" in challenges (default true). */
   qop?: boolean;
   nonces: NonceStore;
+  /** Rate limits on challenges and failures; absent: none. */
+  throttle?: AuthThrottle;
   lookup(deviceId: string): Promise<DeviceCredentials>;
   /** Wall clock for the Date header (ms since epoch); injectable for tests. */
   wallClock?: () => number;
@@ -75,7 +78,8 @@ export type RejectReason =
   | 'interval-too-brief'
   | 'lookup-failed'
   | 'realm-mismatch'
-  | 'unsupported-auth';
+  | 'unsupported-auth'
+  | 'throttled';
 
 /** GB/T 28181's Date header: local time `YYYY-MM-DDTHH:mm:ss.SSS`, the device sets its clock from it. */
 export function gbDate(ms: number): string {
@@ -94,7 +98,9 @@ export class Registrar {
     this.#options = options;
   }
 
-  #challenge(request: SipRequest, stale: boolean): RegisterOutcome {
+  #challenge(request: SipRequest, stale: boolean, source: Endpoint, deviceId: string): RegisterOutcome {
+    const limited = this.#options.throttle?.challenge(source.address);
+    if (limited?.refused) return this.#throttled(request, limited, deviceId);
     const header = buildChallenge({
       realm: this.#options.realm,
       nonce: this.#options.nonces.issue(),
@@ -110,8 +116,16 @@ export class Registrar {
   }
 
   #reject(request: SipRequest, status: number, reason: RejectReason, deviceId?: string, extra: Array<[string, string]> = []): RegisterOutcome {
-    const phrase = { 400: 'Bad Request', 403: 'Forbidden', 423: 'Interval Too Brief', 500: 'Server Internal Error' }[status];
+    const phrase = { 400: 'Bad Request', 403: 'Forbidden', 423: 'Interval Too Brief', 500: 'Server Internal Error', 503: 'Service Unavailable' }[status];
     return { kind: 'reject', reason, ...(deviceId ? { deviceId } : {}), response: buildResponse(request, status, phrase, extra) };
+  }
+
+  #throttled(request: SipRequest, verdict: Extract<ThrottleVerdict, { refused: true }>, deviceId: string): RegisterOutcome {
+    return this.#reject(request, verdict.status, 'throttled', deviceId, [['Retry-After', String(verdict.retryAfter)]]);
+  }
+
+  #failed(source: Endpoint, deviceId: string, known: boolean): void {
+    this.#options.throttle?.failure(source.address, deviceId, known);
   }
 
   async handle(request: SipRequest, source: Endpoint): Promise<RegisterOutcome> {
@@ -121,10 +135,15 @@ export class Registrar {
     if (!from || !fromUri || !deviceId) return this.#reject(request, 400, 'bad-request');
 
     const authorization = request.headers.get('authorization');
-    if (authorization === undefined) return this.#challenge(request, false);
+    if (authorization === undefined) return this.#challenge(request, false, source, deviceId);
+    const limited = this.#options.throttle?.attempt(source.address, deviceId);
+    if (limited?.refused) return this.#throttled(request, limited, deviceId);
     const creds = parseAuthorization(authorization);
-    if (!creds) return this.#reject(request, 400, 'bad-request', deviceId);
-    if (creds.realm !== this.#options.realm) return this.#challenge(request, false);
+    if (!creds) {
+      this.#failed(source, deviceId, false);
+      return this.#reject(request, 400, 'bad-request', deviceId);
+    }
+    if (creds.realm !== this.#options.realm) return this.#challenge(request, false, source, deviceId);
 
     let device: DeviceCredentials;
     try {
@@ -139,14 +158,17 @@ export class Registrar {
       nonces: this.#options.nonces,
     });
     if (!verdict.ok) {
-      if (verdict.stale) return this.#challenge(request, true);
+      if (verdict.stale) return this.#challenge(request, true, source, deviceId);
+      this.#failed(source, deviceId, device.known);
       if (verdict.reason === 'unsupported') return this.#reject(request, 403, 'unsupported-auth', deviceId);
       return this.#reject(request, 403, 'bad-password', deviceId);
     }
     // Authenticated. In provisioned mode only devices created through the API may register.
     if (!device.known && this.#options.mode === 'provisioned') {
+      this.#failed(source, deviceId, false);
       return this.#reject(request, 403, 'unknown-device', deviceId);
     }
+    this.#options.throttle?.success(source.address, deviceId);
 
     const contacts = parseContacts(request);
     if (contacts === null) return this.#reject(request, 400, 'bad-request', deviceId);

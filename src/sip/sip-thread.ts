@@ -15,7 +15,8 @@ import { createLogger, type Logger } from '../shared/logger.js';
 import { GbService } from './gb-service.js';
 import { GbPlatform } from './platform.js';
 import { SIP_COUNTER_NAMES } from '../shared/contracts/sip-counters.js';
-import { SipTransport } from './transport.js';
+import { SipTransport, transportLimits } from './transport.js';
+import { AuthThrottle } from './auth-throttle.js';
 
 type SipChannel = ChildChannel<SipContract>;
 
@@ -49,7 +50,9 @@ export class SipThread {
       keepaliveInterval: config.gb28181.keepaliveInterval,
       keepaliveTimeouts: config.gb28181.keepaliveTimeouts,
       clock,
-      nonces: new NonceStore({ clock }),
+      nonces: new NonceStore({ clock, maxEntries: config.sip.limits.nonces }),
+      throttle: new AuthThrottle({ clock, ...config.sip.limits }),
+      trust: (remote) => this.transport.trust(remote),
       counters,
       lookup: (deviceId) => channel.request('device.credentials', { deviceId }),
       send: (bytes, remote) => this.transport.send(bytes, remote),
@@ -74,6 +77,7 @@ export class SipThread {
       clock,
       counters,
       catalogInterval: config.gb28181.catalogInterval,
+      queries: config.gb28181.queries,
       events: {
         catalog: (deviceId, items, complete) => channel.notify('device.catalog', { deviceId, items, complete }),
         deviceInfo: (info) => channel.notify('device.info', info),
@@ -84,10 +88,10 @@ export class SipThread {
     this.#restore(init, clock);
     const platform = this.platform;
     this.transport = new SipTransport(
-      { host: config.sip.host, port: config.sip.port, transports: config.sip.transports, udpRecvBuffer: 8 * 1024 * 1024 },
+      { host: config.sip.host, port: config.sip.port, transports: config.sip.transports, udpRecvBuffer: 8 * 1024 * 1024, ...transportLimits(config.sip.limits), counters },
       {
         message: (message, remote) => platform.receive(message, remote),
-        malformed: (_reason, remote) => platform.malformed(remote),
+        malformed: (failure, remote) => platform.malformed(remote, failure),
       },
     );
     this.#serve();

@@ -5,6 +5,11 @@ import { registerCounterFamilies, type CounterFamily } from './counter-families.
 /** Media counters (shared memory) and media process gauges as Prometheus metrics. */
 const FAMILIES: Record<string, CounterFamily> = {
   connections: { name: 'camgate_media_connections_total', help: 'Ingest connections accepted, by protocol.', labels: ['protocol'] },
+  closed: {
+    name: 'camgate_media_connections_closed_total',
+    help: 'Ingest connections closed by a limit: no-packet (no complete JT/T 1078 packet for jt1078.packetTimeout).',
+    labels: ['reason'],
+  },
   bytes_in: { name: 'camgate_media_received_bytes_total', help: 'Ingest bytes received, by protocol.', labels: ['protocol'] },
   packets_in: { name: 'camgate_media_received_packets_total', help: 'Ingest packets parsed, by protocol.', labels: ['protocol'] },
   resync_bytes: { name: 'camgate_media_resync_bytes_total', help: 'Bytes skipped to find the next packet (garbage), by protocol.', labels: ['protocol'] },

@@ -62,8 +62,12 @@ export class SignallingBridge {
     });
     channel.onNote('device.keepalive', ({ deviceId, address, port }) => {
       void this.#queue.run(deviceId, async () => {
+        // devices.active on every keepalive would flood receivers (10 k devices: 170/s);
+        // by default it marks a state change only: the store had the device offline.
+        const every = this.#config.notify.activeEvents === 'every';
+        const before = every ? null : await this.#store.devices.get(deviceId);
         const device = await this.#store.devices.update(deviceId, { active: this.#now(), online: 1, source: `${address}:${port}` });
-        if (device) this.#emit('devices.active', { deviceid: deviceId, active: device.active }, deviceId);
+        if (device && (every || before?.online !== 1)) this.#emit('devices.active', { deviceid: deviceId, active: device.active }, deviceId);
       });
     });
     channel.onNote('device.info', (info) => {

@@ -1,4 +1,4 @@
-import type { Registry } from 'prom-client';
+import { Gauge, type Registry } from 'prom-client';
 import { registerCounterFamilies, type CounterFamily } from './counter-families.js';
 import type { SharedCounters } from '../shared/counters.js';
 
@@ -10,7 +10,22 @@ const FAMILIES: Record<string, CounterFamily> = {
   requests: { name: 'camgate_sip_requests_total', help: 'SIP requests by direction and method (retransmissions included).', labels: ['direction', 'method'] },
   responses: { name: 'camgate_sip_responses_total', help: 'SIP responses by direction and status class.', labels: ['direction', 'status_class'] },
   malformed: { name: 'camgate_sip_malformed_total', help: 'SIP messages that did not parse, by transport.', labels: ['transport'] },
-  auth: { name: 'camgate_sip_auth_total', help: 'REGISTER digest outcomes other than success: challenge, stale, bad-password, unknown-device, other.', labels: ['result'] },
+  auth: {
+    name: 'camgate_sip_auth_total',
+    help: 'REGISTER digest outcomes other than success: challenge, stale, bad-password, unknown-device, throttled (403/503 with Retry-After from sip.limits), other.',
+    labels: ['result'],
+  },
+  tcp_refused: {
+    name: 'camgate_sip_tcp_refused_total',
+    help: 'SIP TCP connections refused or closed by a limit: connection-cap, address-cap, oversize (message above sip.limits.maxMessageSize), unregistered-idle, idle.',
+    labels: ['reason'],
+  },
+  oversize: { name: 'camgate_sip_oversize_total', help: 'SIP datagrams dropped for exceeding sip.limits.maxMessageSize.', labels: ['transport'] },
+  queries: {
+    name: 'camgate_gb28181_queries_total',
+    help: 'Catalog/DeviceInfo queries: sent, dropped-offline (device went away while queued), dropped-backlog (queue full).',
+    labels: ['result'],
+  },
   registrations: { name: 'camgate_sip_registrations_total', help: 'Successful REGISTERs (register) and un-REGISTERs (unregister).', labels: ['kind'] },
   keepalives: { name: 'camgate_gb28181_keepalives_total', help: 'MANSCDP MESSAGEs from devices by trust: ok, untrusted (other address), unregistered.', labels: ['result'] },
   offline: { name: 'camgate_devices_offline_total', help: 'Devices that went offline, by reason.', labels: ['reason'] },
@@ -21,4 +36,12 @@ const FAMILIES: Record<string, CounterFamily> = {
 
 export function registerSipMetrics(registry: Registry, counters: SharedCounters): void {
   registerCounterFamilies(registry, counters.names, FAMILIES, () => (slot) => counters.get(slot));
+  new Gauge({
+    name: 'camgate_gb28181_query_backlog',
+    help: 'Catalog/DeviceInfo queries waiting in the paced queue (gb28181.queries).',
+    registers: [registry],
+    collect() {
+      this.set(counters.get('query_backlog'));
+    },
+  });
 }

@@ -51,6 +51,8 @@ function rig() {
     clock,
     counters,
     catalogInterval: 600,
+    // Two per device, so both registration queries go out before the (absent) device answers.
+    queries: { concurrency: 64, perDevice: 2, perSecond: 100, backlog: 1000 },
     events: {
       catalog: (id, items: StoreCatalogItem[], complete) => events.push(['catalog', { id, items, complete }]),
       deviceInfo: (info) => events.push(['deviceInfo', info]),

@@ -162,7 +162,52 @@ function fail(reason: string, status = 400): ParseResult {
   return { ok: false, reason, status };
 }
 
+/**
+ * The request as far as its head goes, for answering a message that failed to
+ * parse (RFC 3261 §8.2: 400 with the reason). Only when its start line begins
+ * with a method and it is {@link answerable}.
+ */
+function partialRequest(head: Head): SipRequest | undefined {
+  const line = head.startLine;
+  const sp = line.indexOf(' ');
+  const method = sp < 0 ? line : line.slice(0, sp);
+  if (method.length === 0 || !isToken(method) || line.startsWith('SIP/')) return undefined;
+  const request: SipRequest = { kind: 'request', method, uri: line.slice(sp + 1).split(' ')[0] ?? '', version: 'SIP/2.0', headers: head.headers, body: EMPTY };
+  return answerable(request) ? request : undefined;
+}
+
+/**
+ * Whether a response can be built for this message: a top Via, one From and one
+ * To that parse, a Call-ID and a CSeq that parses (what buildResponse copies).
+ */
+export function answerable(msg: SipMessage): boolean {
+  const h = msg.headers;
+  const via = h.getList('via')[0];
+  if (via === undefined || parseVia(via) === null) return false;
+  const callId = h.get('call-id');
+  if (callId === undefined || callId.length === 0 || h.getAll('call-id').length !== 1) return false;
+  const cseq = h.getAll('cseq');
+  if (cseq.length !== 1 || parseCSeq(cseq[0]) === null) return false;
+  for (const name of ['from', 'to']) {
+    const values = h.getAll(name);
+    if (values.length !== 1 || parseNameAddr(values[0]!) === null) return false;
+  }
+  return true;
+}
+
+/** A failure of a message whose head was read: carries the partial request when it can be answered. */
+function failHead(head: Head, reason: string, status = 400): ParseResult {
+  const partial = partialRequest(head);
+  return partial === undefined ? fail(reason, status) : { ok: false, reason, status, partial };
+}
+
 function buildMessage(head: Head, body: Uint8Array, validate: boolean): ParseResult {
+  const result = buildWholeMessage(head, body, validate);
+  if (result.ok || result.partial !== undefined) return result;
+  return failHead(head, result.reason, result.status);
+}
+
+function buildWholeMessage(head: Head, body: Uint8Array, validate: boolean): ParseResult {
   if (head.error !== undefined) return fail(head.error);
   const line = head.startLine;
   let message: SipMessage;
@@ -277,12 +322,12 @@ export function parseMessage(data: Uint8Array, options: ParseOptions = {}): Pars
   }
   const head = parseHead(buf.toString('utf8', start, headEnd));
   const declared = contentLengthOf(head.headers);
-  if (declared === null) return fail('invalid Content-Length');
+  if (declared === null) return failHead(head, 'invalid Content-Length');
   const available = buf.length - bodyStart;
   let body: Uint8Array;
   if (declared === undefined) body = available > 0 ? buf.subarray(bodyStart) : EMPTY;
   else if (declared > available) {
-    if (options.lenientContentLength !== true) return fail('body shorter than Content-Length');
+    if (options.lenientContentLength !== true) return failHead(head, 'body shorter than Content-Length');
     body = available > 0 ? buf.subarray(bodyStart) : EMPTY;
   }
   else body = declared === 0 ? EMPTY : buf.subarray(bodyStart, bodyStart + declared);

@@ -36,7 +36,7 @@ import {
 } from './message.js';
 import { newBranch, randomToken } from './random.js';
 import { buildResponse, serializeMessage, type BuildResponseOptions, type ExtraHeaders } from './serializer.js';
-import type { FramerResult, ParseResult } from './parser.js';
+import { answerable, type FramerResult, type ParseResult } from './parser.js';
 
 /** Where a message came from or goes to. */
 export interface Endpoint {
@@ -570,7 +570,7 @@ export class TransactionLayer {
     this.stats.invalidMessages++;
     const partial = result.partial;
     if (partial === undefined || partial.kind !== 'request' || partial.method === 'ACK') return;
-    if (topVia(partial) === null) return;
+    if (!answerable(partial)) return;
     if (this.stampVia) stampViaReceived(partial, remote.address, remote.port);
     this.sendStateless(buildResponse(partial, result.status ?? 400, result.reason), remote);
   }

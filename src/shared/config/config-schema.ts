@@ -47,6 +47,26 @@ export const configSchema = {
           uniqueItems: true,
           default: ['udp', 'tcp'],
         },
+        limits: {
+          type: 'object',
+          additionalProperties: false,
+          default: {},
+          properties: {
+            tcpConnections: { type: 'integer', minimum: 1, maximum: 1000000, default: 10000 },
+            tcpConnectionsPerAddress: { type: 'integer', minimum: 1, maximum: 1000000, default: 256 },
+            maxMessageSize: { type: 'integer', minimum: 1024, maximum: 4194304, default: 65536 },
+            tcpIdleTimeout: { type: 'integer', minimum: 1, maximum: 86400, default: 600 },
+            tcpUnregisteredTimeout: { type: 'integer', minimum: 1, maximum: 86400, default: 30 },
+            nonces: { type: 'integer', minimum: 100, maximum: 10000000, default: 20000 },
+            challengesPerSecond: { type: 'integer', minimum: 1, maximum: 1000000, default: 200 },
+            challengeBurst: { type: 'integer', minimum: 1, maximum: 1000000, default: 1000 },
+            authFailures: { type: 'integer', minimum: 1, maximum: 1000, default: 5 },
+            authWindow: { type: 'integer', minimum: 1, maximum: 86400, default: 60 },
+            banTime: { type: 'integer', minimum: 1, maximum: 86400, default: 60 },
+            banTimeMax: { type: 'integer', minimum: 1, maximum: 604800, default: 3600 },
+            trackedAddresses: { type: 'integer', minimum: 100, maximum: 10000000, default: 10000 },
+          },
+        },
       },
     },
     gb28181: {
@@ -61,6 +81,17 @@ export const configSchema = {
         keepaliveInterval: { type: 'integer', minimum: 5, maximum: 3600, default: 60 },
         keepaliveTimeouts: { type: 'integer', minimum: 1, maximum: 10, default: 3 },
         catalogInterval: { type: 'integer', minimum: 0, maximum: 86400, default: 3600 },
+        queries: {
+          type: 'object',
+          additionalProperties: false,
+          default: {},
+          properties: {
+            concurrency: { type: 'integer', minimum: 1, maximum: 100000, default: 64 },
+            perDevice: { type: 'integer', minimum: 1, maximum: 100, default: 1 },
+            perSecond: { type: 'integer', minimum: 1, maximum: 100000, default: 100 },
+            backlog: { type: 'integer', minimum: 1, maximum: 10000000, default: 20000 },
+          },
+        },
       },
     },
     store: {
@@ -108,6 +139,7 @@ export const configSchema = {
         host: { ...host, default: '0.0.0.0' },
         idleTimeout: { type: 'integer', minimum: 5, maximum: 3600, default: 60 },
         callbackTimeout: { type: 'integer', minimum: 100, maximum: 60000, default: 3000 },
+        packetTimeout: { type: 'integer', minimum: 1, maximum: 3600, default: 20 },
         realtime: {
           type: 'object',
           additionalProperties: false,
@@ -196,6 +228,7 @@ export const configSchema = {
       properties: {
         secret: { type: 'string', default: '' },
         timeout: { type: 'integer', minimum: 100, maximum: 60000, default: 5000 },
+        activeEvents: { enum: ['change', 'every'], default: 'change' },
         urls: {
           type: 'object',
           default: {},
@@ -223,6 +256,23 @@ export interface ForwardTarget {
   ssrc?: number;
 }
 
+/** sip.limits: what a device or an attacker may cost the SIP thread (README "Limits"). */
+export interface SipLimits {
+  tcpConnections: number;
+  tcpConnectionsPerAddress: number;
+  maxMessageSize: number;
+  tcpIdleTimeout: number;
+  tcpUnregisteredTimeout: number;
+  nonces: number;
+  challengesPerSecond: number;
+  challengeBurst: number;
+  authFailures: number;
+  authWindow: number;
+  banTime: number;
+  banTimeMax: number;
+  trackedAddresses: number;
+}
+
 export interface CamgateConfig {
   api: { host: string; port: number; tokens: string[]; publicMetrics: boolean; bodyLimit: number };
   sip: {
@@ -233,6 +283,7 @@ export interface CamgateConfig {
     domain: string;
     password: string;
     transports: Array<'udp' | 'tcp'>;
+    limits: SipLimits;
   };
   gb28181: {
     did: string;
@@ -242,6 +293,7 @@ export interface CamgateConfig {
     keepaliveInterval: number;
     keepaliveTimeouts: number;
     catalogInterval: number;
+    queries: { concurrency: number; perDevice: number; perSecond: number; backlog: number };
   };
   store: { url: string };
   log: { level: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent' };
@@ -260,10 +312,11 @@ export interface CamgateConfig {
     host: string;
     idleTimeout: number;
     callbackTimeout: number;
+    packetTimeout: number;
     realtime: Jt1078Service;
     playback: Jt1078Service;
     forward: ForwardTarget[];
   };
   pool: { maxThreads: number };
-  notify: { secret: string; timeout: number; urls: Record<string, string> };
+  notify: { secret: string; timeout: number; activeEvents: 'change' | 'every'; urls: Record<string, string> };
 }

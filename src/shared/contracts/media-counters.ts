@@ -19,6 +19,7 @@ export const JT1078_DROP_REASONS: Jt1078DropReason[] = [
 
 export const MEDIA_COUNTER_NAMES: string[] = [
   'connections|jt1078',
+  'closed|no-packet',
   'bytes_in|rtp',
   'packets_in|rtp',
   'streams_started|rtp',

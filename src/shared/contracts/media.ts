@@ -117,6 +117,8 @@ export interface MediaWorkerInit {
   forward: Destination[];
   /** Built-in FLV viewers on this port (0: off) and the no-viewer timeout (ms, 0: off). */
   flv: { host: string; port: number; noViewerCloseMs: number };
+  /** Close JT/T 1078 connections without a complete packet for this long (ms): slowloris. */
+  packetTimeoutMs: number;
   logLevel: string;
 }
 
@@ -145,5 +147,8 @@ export type MediaWorkerContract = {
   };
   up: Record<never, never>;
   downNotes: Record<never, never>;
-  upNotes: StreamNotes;
+  upNotes: StreamNotes & {
+    /** A JT/T 1078 connection sent no complete packet for `packetTimeoutMs`: the acceptor closes it. */
+    'connection.stalled': { connId: number; slot: number };
+  };
 };

@@ -7,6 +7,9 @@ export const SIP_METHODS = ['REGISTER', 'MESSAGE', 'INVITE', 'ACK', 'BYE', 'CANC
 export const STATUS_CLASSES = ['1xx', '2xx', '3xx', '4xx', '5xx', '6xx'] as const;
 export const DIRECTIONS = ['in', 'out'] as const;
 export const TRANSPORTS = ['udp', 'tcp'] as const;
+/** Why the transport refused or closed a TCP connection. */
+export const TCP_REFUSALS = ['connection-cap', 'address-cap', 'oversize', 'unregistered-idle', 'idle'] as const;
+export type TcpRefusal = (typeof TCP_REFUSALS)[number];
 
 export const SIP_COUNTER_NAMES: string[] = [
   ...DIRECTIONS.flatMap((d) => SIP_METHODS.map((m) => `requests|${d}|${m}`)),
@@ -17,6 +20,14 @@ export const SIP_COUNTER_NAMES: string[] = [
   'auth|stale',
   'auth|unknown-device',
   'auth|other',
+  'auth|throttled',
+  ...TCP_REFUSALS.map((r) => `tcp_refused|${r}`),
+  'oversize|udp',
+  'queries|sent',
+  'queries|dropped-offline',
+  'queries|dropped-backlog',
+  // A gauge, not a counter family: Catalog/DeviceInfo queries waiting in the queue.
+  'query_backlog',
   'registrations|register',
   'registrations|unregister',
   'keepalives|ok',

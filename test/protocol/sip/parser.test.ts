@@ -1,6 +1,6 @@
 import t from 'tap';
 import iconv from 'iconv-lite';
-import { parseMessage, StreamFramer } from '../../../src/protocol/sip/parser.js';
+import { answerable, parseMessage, StreamFramer } from '../../../src/protocol/sip/parser.js';
 import { serializeMessage } from '../../../src/protocol/sip/serializer.js';
 import { parseVia, parseNameAddr, parseCSeq, topVia, type SipMessage } from '../../../src/protocol/sip/message.js';
 import { VALID, INVALID, bytes, crlf, gbCatalogMessage, gbInvite200, gbRegister, DEVICE_ID } from './fixtures/messages.js';
@@ -154,7 +154,8 @@ t.test('UDP body without Content-Length is the rest of the datagram', async (t) 
 
 t.test('bad version yields 505, others 400', async (t) => {
   const r = parseMessage(bytes(INVALID.badvers!));
-  t.same(r, { ok: false, reason: 'unsupported SIP version', status: 505 });
+  t.match(r, { ok: false, reason: 'unsupported SIP version', status: 505 });
+  t.equal(!r.ok && r.partial?.kind, 'request', 'the rest of the head is intact: a 505 can be sent');
   const r2 = parseMessage(bytes(INVALID.insuf!));
   t.equal(!r2.ok && r2.status, 400);
 });
@@ -224,7 +225,11 @@ t.test('semantic failures carry the partial message so a 400 can be sent', async
   t.equal(r.partial?.kind, 'request');
   t.equal(r.partial?.headers.get('call-id'), 'torture.invalid.1');
   const structural = parseMessage(bytes(INVALID.lwsstart!));
-  t.equal(!structural.ok && structural.partial, undefined, 'no partial when the start line is broken');
+  // RFC 4475 lwsstart: extra spaces in the request line; the method and the headers a
+  // response needs are intact, so it is answered 400 (RFC 3261 §8.2).
+  t.equal(!structural.ok && structural.partial?.kind, 'request', 'partial when the method and the answerable headers are intact');
+  const bare = parseMessage(Buffer.from('OPTIONS sip:x SIP/2.0\r\nContent-Length: 0\r\n\r\n'));
+  t.equal(!bare.ok && bare.partial !== undefined && answerable(bare.partial), false, 'not answerable without Via/From/To/Call-ID/CSeq');
 });
 
 t.test('StreamFramer joins a large body delivered in many small chunks', async (t) => {
