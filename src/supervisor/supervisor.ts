@@ -49,6 +49,8 @@ export class Supervisor {
   #notifier: Notifier | null = null;
   #bridge: SignallingBridge | null = null;
   #streams: StreamManager | null = null;
+  /** The ZLMediaKit backend when media.server is zlm. */
+  #zlm: ZlmBackend | null = null;
   /** Outlives SIP thread restarts, so its counters stay monotonic. */
   #sipCounters = SharedCounters.create(SIP_COUNTER_NAMES);
   #mediaTotals = new CounterTotals();
@@ -128,6 +130,11 @@ export class Supervisor {
     });
     this.#bridge = bridge;
     const advertisedHost = this.sipHost();
+    const backend =
+      config.media.server === 'zlm'
+        ? new ZlmBackend(config, advertisedHost)
+        : new BuiltinBackend(() => this.#media?.channel ?? null, advertisedHost, config);
+    this.#zlm = backend instanceof ZlmBackend ? backend : null;
     const streams = new StreamManager({
       metrics: {
         invites: zeroed(
@@ -151,10 +158,7 @@ export class Supervisor {
       logger: log.child({ part: 'streams' }),
       sip: () => this.#sip?.channel ?? null,
       media: () => this.#media?.channel ?? null,
-      backend:
-        config.media.server === 'zlm'
-          ? new ZlmBackend(config, advertisedHost)
-          : new BuiltinBackend(() => this.#media?.channel ?? null, advertisedHost, config),
+      backend,
       emit: (event, data, key) => void notifier.emit(event, data, key),
       mediaHost: advertisedHost,
     });
@@ -265,8 +269,16 @@ export class Supervisor {
     await streams.reconcile('camgate restarted').catch((err) => log.error({ err }, 'stream reconcile failed'));
     // A media process that comes back has lost every input it had: same treatment.
     this.#media.on('restarted', () => void streams.reconcile('media process restarted').catch(() => undefined));
+    if (this.#zlm) await this.#checkZlm(this.#zlm, streams);
     log.info('all parts started');
     return { apiAddress };
+  }
+
+  /** Says at start-up what /healthz will say about ZLMediaKit, and re-pushes streams when it answers again. */
+  async #checkZlm(zlm: ZlmBackend, streams: StreamManager): Promise<void> {
+    const health = await zlm.health();
+    if (!health.ok) this.#logger.warn({ part: 'zlm', ...health }, health.error ?? 'ZLMediaKit is not healthy');
+    zlm.onReachableAgain = () => void streams.mediaServerRestarted();
   }
 
   #watch(child: ManagedChild): void {
@@ -331,6 +343,8 @@ export class Supervisor {
       if (!child) continue;
       checks.push(child.health(1000).then((h) => void (parts[child.name] = { ...h })));
     }
+    const zlm = this.#zlm;
+    if (zlm) checks.push(zlm.health().then((h) => void (parts.zlm = { ...h })));
     checks.push(
       (async () => {
         if (!this.#pool) return void (parts.pool = { ok: false, error: 'not started' });
