@@ -169,7 +169,10 @@ export class ZlmBackend implements MediaBackend {
           : {}),
       };
     } catch (error) {
-      health = { ok: false, reachable: false, ...base, error: `ZLMediaKit unreachable: ${(error as Error).message}` };
+      // An answer with a non-zero code (e.g. -100, a wrong zlm.secret) still means ZLM is there.
+      const answered = error instanceof ZlmError;
+      const reason = answered ? `ZLMediaKit refused getServerConfig: ${error.zlmMessage} (code ${error.code})` : `ZLMediaKit unreachable: ${(error as Error).message}`;
+      health = { ok: false, reachable: answered, ...base, error: reason };
     }
     const wasDown = this.#reachable === false;
     this.#reachable = health.reachable;
