@@ -1,5 +1,5 @@
 import { createServer, type Server, type Socket } from 'node:net';
-import { RingBuffer, RingWriter } from '../shared/ring.js';
+import { RingWriter } from '../shared/ring.js';
 import type { SharedCounters } from '../shared/counters.js';
 import { ingestTag, MAX_CONN_ID } from './ingest-tags.js';
 import type { IngestKind } from '../media-worker/jt1078-ingest.js';
@@ -43,10 +43,6 @@ export class IngestAcceptor {
 
   constructor(options: AcceptorOptions) {
     this.#options = options;
-  }
-
-  static ringFor(bytes: number): SharedArrayBuffer {
-    return RingBuffer.create(bytes);
   }
 
   get connectionCount(): number {
