@@ -25,7 +25,7 @@ import { mediaWorkerCount } from '../media-process/worker-count.js';
 import { BuiltinBackend, ZlmBackend } from './media-backends.js';
 
 /**
- * The supervisor's main thread (DESIGN.md §1): owns config, store, REST API and
+ * The supervisor's main thread (../shared/DESIGN.md §1): owns config, store, REST API and
  * metrics, and starts, watches and restarts the SIP thread, the piscina pool and
  * the media process. Ownership and shutdown order are in docs/closures.md.
  */
