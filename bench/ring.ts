@@ -2,7 +2,7 @@
  * Cross-thread throughput of the SharedArrayBuffer ring (src/shared/ring.ts):
  * a worker produces fixed-size records, the main thread consumes them with
  * RingReader.run() (Atomics.waitAsync when empty). For contrast, the same records
- * sent one postMessage each, which DESIGN.md §1 rules out for per-packet traffic.
+ * sent one postMessage each, which ../shared/DESIGN.md §1 rules out for per-packet traffic.
  *
  *   npm run build && node dist/bench/ring.js
  *

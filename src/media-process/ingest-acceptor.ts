@@ -1,5 +1,5 @@
 import { createServer, type Server, type Socket } from 'node:net';
-import { RingBuffer, RingWriter } from '../shared/ring.js';
+import { RingWriter } from '../shared/ring.js';
 import type { SharedCounters } from '../shared/counters.js';
 import { ingestTag, MAX_CONN_ID, type IngestKind } from '../shared/contracts/ingest-ring.js';
 
@@ -42,10 +42,6 @@ export class IngestAcceptor {
 
   constructor(options: AcceptorOptions) {
     this.#options = options;
-  }
-
-  static ringFor(bytes: number): SharedArrayBuffer {
-    return RingBuffer.create(bytes);
   }
 
   get connectionCount(): number {

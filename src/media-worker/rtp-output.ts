@@ -19,15 +19,8 @@ export interface Destination {
   ssrc?: number;
 }
 
-/** A stable SSRC for a stream name (FNV-1a, never 0), so a restart keeps it. */
-export function ssrcForName(name: string): number {
-  let hash = 0x811c9dc5;
-  for (let i = 0; i < name.length; i++) {
-    hash ^= name.charCodeAt(i);
-    hash = Math.imul(hash, 0x01000193) >>> 0;
-  }
-  return hash === 0 ? 1 : hash;
-}
+export { ssrcForName } from '../shared/contracts/destination.js';
+import { ssrcForName } from '../shared/contracts/destination.js';
 
 /** Bytes allowed to queue on a TCP destination before frames are dropped for it. */
 const TCP_HIGH_WATER = 2 * 1024 * 1024;

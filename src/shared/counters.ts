@@ -4,7 +4,7 @@
  *
  * Why shared memory: prom-client 15 has no worker_threads aggregation, and asking
  * each worker for its numbers over the control channel per scrape adds latency and a
- * failure mode; a per-packet postMessage is out of the question (DESIGN.md §1). A
+ * failure mode; a per-packet postMessage is out of the question (../shared/DESIGN.md §1). A
  * counter here is one `Atomics.add`, about 15 ns, and the reader never waits.
  *
  * Slots are BigInt64 so byte counters do not wrap at 2^31 like Int32 slots would;

@@ -6,7 +6,7 @@ import { setImmediate as nextTurn } from 'node:timers/promises';
  *
  * Why a ring and not postMessage: postMessage structured-clones and allocates per
  * message and wakes the other event loop per message; a packet stream of 10k+ msg/s
- * per camera cannot afford that (DESIGN.md §1). Here a record is a memcpy into shared
+ * per camera cannot afford that (../shared/DESIGN.md §1). Here a record is a memcpy into shared
  * memory plus, in the common case, no cross-thread signal at all.
  *
  * Layout (byte offsets from the ring's `byteOffset`, which must be 64-aligned):

@@ -11,7 +11,9 @@ import { ServiceError } from '../shared/errors.js';
 import { rtpStreamId, rtpStreamName } from '../shared/contracts/stream-name.js';
 import type { CamgateConfig } from '../shared/config/config.js';
 import type { Store, Stream } from './store/types.js';
-import type { MediaBackend } from './media-backends.js';
+import { ZlmBackend, type MediaBackend } from './media-backends.js';
+import { ssrcForName } from '../shared/contracts/destination.js';
+import { CoalescingRunner } from '../shared/coalescing-runner.js';
 import { splitSource } from './signalling-bridge.js';
 
 /**
@@ -61,6 +63,13 @@ export class StreamManager {
   readonly liveIds = new Set<string>();
   /** When each stream's INVITE went out (ms), until its first frame. */
   #invitedAt = new Map<string, number>();
+  /** Where each JT/T 1078 stream is pushed to ZLMediaKit (media.server: zlm). */
+  #zlmPushes = new Map<string, { host: string; port: number }>();
+  /** One recovery at a time: on_server_started and the health probe may both report a restart. */
+  #zlmRecovery = new CoalescingRunner(
+    () => this.#recoverZlmStreams(),
+    (error) => this.#d.logger.error({ err: error }, 'streams not recovered after the ZLMediaKit restart'),
+  );
 
   constructor(deps: StreamManagerDeps) {
     this.#d = deps;
@@ -115,7 +124,7 @@ export class StreamManager {
     if (!ssrc) throw new ApiError(503, '1001', 'no free SSRC');
     const streamid = streamIdOf(ssrc);
     const transport = config.streams.transport;
-    const opened = await backend.open(streamid, transport, config.streams.mediaTimeout * 1000);
+    const opened = await backend.open(streamid, transport, config.streams.mediaTimeout * 1000, Number(ssrc));
 
     const callId = `${token(12)}@${this.#d.mediaHost}`;
     const row = await store.streams.insert({
@@ -156,6 +165,7 @@ export class StreamManager {
         40_000,
       );
       const answer = parseAnswer(result.answer);
+      if (answer.ssrc && answer.ssrc !== ssrc) await backend.updateSsrc?.(streamid, Number(answer.ssrc));
       const updated = await store.streams.update(row.id, {
         to_tag: result.dialog.remoteTag,
         remote_target: result.dialog.remoteTarget,
@@ -239,13 +249,11 @@ export class StreamManager {
   async jt1078Started(note: StreamInfo): Promise<void> {
     const backend = this.#d.backend;
     let urls: Record<string, string> = backend.name === 'camgate' ? backend.urls(note.name, note.slot) : {};
+    let pushedTo: { host: string; port: number } | undefined;
     if (backend.name === 'zlm') {
-      // ZLMediaKit plays it: an RTP server there, and the stream sent to it as PS/RTP.
-      const id = zlmIdOf(note.name);
       try {
-        const opened = await backend.open(id, 'udp', this.#d.config.streams.mediaTimeout * 1000);
-        await this.#d.media?.()?.request('forward.add', { name: note.name, destination: { host: opened.host, port: opened.port, transport: 'udp' } });
-        urls = backend.urls(id, null);
+        pushedTo = await this.#pushToZlm(note.name);
+        urls = backend.urls(zlmIdOf(note.name), null);
       } catch (error) {
         this.#d.logger.warn({ stream: note.name, err: (error as Error).message }, 'could not push the stream to ZLMediaKit');
       }
@@ -261,11 +269,57 @@ export class StreamManager {
       worker: note.slot,
       urls,
       stream: true,
+      ...(pushedTo ? { media_host: pushedTo.host, media_port: pushedTo.port, media_transport: 'udp' as const } : {}),
     });
     this.#d.emit('streams.started', { streamid: note.name, sim: note.sim, channel: note.channel }, note.sim);
   }
 
+  /**
+   * ZLMediaKit plays a JT/T 1078 stream: an RTP server there (SSRC-filtered), and the stream sent
+   * to it as PS/RTP with that SSRC. Where it goes is remembered, so a ZLM restart can move it.
+   */
+  async #pushToZlm(name: string): Promise<{ host: string; port: number }> {
+    const ssrc = ssrcForName(name);
+    const opened = await this.#d.backend.open(zlmIdOf(name), 'udp', this.#d.config.streams.mediaTimeout * 1000, ssrc);
+    const destination = { host: opened.host, port: opened.port };
+    await this.#d.media?.()?.request('forward.add', { name, destination: { ...destination, transport: 'udp', ssrc } });
+    this.#zlmPushes.set(name, destination);
+    return destination;
+  }
+
+  /**
+   * ZLMediaKit restarted (on_server_started), or answers again after it did not: every RTP server
+   * it lost is gone with its port. JT/T 1078 streams whose terminal is still sending are pushed to
+   * a new RTP server under the same id, so their URLs play again; GB28181 dialogs end with BYE and
+   * a player asking for one again re-INVITEs it (on_stream_not_found). Streams ZLM still holds
+   * (it was only unreachable) are left alone.
+   */
+  mediaServerRestarted(): Promise<void> {
+    return this.#zlmRecovery.request();
+  }
+
+  async #recoverZlmStreams(): Promise<void> {
+    const backend = this.#d.backend;
+    if (!(backend instanceof ZlmBackend)) return;
+    const held = await backend.rtpServerIds();
+    for (const row of await this.#d.store.streams.listOpen({ kind: 'jt1078' })) {
+      if (held.has(zlmIdOf(row.streamid))) continue;
+      const old = this.#zlmPushes.get(row.streamid);
+      try {
+        if (old) await this.#d.media?.()?.request('forward.remove', { name: row.streamid, ...old });
+        const moved = await this.#pushToZlm(row.streamid);
+        await this.#d.store.streams.update(row.id, { media_host: moved.host, media_port: moved.port });
+        this.#d.logger.info({ stream: row.streamid, port: moved.port }, 'stream pushed to the restarted ZLMediaKit');
+      } catch (error) {
+        this.#d.logger.warn({ stream: row.streamid, err: (error as Error).message }, 'could not push the stream to the restarted ZLMediaKit');
+      }
+    }
+    const lost = (await this.#d.store.streams.listOpen({ kind: 'gb28181' })).filter((row) => !held.has(row.streamid));
+    for (const row of lost) await this.stop(row, 'media server restarted');
+  }
+
   async jt1078Stopped(name: string, reason: string): Promise<void> {
+    this.#zlmPushes.delete(name);
     if (this.#d.backend.name === 'zlm') await this.#d.backend.close(zlmIdOf(name), reason);
     for (const row of await this.#d.store.streams.listOpen({ kind: 'jt1078' })) {
       if (row.streamid !== name) continue;

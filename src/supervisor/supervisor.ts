@@ -51,6 +51,8 @@ export class Supervisor {
   #notifier: Notifier | null = null;
   #bridge: SignallingBridge | null = null;
   #streams: StreamManager | null = null;
+  /** The ZLMediaKit backend when media.server is zlm. */
+  #zlm: ZlmBackend | null = null;
   /** Outlives SIP thread restarts, so its counters stay monotonic. */
   #sipCounters = SharedCounters.create(SIP_COUNTER_NAMES);
   #mediaTotals = new CounterTotals();
@@ -110,6 +112,7 @@ export class Supervisor {
     await streams.reconcile('camgate restarted').catch((err) => log.error({ err }, 'stream reconcile failed'));
     // A media process that comes back has lost every input it had: same treatment.
     this.#media.on('restarted', () => void streams.reconcile('media process restarted').catch((err) => log.error({ err }, 'stream reconcile failed')));
+    if (this.#zlm) await this.#checkZlm(this.#zlm, streams);
     log.info('all parts started');
     return { apiAddress };
   }
@@ -162,6 +165,7 @@ export class Supervisor {
     const { config } = this;
     const media = () => this.#media?.channel ?? null;
     const backend: MediaBackend = config.media.server === 'zlm' ? new ZlmBackend(config, advertisedHost) : new BuiltinBackend(media, advertisedHost, config);
+    this.#zlm = backend instanceof ZlmBackend ? backend : null;
     this.#streams = new StreamManager({
       metrics: { invites: metrics.invites, firstFrame: metrics.inviteToFirstFrame },
       store,
@@ -249,6 +253,13 @@ export class Supervisor {
     return address;
   }
 
+  /** Says at start-up what /healthz will say about ZLMediaKit, and re-pushes streams when it answers again. */
+  async #checkZlm(zlm: ZlmBackend, streams: StreamManager): Promise<void> {
+    const health = await zlm.health();
+    if (!health.ok) this.#logger.warn({ part: 'zlm', ...health }, health.error ?? 'ZLMediaKit is not healthy');
+    zlm.onReachableAgain = () => void streams.mediaServerRestarted();
+  }
+
   #watch(child: ManagedChild<SipContract> | ManagedChild<MediaContract>): void {
     child.on('died', (reason) => this.#logger.error({ child: child.name, reason }, 'child died; restarting'));
     child.on('restarted', (restarts) => {
@@ -307,6 +318,8 @@ export class Supervisor {
       if (!child) continue;
       checks.push(child.health(1000).then((h) => void (parts[child.name] = { ...h })));
     }
+    const zlm = this.#zlm;
+    if (zlm) checks.push(zlm.health().then((h) => void (parts.zlm = { ...h })));
     checks.push(
       (async () => {
         if (!this.#pool) return void (parts.pool = { ok: false, error: 'not started' });

@@ -6,7 +6,7 @@ import { freePort } from '../helpers/ports.js';
 import { startZlmDouble } from '../media-server/zlm/fixtures/zlm-double.js';
 import { api, hooks, MEDIA_SERVER_ID, SECRET } from '../media-server/zlm/fixtures/recorded.js';
 import { capturesDir } from '../helpers/jt1078.js';
-import { runSimulation } from '../../src/tools/sim/index.js';
+import { runSimulation, startSimulation } from '../../src/tools/sim/index.js';
 
 /**
  * media.server: zlm — ZLMediaKit cannot run here, so a test double stands in for its
@@ -31,6 +31,7 @@ t.test('streams through ZLMediaKit: openRtpServer per INVITE, URLs, webhooks, cl
   zlm.answer('openRtpServer', api.openRtpServerUdp);
   zlm.answer('closeRtpServer', api.closeRtpServerHit);
   zlm.answer('close_streams', api.closeStreamsHit);
+  zlm.answer('getServerConfig', api.getServerConfig);
   const realtime = await freePort();
   const app = await startAppliance({
     jt1078: { realtime: { port: realtime } },
@@ -121,4 +122,129 @@ t.test('streams through ZLMediaKit: openRtpServer per INVITE, URLs, webhooks, cl
   const run = await sipp.done;
   t.match(run.messages, /m=video 32158 RTP\/AVP/, 'the offer carries the port ZLM opened');
   t.equal(run.messages.match(/BYE sip:/g)?.length, 3, 'every dialog ended with BYE');
+});
+
+/**
+ * The faults of issue 11 against the ZLM double's model of ZLM (real RTP ports with the SSRC filter,
+ * none_reader timing, restart with on_server_started): a wrong mediaServerId at start-up, a feed
+ * nobody watches, a ZLM restart under a live JT/T 1078 stream, ZLM going away.
+ */
+t.test('zlm faults: mediaServerId check, unwatched feeds kept, restart re-pushes JT/T 1078, ZLM down is a 503', async (t: Test) => {
+  const zlm = await startZlmDouble({ model: { noneReaderDelayMs: 400, rtpTimeoutMs: 10_000 } });
+  zlm.mediaServerId = 'zlm-elsewhere';
+  const realtime = await freePort();
+  const app = await startAppliance({
+    jt1078: { realtime: { port: realtime } },
+    sip: SERVER,
+    gb28181: { registration: 'open' },
+    media: { server: 'zlm' },
+    zlm: {
+      api: zlm.baseUrl,
+      secret: SECRET,
+      timeout: 2000,
+      rtpHost: '127.0.0.1',
+      mediaServerId: MEDIA_SERVER_ID,
+      closeUnwatched: false,
+      urls: { http: 'http://zlm.example:8080', ws: 'ws://zlm.example:8080', rtsp: 'rtsp://zlm.example:554' },
+      templates: { rtsp: '{rtsp}/{app}/{id}?transport=tcp' },
+    },
+  });
+  zlm.hookBase = `${app.api}/zlm/webhook`;
+  const sim = { stop: () => undefined as void };
+  t.teardown(async () => {
+    sim.stop();
+    app.process.kill('SIGTERM');
+    await app.exited;
+    await zlm.close();
+  });
+  const rowOf = async (streamid: string) => {
+    const filters = encodeURIComponent(JSON.stringify([{ field_name: 'streamid', operator: '=', value: streamid }]));
+    return ((await (await fetch(`${app.api}/streams?filters=${filters}`)).json()) as any).data.List[0];
+  };
+  const hooksAnswered = (hook: string, stream: string) => zlm.hooksSent.filter((h) => h.hook === hook && h.body.stream === stream && h.reply);
+
+  // 15: a ZLM whose mediaServerId is not the configured one: warned at start-up, shown in health.
+  const wrong = await waitFor(async () => {
+    const health = await getJson(`${app.api}/healthz`);
+    return health.body.parts?.zlm && health;
+  }, 15_000, 'health with zlm');
+  t.equal(wrong.status, 503);
+  t.match(wrong.body.parts.zlm, { ok: false, reachable: true, mediaServerId: 'zlm-elsewhere', expectedMediaServerId: MEDIA_SERVER_ID, error: /hooks are refused/ });
+  // The warning comes once the children are up; the API (and /healthz) is up before them.
+  await waitFor(async () => /"part":"zlm".*mediaServerId is zlm-elsewhere/.test(app.output()), 10_000, 'warned at start-up');
+  zlm.mediaServerId = MEDIA_SERVER_ID;
+  const healthy = await waitFor(async () => {
+    const health = await getJson(`${app.api}/healthz`);
+    return health.status === 200 && health;
+  }, 15_000, 'healthy once ZLM is the right one');
+  t.match(healthy.body.parts.zlm, { ok: true, reachable: true, mediaServerId: MEDIA_SERVER_ID });
+
+  const sipp = startSipp([
+    `127.0.0.1:${app.sipPort}`, '-i', '127.0.0.1', '-p', String(await freePort()), '-mp', String(await freePort()),
+    '-sf', 'gb_device.xml', '-oocsf', 'gb_device_ooc.xml', '-inf', 'device1.csv', '-m', '1', '-d', '1000', '-set', 'KA_COUNT', '25',
+  ]);
+  await waitFor(async () => {
+    const res = await fetch(`${app.api}/channels`);
+    return ((await res.json()) as any).data.List.some((c: { channelid: string }) => c.channelid === CAMERA);
+  }, 8000, 'camera channel');
+
+  // 16: the SSRC goes to openRtpServer; URLs follow zlm.templates, keys spelled as the built-in backend's.
+  const startRes = await fetch(`${app.api}/channels/${CAMERA}/streams`, { method: 'POST', body: new URLSearchParams({}) });
+  const s = ((await startRes.json()) as any).data;
+  t.equal(startRes.status, 200);
+  const open = zlm.requests.find((r) => r.name === 'openRtpServer' && r.query.stream_id === s.streamid)!;
+  t.equal(open.query.ssrc, String(Number(s.ssrc)), 'openRtpServer filters on the offered SSRC');
+  t.same(Object.keys(s.urls).sort(), ['flv', 'hls', 'rtsp', 'webrtc', 'wsflv']);
+  t.equal(s.urls.rtsp, `rtsp://zlm.example:554/rtp/${s.streamid}?transport=tcp`);
+
+  // 12: nobody watches it: ZLM asks after its delay, camgate keeps the feed (closeUnwatched: false).
+  await zlm.publish(s.streamid);
+  await waitFor(async () => hooksAnswered('on_stream_none_reader', s.streamid).length >= 1, 5000, 'none_reader asked');
+  t.same(hooksAnswered('on_stream_none_reader', s.streamid)[0]!.reply, { code: 0, close: false });
+  await new Promise((resolve) => setTimeout(resolve, 500));
+  t.equal((await rowOf(s.streamid)).status, 0, 'the unwatched feed is still open');
+  t.ok(zlm.liveStreams().includes(s.streamid));
+  // A viewer comes and goes: then ZLM is told to close, and the row says why.
+  await zlm.play(s.streamid);
+  zlm.leave(s.streamid);
+  const closed = await waitFor(async () => {
+    const row = await rowOf(s.streamid);
+    return row?.status === 1 && row;
+  }, 5000, 'closed after the last viewer left');
+  t.equal(closed.reason, 'no viewer left (ZLMediaKit on_stream_none_reader)');
+  t.notOk(zlm.liveStreams().includes(s.streamid));
+
+  // 13: a live JT/T 1078 stream survives a ZLM restart: re-pushed to a new RTP server, same URL.
+  const run = await startSimulation({ capture: `${capturesDir}data.txt`, host: '127.0.0.1', port: realtime, streams: 1, loops: Infinity, durationMs: 60_000 });
+  sim.stop = () => void run.stop();
+  const jt = await waitFor(async () => {
+    const filters = encodeURIComponent('[{"field_name":"kind","operator":"=","value":"jt1078"}]');
+    return ((await (await fetch(`${app.api}/streams?filters=${filters}`)).json()) as any).data.List[0];
+  }, 5000, 'JT/T 1078 stream row');
+  const jtId = jt.streamid.replaceAll('/', '_');
+  await waitFor(async () => zlm.liveStreams().includes(jtId), 5000, 'JT/T 1078 media registered in ZLM');
+  t.same(zlm.ssrcDrops.get(jtId) ?? 0, 0, 'the pushed SSRC is the one openRtpServer filters on');
+  const portBefore = zlm.requests.filter((r) => r.name === 'openRtpServer' && r.query.stream_id === jtId).length;
+  await zlm.restart(300);
+  await waitFor(async () => zlm.liveStreams().includes(jtId), 8000, 'JT/T 1078 media registered in the restarted ZLM');
+  t.equal(zlm.requests.filter((r) => r.name === 'openRtpServer' && r.query.stream_id === jtId).length, portBefore + 1, 'one new RTP server');
+  const after = await rowOf(jt.streamid);
+  t.match(after, { status: 0, urls: jt.urls }, 'the row stays open with the same URLs');
+
+  // 15: ZLM away: health names it and the API answers 503 naming ZLMediaKit, fast.
+  await zlm.stop();
+  const down = await waitFor(async () => {
+    const health = await getJson(`${app.api}/healthz`);
+    return health.status === 503 && health.body.parts.zlm?.reachable === false && health;
+  }, 5000, 'health without ZLM');
+  t.match(down.body.parts.zlm.error, /ZLMediaKit unreachable/);
+  const began = Date.now();
+  const refused = await fetch(`${app.api}/channels/${CAMERA}/streams`, { method: 'POST', body: new URLSearchParams({}) });
+  const refusedBody = (await refused.json()) as any;
+  t.equal(refused.status, 503, JSON.stringify(refusedBody));
+  t.match(refusedBody.data, /ZLMediaKit unreachable/);
+  t.ok(Date.now() - began < 2000, `answered in ${Date.now() - began} ms`);
+  await zlm.start();
+  sim.stop();
+  await sipp.done.catch(() => undefined);
 });

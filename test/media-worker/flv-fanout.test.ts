@@ -2,8 +2,7 @@ import t from 'tap';
 import type { AvFrame } from '../../src/protocol/av/frame.js';
 import { FlvFanout } from '../../src/media-worker/flv-fanout.js';
 import type { FlvFanoutOptions, FlvViewerSink } from '../../src/media-worker/flv-fanout.js';
-import { parseVideoBody, readFlvHeader, readFlvTags } from '../../src/protocol/flv/index.js';
-import type { FlvTagView } from '../../src/protocol/flv/index.js';
+import { parseVideoBody, readFlvHeader, readFlvTags, type FlvTagView } from '../protocol/flv/fixtures/flv-reader.js';
 import { alawFrames, concat, ffprobe, H264, interleave, needFfprobe, videoFrames } from '../protocol/flv/fixtures/helpers.js';
 
 /** A transport double: records writes, models a send buffer that the test drains by hand. */

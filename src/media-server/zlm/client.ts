@@ -2,7 +2,7 @@
  * A typed client for the parts of ZLMediaKit's HTTP API that camgate uses.
  *
  * Every call is `GET {baseUrl}/index/api/<name>?secret=…&…`. ZLM accepts GET query parameters,
- * form posts and JSON posts alike (observed, docs/zlmediakit.md §3); GET is what was exercised the most
+ * form posts and JSON posts alike (observed, docs/zlmediakit.md); GET is what was exercised the most
  * against a real server and what gosip uses, so it is the one form we send.
  *
  * ZLM always answers HTTP 200 with a JSON body carrying `code`; the HTTP status says nothing, so
@@ -34,7 +34,7 @@ export class ZlmError extends Error {
   }
 }
 
-/** ZLM's result codes as observed (docs/zlmediakit.md §3). */
+/** ZLM's result codes as observed (docs/zlmediakit.md). */
 export const ZLM_CODE = {
   ok: 0,
   otherFailure: -1,

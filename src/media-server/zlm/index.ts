@@ -26,6 +26,8 @@ export {
 } from './client.js';
 export {
   createZlmHooks,
+  ZlmHookHandlers,
+  NONE_READER_REASONS,
   DEFAULT_PUBLISH_OPTIONS,
   HANDLED_HOOKS,
   type ZlmStreamOwner,
@@ -42,6 +44,7 @@ export {
   streamIdFromSsrc,
   ssrcFromStreamId,
   DEFAULT_ZLM_URL_TEMPLATES,
+  ZLM_PLAY_URL_KINDS,
   type ZlmUrlBases,
   type ZlmUrlTemplates,
   type ZlmPlayUrlKind,

@@ -1,6 +1,6 @@
 /**
  * Play URLs for a stream served by ZLMediaKit, built the way gosip builds them (configured
- * prefixes plus ZLM's fixed path forms), and the SSRC → stream id rule that ties SIP to ZLM.
+ * prefixes plus ZLM's path forms, which `zlm.templates` can override), and the SSRC → stream id rule that ties SIP to ZLM.
  *
  * ZLM's shared `rtp_proxy` port names a stream it did not expect `rtp/<SSRC as 8 upper-case hex
  * digits>`, e.g. SSRC 0x0BEBC2AA → `rtp/0BEBC2AA`; gosip names every stream that way
@@ -15,7 +15,9 @@ export interface ZlmUrlBases {
   rtsp?: string;
 }
 
-export type ZlmPlayUrlKind = 'flv' | 'hls' | 'rtmp' | 'rtsp' | 'wsFlv';
+/** The `urls` keys of an API answer; the built-in backend uses `flv` and `wsflv` too, so both backends spell them alike. */
+export const ZLM_PLAY_URL_KINDS = ['flv', 'wsflv', 'hls', 'rtmp', 'rtsp', 'webrtc'] as const;
+export type ZlmPlayUrlKind = (typeof ZLM_PLAY_URL_KINDS)[number];
 
 /**
  * Templates with the placeholders `{http}`, `{ws}`, `{rtmp}`, `{rtsp}` (the bases, trailing `/`
@@ -23,13 +25,18 @@ export type ZlmPlayUrlKind = 'flv' | 'hls' | 'rtmp' | 'rtsp' | 'wsFlv';
  */
 export type ZlmUrlTemplates = Record<ZlmPlayUrlKind, string>;
 
-/** ZLM's URL forms for app `rtp` as gosip hands them out, each verified against a real ZLM (docs/zlmediakit.md §5). */
+/**
+ * ZLM's URL forms for app `rtp` (docs/zlmediakit.md); all but WebRTC were played against a real ZLM.
+ * `webrtc` is the address a WebRTC player posts its SDP offer to (ZLM's `/index/api/webrtc`).
+ * `zlm.templates` in the config overrides any of them.
+ */
 export const DEFAULT_ZLM_URL_TEMPLATES: Readonly<ZlmUrlTemplates> = Object.freeze({
   flv: '{http}/{app}/{id}.live.flv',
+  wsflv: '{ws}/{app}/{id}.live.flv',
   hls: '{http}/{app}/{id}/hls.m3u8',
   rtmp: '{rtmp}/{app}/{id}',
   rtsp: '{rtsp}/{app}/{id}',
-  wsFlv: '{ws}/{app}/{id}.live.flv',
+  webrtc: '{http}/index/api/webrtc?app={app}&stream={id}&type=play',
 });
 
 export type ZlmPlayUrls = Partial<Record<ZlmPlayUrlKind, string>>;
@@ -76,10 +83,10 @@ export function buildPlayUrls(
     app: encodeURIComponent(options.app ?? 'rtp'),
     id: encodeURIComponent(streamId),
   };
-  const templates = { ...DEFAULT_ZLM_URL_TEMPLATES, ...options.templates };
   const urls: ZlmPlayUrls = {};
-  for (const kind of Object.keys(templates) as ZlmPlayUrlKind[]) {
-    const url = render(templates[kind], values);
+  for (const kind of ZLM_PLAY_URL_KINDS) {
+    // An empty override (the config's default) keeps ZLM's own form.
+    const url = render(options.templates?.[kind] || DEFAULT_ZLM_URL_TEMPLATES[kind], values);
     if (url !== undefined) urls[kind] = url;
   }
   return urls;

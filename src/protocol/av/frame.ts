@@ -1,6 +1,6 @@
 /**
  * The media model every input is turned into and every output is made from
- * (DESIGN.md §3). Timestamps are on the 90 kHz clock, unwrapped: they only grow
+ * (../shared/DESIGN.md §3). Timestamps are on the 90 kHz clock, unwrapped: they only grow
  * (a muxer wraps them to 33 bits, an RTP packetizer to 32).
  */
 export type VideoCodec = 'h264' | 'h265';

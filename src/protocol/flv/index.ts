@@ -1,4 +1,4 @@
-/** FLV output for browsers (mpegts.js HTTP-FLV / WS-FLV): sans-I/O muxer, tag primitives, a reader. */
+/** FLV output for browsers (mpegts.js HTTP-FLV / WS-FLV): sans-I/O muxer and tag primitives (the tests' reader is in test/protocol/flv/fixtures). */
 export { FlvMuxer, FLV_CODEC_AVC, FLV_SOUND_AAC, FLV_SOUND_G711A, FLV_SOUND_G711U, FOURCC_HVC1 } from './muxer.js';
 export { EX_PACKET_CODED_FRAMES, EX_PACKET_CODED_FRAMES_X, EX_PACKET_SEQUENCE_END, EX_PACKET_SEQUENCE_START } from './muxer.js';
 export type { FlvMuxerOptions, FlvMuxerStats, FlvStreamInfo, FlvTag, FlvTagKind } from './muxer.js';
@@ -8,5 +8,3 @@ export { audioSpecificConfig, isAdts, splitAdts } from './aac.js';
 export type { AdtsFrame } from './aac.js';
 export { buildAvcConfig, buildHevcConfig, parseAvcSps, parseHevcSps, toRbsp } from './params.js';
 export type { AvcSpsInfo, HevcSpsInfo } from './params.js';
-export { parseAudioBody, parseAvcConfig, parseHevcConfig, parseVideoBody, readFlvHeader, readFlvTags, splitLengthPrefixed } from './reader.js';
-export type { AvcConfigView, FlvAudioBody, FlvFileHeader, FlvTagView, FlvVideoBody, HevcConfigView } from './reader.js';

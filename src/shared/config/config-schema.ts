@@ -201,6 +201,19 @@ export const configSchema = {
             rtsp: { type: 'string', default: '' },
           },
         },
+        templates: {
+          type: 'object',
+          additionalProperties: false,
+          default: {},
+          properties: {
+            flv: { type: 'string', default: '' },
+            wsflv: { type: 'string', default: '' },
+            hls: { type: 'string', default: '' },
+            rtmp: { type: 'string', default: '' },
+            rtsp: { type: 'string', default: '' },
+            webrtc: { type: 'string', default: '' },
+          },
+        },
       },
     },
     streams: {
@@ -306,6 +319,8 @@ export interface CamgateConfig {
     mediaServerId: string;
     closeUnwatched: boolean;
     urls: { http: string; ws: string; rtmp: string; rtsp: string };
+    /** Overrides of ZLM's play URL forms; empty: ZLM's own form (DEFAULT_ZLM_URL_TEMPLATES). */
+    templates: { flv: string; wsflv: string; hls: string; rtmp: string; rtsp: string; webrtc: string };
   };
   streams: { transport: 'udp' | 'tcp'; mediaTimeout: number; noViewerClose: number };
   jt1078: {

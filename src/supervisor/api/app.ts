@@ -16,7 +16,7 @@ import { devicesRoutes } from './devices.js';
 import { channelsRoutes } from './channels.js';
 import { systemRoutes, type HealthReport } from './system.js';
 import { streamsRoutes } from './streams.js';
-import { createZlmHooks, zlmWebhookRoutes } from '../../media-server/zlm/index.js';
+import { createZlmHooks, zlmWebhookRoutes, ZlmTransportError } from '../../media-server/zlm/index.js';
 import type { StreamManager } from '../streams.js';
 
 /** gosip's record list shape plus whether the device sent all it announced. */
@@ -162,6 +162,9 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
       // Fastify's own client errors: bad JSON, wrong content type, body too large.
       return sendError(reply, error.statusCode, '1002', `body: ${error.message}`);
     }
+    if (storeError instanceof ZlmTransportError) {
+      return sendError(reply, 503, '1001', `ZLMediaKit unreachable: ${storeError.message}`);
+    }
     if (storeError instanceof StoreError || isDatabaseError(error)) {
       request.log.error({ err: error }, 'store error');
       return sendError(reply, 503, '1001', 'store unavailable');
@@ -193,19 +196,21 @@ function isDatabaseError(error: unknown): boolean {
 
 /**
  * ZLMediaKit's webhooks (media.server: zlm): streams are ours when an open row has
- * that id; a stream started through the API counts as watched (someone asked for it).
+ * that id (or a live id this run started). Only a real viewer (on_play, or a player
+ * that asked for the stream) counts as watching: handing out URLs does not, so with
+ * `zlm.closeUnwatched: false` a feed nobody opened is kept.
  */
 async function registerZlmHooks(app: FastifyInstance, config: CamgateConfig, streams: () => StreamManager | null): Promise<void> {
   const manager = () => streams();
   const hooks = createZlmHooks(
     {
       isOurs: (appName, stream) => appName === 'rtp' && ((manager()?.openIds.has(stream) || manager()?.liveIds.has(stream)) ?? false),
-      wasWatched: (appName, stream) => appName === 'rtp' && (manager()?.openIds.has(stream) ?? false),
       onStreamRegistered: async (_app, stream) => void (await manager()?.mediaStarted(rtpStreamName(stream))),
-      onStreamUnregistered: async (_app, stream) => void (await manager()?.mediaGone(stream, 'media server dropped the stream')),
+      onStreamUnregistered: async (_app, stream, _schema, reason) =>
+        void (await manager()?.mediaGone(stream, reason ?? 'media server dropped the stream')),
       startOnDemand: async (appName, stream) => appName === 'rtp' && ((await manager()?.startOnDemand(stream)) ?? false),
       onRtpServerTimeout: async (streamId) => void (await manager()?.mediaGone(streamId, 'no media (ZLMediaKit rtp server timeout)')),
-      reconcile: async () => void (await manager()?.reconcile('media server restarted')),
+      reconcile: async () => void (await manager()?.mediaServerRestarted()),
     },
     { closeUnwatched: config.zlm.closeUnwatched },
   );

@@ -15,7 +15,9 @@ export interface HealthReport {
 const partSchema = { type: 'object', required: ['ok'], properties: { ok: { type: 'boolean' } }, additionalProperties: true };
 const healthSchema = {
   type: 'object',
-  description: 'Health of every part: api, store, sip (thread), pool (piscina), media (process and its workers).',
+  description:
+    'Health of every part: api, store, sip (thread), pool (piscina), media (process and its workers), and zlm ' +
+    '(ZLMediaKit reachable, its mediaServerId and the configured one) when media.server is zlm.',
   required: ['status', 'parts'],
   properties: {
     status: { type: 'string', enum: ['ok', 'degraded'] },

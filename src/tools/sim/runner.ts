@@ -137,7 +137,34 @@ export async function runSimulation(options: SimulationOptions): Promise<Simulat
 }
 
 function startSimulationFromSource(source: ReplaySource, options: SimulationOptions): SimulationHandle {
-  const host = options.host ?? '127.0.0.1';
+  const settings = resolveSettings(options);
+  const plan = new ReplayPlan(source, {
+    streams: settings.streamCount,
+    simBase: options.simBase,
+    channel: options.channel,
+    variant: options.variant,
+    speed: options.speed,
+  });
+  return new Simulation(plan, settings, options).start();
+}
+
+/** The options with their defaults applied, each checked once. */
+interface Settings {
+  host: string;
+  port: number;
+  streamCount: number;
+  loops: number;
+  durationMs: number | undefined;
+  stagger: number;
+  tickMs: number;
+  maxBatchBytes: number;
+  connectTimeoutMs: number;
+  closeTimeoutMs: number;
+  reconnectDelayMs: number | undefined;
+  progressIntervalMs: number;
+}
+
+function resolveSettings(options: SimulationOptions): Settings {
   const port = options.port;
   validatePositiveInteger('port', port, 1, 65535);
   const streamCount = options.streams ?? 1;
@@ -154,21 +181,25 @@ function startSimulationFromSource(source: ReplaySource, options: SimulationOpti
   if (!(tickMs >= 1 && Number.isFinite(tickMs))) throw new RangeError(`tickMs: must be >= 1 (got ${tickMs})`);
   const maxBatchBytes = options.maxBatchBytes ?? 64 * 1024;
   validatePositiveInteger('maxBatchBytes', maxBatchBytes, 1);
-  const connectTimeoutMs = options.connectTimeoutMs ?? 5000;
-  const closeTimeoutMs = options.closeTimeoutMs ?? 5000;
-  const reconnectDelayMs = options.reconnectDelayMs;
-  const progressIntervalMs = options.progressIntervalMs ?? 1000;
+  return {
+    host: options.host ?? '127.0.0.1',
+    port,
+    streamCount,
+    loops,
+    durationMs,
+    stagger,
+    tickMs,
+    maxBatchBytes,
+    connectTimeoutMs: options.connectTimeoutMs ?? 5000,
+    closeTimeoutMs: options.closeTimeoutMs ?? 5000,
+    reconnectDelayMs: options.reconnectDelayMs,
+    progressIntervalMs: options.progressIntervalMs ?? 1000,
+  };
+}
 
-  const plan = new ReplayPlan(source, {
-    streams: streamCount,
-    simBase: options.simBase,
-    channel: options.channel,
-    variant: options.variant,
-    speed: options.speed,
-  });
-
-  const stats: SimulationStats = {
-    streams: streamCount,
+function emptyStats(streams: number): SimulationStats {
+  return {
+    streams,
     packetsSent: 0,
     bytesSent: 0,
     framesSent: 0,
@@ -182,197 +213,238 @@ function startSimulationFromSource(source: ReplaySource, options: SimulationOpti
     maxQueuedBytes: 0,
     aborted: false,
   };
+}
 
-  const startedAt = performance.now();
-  const deadline = durationMs === undefined ? Infinity : startedAt + durationMs;
-  const wheel = new TimerWheel<SimStream>(tickMs, startedAt);
-  const streams: SimStream[] = [];
-  let nextProgressAt = startedAt + progressIntervalMs;
-  let stopping = false;
-  let resolveDone!: (value: SimulationStats) => void;
-  const done = new Promise<SimulationStats>((resolve) => (resolveDone = resolve));
+/**
+ * One run: N terminals on one timer wheel. Each stream goes Waiting → Connecting → Streaming
+ * (⇄ Stalled while its socket drains) → Closing → Finished; the run is done when all are finished.
+ */
+class Simulation {
+  readonly #plan: ReplayPlan;
+  readonly #settings: Settings;
+  readonly #options: SimulationOptions;
+  readonly #stats: SimulationStats;
+  readonly #startedAt = performance.now();
+  readonly #deadline: number;
+  readonly #wheel: TimerWheel<SimStream>;
+  readonly #streams: SimStream[] = [];
+  #nextProgressAt: number;
+  #stopping = false;
+  #completed = false;
+  #interval: NodeJS.Timeout | undefined;
+  #resolveDone!: (value: SimulationStats) => void;
+  readonly #done = new Promise<SimulationStats>((resolve) => (this.#resolveDone = resolve));
+  readonly #onAbort = () => this.#stopAll(true);
 
-  for (let i = 0; i < streamCount; i++) {
-    const stream: SimStream = {
-      index: i,
-      state: StreamState.Waiting,
-      cursor: new StreamCursor(plan, i, loops),
-      socket: null,
-      clockStart: 0,
-      failed: false,
-      wheelSlot: -1,
-      wheelIndex: 0,
-      wheelTick: 0,
-    };
-    streams.push(stream);
-    wheel.schedule(stream, startedAt + i * stagger);
+  constructor(plan: ReplayPlan, settings: Settings, options: SimulationOptions) {
+    this.#plan = plan;
+    this.#settings = settings;
+    this.#options = options;
+    this.#stats = emptyStats(settings.streamCount);
+    this.#deadline = settings.durationMs === undefined ? Infinity : this.#startedAt + settings.durationMs;
+    this.#wheel = new TimerWheel<SimStream>(settings.tickMs, this.#startedAt);
+    this.#nextProgressAt = this.#startedAt + settings.progressIntervalMs;
   }
 
-  function finishStream(stream: SimStream): void {
-    if (stream.state === StreamState.Finished) return;
-    wheel.remove(stream);
-    const wasConnected = stream.socket !== null && stream.state !== StreamState.Connecting;
-    stream.state = StreamState.Finished;
-    if (stream.socket !== null) {
-      stream.socket.destroy();
-      stream.socket = null;
+  start(): SimulationHandle {
+    this.#scheduleStreams();
+    this.#interval = setInterval(() => this.#tick(), this.#settings.tickMs);
+    const signal = this.#options.signal;
+    signal?.addEventListener('abort', this.#onAbort, { once: true });
+    if (signal?.aborted) queueMicrotask(this.#onAbort);
+    return { stats: this.#stats, plan: this.#plan, done: this.#done, stop: () => this.#stopAll(true) };
+  }
+
+  /** Every stream waits for its staggered start on the wheel. */
+  #scheduleStreams(): void {
+    for (let i = 0; i < this.#settings.streamCount; i++) {
+      const stream: SimStream = {
+        index: i,
+        state: StreamState.Waiting,
+        cursor: new StreamCursor(this.#plan, i, this.#settings.loops),
+        socket: null,
+        clockStart: 0,
+        failed: false,
+        wheelSlot: -1,
+        wheelIndex: 0,
+        wheelTick: 0,
+      };
+      this.#streams.push(stream);
+      this.#wheel.schedule(stream, this.#startedAt + i * this.#settings.stagger);
     }
-    if (wasConnected) stats.connected--;
-    stats.finished++;
-    if (stats.finished === streamCount) complete();
   }
 
-  /** All data written: half-close, wait for the flush, then close. */
-  function closeStream(stream: SimStream): void {
-    const socket = stream.socket;
-    if (socket === null || stream.state === StreamState.Connecting) {
-      finishStream(stream);
-      return;
-    }
-    if (stream.state === StreamState.Closing || stream.state === StreamState.Finished) return;
-    stream.state = StreamState.Closing;
-    wheel.remove(stream);
-    const timer = setTimeout(() => finishStream(stream), closeTimeoutMs);
-    socket.once('finish', () => {
-      clearTimeout(timer);
-      finishStream(stream);
-    });
-    socket.end();
+  #tick(): void {
+    const now = performance.now();
+    if (now >= this.#deadline) this.#stopAll(false);
+    else this.#wheel.advance(now, (stream) => this.#fire(stream));
+    this.#reportProgress(now);
   }
 
-  function connect(stream: SimStream): void {
+  #reportProgress(now: number): void {
+    const { onProgress } = this.#options;
+    if (onProgress === undefined || now < this.#nextProgressAt) return;
+    const interval = this.#settings.progressIntervalMs;
+    this.#nextProgressAt += interval * Math.max(1, Math.ceil((now - this.#nextProgressAt) / interval));
+    onProgress(this.#snapshot(now));
+  }
+
+  #fire(stream: SimStream): void {
+    if (this.#stopping) return;
+    if (stream.state === StreamState.Waiting) this.#connect(stream);
+    else if (stream.state === StreamState.Streaming) this.#pump(stream, performance.now());
+  }
+
+  #connect(stream: SimStream): void {
+    const { host, port, connectTimeoutMs } = this.#settings;
     stream.state = StreamState.Connecting;
     const socket = createConnection({ host, port, noDelay: true });
     stream.socket = socket;
     socket.setTimeout(connectTimeoutMs, () => {
       socket.destroy(new Error(`connect to ${host}:${port} timed out after ${connectTimeoutMs} ms`));
     });
-    socket.once('connect', () => {
-      socket.setTimeout(0);
-      if (stream.state !== StreamState.Connecting) return;
-      stats.connected++;
-      stream.state = StreamState.Streaming;
-      // Continue the schedule from the next packet (no burst after a reconnect).
-      const next = stream.cursor.nextSendAtMs;
-      stream.clockStart = performance.now() - (next === Infinity || next === 0 ? 0 : next);
-      pump(stream, performance.now());
-    });
+    socket.once('connect', () => this.#onConnected(stream, socket));
     // Whatever the gateway sends back is not needed; keep reading so it never blocks.
     socket.resume();
     socket.on('error', (error) => {
-      stats.errors++;
+      this.#stats.errors++;
       stream.failed = true;
-      options.onStreamError?.(stream.index, error);
+      this.#options.onStreamError?.(stream.index, error);
     });
-    socket.once('close', () => {
-      if (stream.socket !== socket || stream.state === StreamState.Finished) return;
-      if (stream.state === StreamState.Closing) {
-        finishStream(stream);
-        return;
-      }
-      // Dropped before the end of its schedule.
-      if (stream.state !== StreamState.Connecting) stats.connected--;
-      stream.socket = null;
-      if (reconnectDelayMs !== undefined && !stopping && !stream.cursor.done) {
-        stats.reconnects++;
-        stream.state = StreamState.Waiting;
-        wheel.schedule(stream, performance.now() + reconnectDelayMs);
-        return;
-      }
-      stream.state = StreamState.Closing; // so finishStream does not count it twice
-      finishStream(stream);
-    });
+    socket.once('close', () => this.#onSocketClosed(stream, socket));
+  }
+
+  #onConnected(stream: SimStream, socket: Socket): void {
+    socket.setTimeout(0);
+    if (stream.state !== StreamState.Connecting) return;
+    this.#stats.connected++;
+    stream.state = StreamState.Streaming;
+    // Continue the schedule from the next packet (no burst after a reconnect).
+    const next = stream.cursor.nextSendAtMs;
+    stream.clockStart = performance.now() - (next === Infinity || next === 0 ? 0 : next);
+    this.#pump(stream, performance.now());
+  }
+
+  #onSocketClosed(stream: SimStream, socket: Socket): void {
+    if (stream.socket !== socket || stream.state === StreamState.Finished) return;
+    if (stream.state === StreamState.Closing) {
+      this.#finishStream(stream);
+      return;
+    }
+    // Dropped before the end of its schedule.
+    if (stream.state !== StreamState.Connecting) this.#stats.connected--;
+    stream.socket = null;
+    const { reconnectDelayMs } = this.#settings;
+    if (reconnectDelayMs !== undefined && !this.#stopping && !stream.cursor.done) {
+      this.#stats.reconnects++;
+      stream.state = StreamState.Waiting;
+      this.#wheel.schedule(stream, performance.now() + reconnectDelayMs);
+      return;
+    }
+    stream.state = StreamState.Closing; // so finishStream does not count it twice
+    this.#finishStream(stream);
   }
 
   /** Write every due packet; stop at a full socket (wait for 'drain') or the next due time. */
-  function pump(stream: SimStream, now: number): void {
+  #pump(stream: SimStream, now: number): void {
     const socket = stream.socket;
     if (socket === null || stream.state !== StreamState.Streaming) return;
     for (;;) {
       const cursor = stream.cursor;
       if (cursor.done) {
-        closeStream(stream);
+        this.#closeStream(stream);
         return;
       }
       const elapsed = now - stream.clockStart;
       const nextAt = cursor.nextSendAtMs;
       if (nextAt > elapsed) {
-        if (stream.clockStart + nextAt >= deadline) {
-          closeStream(stream);
-          return;
-        }
-        wheel.schedule(stream, stream.clockStart + nextAt);
+        if (stream.clockStart + nextAt >= this.#deadline) this.#closeStream(stream);
+        else this.#wheel.schedule(stream, stream.clockStart + nextAt);
         return;
       }
-      const batch = cursor.take(elapsed, maxBatchBytes)!;
-      const late = elapsed - batch.firstSendAtMs;
-      if (late > stats.maxLateMs) stats.maxLateMs = late;
-      const flowing = socket.write(batch.bytes);
-      stats.packetsSent += batch.packets;
-      stats.framesSent += batch.frames;
-      stats.bytesSent += batch.bytes.length;
-      if (socket.writableLength > stats.maxQueuedBytes) stats.maxQueuedBytes = socket.writableLength;
-      if (!flowing) {
-        stats.stalls++;
-        stream.state = StreamState.Stalled;
-        socket.once('drain', () => {
-          if (stream.state !== StreamState.Stalled) return;
-          stream.state = StreamState.Streaming;
-          pump(stream, performance.now());
-        });
+      if (!this.#writeDue(stream, socket, elapsed)) {
+        this.#waitForDrain(stream, socket);
         return;
       }
     }
   }
 
-  function fire(stream: SimStream): void {
-    if (stopping) return;
-    if (stream.state === StreamState.Waiting) connect(stream);
-    else if (stream.state === StreamState.Streaming) pump(stream, performance.now());
+  /** Writes the packets due by `elapsed`; false when the socket asks to wait. */
+  #writeDue(stream: SimStream, socket: Socket, elapsed: number): boolean {
+    const stats = this.#stats;
+    const batch = stream.cursor.take(elapsed, this.#settings.maxBatchBytes)!;
+    const late = elapsed - batch.firstSendAtMs;
+    if (late > stats.maxLateMs) stats.maxLateMs = late;
+    const flowing = socket.write(batch.bytes);
+    stats.packetsSent += batch.packets;
+    stats.framesSent += batch.frames;
+    stats.bytesSent += batch.bytes.length;
+    if (socket.writableLength > stats.maxQueuedBytes) stats.maxQueuedBytes = socket.writableLength;
+    return flowing;
   }
 
-  function snapshot(now: number): SimulationStats {
-    stats.elapsedMs = now - startedAt;
-    return { ...stats };
+  #waitForDrain(stream: SimStream, socket: Socket): void {
+    this.#stats.stalls++;
+    stream.state = StreamState.Stalled;
+    socket.once('drain', () => {
+      if (stream.state !== StreamState.Stalled) return;
+      stream.state = StreamState.Streaming;
+      this.#pump(stream, performance.now());
+    });
   }
 
-  function stopAll(aborted: boolean): void {
-    if (stopping) return;
-    stopping = true;
-    stats.aborted = aborted;
-    for (const stream of streams) {
-      if (aborted) finishStream(stream);
-      else closeStream(stream);
+  /** All data written: half-close, wait for the flush, then close. */
+  #closeStream(stream: SimStream): void {
+    const socket = stream.socket;
+    if (socket === null || stream.state === StreamState.Connecting) {
+      this.#finishStream(stream);
+      return;
+    }
+    if (stream.state === StreamState.Closing || stream.state === StreamState.Finished) return;
+    stream.state = StreamState.Closing;
+    this.#wheel.remove(stream);
+    const timer = setTimeout(() => this.#finishStream(stream), this.#settings.closeTimeoutMs);
+    socket.once('finish', () => {
+      clearTimeout(timer);
+      this.#finishStream(stream);
+    });
+    socket.end();
+  }
+
+  #finishStream(stream: SimStream): void {
+    if (stream.state === StreamState.Finished) return;
+    this.#wheel.remove(stream);
+    const wasConnected = stream.socket !== null && stream.state !== StreamState.Connecting;
+    stream.state = StreamState.Finished;
+    if (stream.socket !== null) {
+      stream.socket.destroy();
+      stream.socket = null;
+    }
+    if (wasConnected) this.#stats.connected--;
+    this.#stats.finished++;
+    if (this.#stats.finished === this.#settings.streamCount) this.#complete();
+  }
+
+  #stopAll(aborted: boolean): void {
+    if (this.#stopping) return;
+    this.#stopping = true;
+    this.#stats.aborted = aborted;
+    for (const stream of this.#streams) {
+      if (aborted) this.#finishStream(stream);
+      else this.#closeStream(stream);
     }
   }
 
-  const interval = setInterval(() => {
-    const now = performance.now();
-    if (now >= deadline) stopAll(false);
-    else wheel.advance(now, fire);
-    if (options.onProgress !== undefined && now >= nextProgressAt) {
-      nextProgressAt += progressIntervalMs * Math.max(1, Math.ceil((now - nextProgressAt) / progressIntervalMs));
-      options.onProgress(snapshot(now));
-    }
-  }, tickMs);
-
-  const onAbort = () => stopAll(true);
-  options.signal?.addEventListener('abort', onAbort, { once: true });
-  if (options.signal?.aborted) queueMicrotask(onAbort);
-
-  let completed = false;
-  function complete(): void {
-    if (completed) return;
-    completed = true;
-    clearInterval(interval);
-    options.signal?.removeEventListener('abort', onAbort);
-    resolveDone(snapshot(performance.now()));
+  #complete(): void {
+    if (this.#completed) return;
+    this.#completed = true;
+    clearInterval(this.#interval);
+    this.#options.signal?.removeEventListener('abort', this.#onAbort);
+    this.#resolveDone(this.#snapshot(performance.now()));
   }
 
-  return {
-    stats,
-    plan,
-    done,
-    stop: () => stopAll(true),
-  };
+  #snapshot(now: number): SimulationStats {
+    this.#stats.elapsedMs = now - this.#startedAt;
+    return { ...this.#stats };
+  }
 }

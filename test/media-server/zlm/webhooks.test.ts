@@ -4,6 +4,7 @@ import Fastify, { type FastifyInstance } from 'fastify';
 import {
   createZlmHooks,
   HANDLED_HOOKS,
+  NONE_READER_REASONS,
   zlmWebhookRoutes,
   type ZlmHooks,
   type ZlmHooksOptions,
@@ -164,6 +165,35 @@ t.test('on_stream_none_reader: closeUnwatched closes our unwatched streams too',
   const h = await harness(t, ['rtp/cam02'], { closeUnwatched: true });
   t.same((await h.post('on_stream_none_reader', recorded.on_stream_none_reader)).reply, { code: 0, close: true });
   t.same((await h.post('on_stream_none_reader', { ...recorded.on_stream_none_reader, stream: 'x' })).reply, { code: 0, close: false });
+});
+
+t.test('on_stream_none_reader: closeUnwatched false keeps a stream nobody watched, whatever the owner started', async (t) => {
+  // The owner no longer claims "watched" for streams it merely started (that made every feed close after ~20 s).
+  const h = await harness(t, ['rtp/cam02']);
+  const owner = h.owner as Partial<FakeOwner>;
+  delete owner.wasWatched;
+  for (const schema of OBSERVED_SCHEMAS) await h.post('on_stream_changed', changed('cam02', schema, true));
+  t.same((await h.post('on_stream_none_reader', recorded.on_stream_none_reader)).reply, { code: 0, close: false });
+});
+
+t.test('on_stream_none_reader: the stream ZLM then drops ends with the true reason', async (t) => {
+  const watched = await harness(t, ['rtp/cam01']);
+  for (const schema of OBSERVED_SCHEMAS) await watched.post('on_stream_changed', changed('cam01', schema, true));
+  await watched.post('on_play', recorded.on_play);
+  t.same((await watched.post('on_stream_none_reader', { ...recorded.on_stream_none_reader, stream: 'cam01' })).reply, { code: 0, close: true });
+  for (const schema of OBSERVED_SCHEMAS) await watched.post('on_stream_changed', changed('cam01', schema, false));
+  t.same(watched.owner.callsOf('onStreamUnregistered'), [['rtp', 'cam01', 'hls', NONE_READER_REASONS.lastViewerLeft]]);
+
+  const unwatched = await harness(t, ['rtp/cam02'], { closeUnwatched: true });
+  await unwatched.post('on_stream_changed', changed('cam02', 'rtsp', true));
+  t.same((await unwatched.post('on_stream_none_reader', recorded.on_stream_none_reader)).reply, { code: 0, close: true });
+  await unwatched.post('on_stream_changed', changed('cam02', 'rtsp', false));
+  t.same(unwatched.owner.callsOf('onStreamUnregistered'), [['rtp', 'cam02', 'rtsp', NONE_READER_REASONS.neverWatched]]);
+
+  // The next life of the same id ends for its own reason (the RTP timeout here): no stale close reason.
+  await unwatched.post('on_stream_changed', changed('cam02', 'rtsp', true));
+  await unwatched.post('on_stream_changed', changed('cam02', 'rtsp', false));
+  t.same(unwatched.owner.callsOf('onStreamUnregistered')[1], ['rtp', 'cam02', 'rtsp']);
 });
 
 t.test('on_stream_none_reader: the played mark ends with the stream', async (t) => {

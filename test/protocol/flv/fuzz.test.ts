@@ -3,8 +3,8 @@ import fc from 'fast-check';
 import type { AvFrame, Codec } from '../../../src/protocol/av/frame.js';
 import { FlvFanout } from '../../../src/media-worker/flv-fanout.js';
 import type { FlvViewer } from '../../../src/media-worker/flv-fanout.js';
+import { FlvMuxer } from '../../../src/protocol/flv/index.js';
 import {
-  FlvMuxer,
   parseAudioBody,
   parseAvcConfig,
   parseHevcConfig,
@@ -12,7 +12,7 @@ import {
   readFlvHeader,
   readFlvTags,
   splitLengthPrefixed,
-} from '../../../src/protocol/flv/index.js';
+} from './fixtures/flv-reader.js';
 import type { FlvTag } from '../../../src/protocol/flv/index.js';
 import { H264, H265, concat, videoFrames } from './fixtures/helpers.js';
 

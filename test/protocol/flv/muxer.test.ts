@@ -1,16 +1,8 @@
 import t from 'tap';
 import type { AvFrame } from '../../../src/protocol/av/frame.js';
 import { splitNalUnits } from '../../../src/protocol/mpeg-ps/index.js';
-import {
-  FlvMuxer,
-  FOURCC_HVC1,
-  parseAudioBody,
-  parseAvcConfig,
-  parseHevcConfig,
-  parseVideoBody,
-  readFlvTags,
-  splitLengthPrefixed,
-} from '../../../src/protocol/flv/index.js';
+import { FlvMuxer, FOURCC_HVC1 } from '../../../src/protocol/flv/index.js';
+import { parseAudioBody, parseAvcConfig, parseHevcConfig, parseVideoBody, readFlvTags, splitLengthPrefixed } from './fixtures/flv-reader.js';
 import {
   alawFrames,
   codedVideo,
