@@ -70,6 +70,7 @@ export class RtpSender {
 
   /** Bytes accepted for this destination and not yet handed to the kernel. */
   get backlogBytes(): number {
+    if (this.#closed) return 0;
     if (this.#tcp) return this.#tcp.writableLength;
     if (this.#udp) return this.#pendingBytes + (this.#pending ? 0 : this.#udp.getSendQueueSize());
     return 0;
@@ -162,12 +163,17 @@ export class RtpSender {
     this.#udp = socket;
     this.#pending = [];
     // A connected socket reports ICMP port-unreachable as errors: counted, not fatal.
-    socket.on('error', () => this.#counters.add('send_errors|rtp'));
+    socket.on('error', () => {
+      this.#counters.add('send_errors|rtp');
+      if (this.#closed && this.#pending) this.#closeUdp(socket);
+    });
     socket.connect(port, host, () => {
       const pending = this.#pending ?? [];
       this.#pending = null;
       this.#pendingBytes = 0;
-      if (!this.#closed) for (const datagram of pending) socket.send(datagram);
+      for (const datagram of pending) socket.send(datagram);
+      // Closed while connecting: what was queued still goes out, as TCP's end() does.
+      if (this.#closed) this.#closeUdp(socket);
     });
     socket.unref();
   }
@@ -195,9 +201,17 @@ export class RtpSender {
     this.#closed = true;
     this.#tcp?.end();
     this.#tcp = null;
-    this.#udp?.close();
-    this.#udp = null;
+    // Still connecting: the connect callback sends what is queued, then closes.
+    if (this.#udp && !this.#pending) this.#closeUdp(this.#udp);
+  }
+
+  #closeUdp(socket: UdpSocket): void {
     this.#pending = null;
+    try {
+      socket.close();
+    } catch {
+      // already closed: nothing left to release
+    }
   }
 }
 

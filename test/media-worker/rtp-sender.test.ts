@@ -348,3 +348,15 @@ t.test('a destination added mid-stream starts with the last GOP: PSM and IDR fir
     }
   });
 });
+
+t.test('a stream that ends while its UDP destination connects still delivers its frames (as TCP does)', async (t) => {
+  const counters = SharedCounters.create(MEDIA_COUNTER_NAMES);
+  const sink = await udpSink();
+  t.teardown(() => sink.close());
+  const outputs = new StreamOutputs('live/short', [{ host: '127.0.0.1', port: sink.port, transport: 'udp', ssrc: 5 }], null, counters);
+  const frames = h264Frames(1).slice(0, 3);
+  for (const frame of frames) outputs.write(frame);
+  outputs.close(); // same tick: the socket has not connected yet
+  await waitFor(async () => demux(sink.packets).length === frames.length, 2000, 'the three frames');
+  t.ok(continuous(sink.packets) && sink.packets.every((p) => p.ssrc === 5), 'all packets, in order');
+});
