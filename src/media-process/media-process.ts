@@ -122,6 +122,7 @@ export class MediaProcess {
             prefixes: { realtime: config.jt1078.realtime.prefix, playback: config.jt1078.playback.prefix },
             forward: config.jt1078.forward,
             flv: { host: config.media.host, port: config.media.server === 'builtin' ? config.media.httpPort + slot : 0, noViewerCloseMs: config.streams.noViewerClose * 1000 },
+            forwardHighWater: config.media.forwardHighWater,
             packetTimeoutMs: config.jt1078.packetTimeout * 1000,
             logLevel: config.log.level,
           };

@@ -9,12 +9,10 @@
  * and the MediaStreams. close() closes streams (reason `shutdown`), then inputs,
  * then the viewer server and the socket.
  */
-import { createSocket, type Socket as UdpSocket } from 'node:dgram';
 import type { Jt1078FrameEvent } from '../protocol/jt1078/index.js';
 import type { ChildChannel } from '../shared/contracts/lifecycle.js';
 import type { MediaWorkerContract, MediaWorkerInit, MediaWorkerPing, StreamInfo, WorkerRtpOpenRequest } from '../shared/contracts/media.js';
 import { MEDIA_COUNTER_NAMES } from '../shared/contracts/media-counters.js';
-import type { Destination } from '../shared/contracts/destination.js';
 import { SharedCounters } from '../shared/counters.js';
 import { conflict, missing } from '../shared/errors.js';
 import { createLogger, type Logger } from '../shared/logger.js';
@@ -24,7 +22,9 @@ import { FlvServer } from './flv-server.js';
 import { Jt1078Connection, watchStalls, type IngestHooks, type IngestStream } from './jt1078-ingest.js';
 import { MediaStream, type ViewerPort } from './media-stream.js';
 import { RtpIngest } from './rtp-ingest.js';
-import { StreamOutputs, ssrcForName } from './rtp-output.js';
+import { StreamOutputs } from './rtp-output.js';
+import type { RtpSenderSettings } from './rtp-sender.js';
+import { ssrcForName, type Destination } from '../shared/contracts/destination.js';
 
 type WorkerChannel = ChildChannel<MediaWorkerContract>;
 
@@ -34,11 +34,11 @@ export class MediaWorker {
   #channel: WorkerChannel;
   #log: Logger;
   #counters: SharedCounters;
-  #udp: UdpSocket;
   #streams = new Map<string, MediaStream>();
   #connections = new Map<number, Jt1078Connection>();
   #rtpInputs = new Map<string, RtpIngest>();
   #reader: RingReader | null = null;
+  #senderSettings: RtpSenderSettings;
   #flv: FlvServer | null = null;
   #idleTimer: NodeJS.Timeout | null = null;
   #stallTimer: NodeJS.Timeout | null = null;
@@ -49,12 +49,7 @@ export class MediaWorker {
     this.#channel = channel;
     this.#log = createLogger(init.logLevel, { process: 'media', worker: init.slot });
     this.#counters = SharedCounters.attach(init.counters, MEDIA_COUNTER_NAMES);
-    this.#udp = createSocket('udp4');
-    this.#udp.on('error', (error) => {
-      this.#counters.add('send_errors|rtp');
-      this.#log.warn({ err: error.message }, 'RTP send socket error');
-    });
-    this.#udp.unref();
+    this.#senderSettings = { highWaterBytes: init.forwardHighWater };
     this.#serve();
   }
 
@@ -86,7 +81,6 @@ export class MediaWorker {
     this.#connections.clear();
     this.#reader?.close();
     this.#flv?.close();
-    this.#udp.close();
     this.#log.info('media worker stopped');
   }
 
@@ -115,7 +109,7 @@ export class MediaWorker {
   #newStream(info: StreamInfo, destinations: Destination[], source: RtpIngest | null): MediaStream {
     return new MediaStream({
       info,
-      outputs: new StreamOutputs(info.name, destinations, this.#udp, this.#counters),
+      outputs: new StreamOutputs(info.name, destinations, null, this.#counters, this.#senderSettings),
       viewers: this.#viewers(),
       source,
       log: this.#log.child({ stream: info.name }),
@@ -217,6 +211,7 @@ export class MediaWorker {
         },
       },
       this.#counters,
+      this.#senderSettings,
     );
     await input.open();
     stream = this.#adopt(this.#newStream({ name: options.name, kind: 'gb28181', slot: this.slot, port: options.port, connId: -1, startedAt: 0 }, destinations, input));

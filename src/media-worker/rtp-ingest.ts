@@ -1,8 +1,10 @@
 import { createSocket, type Socket as UdpSocket } from 'node:dgram';
-import { createConnection, createServer, type Server, type Socket } from 'node:net';
-import { PsRtpReceiver, Rfc4571Decoder } from '../protocol/rtp/index.js';
+import { createServer, type Server } from 'node:net';
+import { PsRtpFrameGrouper, PsRtpReceiver, Rfc4571Decoder } from '../protocol/rtp/index.js';
+import type { DestinationWithSsrc } from '../shared/contracts/destination.js';
 import type { SharedCounters } from '../shared/counters.js';
 import type { AvFrame } from '../protocol/av/frame.js';
+import { RtpFanout, type RtpSender, type RtpSenderSettings } from './rtp-sender.js';
 
 /**
  * GB28181 media in: PS over RTP on a port of `media.rtpPorts`, UDP or TCP passive
@@ -26,19 +28,6 @@ export interface RtpIngestHooks {
   stopped(ingest: RtpIngest, reason: string): void;
 }
 
-/** A relay destination: the input's RTP packets as they came, with our SSRC and sequence. */
-export interface RelayTarget {
-  host: string;
-  port: number;
-  transport: 'udp' | 'tcp';
-  ssrc: number;
-}
-
-interface Relay extends RelayTarget {
-  sequence: number;
-  tcp: Socket | null;
-}
-
 export class RtpIngest {
   readonly options: RtpIngestOptions;
   startedAt = 0;
@@ -50,12 +39,16 @@ export class RtpIngest {
   #lastPacketAt = Date.now();
   #watchdog: NodeJS.Timeout | null = null;
   #closed = false;
-  #relays: Relay[] = [];
+  /** Relays: the input's packets grouped into frames (key frames spotted) for the senders. */
+  #relays: RtpFanout;
+  #grouper: PsRtpFrameGrouper;
 
-  constructor(options: RtpIngestOptions, hooks: RtpIngestHooks, counters: SharedCounters) {
+  constructor(options: RtpIngestOptions, hooks: RtpIngestHooks, counters: SharedCounters, relaySettings: RtpSenderSettings = {}) {
     this.options = options;
     this.#hooks = hooks;
     this.#counters = counters;
+    this.#relays = new RtpFanout(counters, relaySettings);
+    this.#grouper = new PsRtpFrameGrouper((part) => this.#relays.send(part));
     this.#receiver = new PsRtpReceiver((frame) => this.#frame(frame), { ssrc: options.ssrc ?? 'first' });
   }
 
@@ -109,49 +102,29 @@ export class RtpIngest {
     this.#lastPacketAt = Date.now();
     this.#counters.add('packets_in|rtp');
     this.#counters.add('bytes_in|rtp', datagram.length);
-    if (this.#relays.length > 0) this.#relay(datagram);
+    if (this.#relays.senders.length > 0 || this.#relays.caching) this.#grouper.push(datagram);
     this.#receiver.pushRtp(datagram);
   }
 
-  get relays(): RelayTarget[] {
-    return this.#relays.map(({ host, port, transport, ssrc }) => ({ host, port, transport, ssrc }));
+  get relays(): DestinationWithSsrc[] {
+    return this.#relays.senders.map((r) => ({ ...r.destination, ssrc: r.ssrc }));
   }
 
-  /** Relays the input's packets, unchanged but for SSRC and sequence, to one more destination. */
-  addRelay(target: RelayTarget): void {
-    const relay: Relay = { ...target, sequence: Math.floor(Math.random() * 0x10000), tcp: null };
-    if (target.transport === 'tcp') {
-      relay.tcp = createConnection({ host: target.host, port: target.port });
-      relay.tcp.setNoDelay(true);
-      relay.tcp.on('error', () => this.#counters.add('send_errors|rtp'));
-    }
-    this.#relays.push(relay);
+  /** The relay senders, for their stats. */
+  get relaySenders(): readonly RtpSender[] {
+    return this.#relays.senders;
+  }
+
+  /**
+   * Relays the input's packets, unchanged but for SSRC and sequence, to one more
+   * destination, starting with the last GOP received (PSM and IDR first).
+   */
+  addRelay(target: DestinationWithSsrc): void {
+    this.#relays.add(target, target.ssrc);
   }
 
   removeRelay(host: string, port: number): boolean {
-    const i = this.#relays.findIndex((r) => r.host === host && r.port === port);
-    if (i < 0) return false;
-    this.#relays[i]!.tcp?.end();
-    this.#relays.splice(i, 1);
-    return true;
-  }
-
-  #relay(datagram: Uint8Array): void {
-    if (datagram.length < 12 || datagram[0]! >> 6 !== 2) return;
-    for (const relay of this.#relays) {
-      const prefix = relay.transport === 'tcp' ? 2 : 0;
-      const out = Buffer.allocUnsafe(prefix + datagram.length);
-      if (prefix) out.writeUInt16BE(datagram.length, 0);
-      out.set(datagram, prefix);
-      out.writeUInt16BE(relay.sequence, prefix + 2);
-      out.writeUInt32BE(relay.ssrc >>> 0, prefix + 8);
-      relay.sequence = (relay.sequence + 1) & 0xffff;
-      if (relay.transport === 'udp') (this.#udp ?? relayUdp()).send(out, relay.port, relay.host);
-      else if (relay.tcp && !relay.tcp.destroyed && relay.tcp.writableLength < 2 * 1024 * 1024) relay.tcp.write(out);
-      else this.#counters.add('send_errors|rtp');
-      this.#counters.add('packets_out|rtp');
-      this.#counters.add('bytes_out|rtp', datagram.length);
-    }
+    return this.#relays.remove(host, port);
   }
 
   #frame(frame: AvFrame): void {
@@ -170,22 +143,10 @@ export class RtpIngest {
     if (this.#watchdog) clearInterval(this.#watchdog);
     this.#receiver.flush();
     this.#closed = true;
-    for (const relay of this.#relays) relay.tcp?.end();
-    this.#relays = [];
+    this.#relays.close();
     this.#udp?.close();
     this.#tcp?.close();
     if (this.startedAt !== 0) this.#counters.add('streams_stopped|rtp');
     this.#hooks.stopped(this, reason);
   }
-}
-
-let sharedUdp: UdpSocket | null = null;
-/** A send socket for relays of TCP inputs (UDP inputs relay from their own socket). */
-function relayUdp(): UdpSocket {
-  if (!sharedUdp) {
-    sharedUdp = createSocket('udp4');
-    sharedUdp.on('error', () => undefined);
-    sharedUdp.unref();
-  }
-  return sharedUdp;
 }

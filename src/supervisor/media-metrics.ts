@@ -15,7 +15,7 @@ const FAMILIES: Record<string, CounterFamily> = {
   resync_bytes: { name: 'camgate_media_resync_bytes_total', help: 'Bytes skipped to find the next packet (garbage), by protocol.', labels: ['protocol'] },
   malformed: { name: 'camgate_media_malformed_packets_total', help: 'Malformed ingest packets, by protocol.', labels: ['protocol'] },
   frames_in: { name: 'camgate_media_frames_total', help: 'Complete AV frames from ingest, by kind.', labels: ['kind'] },
-  drops: { name: 'camgate_media_dropped_frames_total', help: 'Frames dropped during reassembly, by reason.', labels: ['reason'] },
+  drops: { name: 'camgate_media_dropped_frames_total', help: 'Frames dropped, by reason: during reassembly, or dropped_to_keyframe (an RTP destination fell behind).', labels: ['reason'] },
   packets_out: { name: 'camgate_media_sent_packets_total', help: 'Packets sent, by protocol.', labels: ['protocol'] },
   bytes_out: { name: 'camgate_media_sent_bytes_total', help: 'Bytes sent, by protocol.', labels: ['protocol'] },
   send_errors: { name: 'camgate_media_send_errors_total', help: 'Frames or packets that could not be sent, by protocol.', labels: ['protocol'] },

@@ -38,7 +38,7 @@ function partOf(file: string): string {
 const ALLOWED: Record<string, string[]> = {
   protocol: [],
   shared: ['protocol', 'contracts', 'config'],
-  config: ['shared'],
+  config: ['shared', 'contracts'],
   contracts: ['protocol', 'shared', 'config'],
   sip: ['protocol', 'shared', 'contracts', 'config'],
   jt808: ['protocol', 'shared', 'contracts', 'config'],

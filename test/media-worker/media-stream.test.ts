@@ -1,4 +1,3 @@
-import { createSocket } from 'node:dgram';
 import t, { type Test } from 'tap';
 import { pino } from 'pino';
 import { MediaStream, type ViewerPort } from '../../src/media-worker/media-stream.js';
@@ -10,12 +9,9 @@ import type { AvFrame } from '../../src/protocol/av/frame.js';
 const log = pino({ level: 'silent' });
 const frame: AvFrame = { kind: 'video', codec: 'h264', key: true, pts: 0, dts: 0, data: new Uint8Array([0, 0, 0, 1, 0x65, 1, 2, 3]) };
 
-function setup(t: Test) {
-  const udp = createSocket('udp4');
-  udp.unref();
-  t.teardown(() => udp.close());
+function setup(_t: Test) {
   const order: string[] = [];
-  const outputs = new StreamOutputs('live/x', [], udp, SharedCounters.create(MEDIA_COUNTER_NAMES));
+  const outputs = new StreamOutputs('live/x', [], null, SharedCounters.create(MEDIA_COUNTER_NAMES));
   const close = outputs.close.bind(outputs);
   outputs.close = () => {
     order.push('outputs');

@@ -6,4 +6,6 @@ export { AccessUnitAligner } from './au-aligner.js';
 export type { PsMuxerOptions } from './muxer.js';
 export { findStartCode, isKeyAccessUnit, nalType, splitAccessUnits, splitNalUnits } from './nal.js';
 export type { AccessUnitView } from './nal.js';
+export { probePsFrameStart } from './key-frame-probe.js';
+export type { PsFrameProbe, PsFrameVerdict } from './key-frame-probe.js';
 export * from './constants.js';

@@ -134,6 +134,16 @@ export function peekSequenceNumber(buf: Uint8Array): number {
   return (buf[2]! << 8) | buf[3]!;
 }
 
+/**
+ * Give a packet (in place, at `offset` of `buf`) another sender's sequence number and SSRC,
+ * as a relay does: timestamp, marker, payload type and payload stay as they came.
+ */
+export function restampRtpPacket(buf: Uint8Array, offset: number, sequenceNumber: number, ssrc: number): void {
+  buf[offset + 2] = (sequenceNumber >> 8) & 0xff;
+  buf[offset + 3] = sequenceNumber & 0xff;
+  writeU32(buf, offset + 8, ssrc);
+}
+
 function readU32(buf: Uint8Array, p: number): number {
   return ((buf[p]! << 24) | (buf[p + 1]! << 16) | (buf[p + 2]! << 8) | buf[p + 3]!) >>> 0;
 }

@@ -9,11 +9,31 @@
 
 /** Prefix a packet with its length (a copy; the packetizer's `rfc4571` mode avoids it). */
 export function encodeRfc4571(packet: Uint8Array): Uint8Array {
-  if (packet.length > 0xffff) throw new RangeError('RFC 4571 packets are at most 65535 bytes');
-  const out = Buffer.allocUnsafe(packet.length + 2);
-  out[0] = packet.length >> 8;
-  out[1] = packet.length & 0xff;
-  out.set(packet, 2);
+  return encodeRfc4571Batch([packet]);
+}
+
+/**
+ * Packets back to back in one new buffer, each preceded by its RFC 4571 length when
+ * `framed` (one TCP write), or not (for datagrams). Returns the buffer; packet i starts at
+ * the sum of the earlier packets' sizes plus 2 per packet when framed.
+ */
+export function encodeRfc4571Batch(packets: readonly Uint8Array[], framed = true): Buffer {
+  const prefix = framed ? 2 : 0;
+  let size = 0;
+  for (const packet of packets) {
+    if (packet.length > 0xffff) throw new RangeError('RFC 4571 packets are at most 65535 bytes');
+    size += prefix + packet.length;
+  }
+  const out = Buffer.allocUnsafe(size);
+  let p = 0;
+  for (const packet of packets) {
+    if (framed) {
+      out[p] = packet.length >> 8;
+      out[p + 1] = packet.length & 0xff;
+    }
+    out.set(packet, p + prefix);
+    p += prefix + packet.length;
+  }
   return out;
 }
 

@@ -3,6 +3,7 @@
  * bounds and its default. `config/camgate.yaml` documents the same keys for
  * operators; a test keeps the two in step.
  */
+import type { Destination } from '../contracts/destination.js';
 
 const port = { type: 'integer', minimum: 1, maximum: 65535 } as const;
 const host = { type: 'string', minLength: 1 } as const;
@@ -129,6 +130,7 @@ export const configSchema = {
         publicHost: { type: 'string', default: '' },
         rtpPorts: { type: 'string', pattern: '^[0-9]{1,5}-[0-9]{1,5}$', default: '30000-30999' },
         ringBytes: { type: 'integer', minimum: 65536, maximum: 268435456, default: 4194304 },
+        forwardHighWater: { type: 'integer', minimum: 16384, maximum: 268435456, default: 2097152 },
       },
     },
     jt1078: {
@@ -260,15 +262,6 @@ export interface Jt1078Service {
   onLeaveUrl: string;
 }
 
-/** A PS-over-RTP destination (ZLMediaKit openRtpServer port, upper platform, recorder). */
-export interface ForwardTarget {
-  host: string;
-  port: number;
-  transport: 'udp' | 'tcp';
-  /** Fixed SSRC; absent: derived from the stream name. */
-  ssrc?: number;
-}
-
 /** sip.limits: what a device or an attacker may cost the SIP thread (README "Limits"). */
 export interface SipLimits {
   tcpConnections: number;
@@ -310,7 +303,7 @@ export interface CamgateConfig {
   };
   store: { url: string };
   log: { level: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent' };
-  media: { server: 'builtin' | 'zlm'; workers: number; host: string; httpPort: number; publicHost: string; rtpPorts: string; ringBytes: number };
+  media: { server: 'builtin' | 'zlm'; workers: number; host: string; httpPort: number; publicHost: string; rtpPorts: string; ringBytes: number; forwardHighWater: number };
   zlm: {
     api: string;
     secret: string;
@@ -330,7 +323,7 @@ export interface CamgateConfig {
     packetTimeout: number;
     realtime: Jt1078Service;
     playback: Jt1078Service;
-    forward: ForwardTarget[];
+    forward: Destination[];
   };
   pool: { maxThreads: number };
   notify: { secret: string; timeout: number; activeEvents: 'change' | 'every'; urls: Record<string, string> };

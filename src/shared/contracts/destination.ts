@@ -1,16 +1,21 @@
 /**
- * Where a stream's RTP goes: a forward, a ZLMediaKit RTP server, an upper platform.
- * One definition for the API, the media process and both RTP senders of a worker.
+ * Where a stream is sent as GB28181 PS over RTP: a ZLMediaKit openRtpServer port, an
+ * upper platform, a recorder. The one definition used by the config (`jt1078.forward`),
+ * the forwards API and the media worker's RTP senders (muxing outputs and packet relays).
  */
 export interface Destination {
   host: string;
   port: number;
+  /** udp, or tcp with RFC 4571 framing (camgate connects; the receiver is passive). */
   transport: 'udp' | 'tcp';
-  /** Our SSRC towards this destination; derived from the stream name when absent. */
+  /** Fixed SSRC; absent: derived from the stream name. */
   ssrc?: number;
 }
 
-/** A stable SSRC for a stream name (FNV-1a, never 0), so a restart keeps it. */
+/** A destination with the SSRC it is sent with (given, or derived). */
+export type DestinationWithSsrc = Destination & { ssrc: number };
+
+/** A stable SSRC for a name (FNV-1a, never 0), so a restart keeps it. */
 export function ssrcForName(name: string): number {
   let hash = 0x811c9dc5;
   for (let i = 0; i < name.length; i++) {

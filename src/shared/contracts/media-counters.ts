@@ -31,6 +31,8 @@ export const MEDIA_COUNTER_NAMES: string[] = [
   'frames_in|video',
   'frames_in|audio',
   ...JT1078_DROP_REASONS.map((r) => `drops|${r}`),
+  // Frames an RTP destination missed: it fell behind and resumes at the next key frame.
+  'drops|dropped_to_keyframe',
   'packets_out|rtp',
   'bytes_out|flv',
   'bytes_out|rtp',

@@ -117,6 +117,8 @@ export interface MediaWorkerInit {
   forward: Destination[];
   /** Built-in FLV viewers on this port (0: off) and the no-viewer timeout (ms, 0: off). */
   flv: { host: string; port: number; noViewerCloseMs: number };
+  /** Bytes queued for one RTP destination before it is behind (media.forwardHighWater). */
+  forwardHighWater: number;
   /** Close JT/T 1078 connections without a complete packet for this long (ms): slowloris. */
   packetTimeoutMs: number;
   logLevel: string;
