@@ -130,6 +130,8 @@ export class Jt808Framer {
   private pendingBytes = 0;
   /** Dropping an over-long run until the next delimiter. */
   private discarding = false;
+  /** Bytes dropped in the current run beyond the last one counted as a bad frame. */
+  private discarded = 0;
 
   constructor(options: Jt808FramerOptions = {}) {
     this.maxFrameBytes = options.maxFrameBytes ?? 4096;
@@ -159,12 +161,23 @@ export class Jt808Framer {
   }
 
   private hold(part: Buffer, results: FrameResult[]): void {
-    if (part.length === 0 || this.discarding) return;
+    if (part.length === 0) return;
+    if (this.discarding) {
+      // Every further maxFrameBytes of the run counts as another bad frame, so endless junk
+      // without a delimiter keeps adding to the count a session disconnects on.
+      this.discarded += part.length;
+      while (this.discarded > this.maxFrameBytes) {
+        this.discarded -= this.maxFrameBytes;
+        this.bad(results, { kind: 'bad', reason: 'too-long', size: this.maxFrameBytes });
+      }
+      return;
+    }
     if (this.pendingBytes + part.length > this.maxFrameBytes) {
       const size = this.pendingBytes + part.length;
       this.pending = [];
       this.pendingBytes = 0;
       this.discarding = true;
+      this.discarded = 0;
       this.bad(results, { kind: 'bad', reason: 'too-long', size });
       return;
     }
