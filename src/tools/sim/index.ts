@@ -8,3 +8,4 @@ export * from './timer-wheel.js';
 export * from './cli-args.js';
 export * from './terminal.js';
 export * from './terminal-runner.js';
+export * from './terminal-args.js';

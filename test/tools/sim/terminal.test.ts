@@ -10,14 +10,47 @@ import { FakeClock, systemClock } from '../../../src/protocol/sip/clock.js';
 import { Jt808Server, type Jt808Event, type Jt808Output, type Jt808Session } from '../../../src/jt808/index.js';
 import { SimTerminal, startTerminalSimulation, type TerminalAction, type TerminalRunnerEvent } from '../../../src/tools/sim/index.js';
 import { decodeTerminalFrames } from '../../../src/tools/sim/terminal.js';
-import { captureSource, startCollector } from './fixtures/helpers.js';
+import { captureSource, runCli, startCollector, TESTDATA } from './fixtures/helpers.js';
+import { fileURLToPath } from 'node:url';
+import { CliUsageError, parseTerminalArgs } from '../../../src/tools/sim/index.js';
 
-async function until(what: string, condition: () => boolean, timeoutMs = 10_000): Promise<void> {
+async function until(what: string, condition: () => boolean, timeoutMs = 30_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!condition()) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await sleep(10);
   }
+}
+
+/** A tiny platform loop: a TCP listener feeding Jt808Server sessions, recording every event. */
+async function startPlatform() {
+  const events: Jt808Event[] = [];
+  const sockets = new Map<Jt808Session, Socket>();
+  const apply = (session: Jt808Session, out: Jt808Output) => {
+    events.push(...out.events);
+    const socket = sockets.get(session);
+    for (const frame of out.replies) socket?.write(frame);
+    if (out.events.some((e) => e.type === 'disconnect')) socket?.end();
+  };
+  const server = new Jt808Server({ clock: systemClock, onOutput: apply });
+  let nextId = 0;
+  const listener = createServer((socket) => {
+    const session = server.open(`tcp-${nextId++}`);
+    sockets.set(session, socket);
+    socket.on('data', (chunk: Buffer) => apply(session, session.feed(chunk)));
+    socket.on('error', () => {});
+    socket.on('close', () => apply(session, server.closeConnection(session)));
+  });
+  await new Promise<void>((resolve) => listener.listen(0, '127.0.0.1', resolve));
+  return {
+    events,
+    server,
+    port: (listener.address() as AddressInfo).port,
+    close: async () => {
+      for (const socket of sockets.values()) socket.destroy();
+      await new Promise<void>((resolve) => listener.close(() => resolve()));
+    },
+  };
 }
 
 t.test('sans-I/O: SimTerminal ↔ Jt808Server with a fake clock (2013 and 2019)', async (t) => {
@@ -78,26 +111,7 @@ t.test('sans-I/O: SimTerminal ↔ Jt808Server with a fake clock (2013 and 2019)'
 });
 
 t.test('over TCP: register → auth → 0x9101 → JT1078 stream with SIM/channel rewritten → 0x9102 stops it', async (t) => {
-  // The platform loop: a TCP listener feeding Jt808Server sessions.
-  const events: Jt808Event[] = [];
-  const sockets = new Map<Jt808Session, Socket>();
-  const apply = (session: Jt808Session, out: Jt808Output) => {
-    events.push(...out.events);
-    const socket = sockets.get(session);
-    for (const frame of out.replies) socket?.write(frame);
-    if (out.events.some((e) => e.type === 'disconnect')) socket?.end();
-  };
-  const server = new Jt808Server({ clock: systemClock, onOutput: apply });
-  let nextId = 0;
-  const listener = createServer((socket) => {
-    const session = server.open(`tcp-${nextId++}`);
-    sockets.set(session, socket);
-    socket.on('data', (chunk: Buffer) => apply(session, session.feed(chunk)));
-    socket.on('error', () => {});
-    socket.on('close', () => apply(session, server.closeConnection(session)));
-  });
-  await new Promise<void>((resolve) => listener.listen(0, '127.0.0.1', resolve));
-  const port = (listener.address() as AddressInfo).port;
+  const { events, server, port, close } = await startPlatform();
   const media = await startCollector();
 
   const runnerEvents: TerminalRunnerEvent[] = [];
@@ -113,7 +127,7 @@ t.test('over TCP: register → auth → 0x9101 → JT1078 stream with SIM/channe
   t.teardown(async () => {
     await sim.stop();
     await media.close();
-    await new Promise<void>((resolve) => listener.close(() => resolve()));
+    await close();
   });
 
   await until('authenticated', () => events.some((e) => e.type === 'authenticated'));
@@ -147,4 +161,58 @@ t.test('over TCP: register → auth → 0x9101 → JT1078 stream with SIM/channe
   t.equal(final.streamsActive, 0);
   t.ok(final.mediaPacketsSent >= 30);
   t.equal(final.errors, 0, 'no socket errors');
+});
+
+
+t.test('CLI: sim terminal', async (t) => {
+  const flagOf = (args: string[]) => {
+    try {
+      parseTerminalArgs(args);
+      return 'no error';
+    } catch (error) {
+      return error instanceof CliUsageError ? error.flag : String(error);
+    }
+  };
+  t.equal(flagOf(['--capture', 'x']), '--server');
+  t.equal(flagOf(['--server', 'localhost', '--capture', 'x']), '--server');
+  t.equal(flagOf(['--server', '127.0.0.1:12001']), '--capture');
+  t.equal(flagOf(['--server', '127.0.0.1:12001', '--capture', 'x', '--count', '0']), '--count');
+  t.equal(flagOf(['--server', '127.0.0.1:12001', '--capture', 'x', '--version', '2011']), '--version');
+  t.equal(flagOf(['--server', '127.0.0.1:12001', '--capture', 'x', '--sim-base', '999999999999', '--count', '2']), '--sim-base');
+  t.match(parseTerminalArgs(['--server', 'gw.local:12001', '--capture', 'x', '--count', '3', '--heartbeat', '5']), {
+    config: { host: 'gw.local', port: 12001, count: 3, heartbeatMs: 5000, positionMs: 10_000, simBase: '13800000000', version: '2013' },
+  });
+
+  const bad = await runCli(['terminal', '--server', '127.0.0.1:1']);
+  t.equal(bad.status, 2);
+  t.match(bad.stderr, /--capture/);
+
+  const platform = await startPlatform();
+  t.teardown(platform.close);
+  const run = await runCli([
+    'terminal',
+    '--server',
+    `127.0.0.1:${platform.port}`,
+    '--count',
+    '2',
+    '--sim-base',
+    '13800000100',
+    '--heartbeat',
+    '0.3',
+    '--position',
+    '0.2',
+    '--duration',
+    '1.5',
+    '--capture',
+    fileURLToPath(new URL('jt1078_1.txt', TESTDATA)),
+  ]);
+  t.equal(run.status, 0, run.stderr);
+  t.match(run.stdout, /13800000100: online/);
+  t.match(run.stdout, /13800000101: online/);
+  t.match(run.stdout, /terminals 2\/2 connected, 2 online/);
+  const authenticated = platform.events.filter((e) => e.type === 'authenticated').map((e) => (e.type === 'authenticated' ? e.phone : '')).sort();
+  t.same(authenticated, ['13800000100', '13800000101']);
+  t.ok(platform.events.filter((e) => e.type === 'position').length >= 4, 'positions reported');
+  await until('both offline', () => platform.events.filter((e) => e.type === 'offline').length === 2);
+  t.match(platform.events.filter((e) => e.type === 'logout'), [{}, {}], 'logged out at the end of --duration');
 });
