@@ -3,13 +3,18 @@
  *
  *   node dist/src/tools/sim-cli.js jt1078 --capture ../shared/testdata/jt1078/data.txt \
  *     --host 127.0.0.1 --port 12051 --streams 10 --loops 3
+ *   node dist/src/tools/sim-cli.js terminal --server 127.0.0.1:12001 --count 10 \
+ *     --sim-base 13800000000 --capture ../shared/testdata/jt1078/data.txt
  *
  * Exit codes: 0 all streams ran without a socket error, 1 errors during the run,
  * 2 bad arguments (the message names the flag). Ctrl-C stops cleanly with a final summary.
  */
+import { performance } from 'node:perf_hooks';
 import { ReplayOptionError, loadReplaySource, type ReplaySource } from './sim/replay.js';
 import { startSimulation, type SimulationHandle, type SimulationStats } from './sim/runner.js';
 import { CliUsageError, parseSimArgs, SIM_USAGE, type SimCliConfig } from './sim/cli-args.js';
+import { parseTerminalArgs, TERMINAL_USAGE } from './sim/terminal-args.js';
+import { startTerminalSimulation, type TerminalRunnerEvent, type TerminalSimulationStats } from './sim/terminal-runner.js';
 
 /** Planner option → CLI flag, so option errors from the planner name the flag typed. */
 const FLAG_OF_OPTION: Record<string, string> = {
@@ -59,26 +64,103 @@ function finalSummary(stats: SimulationStats): string {
   );
 }
 
-async function main(): Promise<void> {
-  let config: SimCliConfig;
+/** Parsed config, or null after printing the usage for --help; exits 2 on a usage error. */
+function parseOrExit<T>(parse: () => { help: true } | { help: false; config: T }, usage: string): T | null {
   try {
-    const parsed = parseSimArgs(process.argv.slice(2));
+    const parsed = parse();
     if (parsed.help) {
-      process.stdout.write(SIM_USAGE);
-      return;
+      process.stdout.write(usage);
+      return null;
     }
-    config = parsed.config;
+    return parsed.config;
   } catch (error) {
     if (error instanceof CliUsageError) usageError(error.message);
     throw error;
   }
+}
 
-  let source: ReplaySource;
+async function loadSourceOrExit(capture: string): Promise<ReplaySource> {
   try {
-    source = await loadReplaySource(config.capture);
+    return await loadReplaySource(capture);
   } catch (error) {
-    usageError(`--capture ${config.capture}: ${(error as Error).message}`);
+    usageError(`--capture ${capture}: ${(error as Error).message}`);
   }
+}
+
+function terminalLine(stats: TerminalSimulationStats, elapsedMs: number): string {
+  return (
+    `[${(elapsedMs / 1000).toFixed(1).padStart(6)}s] terminals ${stats.connected}/${stats.terminals} connected, ${stats.online} online` +
+    ` | jt808 frames out ${formatCount(stats.framesSent)} in ${formatCount(stats.framesReceived)}` +
+    ` | streams ${stats.streamsActive} active (${stats.streamsOpened} opened), ${formatCount(stats.mediaPacketsSent)} media packets | errors ${stats.errors}`
+  );
+}
+
+function describeEvent(event: TerminalRunnerEvent): string | null {
+  switch (event.type) {
+    case 'action': {
+      const a = event.action;
+      if (a.type === 'state') return `${event.phone}: ${a.state}${a.detail !== undefined ? ` (${a.detail})` : ''}`;
+      if (a.type === 'open-stream') return `${event.phone}: ${a.mode} channel ${a.channel} -> ${a.host}:${a.port} (${a.transport})`;
+      if (a.type === 'close-stream') return `${event.phone}: ${a.mode} channel ${a.channel} stopped`;
+      return null;
+    }
+    case 'disconnected':
+      return `${event.phone}: disconnected`;
+    default:
+      return null;
+  }
+}
+
+/** `sim terminal`: JT/T 808 terminals until --duration or Ctrl-C. */
+async function runTerminalMode(argv: string[]): Promise<void> {
+  const config = parseOrExit(() => parseTerminalArgs(argv), TERMINAL_USAGE);
+  if (config === null) return;
+  const source = await loadSourceOrExit(config.capture);
+  const seenErrors = new Set<string>();
+  const startedAt = performance.now();
+  const sim = await startTerminalSimulation({
+    host: config.host,
+    port: config.port,
+    count: config.count,
+    simBase: config.simBase,
+    version: config.version,
+    capture: source,
+    speed: config.speed,
+    stagger: config.stagger,
+    terminal: { heartbeatMs: config.heartbeatMs, positionMs: config.positionMs },
+    onEvent(event) {
+      if (event.type === 'error') {
+        const key = (event.error as NodeJS.ErrnoException).code ?? event.error.message;
+        if (!seenErrors.has(key)) process.stderr.write(`sim: ${event.phone}: ${event.error.message}\n`);
+        seenErrors.add(key);
+        return;
+      }
+      const text = config.quiet ? null : describeEvent(event);
+      if (text !== null) process.stdout.write(text + '\n');
+    },
+  });
+  process.stdout.write(
+    `sim: ${config.count} terminal(s) ${sim.phones[0]}${config.count > 1 ? `..${sim.phones.at(-1)}` : ''} (JT808 ${config.version}) -> ${config.host}:${config.port}, media from ${config.capture}\n`,
+  );
+  const progress = config.quiet ? undefined : setInterval(() => process.stdout.write(terminalLine(sim.stats, performance.now() - startedAt) + '\n'), 1000);
+  const stop = () => void sim.stop();
+  const timer = config.durationMs === undefined ? undefined : setTimeout(stop, config.durationMs);
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+  const final = await sim.done;
+  clearInterval(progress);
+  clearTimeout(timer);
+  process.off('SIGINT', stop);
+  process.off('SIGTERM', stop);
+  process.stdout.write(`done: ${terminalLine(final, performance.now() - startedAt).replace(/^\[[^\]]*\] /, '')}\n`);
+  process.exitCode = final.errors > 0 ? 1 : 0;
+}
+
+async function main(): Promise<void> {
+  if (process.argv[2] === 'terminal') return runTerminalMode(process.argv.slice(3));
+  const config: SimCliConfig | null = parseOrExit(() => parseSimArgs(process.argv.slice(2)), SIM_USAGE);
+  if (config === null) return;
+  const source = await loadSourceOrExit(config.capture);
 
   // Errors are reported once per kind so 500 refused connects do not flood the terminal.
   const seenErrors = new Set<string>();

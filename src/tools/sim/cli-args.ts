@@ -6,6 +6,7 @@ import { parseArgs } from 'node:util';
 import type { HeaderVariant } from '../../protocol/jt1078/index.js';
 
 export const SIM_USAGE = `Usage: sim jt1078 --capture <file> --port <port> [options]
+       sim terminal --server <host:port> --capture <file> [options]   (JT/T 808 terminals; sim terminal --help)
 
 Replays a JT/T 1078 capture (hex text, SmallChi CSV or raw bytes) over TCP as N terminals,
 paced by the packet timestamps.
@@ -68,7 +69,8 @@ function integer(flag: string, raw: string, min: number, max: number): number {
   return value;
 }
 
-function positiveNumber(flag: string, raw: string, allowZero = false): number {
+/** A positive (or, with allowZero, non-negative) number flag value. */
+export function positiveNumber(flag: string, raw: string, allowZero = false): number {
   const value = raw.trim() === '' ? NaN : Number(raw);
   if (!(Number.isFinite(value) && (value > 0 || (allowZero && value === 0)))) {
     throw new CliUsageError(flag, `${flag} must be a ${allowZero ? 'non-negative' : 'positive'} number (got ${JSON.stringify(raw)})`);
@@ -112,8 +114,8 @@ export function parseSimArgs(argv: string[]): SimCliParse {
   const { values, positionals } = parsed;
   if (values.help) return { help: true };
   const command = positionals[0];
-  if (command === undefined) throw new CliUsageError('command', 'missing command (expected "jt1078")');
-  if (command !== 'jt1078') throw new CliUsageError('command', `unknown command ${JSON.stringify(command)} (expected "jt1078")`);
+  if (command === undefined) throw new CliUsageError('command', 'missing command (expected "jt1078" or "terminal")');
+  if (command !== 'jt1078') throw new CliUsageError('command', `unknown command ${JSON.stringify(command)} (expected "jt1078" or "terminal")`);
   if (positionals.length > 1) throw new CliUsageError('command', `unexpected argument ${JSON.stringify(positionals[1])}`);
 
   if (values.capture === undefined || values.capture === '') throw new CliUsageError('--capture', '--capture <file> is required');

@@ -6,3 +6,6 @@ export * from './replay.js';
 export * from './runner.js';
 export * from './timer-wheel.js';
 export * from './cli-args.js';
+export * from './terminal.js';
+export * from './terminal-runner.js';
+export * from './terminal-args.js';

@@ -1,10 +1,9 @@
 import t from 'tap';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { CliUsageError, parseSimArgs } from '../../../src/tools/sim/index.js';
-import { startCollector, TESTDATA } from './fixtures/helpers.js';
+import { runCli, SIM_CLI as CLI, startCollector, TESTDATA } from './fixtures/helpers.js';
 
-const CLI = fileURLToPath(new URL('../../../src/tools/sim-cli.ts', import.meta.url));
 const capture = (name: string) => fileURLToPath(new URL(name, TESTDATA));
 
 /** Run the CLI from its TypeScript source with the loader this test runs under. */
@@ -12,16 +11,6 @@ function runCliSync(args: string[]) {
   return spawnSync(process.execPath, [...process.execArgv, CLI, ...args], { encoding: 'utf8', timeout: 60_000 });
 }
 
-function runCli(args: string[]): Promise<{ status: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [...process.execArgv, CLI, ...args]);
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('close', (status) => resolve({ status, stdout, stderr }));
-  });
-}
 
 t.test('argument parsing (in process)', async (t) => {
   const base = ['jt1078', '--capture', 'x.txt', '--port', '12051'];
