@@ -54,7 +54,7 @@ export const DEFAULT_PTZ_PRIORITY = 5;
 function controlFields(command: DeviceControlCommand): Record<string, unknown> {
   switch (command.type) {
     case 'ptz':
-      return { PTZCmd: encodePtzCmd(command.command, command.address ?? 0), Info: { ControlPriority: command.priority ?? DEFAULT_PTZ_PRIORITY } };
+      return { PTZCmd: encodePtzCmd(command.command, command.address), Info: { ControlPriority: command.priority ?? DEFAULT_PTZ_PRIORITY } };
     case 'guard':
       return { GuardCmd: command.action };
     case 'alarmReset':

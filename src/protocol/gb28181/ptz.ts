@@ -23,6 +23,9 @@
 
 export const PTZ_HEADER = 0xa5;
 
+/** Address 1, as wvp sends and the public samples show (`A50F01…`); cameras mostly ignore it. */
+export const DEFAULT_PTZ_ADDRESS = 1;
+
 export interface PtzCmdBytes {
   /** 0–15; 0 for GB/T 28181-2016 devices. */
   version: number;
@@ -118,7 +121,7 @@ export function encodePtzBytes(b: PtzCmdBytes): Uint8Array {
 }
 
 /** The instruction and data bytes of a command. */
-export function ptzCommandBytes(command: PtzCommand, address = 0, version = 0): PtzCmdBytes {
+export function ptzCommandBytes(command: PtzCommand, address = DEFAULT_PTZ_ADDRESS, version = 0): PtzCmdBytes {
   switch (command.kind) {
     case 'ptz': {
       let instruction = 0;
@@ -147,7 +150,7 @@ export function ptzCommandBytes(command: PtzCommand, address = 0, version = 0): 
 }
 
 /** `<PTZCmd>` text: 16 upper-case hex characters. */
-export function encodePtzCmd(command: PtzCommand, address = 0, version = 0): string {
+export function encodePtzCmd(command: PtzCommand, address = DEFAULT_PTZ_ADDRESS, version = 0): string {
   return Buffer.from(encodePtzBytes(ptzCommandBytes(command, address, version))).toString('hex').toUpperCase();
 }
 
