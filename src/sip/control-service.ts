@@ -93,36 +93,20 @@ export interface SubscriptionSnapshot {
   notifies: number;
 }
 
-export interface AlarmEvent {
+/** An alarm as the supervisor stores it: the parsed Notify plus where it came from. */
+export type AlarmEvent = Omit<AlarmMessage, 'kind' | 'root' | 'cmdType' | 'deviceId'> & {
   /** The registered device the alarm came through. */
   deviceId: string;
   /** The alarm source (the body's DeviceID: a channel or alarm input). */
   channelId: string;
   via: 'message' | 'notify';
-  sn: number;
-  priority?: number;
-  method?: number;
-  /** Unix seconds; undefined if the device sent none or garbage (timeRaw keeps it). */
-  time: number | undefined;
-  timeRaw: string;
-  description?: string;
-  longitude?: number;
-  latitude?: number;
-  alarmType?: number;
-  eventType?: number;
-}
+};
 
-export interface PositionEvent {
+export type PositionEvent = Omit<MobilePositionMessage, 'kind' | 'root' | 'cmdType' | 'deviceId' | 'sn' | 'timeRaw'> & {
   deviceId: string;
   channelId: string;
   via: 'message' | 'notify';
-  time: number | undefined;
-  longitude?: number;
-  latitude?: number;
-  speed?: number;
-  direction?: number;
-  altitude?: number;
-}
+};
 
 export interface ControlServiceEvents {
   /** A subscription changed state (also on each refresh). */
@@ -526,16 +510,14 @@ export class GbControlService {
 
   #alarm(deviceId: string, m: AlarmMessage, via: 'message' | 'notify'): void {
     this.#o.counters.add(`gb_events|alarm|${via}`);
-    const event: AlarmEvent = { deviceId, channelId: m.deviceId || deviceId, via, sn: m.sn, time: m.time, timeRaw: m.timeRaw };
-    for (const k of ['priority', 'method', 'description', 'longitude', 'latitude', 'alarmType', 'eventType'] as const) if (m[k] !== undefined) Object.assign(event, { [k]: m[k] });
-    this.#o.events.alarm(event);
+    const { kind: _kind, root: _root, cmdType: _cmd, deviceId: channelId, ...fields } = m;
+    this.#o.events.alarm({ ...fields, deviceId, channelId: channelId || deviceId, via });
   }
 
   #position(deviceId: string, m: MobilePositionMessage, via: 'message' | 'notify'): void {
     this.#o.counters.add(`gb_events|position|${via}`);
-    const event: PositionEvent = { deviceId, channelId: m.deviceId || deviceId, via, time: m.time };
-    for (const k of ['longitude', 'latitude', 'speed', 'direction', 'altitude'] as const) if (m[k] !== undefined) Object.assign(event, { [k]: m[k] });
-    this.#o.events.position(event);
+    const { kind: _kind, root: _root, cmdType: _cmd, deviceId: channelId, sn: _sn, timeRaw: _raw, ...fields } = m;
+    this.#o.events.position({ ...fields, deviceId, channelId: channelId || deviceId, via });
   }
 
   // --- Request/answer correlation ---------------------------------------------------------
