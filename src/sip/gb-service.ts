@@ -33,6 +33,11 @@ export interface GbServiceEvents {
   deviceInfo(info: { deviceId: string; manufacturer?: string; model?: string; firmware?: string; deviceType?: string; name?: string }): void;
   /** MediaStatus from a device; `channelId` is the body's DeviceID (the channel that played). */
   mediaStatus(deviceId: string, channelId: string, endOfFile: boolean): void;
+  /**
+   * Any other parsed MESSAGE (alarms, positions, control answers): the control service's
+   * `handleManscdp`. Returns true when it was handled (not counted as ignored).
+   */
+  other?(deviceId: string, message: ManscdpMessage, source: Endpoint): boolean;
   log?(level: 'debug' | 'info' | 'warn', message: string, data?: Record<string, unknown>): void;
 }
 
@@ -178,6 +183,7 @@ export class GbService {
         this.#o.events.mediaStatus(deviceId, message.deviceId || deviceId, message.endOfFile);
         return;
       default:
+        if (this.#o.events.other?.(deviceId, message, source) === true) return;
         this.#o.counters.add('manscdp|other');
         this.#o.events.log?.('debug', 'MANSCDP message ignored', { device: deviceId, cmdType: message.cmdType, root: message.root });
     }

@@ -42,6 +42,11 @@ export interface PlatformEvents {
   keepalive(deviceId: string, source: Endpoint, moved: boolean): void;
   /** The device ended a media dialog (BYE); already answered 200. */
   dialogEnded?(callId: string, deviceId: string | undefined): void;
+  /**
+   * A NOTIFY (subscription event): the answer to send. Without this hook every NOTIFY gets
+   * 200 and is dropped.
+   */
+  notify?(request: SipRequest, remote: Endpoint): { status: number; reason: string };
   /** A MANSCDP MESSAGE from a registered device, already answered 200. */
   manscdp(deviceId: string, body: Uint8Array, contentType: string | undefined, source: Endpoint): void;
   log?(level: 'debug' | 'info' | 'warn', message: string, data?: Record<string, unknown>): void;
@@ -108,6 +113,43 @@ export interface InviteResult {
   answer: string;
   /** Where the device is, for in-dialog requests. */
   source: Endpoint;
+}
+
+export interface SubscribeOptions {
+  /** User part of the Request-URI and To (default: the device ID). */
+  toUser?: string;
+  /** `Event` header value, e.g. `Catalog` or `presence`. */
+  event: string;
+  expires: number;
+  body: Uint8Array;
+  contentType: string;
+  callId?: string;
+}
+
+export interface SubscribeResult {
+  dialog: DialogState;
+  response: SipResponse;
+  /** Call-ID of the subscription (= dialog.callId). */
+  callId: string;
+}
+
+export interface InDialogOptions {
+  method: string;
+  body?: Uint8Array;
+  contentType?: string;
+  headers?: Array<[string, string]>;
+}
+
+/**
+ * The final answer to an in-dialog request (any status: 408 on timeout, 503 when it could
+ * not be sent), and the dialog state after it: its local CSeq moved on even if the request
+ * failed, so the owner must store it for the next request (e.g. BYE) to stay in order.
+ */
+export interface InDialogResult {
+  status: number;
+  reason: string;
+  response?: SipResponse;
+  dialog: DialogState;
 }
 
 export class GbPlatform implements TransactionUser {
@@ -180,7 +222,11 @@ export class GbPlatform implements TransactionUser {
       case 'CANCEL':
         tx.reply(481, 'Call/Transaction Does Not Exist');
         return;
-      case 'NOTIFY':
+      case 'NOTIFY': {
+        const answer = this.#options.events.notify?.(request, remote) ?? { status: 200, reason: 'OK' };
+        tx.reply(answer.status, answer.reason);
+        return;
+      }
       case 'INFO':
         tx.reply(200, 'OK');
         this.#options.events.log?.('debug', `${request.method} accepted`, { from: remote.address });
@@ -328,6 +374,72 @@ export class GbPlatform implements TransactionUser {
     });
   }
 
+  /**
+   * SUBSCRIBE (RFC 6665) to a registered device: resolves with the dialog the 2xx made;
+   * rejects with SipRequestError for a non-2xx (e.g. 489 Bad Event, 403) or a time-out.
+   */
+  subscribe(deviceId: string, o: SubscribeOptions): Promise<SubscribeResult> {
+    const entry = this.presence.get(deviceId);
+    if (!entry) return Promise.reject(new SipRequestError(`device ${deviceId} is not registered`, 404));
+    const { serverId, advertisedHost, advertisedPort } = this.#options;
+    const localContact = `<sip:${serverId}@${advertisedHost}:${advertisedPort}>`;
+    const callId = o.callId ?? `${randomToken(20)}@${advertisedHost}`;
+    const request = this.#outgoing('SUBSCRIBE', entry, o.toUser ?? deviceId, o.body, o.contentType, {
+      callId,
+      headers: [
+        ['Contact', localContact],
+        ['Event', o.event],
+        ['Expires', String(o.expires)],
+      ],
+    });
+    return new Promise((resolve, reject) => {
+      this.#counters.add('transactions|client');
+      this.transactions.sendRequest(request, entry.source, {
+        onResponse: (response) => {
+          if (response.status < 200) return;
+          if (response.status >= 300) {
+            reject(new SipRequestError(`SUBSCRIBE answered ${response.status} ${response.reason}`, response.status));
+            return;
+          }
+          const dialog = Dialog.fromUacResponse(request, response, localContact);
+          if (!dialog) reject(new SipRequestError('SUBSCRIBE 2xx does not make a dialog', 502));
+          else resolve({ dialog: dialog.toJSON(), response, callId });
+        },
+        onTimeout: () => reject(new SipRequestError(`SUBSCRIBE to ${deviceId} timed out`, 408)),
+        onTransportError: () => reject(new SipRequestError(`SUBSCRIBE to ${deviceId} could not be sent`, 503)),
+      });
+    });
+  }
+
+  /**
+   * A request inside an existing dialog (INFO with MANSRTSP in a playback INVITE dialog,
+   * SUBSCRIBE refresh). Sent to where the device is now, else to `fallback`. Never rejects:
+   * the result carries the status and the advanced dialog state.
+   */
+  inDialog(state: DialogState, deviceId: string, o: InDialogOptions, fallback?: Endpoint): Promise<InDialogResult> {
+    const dialog = Dialog.fromJSON(state);
+    const remote = this.presence.get(deviceId)?.source ?? fallback;
+    if (!remote) return Promise.resolve({ status: 404, reason: `device ${deviceId} is not reachable`, dialog: dialog.toJSON() });
+    const { advertisedHost, advertisedPort } = this.#options;
+    const request = dialog.createRequest(o.method, {
+      sentBy: { transport: remote.transport.toUpperCase(), host: advertisedHost, port: advertisedPort },
+      ...(o.body === undefined ? {} : { body: o.body }),
+      ...(o.contentType === undefined ? {} : { contentType: o.contentType }),
+      headers: [['User-Agent', this.#options.userAgent ?? 'camgate'], ...(o.headers ?? [])],
+    });
+    const after = dialog.toJSON();
+    return new Promise((resolve) => {
+      this.#counters.add('transactions|client');
+      this.transactions.sendRequest(request, remote, {
+        onResponse: (response) => {
+          if (response.status >= 200) resolve({ status: response.status, reason: response.reason, response, dialog: after });
+        },
+        onTimeout: () => resolve({ status: 408, reason: `${o.method} timed out`, dialog: after }),
+        onTransportError: () => resolve({ status: 503, reason: `${o.method} could not be sent`, dialog: after }),
+      });
+    });
+  }
+
   /** INVITE to a channel of a registered device; resolves once the 2xx is ACKed. */
   invite(o: InviteOptions): Promise<InviteResult> {
     const entry = this.presence.get(o.deviceId);
@@ -402,7 +514,14 @@ export class GbPlatform implements TransactionUser {
     });
   }
 
-  #outgoing(method: string, entry: PresenceEntry, toUser: string, body: Uint8Array, contentType: string): SipRequest {
+  #outgoing(
+    method: string,
+    entry: PresenceEntry,
+    toUser: string,
+    body: Uint8Array,
+    contentType: string,
+    extra: { callId?: string; headers?: Array<[string, string]> } = {},
+  ): SipRequest {
     const { serverId, domain, advertisedHost, advertisedPort } = this.#options;
     const transport = entry.source.transport.toUpperCase();
     const target = `sip:${toUser}@${domain}`;
@@ -413,10 +532,11 @@ export class GbPlatform implements TransactionUser {
         ['Via', formatVia({ transport, host: advertisedHost, port: advertisedPort, params: { rport: null, branch: newBranch() } })],
         ['From', `<sip:${serverId}@${domain}>;tag=${randomToken(10)}`],
         ['To', `<${target}>`],
-        ['Call-ID', `${randomToken(20)}@${advertisedHost}`],
+        ['Call-ID', extra.callId ?? `${randomToken(20)}@${advertisedHost}`],
         ['CSeq', `1 ${method}`],
         ['Max-Forwards', '70'],
         ['User-Agent', this.#options.userAgent ?? 'camgate'],
+        ...(extra.headers ?? []),
         ['Content-Type', contentType],
       ],
       body,

@@ -16,10 +16,14 @@
  * format them at a configurable UTC offset, default +08:00 (China). Parsed times are unix
  * seconds.
  */
-import { XMLBuilder, XMLParser, XMLValidator } from 'fast-xml-parser';
+import { XMLParser, XMLValidator } from 'fast-xml-parser';
 import { decodeXmlBody, stripXmlInvalidChars } from './charset.js';
+import { CHINA_UTC_OFFSET_MINUTES, formatManscdpTime, parseManscdpTime } from './time.js';
+import { parseControlFamily, type ControlFamilyMessage } from './control.js';
+import { compact, decodeEntities, field, float, int, isObject, list, manscdpDocument, parseLooseInt, str, text, type XmlObject } from './xml-fields.js';
 
-export const CHINA_UTC_OFFSET_MINUTES = 480;
+export * from './time.js';
+export { parseLooseInt } from './xml-fields.js';
 
 export type ManscdpRoot = 'Query' | 'Response' | 'Notify' | 'Control';
 
@@ -145,9 +149,16 @@ export interface QueryMessage extends ManscdpHeader {
   endTime?: number;
   recordType?: string;
   secrecy?: number;
+  /** ConfigDownload: the requested types (`BasicParam/VideoParamOpt` split). */
+  configTypes?: string[];
+  /** MobilePosition subscription: seconds between reports. */
+  interval?: number;
+  startAlarmPriority?: number;
+  endAlarmPriority?: number;
+  alarmMethod?: string;
 }
 
-/** Alarm, MobilePosition, Broadcast, Control... : surfaced, never an error. */
+/** Any other CmdType: surfaced, never an error. */
 export interface UnknownMessage extends ManscdpHeader {
   kind: 'unknown';
   raw: Record<string, unknown>;
@@ -161,6 +172,7 @@ export type ManscdpMessage =
   | MediaStatusMessage
   | DeviceStatusMessage
   | QueryMessage
+  | ControlFamilyMessage
   | UnknownMessage;
 
 export type ManscdpParseResult =
@@ -179,136 +191,6 @@ export interface ParseOptions extends ManscdpOptions {
 }
 
 const DEFAULT_MAX_BYTES = 4 * 1024 * 1024;
-
-// ---------------------------------------------------------------------------------------------
-// Small value helpers
-
-const PREDEFINED_ENTITIES: Record<string, string> = { lt: '<', gt: '>', amp: '&', quot: '"', apos: "'" };
-
-/** Decodes predefined and numeric entities only; anything else is left verbatim. */
-function decodeEntities(value: string): string {
-  if (!value.includes('&')) return value;
-  return value.replace(/&(#x[0-9a-fA-F]{1,6}|#[0-9]{1,7}|[a-zA-Z]+);/g, (whole, body: string) => {
-    if (body[0] !== '#') return PREDEFINED_ENTITIES[body] ?? whole;
-    const code = body[1] === 'x' || body[1] === 'X' ? parseInt(body.slice(2), 16) : parseInt(body.slice(1), 10);
-    const allowed = code === 0x9 || code === 0xa || code === 0xd || (code >= 0x20 && code <= 0xd7ff) || (code >= 0xe000 && code <= 0xfffd) || (code >= 0x10000 && code <= 0x10ffff);
-    return allowed ? String.fromCodePoint(code) : '';
-  });
-}
-
-type XmlObject = Record<string, unknown>;
-
-function isObject(v: unknown): v is XmlObject {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
-/** Field lookup: exact name first, then case-insensitive (some vendors write `Sn`, `deviceID`). */
-function field(obj: unknown, name: string): unknown {
-  if (!isObject(obj)) return undefined;
-  if (Object.prototype.hasOwnProperty.call(obj, name)) return obj[name];
-  const lower = name.toLowerCase();
-  for (const key of Object.keys(obj)) if (key.toLowerCase() === lower) return obj[key];
-  return undefined;
-}
-
-/** Text content of a parsed node: first of a repeated tag, `#text` of an element with attributes. */
-function text(v: unknown): string | undefined {
-  if (typeof v === 'string') return v.trim();
-  if (typeof v === 'number' || typeof v === 'boolean') return String(v);
-  if (Array.isArray(v)) return v.length > 0 ? text(v[0]) : undefined;
-  if (isObject(v)) {
-    const inner = v['#text'];
-    return inner === undefined ? '' : text(inner);
-  }
-  return undefined;
-}
-
-/** Present and non-empty text, else undefined. */
-function str(obj: unknown, name: string): string | undefined {
-  const t = text(field(obj, name));
-  return t === undefined || t === '' ? undefined : t;
-}
-
-/** Integers as devices write them: ' 12 ', '+3', '007'. Empty or junk → undefined. */
-export function parseLooseInt(value: string | undefined): number | undefined {
-  if (value === undefined) return undefined;
-  const t = value.trim();
-  if (!/^[+-]?\d+$/.test(t)) return undefined;
-  const n = Number(t);
-  return Number.isSafeInteger(n) ? n : undefined;
-}
-
-function parseLooseFloat(value: string | undefined): number | undefined {
-  if (value === undefined) return undefined;
-  const t = value.trim();
-  if (!/^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/.test(t)) return undefined;
-  const n = Number(t);
-  return Number.isFinite(n) ? n : undefined;
-}
-
-function int(obj: unknown, name: string): number | undefined {
-  return parseLooseInt(text(field(obj, name)));
-}
-
-function float(obj: unknown, name: string): number | undefined {
-  return parseLooseFloat(text(field(obj, name)));
-}
-
-function list(v: unknown): unknown[] {
-  if (v === undefined || v === null || v === '') return [];
-  return Array.isArray(v) ? v : [v];
-}
-
-/** Drops undefined properties so results compare cleanly and JSON stays small. */
-function compact<T extends object>(value: T): T {
-  for (const key of Object.keys(value) as Array<keyof T>) if (value[key] === undefined) delete value[key];
-  return value;
-}
-
-// ---------------------------------------------------------------------------------------------
-// Time
-
-const TIME_PATTERN = /^(\d{4})[-/](\d{1,2})[-/](\d{1,2})(?:\s*T\s*|\s+|)(\d{1,2}):(\d{1,2})(?::(\d{1,2}))?(?:\.\d+)?\s*(Z|[+-]\d{2}:?\d{2})?$/i;
-
-/**
- * MANSCDP time → unix seconds. Accepts `YYYY-MM-DDTHH:mm:ss`, a space or nothing instead of the
- * T, missing seconds, fractions, and an explicit zone (which then wins over the offset).
- */
-export function parseManscdpTime(value: string | undefined, utcOffsetMinutes = CHINA_UTC_OFFSET_MINUTES): number | undefined {
-  if (value === undefined) return undefined;
-  const m = TIME_PATTERN.exec(value.trim());
-  if (m === null) return undefined;
-  const [year, month, day, hour, minute, second] = [m[1], m[2], m[3], m[4], m[5], m[6] ?? '0'].map(Number) as [number, number, number, number, number, number];
-  // year < 100 would also be misread by Date.UTC as 19xx.
-  if (year < 100 || month < 1 || month > 12 || day < 1 || day > 31 || hour > 23 || minute > 59 || second > 60) return undefined;
-  const asUtc = Date.UTC(year, month - 1, day, hour, minute, Math.min(second, 59));
-  const check = new Date(asUtc);
-  if (check.getUTCDate() !== day) return undefined; // 31 February and friends
-  let offset = utcOffsetMinutes;
-  const zone = m[7];
-  if (zone !== undefined) {
-    if (zone.toUpperCase() === 'Z') offset = 0;
-    else {
-      const digits = zone.replace(':', '');
-      const sign = digits[0] === '-' ? -1 : 1;
-      offset = sign * (Number(digits.slice(1, 3)) * 60 + Number(digits.slice(3, 5)));
-    }
-  }
-  return Math.floor(asUtc / 1000) - offset * 60;
-}
-
-const pad2 = (n: number): string => String(n).padStart(2, '0');
-
-/**
- * Unix seconds → `YYYY-MM-DDTHH:mm:ss` wall clock at the given offset. Throws RangeError outside
- * years 0000–9999, which is what passing milliseconds by mistake looks like.
- */
-export function formatManscdpTime(unixSeconds: number, utcOffsetMinutes = CHINA_UTC_OFFSET_MINUTES): string {
-  const d = new Date((Math.floor(unixSeconds) + utcOffsetMinutes * 60) * 1000);
-  const year = d.getUTCFullYear();
-  if (!Number.isFinite(year) || year < 0 || year > 9999) throw new RangeError(`time out of range (unix seconds expected): ${unixSeconds}`);
-  return `${String(year).padStart(4, '0')}-${pad2(d.getUTCMonth() + 1)}-${pad2(d.getUTCDate())}T${pad2(d.getUTCHours())}:${pad2(d.getUTCMinutes())}:${pad2(d.getUTCSeconds())}`;
-}
 
 // ---------------------------------------------------------------------------------------------
 // Parsing
@@ -402,6 +284,8 @@ function parseDocument(input: string, charset: string, utcOffsetMinutes: number)
 function toMessage(header: ManscdpHeader, node: XmlObject, utcOffsetMinutes: number): ManscdpMessage {
   const cmd = header.cmdType.toLowerCase();
   if (header.root === 'Query') return parseQuery(header, node, utcOffsetMinutes);
+  const control = parseControlFamily(header, node, utcOffsetMinutes);
+  if (control !== undefined) return control;
   if (header.root === 'Notify' && cmd === 'keepalive') return parseKeepalive(header, node);
   if ((header.root === 'Response' || header.root === 'Notify') && cmd === 'catalog') return parseCatalog(header, node);
   if (header.root === 'Response' && cmd === 'deviceinfo') return parseDeviceInfo(header, node);
@@ -533,21 +417,19 @@ function parseQuery(header: ManscdpHeader, node: XmlObject, utcOffsetMinutes: nu
     endTime: parseManscdpTime(str(node, 'EndTime'), utcOffsetMinutes),
     recordType: str(node, 'Type'),
     secrecy: int(node, 'Secrecy'),
+    configTypes: str(node, 'ConfigType')
+      ?.split('/')
+      .map((t) => t.trim())
+      .filter((t) => t !== ''),
+    interval: int(node, 'Interval'),
+    startAlarmPriority: int(node, 'StartAlarmPriority'),
+    endAlarmPriority: int(node, 'EndAlarmPriority'),
+    alarmMethod: str(node, 'AlarmMethod'),
   });
 }
 
 // ---------------------------------------------------------------------------------------------
 // Building
-
-const builder = new XMLBuilder({ format: true, indentBy: '', suppressEmptyNode: false, ignoreAttributes: false, attributeNamePrefix: '@_' });
-
-const XML_DECLARATION = '<?xml version="1.0" encoding="GB2312"?>\n';
-
-function document(root: ManscdpRoot, body: Record<string, unknown>): string {
-  // Drop undefined fields: an empty element would tell the device "filter on empty".
-  const clean = Object.fromEntries(Object.entries(body).filter(([, v]) => v !== undefined));
-  return XML_DECLARATION + builder.build({ [root]: clean });
-}
 
 export interface QueryParams {
   sn: number;
@@ -555,15 +437,15 @@ export interface QueryParams {
 }
 
 export function buildCatalogQuery({ sn, deviceId }: QueryParams): string {
-  return document('Query', { CmdType: 'Catalog', SN: sn, DeviceID: deviceId });
+  return manscdpDocument('Query', { CmdType: 'Catalog', SN: sn, DeviceID: deviceId });
 }
 
 export function buildDeviceInfoQuery({ sn, deviceId }: QueryParams): string {
-  return document('Query', { CmdType: 'DeviceInfo', SN: sn, DeviceID: deviceId });
+  return manscdpDocument('Query', { CmdType: 'DeviceInfo', SN: sn, DeviceID: deviceId });
 }
 
 export function buildDeviceStatusQuery({ sn, deviceId }: QueryParams): string {
-  return document('Query', { CmdType: 'DeviceStatus', SN: sn, DeviceID: deviceId });
+  return manscdpDocument('Query', { CmdType: 'DeviceStatus', SN: sn, DeviceID: deviceId });
 }
 
 export interface RecordInfoQueryParams extends QueryParams, ManscdpOptions {
@@ -581,7 +463,7 @@ export interface RecordInfoQueryParams extends QueryParams, ManscdpOptions {
 
 export function buildRecordInfoQuery(params: RecordInfoQueryParams): string {
   const offset = params.utcOffsetMinutes ?? CHINA_UTC_OFFSET_MINUTES;
-  return document('Query', {
+  return manscdpDocument('Query', {
     CmdType: 'RecordInfo',
     SN: params.sn,
     DeviceID: params.deviceId,
@@ -597,7 +479,7 @@ export function buildRecordInfoQuery(params: RecordInfoQueryParams): string {
 
 /** Keepalive as a lower platform would send it (for cascade and for tests). */
 export function buildKeepalive({ sn, deviceId, status = 'OK' }: QueryParams & { status?: string }): string {
-  return document('Notify', { CmdType: 'Keepalive', SN: sn, DeviceID: deviceId, Status: status });
+  return manscdpDocument('Notify', { CmdType: 'Keepalive', SN: sn, DeviceID: deviceId, Status: status });
 }
 
 export interface CatalogResponseParams extends QueryParams {
@@ -632,7 +514,7 @@ export function buildCatalogResponse({ sn, deviceId, sumNum, items }: CatalogRes
     };
     return Object.fromEntries(Object.entries(fields).filter(([, v]) => v !== undefined));
   });
-  return document('Response', {
+  return manscdpDocument('Response', {
     CmdType: 'Catalog',
     SN: sn,
     DeviceID: deviceId,

@@ -11,6 +11,60 @@ export const TRANSPORTS = ['udp', 'tcp'] as const;
 export const TCP_REFUSALS = ['connection-cap', 'address-cap', 'oversize', 'unregistered-idle', 'idle'] as const;
 export type TcpRefusal = (typeof TCP_REFUSALS)[number];
 
+/** GB28181 control commands, as metric labels (one per API action family). */
+export const CONTROL_COMMANDS = [
+  'ptz',
+  'focus-iris',
+  'preset',
+  'guard',
+  'alarm-reset',
+  'record',
+  'iframe',
+  'teleboot',
+  'drag-zoom',
+  'home-position',
+  'device-config',
+  'preset-query',
+  'device-status',
+  'config-download',
+  'broadcast',
+  'playback',
+] as const;
+export type ControlCommandLabel = (typeof CONTROL_COMMANDS)[number];
+
+/**
+ * Why a command failed: not-registered (device offline), rejected (a SIP error answer),
+ * timeout (no SIP answer), no-response (200 but no Response MESSAGE in time), device-error
+ * (Response Result ERROR), send-failed, busy (too many waiting), closed, invalid (bad input).
+ */
+export const CONTROL_FAILURES = ['not-registered', 'rejected', 'timeout', 'no-response', 'device-error', 'send-failed', 'busy', 'closed', 'invalid'] as const;
+export type ControlFailure = (typeof CONTROL_FAILURES)[number];
+
+export const SUBSCRIPTION_LABELS = ['catalog', 'alarm', 'mobile-position'] as const;
+export const SUBSCRIPTION_OUTCOMES = ['active', 'refreshed', 'rejected', 'failed', 'terminated'] as const;
+
+/** The metric label of a DeviceControl command. */
+export function controlCommandLabel(command: { type: string; command?: { kind: string } }): ControlCommandLabel {
+  switch (command.type) {
+    case 'ptz':
+      return command.command?.kind === 'fi' ? 'focus-iris' : command.command?.kind === 'preset' ? 'preset' : 'ptz';
+    case 'guard':
+      return 'guard';
+    case 'alarmReset':
+      return 'alarm-reset';
+    case 'record':
+      return 'record';
+    case 'iframe':
+      return 'iframe';
+    case 'teleboot':
+      return 'teleboot';
+    case 'dragZoom':
+      return 'drag-zoom';
+    default:
+      return 'home-position';
+  }
+}
+
 export const SIP_COUNTER_NAMES: string[] = [
   ...DIRECTIONS.flatMap((d) => SIP_METHODS.map((m) => `requests|${d}|${m}`)),
   ...DIRECTIONS.flatMap((d) => STATUS_CLASSES.map((s) => `responses|${d}|${s}`)),
@@ -43,6 +97,21 @@ export const SIP_COUNTER_NAMES: string[] = [
   'transactions|timeout',
   'retransmissions|sent',
   'retransmissions|absorbed',
+  // GB28181 control (control-service.ts): commands|<command>|sent|answered,
+  // command_failures|<command>|<reason>, command_latency_ms|<command> (sum over answered).
+  ...CONTROL_COMMANDS.flatMap((c) => [`commands|${c}|sent`, `commands|${c}|answered`]),
+  ...CONTROL_COMMANDS.flatMap((c) => CONTROL_FAILURES.map((f) => `command_failures|${c}|${f}`)),
+  ...CONTROL_COMMANDS.map((c) => `command_latency_ms|${c}`),
+  ...SUBSCRIPTION_LABELS.flatMap((k) => SUBSCRIPTION_OUTCOMES.map((o) => `subscriptions|${k}|${o}`)),
+  // Device events by way in: gb_events|alarm|message|notify, position, catalog changes, and
+  // NOTIFYs / Responses that matched nothing.
+  'gb_events|alarm|message',
+  'gb_events|alarm|notify',
+  'gb_events|position|message',
+  'gb_events|position|notify',
+  'gb_events|catalog|notify',
+  'gb_events|unmatched|notify',
+  'gb_events|unmatched|response',
 ];
 
 export function methodLabel(method: string): (typeof SIP_METHODS)[number] {

@@ -272,7 +272,7 @@ t.test('parseManscdpTime / formatManscdpTime', async (t) => {
   t.equal(formatManscdpTime(base, -300), '2024-01-31T10:59:58');
 });
 
-t.test('MediaStatus 121, Alarm and unknown CmdTypes', async (t) => {
+t.test('MediaStatus 121, Alarm, PresetQuery, Control and unknown CmdTypes', async (t) => {
   const eof = ofKind(parseManscdp(`<Notify><CmdType>MediaStatus</CmdType><SN>9</SN><DeviceID>${CAMERA_ID}</DeviceID><NotifyType>121</NotifyType></Notify>`), 'mediaStatus');
   t.same([eof.notifyType, eof.endOfFile], [121, true]);
   const other = ofKind(parseManscdp(`<Notify><CmdType>MediaStatus</CmdType><SN>9</SN><DeviceID>${CAMERA_ID}</DeviceID><NotifyType> 12x</NotifyType></Notify>`), 'mediaStatus');
@@ -280,14 +280,15 @@ t.test('MediaStatus 121, Alarm and unknown CmdTypes', async (t) => {
 
   const alarm = ofKind(
     parseManscdp(`<Notify><CmdType>Alarm</CmdType><SN>10</SN><DeviceID>${CAMERA_ID}</DeviceID><AlarmPriority>1</AlarmPriority><AlarmMethod>2</AlarmMethod><AlarmTime>2024-03-01T00:00:00</AlarmTime></Notify>`),
-    'unknown',
+    'alarm',
   );
-  t.equal(alarm.cmdType, 'Alarm');
-  t.equal(alarm.raw['AlarmPriority'], '1', 'raw keeps values as strings');
-  const vendor = ofKind(parseManscdp(`<Response><CmdType>PresetQuery</CmdType><SN>11</SN><DeviceID>${CAMERA_ID}</DeviceID><PresetList Num="0"/></Response>`), 'unknown');
-  t.equal(vendor.cmdType, 'PresetQuery');
-  const control = ofKind(parseManscdp(`<Control><CmdType>DeviceControl</CmdType><SN>12</SN><DeviceID>${CAMERA_ID}</DeviceID><PTZCmd>A50F0100000000B5</PTZCmd></Control>`), 'unknown');
-  t.equal(control.root, 'Control');
+  t.same([alarm.cmdType, alarm.priority, alarm.method, alarm.timeRaw], ['Alarm', 1, 2, '2024-03-01T00:00:00']);
+  const presets = ofKind(parseManscdp(`<Response><CmdType>PresetQuery</CmdType><SN>11</SN><DeviceID>${CAMERA_ID}</DeviceID><PresetList Num="0"/></Response>`), 'presetList');
+  t.same([presets.sumNum, presets.presets], [0, []]);
+  const control = ofKind(parseManscdp(`<Control><CmdType>DeviceControl</CmdType><SN>12</SN><DeviceID>${CAMERA_ID}</DeviceID><PTZCmd>A50F0100000000B5</PTZCmd></Control>`), 'control');
+  t.same([control.root, control.ptzCmd], ['Control', 'A50F0100000000B5']);
+  const vendor = ofKind(parseManscdp(`<Notify><CmdType>VendorThing</CmdType><SN>13</SN><DeviceID>${CAMERA_ID}</DeviceID><X>1</X></Notify>`), 'unknown');
+  t.equal(vendor.raw['X'], '1', 'raw keeps values as strings');
 });
 
 t.test('odd but acceptable documents', async (t) => {
