@@ -130,6 +130,13 @@ function start(init: SipInit, channel: Channel): Promise<void> {
     service!.queryCatalog(deviceId);
     return true;
   });
+  // The console's "DeviceInfo" button (GET is answered from the store; this asks again).
+  channel.handle('deviceinfo.query', (data) => {
+    const { deviceId } = data as { deviceId: string };
+    if (!p.presence.get(deviceId)) throw new Error(`device ${deviceId} is not online`);
+    service!.queryDeviceInfo(deviceId);
+    return true;
+  });
   return transport.start();
 }
 

@@ -7,7 +7,9 @@ import { ManagedChild, processSpawner, threadSpawner, type ChildHealth } from '.
 import { entryPath, packageVersion } from '../shared/entry.js';
 import { buildApi, type GosipRecordsWithState } from './api/app.js';
 import { ApiError } from './api/envelope.js';
-import type { HealthReport, PartHealth } from './api/system.js';
+import type { HealthReport, ListenAddress, PartHealth } from './api/system.js';
+import type { RecentLog } from './recent-log.js';
+import { bindOf, listeningAddresses, listeningLines } from './listening.js';
 import type { CamgateConfig } from '../shared/config/config.js';
 import { createMetrics, type Metrics, type ThreadLoad } from './metrics.js';
 import { openStore } from './store/index.js';
@@ -34,12 +36,15 @@ export interface SupervisorOptions {
   logger: Logger;
   /** Hard limit for an ordered shutdown (ms); past it the process exits anyway. */
   shutdownTimeout?: number;
+  /** The latest warnings and errors of `logger`, shown by GET /system/log. */
+  recentLog?: RecentLog;
 }
 
 export class Supervisor {
   readonly config: CamgateConfig;
   readonly version = packageVersion();
   #logger: Logger;
+  #recentLog: RecentLog | undefined;
   #store: Store | null = null;
   #sip: ManagedChild | null = null;
   #media: ManagedChild | null = null;
@@ -59,6 +64,7 @@ export class Supervisor {
   constructor(config: CamgateConfig, options: SupervisorOptions) {
     this.config = config;
     this.#logger = options.logger;
+    this.#recentLog = options.recentLog;
   }
 
   get sip(): ManagedChild | null {
@@ -253,12 +259,20 @@ export class Supervisor {
         forgetDevice: async (deviceId) => {
           await this.#sip?.channel?.request('device.forget', { deviceId }).catch(() => undefined);
         },
+        queryDevice: async (deviceId, what) => {
+          const channel = this.#sip?.channel;
+          if (!channel) throw new ApiError(503, '1001', 'signalling is restarting; retry');
+          await channel.request(what === 'catalog' ? 'catalog.query' : 'deviceinfo.query', { deviceId }, 5000);
+        },
       },
       version: this.version,
       logger: log,
+      events: notifier,
+      listening: () => this.listening(),
+      ...(this.#recentLog ? { recentLog: this.#recentLog } : {}),
     });
     const apiAddress = await this.#api.listen({ host: config.api.host, port: config.api.port });
-    log.info({ address: apiAddress }, 'api listening');
+    log.info({ address: bindOf(this.#api.server.address()) }, 'api listening');
 
     await Promise.all([this.#sip.start(), this.#media.start()]);
     // Streams a previous run left open have no media port any more: BYE and close them.
@@ -266,7 +280,20 @@ export class Supervisor {
     // A media process that comes back has lost every input it had: same treatment.
     this.#media.on('restarted', () => void streams.reconcile('media process restarted').catch(() => undefined));
     log.info('all parts started');
+    for (const line of listeningLines(await this.listening())) log.info(line);
     return { apiAddress };
+  }
+
+  /** Every address the appliance listens on, with the addresses actually bound. */
+  async listening(): Promise<ListenAddress[]> {
+    const media = await this.#mediaPing()?.catch(() => undefined);
+    const workers = (media?.detail as { workers?: ChildHealth[] } | undefined)?.workers ?? [];
+    return listeningAddresses({
+      config: this.config,
+      api: this.#api?.server.address() ?? null,
+      viewerPorts: workers.map((w) => (w.detail as { flvPort?: number } | undefined)?.flvPort ?? 0).filter((p) => p > 0),
+      publicHost: this.sipHost(),
+    });
   }
 
   #watch(child: ManagedChild): void {
