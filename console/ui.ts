@@ -69,11 +69,16 @@ export function Status({ message, failed }: { message: string; failed: boolean }
   return html`<p class=${failed ? 'status error' : 'status'} role=${failed ? 'alert' : 'status'}>${message}</p>`;
 }
 
+/** False until the first page rendered: a fresh load keeps the focus at the document start (skip link first). */
+let navigated = false;
+
 export function Page({ title, children }: { title: string; children?: unknown }) {
   const heading = useRef<HTMLHeadingElement>(null);
   useEffect(() => {
     document.title = `${title} · camgate`;
-    heading.current?.focus();
+    if (navigated) heading.current?.focus(); // a page change: screen readers announce the new heading
+    else performance.mark('camgate:first-screen');
+    navigated = true;
   }, [title]);
   return html`<section aria-labelledby="page-title"><h1 id="page-title" tabindex="-1" ref=${heading}>${title}</h1>${children}</section>`;
 }
