@@ -88,8 +88,8 @@ export function Live({ params }: { params: URLSearchParams }) {
         ${error ? html`<p role="alert" class="status error">${error}</p>` : null}
         <ul class="source-list">
           ${channels.map(
-            (c) => html`<li><button type="button" class="source" onClick=${() => playChannel(c)} aria-label=${`Play ${channelName(c)} (${c.channelid})`}>
-              <span class="name">${channelName(c)}</span><small>${data?.devices.get(c.deviceid)?.name || c.deviceid}</small>
+            (c) => html`<li><button type="button" class="source" onClick=${() => playChannel(c)}>
+              <span class="name"><span class="sr-only">Play </span>${channelName(c)}</span><small>${data?.devices.get(c.deviceid)?.name || c.deviceid}</small>
             </button></li>`,
           )}
           ${data && channels.length === 0 ? html`<li class="empty">No channel of an online device.</li>` : null}
@@ -97,8 +97,8 @@ export function Live({ params }: { params: URLSearchParams }) {
         <h2>JT/T 1078 terminals</h2>
         <ul class="source-list">
           ${(data?.terminals ?? []).map(
-            (s) => html`<li><button type="button" class="source" onClick=${() => playTerminal(s)} aria-label=${`Play ${terminalLabel(s)}`}>
-              <span class="name">${terminalLabel(s)}</span><small>${s.streamid}</small>
+            (s) => html`<li><button type="button" class="source" onClick=${() => playTerminal(s)}>
+              <span class="name"><span class="sr-only">Play </span>${terminalLabel(s)}</span><small>${s.streamid}</small>
             </button></li>`,
           )}
           ${data && data.terminals.length === 0 ? html`<li class="empty">No terminal is streaming.</li>` : null}

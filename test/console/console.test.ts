@@ -66,7 +66,7 @@ async function axe(page: Page): Promise<Violation[]> {
 /** Checks a page with axe-core and saves its screenshot. */
 async function checkPage(tt: Test, page: Page, name: string): Promise<void> {
   const violations = await axe(page);
-  tt.same(violations, [], `${name}: no axe-core violations`);
+  tt.same(violations, [], `${name}: no axe-core violations (${violations.map((v) => v.id).join(', ') || 'none'})`);
   await page.screenshot({ path: join(artefacts, `${name}.png`), fullPage: true });
 }
 
@@ -158,9 +158,9 @@ t.test('the console in Chromium: sign in, a device appears live, its GB2312 chan
   const warm = Number(await page.evaluate(`performance.getEntriesByName('camgate:first-screen')[0].startTime`));
   t.comment(`first screen with a warm cache, signed in (Overview): ${warm.toFixed(0)} ms`);
   await page.keyboard.press('Tab');
-  t.equal(await page.evaluate('document.activeElement?.textContent'), 'Skip to content');
+  t.equal(await page.evaluate('document.activeElement?.textContent'), 'Skip to content', 'Tab: the skip link first');
   await page.keyboard.press('Tab');
-  t.equal(await page.evaluate('document.activeElement?.textContent'), 'Overview');
+  t.equal(await page.evaluate('document.activeElement?.textContent'), 'Overview', 'Tab: then the navigation');
   await page.keyboard.press('Tab');
   await page.keyboard.press('Enter');
   await page.getByRole('heading', { name: 'Devices' }).waitFor();
@@ -199,13 +199,16 @@ t.test('the console in Chromium: sign in, a device appears live, its GB2312 chan
   const jtPort = Number(system.data.listening.find((l) => l.name === 'jt1078-realtime')?.bind.split(':').pop());
   const sim = await startSimulation({ capture: `${capturesDir}data.txt`, host: '127.0.0.1', port: jtPort, streams: 1, loops: Infinity, speed: 1 });
   t.teardown(() => sim.stop());
-  const terminal = page.getByRole('button', { name: 'Play terminal 295696659617 channel 1' });
+  const terminal = page.getByRole('button', { name: /^Play terminal 295696659617 channel 1/ });
   await terminal.waitFor({ timeout: 15_000 });
   await terminal.click();
   const vehicle = await expectPlaying(t, page, 'terminal 295696659617 channel 1');
-  t.match(vehicle, { width: 720, height: 576 });
-  await page.getByRole('radio', { name: '1' }).check();
-  await page.getByRole('radio', { name: '4' }).check();
+  t.match(vehicle, { width: 1024, height: 576 }, '720x576 with its 64:45 sample aspect ratio');
+  await page.getByRole('radio', { name: '1', exact: true }).check();
+  t.equal(await page.locator('.grid .tile').count(), 1, 'split 1');
+  await page.getByRole('radio', { name: '9', exact: true }).check();
+  t.equal(await page.locator('.grid .tile').count(), 9, 'split 9');
+  await page.getByRole('radio', { name: '4', exact: true }).check();
   await checkPage(t, page, '4-live');
 
   await page.getByRole('link', { name: 'Playback' }).click();
