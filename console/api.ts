@@ -127,15 +127,12 @@ export type EventHandler = (event: string, data: Record<string, unknown>) => voi
 
 const handlers = new Set<EventHandler>();
 let source: EventSource | null = null;
-export const eventState = { connected: false };
 
 /** Subscribes to GET /events (one EventSource shared by every page). Returns the unsubscribe. */
 export function onEvents(handler: EventHandler): () => void {
   handlers.add(handler);
   if (!source) {
     source = new EventSource('/events');
-    source.onopen = () => (eventState.connected = true);
-    source.onerror = () => (eventState.connected = false);
     for (const name of ['devices.registered', 'devices.active', 'devices.offline', 'channels.active', 'streams.started', 'streams.stopped']) {
       // Vehicles and intercom events join this list with their issues.
       source.addEventListener(name, (e) => {

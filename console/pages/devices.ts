@@ -127,7 +127,7 @@ function DeviceNode({ device, channels, reload, open, toggle }: { device: Device
   return html`<li class="device" data-deviceid=${device.deviceid}>
     <div class="row">
       <button type="button" class="disclosure" aria-expanded=${open} aria-controls=${`channels-${device.deviceid}`} onClick=${toggle}>
-        <span class="name">${label}</span> <code>${device.deviceid}</code>
+        ${device.name ? html`<span class="name">${device.name}</span> ` : null}<code>${device.deviceid}</code>
       </button>
       <${OnlineBadge} online=${device.online === 1} />
       <span class="count">${channels.length} channel${channels.length === 1 ? '' : 's'}</span>
