@@ -3,10 +3,11 @@
  * camgate's entry point: the supervisor process that systemd starts.
  * Exit codes: 0 clean stop, 1 start-up failure, 78 configuration error.
  */
-import { pino } from 'pino';
+import { destination, multistream, pino } from 'pino';
 import { ConfigError, EXIT_CONFIG, configPathFrom, defaultConfig, loadConfig } from '../src/shared/config/config.js';
 import { Supervisor } from '../src/supervisor/supervisor.js';
 import { existsSync } from 'node:fs';
+import { RecentLog } from '../src/supervisor/recent-log.js';
 
 const SHUTDOWN_TIMEOUT_MS = 10_000;
 
@@ -25,8 +26,14 @@ async function main(): Promise<void> {
     throw error;
   }
 
-  const logger = pino({ level: config.log.level, base: { pid: process.pid } });
-  const supervisor = new Supervisor(config, { logger });
+  // Warnings and errors are also kept in memory for the console (GET /system/log).
+  const recentLog = new RecentLog();
+  const logger = pino(
+    { level: config.log.level, base: { pid: process.pid } },
+    // The logger's own level filters first; each stream then takes what it wants.
+    multistream([{ level: 'trace', stream: destination(1) }, { level: 'warn', stream: recentLog }]),
+  );
+  const supervisor = new Supervisor(config, { logger, recentLog });
 
   let signalled = false;
   const shutdown = (signal: string) => {

@@ -89,6 +89,11 @@ export class GbService {
   /** A device came online (first registration): ask what it is and what it has. */
   deviceOnline(deviceId: string): void {
     this.queryCatalog(deviceId);
+    this.queryDeviceInfo(deviceId);
+  }
+
+  /** DeviceInfo: the answer updates the device's manufacturer, model and firmware. */
+  queryDeviceInfo(deviceId: string): void {
     this.#query(deviceId, 'DeviceInfo', () => buildDeviceInfoQuery({ sn: this.#sn.next(), deviceId }));
   }
 

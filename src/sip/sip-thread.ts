@@ -134,6 +134,11 @@ export class SipThread {
         if (!p.presence.get(deviceId)) throw conflict(`device ${deviceId} is not online`);
         this.service.queryCatalog(deviceId);
         return true;
+      })
+      .handle('deviceinfo.query', ({ deviceId }) => {
+        if (!p.presence.get(deviceId)) throw conflict(`device ${deviceId} is not online`);
+        this.service.queryDeviceInfo(deviceId);
+        return true;
       });
   }
 

@@ -3,6 +3,8 @@ import { Piscina } from 'piscina';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { ManagedChild, processSpawner, threadSpawner, type ChildHealth } from '../shared/child.js';
+import type { RecentLog } from './recent-log.js';
+import { bindOf, listeningAddresses, listeningLines } from './listening.js';
 import type { CamgateConfig } from '../shared/config/config.js';
 import { mediaWorkerCount } from '../shared/config/worker-count.js';
 import type { MediaContract, MediaPing } from '../shared/contracts/media.js';
@@ -13,7 +15,7 @@ import { entryPath, packageVersion } from '../shared/entry.js';
 import { unavailable } from '../shared/errors.js';
 import { SIP_COUNTER_NAMES } from '../shared/contracts/sip-counters.js';
 import { buildApi } from './api/app.js';
-import type { HealthReport, PartHealth } from './api/system.js';
+import type { HealthReport, ListenAddress, PartHealth } from './api/system.js';
 import { BuiltinBackend, ZlmBackend, type MediaBackend } from './media-backends.js';
 import { MediaBridge } from './media-bridge.js';
 import { CounterTotals, registerMediaMetrics } from './media-metrics.js';
@@ -36,12 +38,15 @@ export interface SupervisorOptions {
   logger: Logger;
   /** Hard limit for an ordered shutdown (ms); past it the process exits anyway. */
   shutdownTimeout?: number;
+  /** The latest warnings and errors of `logger`, shown by GET /system/log. */
+  recentLog?: RecentLog;
 }
 
 export class Supervisor {
   readonly config: CamgateConfig;
   readonly version = packageVersion();
   #logger: Logger;
+  #recentLog: RecentLog | undefined;
   #store: Store | null = null;
   #sip: ManagedChild<SipContract> | null = null;
   #media: ManagedChild<MediaContract> | null = null;
@@ -63,6 +68,7 @@ export class Supervisor {
   constructor(config: CamgateConfig, options: SupervisorOptions) {
     this.config = config;
     this.#logger = options.logger;
+    this.#recentLog = options.recentLog;
   }
 
   get sip(): ManagedChild<SipContract> | null {
@@ -104,7 +110,7 @@ export class Supervisor {
     this.#media = this.#createMediaProcess(metrics, streams);
     for (const child of [this.#sip, this.#media]) this.#watch(child);
     this.#pool = new Piscina({ filename: entryPath('cpu-task'), maxThreads: this.config.pool.maxThreads, minThreads: 1, idleTimeout: 60_000 });
-    const apiAddress = await this.#startApi(store, metrics, advertisedHost);
+    const apiAddress = await this.#startApi(store, metrics, notifier, advertisedHost);
 
     await Promise.all([this.#sip.start(), this.#media.start()]);
     const log = this.#logger;
@@ -114,6 +120,7 @@ export class Supervisor {
     this.#media.on('restarted', () => void streams.reconcile('media process restarted').catch((err) => log.error({ err }, 'stream reconcile failed')));
     if (this.#zlm) await this.#checkZlm(this.#zlm, streams);
     log.info('all parts started');
+    for (const line of listeningLines(await this.listening())) log.info(line);
     return { apiAddress };
   }
 
@@ -224,7 +231,7 @@ export class Supervisor {
     });
   }
 
-  async #startApi(store: Store, metrics: Metrics, advertisedHost: string): Promise<string> {
+  async #startApi(store: Store, metrics: Metrics, notifier: Notifier, advertisedHost: string): Promise<string> {
     const { config } = this;
     const sip = () => {
       const channel = this.#sip?.channel;
@@ -241,16 +248,34 @@ export class Supervisor {
       sipHost: advertisedHost,
       gb: {
         queryRecords: (deviceId, channelId, start, end) => sip().request('records.query', { deviceId, channelId, start, end }, 15_000),
+        queryDevice: async (deviceId, what) => {
+          await sip().request(what === 'catalog' ? 'catalog.query' : 'deviceinfo.query', { deviceId }, 5000);
+        },
         forgetDevice: async (deviceId) => {
           await this.#sip?.channel?.request('device.forget', { deviceId }).catch((err: Error) => this.#logger.warn({ device: deviceId, err: err.message }, 'forget device failed'));
         },
       },
       version: this.version,
       logger: this.#logger,
+      events: notifier,
+      listening: () => this.listening(),
+      ...(this.#recentLog ? { recentLog: this.#recentLog } : {}),
     });
     const address = await this.#api.listen({ host: config.api.host, port: config.api.port });
-    this.#logger.info({ address }, 'api listening');
+    this.#logger.info({ address: bindOf(this.#api.server.address()) }, 'api listening');
     return address;
+  }
+
+  /** Every address the appliance listens on, with the addresses actually bound. */
+  async listening(): Promise<ListenAddress[]> {
+    const media = await this.#mediaPing()?.catch(() => undefined);
+    const workers = media?.detail?.workers ?? [];
+    return listeningAddresses({
+      config: this.config,
+      api: this.#api?.server.address() ?? null,
+      viewerPorts: workers.map((w) => w.detail?.flvPort ?? 0).filter((p) => p > 0),
+      publicHost: this.sipHost(),
+    });
   }
 
   /** Says at start-up what /healthz will say about ZLMediaKit, and re-pushes streams when it answers again. */

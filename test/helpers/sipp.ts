@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import { cpSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 
 const sharedSipp = new URL('../../../shared/sipp/', import.meta.url).pathname;
 const ourSipp = new URL('../fixtures/sipp/', import.meta.url).pathname;
@@ -19,14 +19,18 @@ export interface SippRun {
  * Runs sipp from a scratch copy of the shared scenarios (plus ours), because sipp
  * writes its logs into the current directory.
  */
-export async function runSipp(args: string[], timeoutMs = 120_000): Promise<SippRun> {
+export async function runSipp(args: string[], timeoutMs = 120_000, extraFiles: string[] = [], signal?: AbortSignal): Promise<SippRun> {
   const dir = mkdtempSync(join(tmpdir(), 'camgate-sipp-'));
   cpSync(sharedSipp, dir, { recursive: true });
   cpSync(ourSipp, dir, { recursive: true });
+  // Files a test made (a longer pcap, say), next to the scenarios that name them.
+  for (const file of extraFiles) cpSync(file, join(dir, basename(file)));
   const child = spawn('sipp', [...args, '-nostdin', '-trace_err', '-timeout', `${Math.floor(timeoutMs / 1000)}s`, '-timeout_error'], {
     cwd: dir,
     stdio: ['ignore', 'pipe', 'pipe'],
+    ...(signal ? { signal } : {}),
   });
+  child.on('error', () => undefined); // an abort kills sipp; its exit is reported below
   let output = '';
   child.stdout.on('data', (d) => (output += d));
   child.stderr.on('data', (d) => (output += d));
@@ -42,7 +46,8 @@ export async function runSipp(args: string[], timeoutMs = 120_000): Promise<Sipp
   return { code, output, errors, messages };
 }
 
-/** Starts sipp and returns at once; `done` resolves when it exits. */
-export function startSipp(args: string[], timeoutMs = 120_000): { done: Promise<SippRun> } {
-  return { done: runSipp(args, timeoutMs) };
+/** Starts sipp and returns at once; `done` resolves when it exits, `stop()` kills it. */
+export function startSipp(args: string[], timeoutMs = 120_000, extraFiles: string[] = []): { done: Promise<SippRun>; stop: () => void } {
+  const controller = new AbortController();
+  return { done: runSipp(args, timeoutMs, extraFiles, controller.signal), stop: () => controller.abort() };
 }

@@ -139,6 +139,8 @@ export type SipContract = {
     'device.forget': [{ deviceId: string }, boolean];
     /** Sends a Catalog query now; fails with 409 when the device is offline. */
     'catalog.query': [{ deviceId: string }, boolean];
+    /** Sends a DeviceInfo query now; fails with 409 when the device is offline. */
+    'deviceinfo.query': [{ deviceId: string }, boolean];
   };
   up: {
     'device.credentials': [{ deviceId: string }, { known: boolean; password: string }];

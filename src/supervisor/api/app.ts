@@ -1,6 +1,6 @@
-import { timingSafeEqual } from 'node:crypto';
 import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify';
 import formbody from '@fastify/formbody';
+import cookie from '@fastify/cookie';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { CamgateConfig } from '../../shared/config/config.js';
@@ -16,6 +16,11 @@ import { devicesRoutes } from './devices.js';
 import { channelsRoutes } from './channels.js';
 import { systemRoutes, type HealthReport } from './system.js';
 import { streamsRoutes } from './streams.js';
+import { SESSION_COOKIE, authenticated, sessionRoutes } from './session.js';
+import { eventsRoutes, type EventFeed } from './events.js';
+import { consoleRoutes, isConsolePath } from './console.js';
+import type { ListenAddress } from './system.js';
+import type { RecentLog } from '../recent-log.js';
 import { createZlmHooks, zlmWebhookRoutes, ZlmTransportError } from '../../media-server/zlm/index.js';
 import type { StreamManager } from '../streams.js';
 
@@ -27,6 +32,8 @@ export interface GbControl {
   queryRecords(deviceId: string, channelId: string, start: number, end: number): Promise<GosipRecordsWithState>;
   /** Drops a deleted device's registration. */
   forgetDevice(deviceId: string): Promise<void>;
+  /** Sends Catalog or DeviceInfo to an online device; the answer updates the store (and emits events). */
+  queryDevice?(deviceId: string, what: 'catalog' | 'deviceinfo'): Promise<void>;
 }
 
 export interface ApiDeps {
@@ -44,6 +51,12 @@ export interface ApiDeps {
   version: string;
   /** A pino logger; request logs are kept to warn level unless it is at debug or trace. */
   logger?: import('pino').Logger;
+  /** Every event the webhooks carry, for GET /events (the Notifier). */
+  events?: EventFeed;
+  /** Every listening address, for GET /system. */
+  listening?: () => Promise<ListenAddress[]>;
+  /** The latest warnings and errors, for GET /system/log. */
+  recentLog?: Pick<RecentLog, 'entries'>;
 }
 
 declare module 'fastify' {
@@ -59,17 +72,9 @@ function isPublic(url: string, config: CamgateConfig): boolean {
   // ZLMediaKit cannot send a token; its hooks are checked by mediaServerId instead.
   if (path.startsWith('/zlm/webhook/')) return true;
   if (path === '/metrics') return config.api.publicMetrics;
+  // The console's files and its sign-in (which checks the token itself).
+  if (isConsolePath(path) || path === '/session') return true;
   return path === '/swagger' || path.startsWith('/swagger/');
-}
-
-function tokenMatches(presented: string, tokens: Buffer[]): boolean {
-  const candidate = Buffer.from(presented);
-  let found = false;
-  for (const token of tokens) {
-    // Compare against every token, in constant time per token, so timing tells nothing.
-    if (token.length === candidate.length && timingSafeEqual(token, candidate)) found = true;
-  }
-  return found;
 }
 
 function sendError(reply: import('fastify').FastifyReply, status: number, code: ApiCode, data: string) {
@@ -102,6 +107,7 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
   app.decorate('deps', deps);
 
   await app.register(formbody);
+  await app.register(cookie);
   await app.register(swagger, {
     openapi: {
       openapi: '3.0.3',
@@ -114,9 +120,12 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
           '"1003" internal error. Request bodies may be JSON or application/x-www-form-urlencoded.',
       },
       components: {
-        securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } },
+        securitySchemes: {
+          bearer: { type: 'http', scheme: 'bearer' },
+          session: { type: 'apiKey', in: 'cookie', name: SESSION_COOKIE, description: 'Set by POST /session (the console)' },
+        },
       },
-      security: deps.config.api.tokens.length > 0 ? [{ bearer: [] }] : [],
+      security: deps.config.api.tokens.length > 0 ? [{ bearer: [] }, { session: [] }] : [],
     },
   });
   await app.register(swaggerUi, { routePrefix: '/swagger' });
@@ -127,14 +136,17 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
   if (tokens.length > 0) {
     app.addHook('onRequest', async (request, reply) => {
       if (isPublic(request.url, deps.config)) return;
-      const header = request.headers.authorization ?? '';
-      const match = /^Bearer\s+(\S+)$/i.exec(header);
-      if (!match || !tokenMatches(match[1]!, tokens)) {
+      if (!authenticated(request, tokens)) {
         reply.header('www-authenticate', 'Bearer realm="camgate"');
-        return sendError(reply, 401, '1000', 'authorization: a valid Bearer token is required');
+        return sendError(reply, 401, '1000', 'authorization: a valid Bearer token (or session cookie) is required');
       }
     });
   }
+  // A POST whose fields are all optional may come without a body (`curl -X POST`):
+  // validate it as an empty object rather than answering "body: must be object".
+  app.addHook('preValidation', async (request) => {
+    if ((request.body === undefined || request.body === null) && request.routeOptions.schema?.body) request.body = {};
+  });
 
   app.addHook('onResponse', async (request, reply) => {
     const route = request.routeOptions.url ?? 'unmatched';
@@ -178,6 +190,9 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
   );
 
   await app.register(systemRoutes);
+  await app.register(sessionRoutes(tokens));
+  await app.register(eventsRoutes(deps.events));
+  await app.register(consoleRoutes);
   await app.register(devicesRoutes);
   await app.register(channelsRoutes);
   await app.register(streamsRoutes(deps.streams ?? (() => null)));

@@ -1,5 +1,5 @@
 import type { FastifyInstance } from 'fastify';
-import { envelopeSchema, errorResponses, notFound, ok } from './envelope.js';
+import { ApiError, envelopeSchema, errorResponses, notFound, ok } from './envelope.js';
 import { deviceSchema, gbIdPattern, idParams, listQuerystring, listSchema } from './schemas.js';
 import type { ListQuery } from '../store/types.js';
 
@@ -145,5 +145,29 @@ export async function devicesRoutes(app: FastifyInstance): Promise<void> {
       return ok('');
     },
   );
-}
 
+  for (const [what, cmd, effect] of [
+    ['catalog', 'Catalog', 'its channels are updated (channels.active events)'],
+    ['deviceinfo', 'DeviceInfo', 'manufacturer, model and firmware are updated'],
+  ] as const) {
+    app.post<{ Params: { id: string } }>(
+      `/devices/:id/${what}`,
+      {
+        schema: {
+          tags: ['devices'],
+          summary: `Ask an online device for its ${cmd} now; when it answers, ${effect}.`,
+          params: idParams,
+          response: { 200: envelopeSchema({ type: 'string' }), ...errorResponses },
+        },
+      },
+      async (request) => {
+        const device = await store.devices.get(request.params.id);
+        if (!device) throw notFound(`device ${request.params.id} not found`);
+        if (device.online !== 1) throw new ApiError(409, '1002', `device ${request.params.id} is offline`);
+        if (!app.deps.gb?.queryDevice) throw new ApiError(503, '1001', 'signalling unavailable');
+        await app.deps.gb.queryDevice(request.params.id, what);
+        return ok('');
+      },
+    );
+  }
+}

@@ -4,6 +4,7 @@ export {
   NOTIFY_EVENTS,
   Notifier,
   type CloseResult,
+  type EventListener,
   type NotifierLogger,
   type NotifierOptions,
   type NotifierStats,

@@ -35,6 +35,9 @@ export const NOTIFY_EVENTS = [
 
 export type NotifyEvent = (typeof NOTIFY_EVENTS)[number];
 
+/** Receives every emitted event (`GET /events`); `data` must not be changed. */
+export type EventListener = (event: string, data: object) => void;
+
 export interface RetryPolicy {
   /** First retry delay, ms. */
   minDelay: number;
@@ -157,6 +160,7 @@ export class Notifier {
   readonly #pending = new Map<number, Job>();
   readonly #inFlight = new Map<Job, AbortController>();
   readonly #attempts = new Set<Promise<void>>();
+  readonly #listeners = new Set<EventListener>();
   #seq = 0;
   #pumpScheduled = false;
   #closing = false;
@@ -195,6 +199,26 @@ export class Notifier {
     this.#failLog = new LogThrottle(this.#now);
   }
 
+  /**
+   * Calls `listener` with every emitted event, whether or not a webhook URL is set for
+   * it (the API's `GET /events` feed). A throwing listener is logged and ignored.
+   * Returns the unsubscribe function.
+   */
+  subscribe(listener: EventListener): () => void {
+    this.#listeners.add(listener);
+    return () => void this.#listeners.delete(listener);
+  }
+
+  #publish(event: string, data: object): void {
+    for (const listener of this.#listeners) {
+      try {
+        listener(event, data);
+      } catch (error) {
+        this.#logger?.warn({ event, err: describe(error) }, 'event listener failed');
+      }
+    }
+  }
+
   /** True when a URL is configured for the event, i.e. emit() would send it. */
   wants(event: string): boolean {
     return this.#urls.has(event);
@@ -209,6 +233,7 @@ export class Notifier {
    */
   emit(event: string, data: object, orderKey?: string): boolean {
     try {
+      if (!this.#closing) this.#publish(event, data);
       const url = this.#urls.get(event);
       if (url === undefined) return false;
       if (this.#closing) {

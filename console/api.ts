@@ -1,0 +1,155 @@
+/** The console's access to camgate's REST API (same origin; the session cookie authenticates). */
+
+export class ApiFailure extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** Called when the API answers 401: the session expired or the token was removed. */
+let onUnauthorized: () => void = () => undefined;
+export function whenUnauthorized(handler: () => void): void {
+  onUnauthorized = handler;
+}
+
+type Params = Record<string, string | number | undefined>;
+
+function query(params: Params = {}): string {
+  const q = new URLSearchParams();
+  for (const [k, v] of Object.entries(params)) if (v !== undefined) q.set(k, String(v));
+  const s = q.toString();
+  return s ? `?${s}` : '';
+}
+
+async function call<T>(method: string, path: string, body?: object, params?: Params): Promise<T> {
+  const res = await fetch(path + query(params), {
+    method,
+    credentials: 'same-origin',
+    headers: body ? { 'content-type': 'application/json' } : {},
+    ...(body ? { body: JSON.stringify(body) } : {}),
+  });
+  const text = await res.text();
+  let envelope: { code?: string; data?: unknown } = {};
+  try {
+    envelope = JSON.parse(text);
+  } catch {
+    envelope = { data: text };
+  }
+  if (res.status === 401) onUnauthorized();
+  if (!res.ok || (envelope.code !== undefined && envelope.code !== '0')) {
+    throw new ApiFailure(res.status, envelope.code ?? '', typeof envelope.data === 'string' ? envelope.data : `HTTP ${res.status}`);
+  }
+  return envelope.data as T;
+}
+
+export const api = {
+  get: <T>(path: string, params?: Params) => call<T>('GET', path, undefined, params),
+  post: <T>(path: string, body: object = {}) => call<T>('POST', path, body),
+  del: <T>(path: string, params?: Params) => call<T>('DELETE', path, undefined, params),
+};
+
+export interface List<T> {
+  Total: number;
+  List: T[];
+}
+
+export interface Device {
+  deviceid: string;
+  name: string;
+  online: number;
+  active: number;
+  source: string;
+  transport: string;
+  manufacturer: string;
+  model: string;
+  firmware: string;
+  devicetype: string;
+  expires_at: number | null;
+  addtime: number;
+}
+
+export interface ChannelRow {
+  channelid: string;
+  deviceid: string;
+  name: string;
+  memo: string;
+  status: string;
+  manufacturer: string;
+  model: string;
+  streamtype: 'push' | 'pull';
+  url: string;
+  width: number;
+  height: number;
+  vf: string;
+  fps: number;
+}
+
+export interface StreamRow {
+  streamid: string;
+  kind: 'gb28181' | 'jt1078';
+  t: number;
+  deviceid: string;
+  channelid: string;
+  status: number;
+  start: number;
+  end: number;
+  media_server: string;
+  worker: number | null;
+  reason: string | null;
+  urls: Record<string, string>;
+  stream: boolean;
+  addtime: number;
+  closed_at: number | null;
+}
+
+export interface Forward {
+  host: string;
+  port: number;
+  transport: string;
+  ssrc: number;
+}
+
+/** A gosip filter list, JSON-encoded for the `filters` parameter. */
+export function filters(...conditions: Array<[string, string, string | number]>): string {
+  return JSON.stringify(conditions.map(([field_name, operator, value]) => ({ field_name, operator, value })));
+}
+
+/** Every row of a list route (limit -1: no paging). */
+export async function all<T>(path: string, params: Params = {}): Promise<T[]> {
+  return (await api.get<List<T>>(path, { limit: -1, ...params })).List;
+}
+
+export type EventHandler = (event: string, data: Record<string, unknown>) => void;
+
+const handlers = new Set<EventHandler>();
+let source: EventSource | null = null;
+
+/** Subscribes to GET /events (one EventSource shared by every page). Returns the unsubscribe. */
+export function onEvents(handler: EventHandler): () => void {
+  handlers.add(handler);
+  if (!source) {
+    source = new EventSource('/events');
+    for (const name of ['devices.registered', 'devices.active', 'devices.offline', 'channels.active', 'streams.started', 'streams.stopped']) {
+      // Vehicles and intercom events join this list with their issues.
+      source.addEventListener(name, (e) => {
+        let body: { data?: Record<string, unknown> } = {};
+        try {
+          body = JSON.parse((e as MessageEvent<string>).data);
+        } catch {
+          return;
+        }
+        for (const h of handlers) h(name, body.data ?? {});
+      });
+    }
+  }
+  return () => void handlers.delete(handler);
+}
+
+export function closeEvents(): void {
+  source?.close();
+  source = null;
+}

@@ -1,0 +1,136 @@
+import { useEffect, useRef, useState } from 'preact/hooks';
+import { all, api, filters, type ChannelRow, type Device, type StreamRow } from '../api.js';
+import { Player, playUrl } from '../player.js';
+import { channelName, html, Page, Status, useAction, useLoad } from '../ui.js';
+
+interface Tile {
+  /** Changes whenever the tile gets a new stream, so the player restarts. */
+  key: number;
+  label: string;
+  url: string;
+}
+
+const SPLITS = [1, 4, 9, 16] as const;
+let tileKeys = 0;
+
+/** A JT/T 1078 stream's label: SIM and channel from its name (live/jt1078-<sim>-<channel>). */
+function terminalLabel(s: StreamRow): string {
+  const m = /-(\d+)-(\d+)$/.exec(s.streamid);
+  return m ? `terminal ${m[1]} channel ${m[2]}` : s.streamid;
+}
+
+export function Live({ params }: { params: URLSearchParams }) {
+  const { data, error } = useLoad(
+    async () => {
+      const [devices, channels, terminals] = await Promise.all([
+        all<Device>('/devices', { filters: filters(['online', '=', 1]) }),
+        all<ChannelRow>('/channels', { sort: 'channelid' }),
+        all<StreamRow>('/streams', { filters: filters(['status', '=', 0], ['kind', '=', 'jt1078']) }),
+      ]);
+      const online = new Map(devices.map((d) => [d.deviceid, d]));
+      return { channels: channels.filter((c) => online.has(c.deviceid)), devices: online, terminals };
+    },
+    [],
+    ['devices.', 'channels.', 'streams.'],
+  );
+  const [split, setSplit] = useState<number>(4);
+  const [tiles, setTiles] = useState<Array<Tile | null>>(Array(16).fill(null));
+  const [selected, setSelected] = useState(0);
+  const [search, setSearch] = useState('');
+  const [message, failed, run] = useAction();
+  const grid = useRef<HTMLDivElement>(null);
+
+  const place = (tile: Omit<Tile, 'key'>) => {
+    setTiles((current) => {
+      const next = [...current];
+      // The selected tile if empty, else the first empty one, else the selected one.
+      let at = next[selected] ? next.findIndex((t, i) => i < split && !t) : selected;
+      if (at < 0) at = selected;
+      next[at] = { ...tile, key: ++tileKeys };
+      setSelected((at + 1) % split);
+      return next;
+    });
+  };
+  const playChannel = (c: ChannelRow) =>
+    run(async () => {
+      const stream = await api.post<StreamRow>(`/channels/${c.channelid}/streams`);
+      const url = playUrl(stream.urls ?? {});
+      if (!url) throw new Error('the media server gave no playable URL for this stream');
+      place({ label: channelName(c), url });
+    });
+  const playTerminal = (s: StreamRow) =>
+    run(async () => {
+      const url = playUrl(s.urls ?? {});
+      if (!url) throw new Error('no playable URL for this stream');
+      place({ label: terminalLabel(s), url });
+    });
+  const stop = (i: number) => setTiles((current) => current.map((t, j) => (j === i ? null : t)));
+
+  // #/live?channel=<id> (from the Devices page) starts that channel once.
+  const wanted = params.get('channel');
+  useEffect(() => {
+    const c = wanted && data?.channels.find((x) => x.channelid === wanted);
+    if (c) {
+      void playChannel(c);
+      history.replaceState(null, '', '#/live');
+    }
+  }, [wanted, !!data]);
+
+  const needle = search.trim().toLowerCase();
+  const channels = (data?.channels ?? []).filter((c) => !needle || `${channelName(c)} ${c.channelid}`.toLowerCase().includes(needle));
+  const cols = Math.sqrt(split);
+  return html`<${Page} title="Live view">
+    <div class="live">
+      <aside class="sources" aria-label="Sources">
+        <label for="live-search">Find a channel</label>
+        <input id="live-search" type="search" value=${search} onInput=${(e: Event) => setSearch((e.target as HTMLInputElement).value)} />
+        <h2>Camera channels</h2>
+        ${error ? html`<p role="alert" class="status error">${error}</p>` : null}
+        <ul class="source-list">
+          ${channels.map(
+            (c) => html`<li><button type="button" class="source" onClick=${() => playChannel(c)}>
+              <span class="name"><span class="sr-only">Play </span>${channelName(c)}</span><small>${data?.devices.get(c.deviceid)?.name || c.deviceid}</small>
+            </button></li>`,
+          )}
+          ${data && channels.length === 0 ? html`<li class="empty">No channel of an online device.</li>` : null}
+        </ul>
+        <h2>JT/T 1078 terminals</h2>
+        <ul class="source-list">
+          ${(data?.terminals ?? []).map(
+            (s) => html`<li><button type="button" class="source" onClick=${() => playTerminal(s)}>
+              <span class="name"><span class="sr-only">Play </span>${terminalLabel(s)}</span><small>${s.streamid}</small>
+            </button></li>`,
+          )}
+          ${data && data.terminals.length === 0 ? html`<li class="empty">No terminal is streaming.</li>` : null}
+        </ul>
+        <!-- Vehicles (JT/T 808) join this list with their issue. -->
+      </aside>
+      <div class="wall">
+        <fieldset class="split">
+          <legend>Split</legend>
+          ${SPLITS.map(
+            (n) => html`<label><input type="radio" name="split" value=${n} checked=${split === n} onChange=${() => setSplit(n)} /> ${n}</label>`,
+          )}
+        </fieldset>
+        <${Status} message=${message} failed=${failed} />
+        <div class="grid" ref=${grid} style=${`grid-template-columns: repeat(${cols}, 1fr)`}>
+          ${tiles.slice(0, split).map(
+            (tile, i) => html`<div class=${i === selected ? 'tile selected' : 'tile'} id=${`tile-${i}`} role="group" aria-label=${`Tile ${i + 1}${tile ? `: ${tile.label}` : ', empty'}`}>
+              ${tile
+                ? html`<div class="tile-bar">
+                      <span class="name">${tile.label}</span>
+                      <button type="button" onClick=${() => document.getElementById(`tile-${i}`)?.requestFullscreen()} aria-label=${`Full screen ${tile.label}`}>Full screen</button>
+                      <button type="button" onClick=${() => stop(i)} aria-label=${`Stop ${tile.label}`}>Stop</button>
+                    </div>
+                    <${Player} key=${tile.key} url=${tile.url} label=${tile.label} />`
+                : html`<button type="button" class="empty-tile" aria-pressed=${i === selected} onClick=${() => setSelected(i)}>
+                    Tile ${i + 1}: ${i === selected ? 'the next channel plays here' : 'select, then pick a channel'}
+                  </button>`}
+            </div>`,
+          )}
+        </div>
+        <!-- PTZ pad (GB28181 control) and Talk (intercom) join the tile bar with their issues. -->
+      </div>
+    </div>
+  <//>`;
+}
