@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { FlvFanout, type FlvViewerSink } from './flv-fanout.js';
+import { FrameFlvFanout as FlvFanout, type FlvViewerSink } from './flv-fanout.js';
 
 /**
  * The built-in viewer server of one media worker: HTTP-FLV and WS-FLV for the
