@@ -125,6 +125,11 @@ export class FlvPublisher {
     return this.#streams;
   }
 
+  /** Makes every record written so far visible to the reader now (otherwise: at the end of this turn). */
+  flush(): void {
+    this.#writer.flush();
+  }
+
   stats(): FlvPublisherStats {
     return { streams: this.#streams.size, ...this.#counters, controlBacklog: this.#backlog.length };
   }
