@@ -21,6 +21,7 @@ import { createLogger, type Logger } from '../shared/logger.js';
 import { RingBuffer, RingWriter } from '../shared/ring.js';
 import { IngestAcceptor, type WorkerSlot } from './ingest-acceptor.js';
 import { RtpPortAllocator } from './rtp-port-allocator.js';
+import { ViewerServer } from './viewers/viewer-server.js';
 import { mediaWorkerCount } from '../shared/config/worker-count.js';
 
 type MediaChannel = ChildChannel<MediaContract>;
@@ -42,6 +43,9 @@ export class MediaProcess {
   #rtpInputs = new Map<string, { slot: number; port: number }>();
   #ports: RtpPortAllocator;
   #acceptor: IngestAcceptor | null = null;
+  /** Every HTTP-FLV / WS-FLV viewer on one port (media.httpPort); null with media.server zlm. */
+  #viewers: ViewerServer | null = null;
+  #idleTimer: NodeJS.Timeout | null = null;
   #nextWorker = 0;
 
   constructor(config: CamgateConfig, channel: MediaChannel) {
@@ -52,6 +56,9 @@ export class MediaProcess {
     // reports them in its ping answer; the supervisor keeps totals across restarts.
     this.#counters = SharedCounters.create(MEDIA_COUNTER_NAMES);
     this.#ports = new RtpPortAllocator(config.media.rtpPorts);
+    if (config.media.server === 'builtin') {
+      this.#viewers = new ViewerServer({ host: config.media.host, port: config.media.httpPort, onBytesOut: (n) => this.#counters.add('bytes_out|flv', n) });
+    }
     const count = mediaWorkerCount(config.media.workers);
     for (let slot = 0; slot < count; slot++) this.#workers.push(this.#worker(slot));
     this.#serve();
@@ -59,6 +66,9 @@ export class MediaProcess {
 
   async start(): Promise<void> {
     const { config } = this;
+    // The viewer port first: workers attach their FLV rings to it as they start.
+    await this.#viewers?.start();
+    if (this.#viewers && config.streams.noViewerClose > 0) this.#watchIdle(config.streams.noViewerClose * 1000);
     await Promise.all(this.#workers.map((w) => w.start()));
     this.#acceptor = new IngestAcceptor({
       host: config.jt1078.host,
@@ -69,7 +79,12 @@ export class MediaProcess {
     });
     await this.#acceptor.listen();
     this.#log.info(
-      { workers: this.#workers.length, jt1078: { host: config.jt1078.host, realtime: config.jt1078.realtime.port, playback: config.jt1078.playback.port }, rtpPorts: config.media.rtpPorts },
+      {
+        workers: this.#workers.length,
+        jt1078: { host: config.jt1078.host, realtime: config.jt1078.realtime.port, playback: config.jt1078.playback.port },
+        rtpPorts: config.media.rtpPorts,
+        viewers: this.#viewers ? { host: config.media.host, port: this.#viewers.port } : null,
+      },
       'media process started',
     );
   }
@@ -90,14 +105,17 @@ export class MediaProcess {
       connections: this.#acceptor?.connectionCount ?? 0,
       streams: streams.length,
       streamsByProtocol: { jt1078: streams.length - gb28181, gb28181 },
-      viewers: states.reduce((n, w) => n + (w.detail?.viewers ?? 0), 0),
+      viewers: this.#viewers?.viewerCount ?? 0,
+      viewerPort: this.#viewers?.port ?? 0,
       counters: this.#counters.snapshot(),
     };
   }
 
   async close(): Promise<void> {
+    if (this.#idleTimer) clearInterval(this.#idleTimer);
     await this.#acceptor?.close();
     await Promise.all(this.#workers.map((w) => w.stop(2000)));
+    this.#viewers?.close();
     this.#log.info('media process stopped');
   }
 
@@ -112,16 +130,18 @@ export class MediaProcess {
       threadSpawner<MediaWorkerContract>(
         entryPath('media-worker'),
         () => {
-          // A fresh ring per incarnation: the dead worker's unread bytes are gone with it.
+          // Fresh rings per incarnation: the dead worker's unread bytes are gone with it.
           const ring = RingBuffer.create(config.media.ringBytes);
           this.#slots[slot]!.writer = new RingWriter(ring);
+          const flvRing = this.#viewers ? RingBuffer.create(config.media.ringBytes) : null;
+          if (flvRing) this.#viewers!.attachWorker(slot, flvRing);
           return {
             slot,
             ring,
             counters: this.#counters.sab,
             prefixes: { realtime: config.jt1078.realtime.prefix, playback: config.jt1078.playback.prefix },
             forward: config.jt1078.forward,
-            flv: { host: config.media.host, port: config.media.server === 'builtin' ? config.media.httpPort + slot : 0, noViewerCloseMs: config.streams.noViewerClose * 1000 },
+            flvRing,
             forwardHighWater: config.media.forwardHighWater,
             packetTimeoutMs: config.jt1078.packetTimeout * 1000,
             logLevel: config.log.level,
@@ -133,7 +153,6 @@ export class MediaProcess {
         onChannel: (channel) => {
           channel.onNote('stream.started', (info) => this.#streamStarted(info));
           channel.onNote('stream.stopped', (stopped) => this.#streamStopped(stopped));
-          channel.onNote('stream.idle', (idle) => this.#channel.notify('stream.idle', idle));
           channel.onNote('connection.stalled', ({ connId }) => this.#acceptor?.closeStalled(connId));
         },
       },
@@ -148,6 +167,8 @@ export class MediaProcess {
 
   /** A worker died: its ring is dropped, its connections closed, its streams end with reason `worker-died`. */
   #workerDied(slot: number, reason: string): void {
+    // The "media worker" prefix tells viewers (502 / WS 1011) that their stream's worker died.
+    this.#viewers?.detachWorker(slot, `media worker died: ${reason}`);
     const writer = this.#slots[slot]!.writer;
     this.#slots[slot]!.writer = null;
     writer?.close();
@@ -163,6 +184,21 @@ export class MediaProcess {
     }
     this.#log.warn({ worker: slot, reason, closedStreams, droppedConnections }, 'media worker died; its streams closed');
     this.#channel.notify('worker.died', { slot, reason, droppedConnections, closedStreams });
+  }
+
+  /** Reports streams without a viewer for `ms`, once per idle spell; the supervisor decides (BYE for GB28181). */
+  #watchIdle(ms: number): void {
+    const reported = new Set<string>();
+    this.#idleTimer = setInterval(() => {
+      const idle = new Set(this.#viewers?.idleStreams(Date.now() - ms) ?? []);
+      for (const name of idle) {
+        const slot = this.#viewers?.streamSlot(name);
+        if (!reported.has(name) && slot !== undefined) this.#channel.notify('stream.idle', { name, slot });
+      }
+      for (const name of [...reported]) if (!idle.has(name)) reported.delete(name);
+      for (const name of idle) reported.add(name);
+    }, Math.min(5000, ms));
+    this.#idleTimer.unref();
   }
 
   /** A live worker for a new input, round robin. */

@@ -4,11 +4,14 @@ import type { StreamInfo } from '../shared/contracts/media.js';
 import type { Logger } from '../shared/logger.js';
 import type { StreamOutputs } from './rtp-output.js';
 
-/** Where a stream's viewers are served (the FLV fan-out); keyed by stream name. */
+/** Where a stream's frames go to reach its viewers (the FLV publisher towards the viewer server). */
 export interface ViewerPort {
-  open(name: string): void;
-  push(name: string, frame: AvFrame): void;
-  close(name: string, reason: string): void;
+  open(name: string): ViewerFeed;
+}
+
+export interface ViewerFeed {
+  push(frame: AvFrame): void;
+  close(reason: string): void;
 }
 
 /** What feeds a stream: an RTP input it owns, or nothing it can close (a JT/T 1078 channel of a connection). */
@@ -31,8 +34,7 @@ export class MediaStream extends EventEmitter<MediaStreamEvents> {
   readonly name: string;
   readonly outputs: StreamOutputs;
   info: StreamInfo;
-  #viewers: ViewerPort | null;
-  #viewing = false;
+  #viewers: ViewerFeed | null;
   #source: StreamSource | null;
   #closed = false;
   #log: Logger;
@@ -42,7 +44,8 @@ export class MediaStream extends EventEmitter<MediaStreamEvents> {
     this.name = options.info.name;
     this.info = options.info;
     this.outputs = options.outputs;
-    this.#viewers = options.viewers;
+    // Viewers may connect as soon as the stream exists; they wait for its first key frame.
+    this.#viewers = options.viewers?.open(this.name) ?? null;
     this.#source = options.source;
     this.#log = options.log;
   }
@@ -51,20 +54,16 @@ export class MediaStream extends EventEmitter<MediaStreamEvents> {
     return this.#closed;
   }
 
-  /** The first frame arrived: the stream is announced and viewers may join. */
+  /** The first frame arrived: the stream is announced. */
   started(info: Partial<StreamInfo>): void {
     this.info = { ...this.info, ...info };
-    if (this.#viewers && !this.#viewing) {
-      this.#viewers.open(this.name);
-      this.#viewing = true;
-    }
     this.#log.info({ kind: this.info.kind }, 'stream started');
   }
 
   write(frame: AvFrame): void {
     if (this.#closed) return;
     this.outputs.write(frame);
-    if (this.#viewing) this.#viewers!.push(this.name, frame);
+    this.#viewers?.push(frame);
   }
 
   /** Closes outputs, viewers and the source, in that order; emits `close` once. */
@@ -72,8 +71,8 @@ export class MediaStream extends EventEmitter<MediaStreamEvents> {
     if (this.#closed) return;
     this.#closed = true;
     this.outputs.close();
-    if (this.#viewing) this.#viewers!.close(this.name, reason);
-    this.#viewing = false;
+    this.#viewers?.close(reason);
+    this.#viewers = null;
     const source = this.#source;
     this.#source = null;
     source?.close(reason);

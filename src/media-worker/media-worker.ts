@@ -18,7 +18,7 @@ import { conflict, missing } from '../shared/errors.js';
 import { createLogger, type Logger } from '../shared/logger.js';
 import { RingReader } from '../shared/ring.js';
 import { parseIngestTag } from '../shared/contracts/ingest-ring.js';
-import { FlvServer } from './flv-server.js';
+import { FlvPublisher } from './flv-publisher.js';
 import { Jt1078Connection, watchStalls, type IngestHooks, type IngestStream } from './jt1078-ingest.js';
 import { MediaStream, type ViewerPort } from './media-stream.js';
 import { RtpIngest } from './rtp-ingest.js';
@@ -39,8 +39,7 @@ export class MediaWorker {
   #rtpInputs = new Map<string, RtpIngest>();
   #reader: RingReader | null = null;
   #senderSettings: RtpSenderSettings;
-  #flv: FlvServer | null = null;
-  #idleTimer: NodeJS.Timeout | null = null;
+  #flv: FlvPublisher | null = null;
   #stallTimer: NodeJS.Timeout | null = null;
 
   constructor(init: MediaWorkerInit, channel: WorkerChannel) {
@@ -54,45 +53,33 @@ export class MediaWorker {
   }
 
   async start(): Promise<void> {
-    const { flv } = this.#init;
-    if (flv.port > 0) {
-      this.#flv = new FlvServer(flv.host, flv.port, (n) => this.#counters.add('bytes_out|flv', n));
-      await this.#flv.start();
-      if (flv.noViewerCloseMs > 0) this.#watchIdle(flv.noViewerCloseMs);
-    }
+    if (this.#init.flvRing) this.#flv = new FlvPublisher(this.#init.flvRing);
     this.#stallTimer = watchStalls(this.#connections, this.#init.packetTimeoutMs, (connId) => {
       this.#log.info({ connId }, 'JT/T 1078 connection sent no complete packet in time; closing it');
       this.#channel.notify('connection.stalled', { connId, slot: this.slot });
     });
     this.#reader = new RingReader(this.#init.ring);
     void this.#reader.run((view, tag) => this.#ringRecord(view, tag));
-    this.#log.info({ flvPort: this.#flv?.port ?? 0 }, 'media worker started');
+    this.#log.info({ viewers: this.#flv !== null }, 'media worker started');
   }
 
   ping(): MediaWorkerPing {
-    return { role: 'media-worker', connections: this.#connections.size, streams: this.#streams.size, viewers: this.#flv?.viewers ?? 0, flvPort: this.#flv?.port ?? 0 };
+    return { role: 'media-worker', connections: this.#connections.size, streams: this.#streams.size, flvDroppedTags: this.#flv?.stats().droppedTags ?? 0 };
   }
 
   close(): void {
-    if (this.#idleTimer) clearInterval(this.#idleTimer);
     if (this.#stallTimer) clearInterval(this.#stallTimer);
     for (const stream of [...this.#streams.values()]) stream.close('shutdown');
     for (const conn of this.#connections.values()) conn.close('shutdown');
     this.#connections.clear();
     this.#reader?.close();
-    this.#flv?.close();
+    this.#flv?.end('media worker stopped');
     this.#log.info('media worker stopped');
   }
 
-  /** The FLV server as the viewer port of streams (null: viewers off). */
+  /** The FLV publisher as the viewer port of streams (null: viewers off). */
   #viewers(): ViewerPort | null {
-    const flv = this.#flv;
-    if (!flv) return null;
-    return {
-      open: (name) => void flv.addStream(name),
-      push: (name, frame) => flv.get(name)?.push(frame),
-      close: (name, reason) => flv.removeStream(name, reason),
-    };
+    return this.#flv;
   }
 
   /** Registers a stream; its `close` reports it stopped, unless a newer stream took its name. */
@@ -217,17 +204,5 @@ export class MediaWorker {
     stream = this.#adopt(this.#newStream({ name: options.name, kind: 'gb28181', slot: this.slot, port: options.port, connId: -1, startedAt: 0 }, destinations, input));
     this.#rtpInputs.set(options.name, input);
     return { port: options.port };
-  }
-
-  /** Reports streams without a viewer for `ms`, once per idle spell; the supervisor decides (BYE for GB28181). */
-  #watchIdle(ms: number): void {
-    const reported = new Set<string>();
-    this.#idleTimer = setInterval(() => {
-      const idle = new Set(this.#flv?.idleStreams(Date.now() - ms) ?? []);
-      for (const name of idle) if (!reported.has(name)) this.#channel.notify('stream.idle', { name, slot: this.slot });
-      for (const name of [...reported]) if (!idle.has(name)) reported.delete(name);
-      for (const name of idle) reported.add(name);
-    }, Math.min(5000, ms));
-    this.#idleTimer.unref();
   }
 }

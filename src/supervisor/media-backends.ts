@@ -57,7 +57,7 @@ export class BuiltinBackend implements MediaBackend {
   urls(name: string, slot: number | null): Record<string, string> {
     if (slot === null) return {};
     const host = this.#config.media.publicHost || this.#host;
-    const port = this.#config.media.httpPort + slot;
+    const port = this.#config.media.httpPort;
     return { flv: `http://${host}:${port}/${name}.flv`, wsflv: `ws://${host}:${port}/${name}.flv` };
   }
 }

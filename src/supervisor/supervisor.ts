@@ -269,11 +269,11 @@ export class Supervisor {
   /** Every address the appliance listens on, with the addresses actually bound. */
   async listening(): Promise<ListenAddress[]> {
     const media = await this.#mediaPing()?.catch(() => undefined);
-    const workers = media?.detail?.workers ?? [];
+    const viewerPort = media?.detail?.viewerPort ?? 0;
     return listeningAddresses({
       config: this.config,
       api: this.#api?.server.address() ?? null,
-      viewerPorts: workers.map((w) => w.detail?.flvPort ?? 0).filter((p) => p > 0),
+      viewerPorts: viewerPort > 0 ? [viewerPort] : [],
       publicHost: this.sipHost(),
     });
   }

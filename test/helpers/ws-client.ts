@@ -6,7 +6,15 @@ import { randomBytes } from 'node:crypto';
  * the payloads of the server's (unmasked) binary frames until the server closes.
  * Written by hand so the test does not trust a library the server also could use.
  */
-export function readWebSocket(url: string, timeoutMs = 30_000): Promise<{ status: number; payload: Buffer; frames: number }> {
+export interface WebSocketRead {
+  status: number;
+  payload: Buffer;
+  frames: number;
+  /** The server's close frame, if it sent one. */
+  close?: { code: number; reason: string };
+}
+
+export function readWebSocket(url: string, timeoutMs = 30_000): Promise<WebSocketRead> {
   const u = new URL(url);
   return new Promise((resolve, reject) => {
     const socket = connect(Number(u.port), u.hostname);
@@ -16,17 +24,18 @@ export function readWebSocket(url: string, timeoutMs = 30_000): Promise<{ status
     let headerDone = false;
     const chunks: Buffer[] = [];
     let frames = 0;
+    let close: { code: number; reason: string } | undefined;
     const timer = setTimeout(() => {
       socket.destroy();
       reject(new Error('websocket read timed out'));
     }, timeoutMs);
     const finish = () => {
       clearTimeout(timer);
-      resolve({ status, payload: Buffer.concat(chunks), frames });
+      resolve({ status, payload: Buffer.concat(chunks), frames, ...(close ? { close } : {}) });
     };
     socket.on('connect', () => {
       socket.write(
-        `GET ${u.pathname} HTTP/1.1\r\nHost: ${u.host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
+        `GET ${u.pathname}${u.search} HTTP/1.1\r\nHost: ${u.host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
           `Sec-WebSocket-Key: ${key}\r\nSec-WebSocket-Version: 13\r\n\r\n`,
       );
     });
@@ -61,6 +70,7 @@ export function readWebSocket(url: string, timeoutMs = 30_000): Promise<{ status
         const payload = buffer.subarray(offset, offset + length);
         buffer = buffer.subarray(offset + length);
         if (opcode === 0x8) {
+          close = { code: payload.length >= 2 ? payload.readUInt16BE(0) : 1005, reason: payload.subarray(2).toString() };
           socket.end();
           return;
         }

@@ -1,5 +1,4 @@
 import t from 'tap';
-import { spawn } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -9,21 +8,8 @@ import { needPeer } from '../helpers/peers.js';
 import { freePort } from '../helpers/ports.js';
 import { readWebSocket } from '../helpers/ws-client.js';
 import { runSimulation } from '../../src/tools/sim/index.js';
+import { ffprobe } from '../helpers/ffprobe.js';
 
-function ffprobe(args: string[], timeoutMs = 30_000): Promise<{ json: any; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn('ffprobe', ['-v', 'error', ...args, '-of', 'json'], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (d) => (out += d));
-    child.stderr.on('data', (d) => (err += d));
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-    child.once('exit', () => {
-      clearTimeout(timer);
-      resolve({ json: JSON.parse(out || '{}'), stderr: err });
-    });
-  });
-}
 
 t.test('a JT/T 1078 terminal is playable at its HTTP-FLV and WS-FLV URLs', async (t) => {
   if (!needPeer(t, 'ffprobe', 'ffmpeg')) return;

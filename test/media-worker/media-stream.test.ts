@@ -19,9 +19,10 @@ function setup(_t: Test) {
   };
   const pushed: string[] = [];
   const viewers: ViewerPort = {
-    open: (name) => order.push(`viewers.open ${name}`),
-    push: (name) => pushed.push(name),
-    close: (name, reason) => order.push(`viewers.close ${name} ${reason}`),
+    open: (name) => {
+      order.push(`viewers.open ${name}`);
+      return { push: () => pushed.push(name), close: (reason) => order.push(`viewers.close ${name} ${reason}`) };
+    },
   };
   const source = { close: (reason: string) => order.push(`source ${reason}`) };
   const stream = new MediaStream({ info: { name: 'live/x', kind: 'realtime', slot: 0, connId: 1, startedAt: 0 }, outputs, viewers, source, log });
@@ -32,8 +33,7 @@ t.test('close cascades: outputs, viewers, source, then one close event', async (
   const { stream, order, pushed } = setup(t);
   const reasons: string[] = [];
   stream.on('close', (reason) => reasons.push(reason));
-  stream.write(frame);
-  t.same(pushed, [], 'viewers get nothing before the stream started');
+  t.same(order, ['viewers.open live/x'], 'viewers may wait for the stream from its creation');
   stream.started({ startedAt: 5 });
   stream.write(frame);
   t.same(pushed, ['live/x']);
@@ -52,6 +52,6 @@ t.test('a source that ended by itself is not closed again', async (t) => {
   const reasons: string[] = [];
   stream.on('close', (reason) => reasons.push(reason));
   stream.sourceClosed('media timeout');
-  t.same(order, ['outputs'], 'outputs closed; viewers never opened; source not called back');
+  t.same(order, ['viewers.open live/x', 'outputs', 'viewers.close live/x media timeout'], 'outputs and viewers closed; source not called back');
   t.same(reasons, ['media timeout']);
 });

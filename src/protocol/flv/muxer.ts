@@ -122,6 +122,30 @@ function writeFourCc(out: Uint8Array, o: number, fourcc: number): void {
   out[o + 3] = fourcc & 0xff;
 }
 
+/**
+ * An onMetaData script tag (timestamp 0) for a stream: hasVideo/hasAudio (mpegts.js takes these
+ * over the header flags; default: the codecs known), codec ids, width/height once an SPS was
+ * parsed, audio rate/channels. For a fan-out that gets tags from a muxer in another thread.
+ */
+export function onMetaDataTag(i: Readonly<FlvStreamInfo>, flags?: Partial<FlvHeaderFlags>): Uint8Array {
+  const hasVideo = flags?.hasVideo ?? i.videoCodec !== undefined;
+  const hasAudio = flags?.hasAudio ?? i.audioCodec !== undefined;
+  const props: Array<[string, Amf0Value]> = [
+    ['duration', 0],
+    ['hasVideo', hasVideo],
+    ['hasAudio', hasAudio],
+  ];
+  if (i.videoCodec) props.push(['videocodecid', i.videoCodec === 'h264' ? FLV_CODEC_AVC : FOURCC_HVC1]);
+  if (i.width !== undefined && i.height !== undefined) props.push(['width', i.width], ['height', i.height]);
+  if (i.audioCodec) {
+    props.push(['audiocodecid', i.audioCodec === 'aac' ? FLV_SOUND_AAC : i.audioCodec === 'g711a' ? FLV_SOUND_G711A : FLV_SOUND_G711U]);
+    if (i.audioSampleRate) props.push(['audiosamplerate', i.audioSampleRate]);
+    props.push(['audiosamplesize', 16], ['stereo', (i.audioChannels ?? 1) > 1]);
+  }
+  props.push(['encoder', 'camgate']);
+  return makeTag(FLV_TAG_SCRIPT, 0, amf0ScriptBody('onMetaData', props));
+}
+
 export class FlvMuxer {
   private readonly keepParameterSets: boolean;
   private readonly rawAacConfig: Uint8Array | undefined;
@@ -179,24 +203,9 @@ export class FlvMuxer {
    */
   onMetaData(flags?: Partial<FlvHeaderFlags>): Uint8Array {
     const i = this.streamInfo;
-    const hasVideo = flags?.hasVideo ?? i.videoCodec !== undefined;
-    const hasAudio = flags?.hasAudio ?? i.audioCodec !== undefined;
-    const key = JSON.stringify([hasVideo, hasAudio, i]);
+    const key = JSON.stringify([flags?.hasVideo, flags?.hasAudio, i]);
     if (this.metaCache && key === this.metaKey) return this.metaCache;
-    const props: Array<[string, Amf0Value]> = [
-      ['duration', 0],
-      ['hasVideo', hasVideo],
-      ['hasAudio', hasAudio],
-    ];
-    if (i.videoCodec) props.push(['videocodecid', i.videoCodec === 'h264' ? FLV_CODEC_AVC : FOURCC_HVC1]);
-    if (i.width !== undefined && i.height !== undefined) props.push(['width', i.width], ['height', i.height]);
-    if (i.audioCodec) {
-      props.push(['audiocodecid', i.audioCodec === 'aac' ? FLV_SOUND_AAC : i.audioCodec === 'g711a' ? FLV_SOUND_G711A : FLV_SOUND_G711U]);
-      if (i.audioSampleRate) props.push(['audiosamplerate', i.audioSampleRate]);
-      props.push(['audiosamplesize', 16], ['stereo', (i.audioChannels ?? 1) > 1]);
-    }
-    props.push(['encoder', 'camgate']);
-    this.metaCache = makeTag(FLV_TAG_SCRIPT, 0, amf0ScriptBody('onMetaData', props));
+    this.metaCache = onMetaDataTag(i, flags);
     this.metaKey = key;
     return this.metaCache;
   }

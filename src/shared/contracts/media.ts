@@ -68,8 +68,6 @@ type StreamMethods = {
 type StreamNotes = {
   'stream.started': StreamInfo;
   'stream.stopped': StreamStopped;
-  /** No viewer for `streams.noViewerClose` seconds: the supervisor decides (BYE for GB28181). */
-  'stream.idle': { name: string; slot: number };
 };
 
 export interface RingState {
@@ -87,6 +85,8 @@ export interface MediaPing {
   streams: number;
   streamsByProtocol: { jt1078: number; gb28181: number };
   viewers: number;
+  /** The viewer port (media.httpPort), 0 when camgate serves no viewers (media.server: zlm). */
+  viewerPort: number;
   /** Media counters (src/shared/contracts/media-counters.ts) of this process since it started. */
   counters: Record<string, number>;
 }
@@ -102,6 +102,8 @@ export type MediaContract = {
   up: Record<never, never>;
   downNotes: Record<never, never>;
   upNotes: StreamNotes & {
+    /** No viewer for `streams.noViewerClose` seconds: the supervisor decides (BYE for GB28181). */
+    'stream.idle': { name: string; slot: number };
     'worker.died': { slot: number; reason: string; droppedConnections: number; closedStreams: string[] };
     'worker.restarted': { slot: number; restarts: number };
   };
@@ -115,8 +117,11 @@ export interface MediaWorkerInit {
   prefixes: { realtime: string; playback: string };
   /** Destinations every JT/T 1078 stream is sent to (`jt1078.forward`). */
   forward: Destination[];
-  /** Built-in FLV viewers on this port (0: off) and the no-viewer timeout (ms, 0: off). */
-  flv: { host: string; port: number; noViewerCloseMs: number };
+  /**
+   * FLV tags of this worker's streams for the media process's viewer server (SPSC ring,
+   * worker → media process; src/shared/contracts/flv-records.ts); null: no built-in viewers.
+   */
+  flvRing: SharedArrayBuffer | null;
   /** Bytes queued for one RTP destination before it is behind (media.forwardHighWater). */
   forwardHighWater: number;
   /** Close JT/T 1078 connections without a complete packet for this long (ms): slowloris. */
@@ -136,8 +141,8 @@ export interface MediaWorkerPing {
   role: 'media-worker';
   connections: number;
   streams: number;
-  viewers: number;
-  flvPort: number;
+  /** FLV tags dropped because the ring to the viewer server was full. */
+  flvDroppedTags: number;
 }
 
 export type MediaWorkerContract = {

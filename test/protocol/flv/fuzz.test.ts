@@ -1,9 +1,10 @@
 import t from 'tap';
 import fc from 'fast-check';
 import type { AvFrame, Codec } from '../../../src/protocol/av/frame.js';
-import { FlvFanout } from '../../../src/media-worker/flv-fanout.js';
-import type { FlvViewer } from '../../../src/media-worker/flv-fanout.js';
+import { FlvFanout } from '../../../src/media-process/viewers/flv-fanout.js';
+import type { FlvViewer } from '../../../src/media-process/viewers/flv-fanout.js';
 import { FlvMuxer } from '../../../src/protocol/flv/index.js';
+import { muxInto } from '../../media-process/viewers/fixtures/mux-into.js';
 import {
   parseAudioBody,
   parseAvcConfig,
@@ -115,11 +116,12 @@ t.test('fuzz: fan-out with random viewers, backpressure and removals never throw
     fc.property(fc.array(op, { maxLength: 60 }), fc.array(fc.boolean(), { minLength: 1, maxLength: 10 }), fc.nat({ max: 300_000 }), (ops, accepts, cap) => {
       let now = 0;
       const f = new FlvFanout({ clock: () => now, gopCacheMaxBytes: 100_000, viewer: { maxBufferedBytes: 40_000, stuckTimeoutMs: 5000 } });
+      const muxer = new FlvMuxer();
       const viewers: Array<{ v: FlvViewer; writes: Uint8Array[]; buffered: number }> = [];
       let k = 0;
       let r = 0;
       const step = (o: (typeof ops)[number]): void => {
-        if (o.op === 'frame') f.push(o.f);
+        if (o.op === 'frame') muxInto(f, muxer, o.f);
         else if (o.op === 'add') {
           const rec = { v: undefined as unknown as FlvViewer, writes: [] as Uint8Array[], buffered: 0 };
           rec.v = f.addViewer({
@@ -144,7 +146,7 @@ t.test('fuzz: fan-out with random viewers, backpressure and removals never throw
         step(o);
         if (r < real.length && o.op !== 'add') {
           now += 40;
-          f.push(real[r++]!);
+          muxInto(f, muxer, real[r++]!);
         }
       }
       f.close();
@@ -155,7 +157,7 @@ t.test('fuzz: fan-out with random viewers, backpressure and removals never throw
         const walked = readFlvTags(bytes, 13);
         if (13 + walked.used !== bytes.length) throw new Error('viewer got a partial tag');
         const firstMedia = walked.tags.find((x) => x.type === 9 && parseVideoBody(x.body)!.packetType !== 0);
-        if (firstMedia && parseVideoBody(firstMedia.body)!.frameType !== 1 && f.stats().muxer.videoTags > 0) {
+        if (firstMedia && parseVideoBody(firstMedia.body)!.frameType !== 1 && muxer.stats.videoTags > 0) {
           // Only real H.264 / fuzz frames flagged key start a viewer.
           throw new Error('viewer started on a non-key frame');
         }

@@ -1,9 +1,11 @@
 import t from 'tap';
-import type { AvFrame } from '../../src/protocol/av/frame.js';
-import { FlvFanout } from '../../src/media-worker/flv-fanout.js';
-import type { FlvFanoutOptions, FlvViewerSink } from '../../src/media-worker/flv-fanout.js';
-import { parseVideoBody, readFlvHeader, readFlvTags, type FlvTagView } from '../protocol/flv/fixtures/flv-reader.js';
-import { alawFrames, concat, ffprobe, H264, interleave, needFfprobe, videoFrames } from '../protocol/flv/fixtures/helpers.js';
+import type { AvFrame } from '../../../src/protocol/av/frame.js';
+import { FlvFanout } from '../../../src/media-process/viewers/flv-fanout.js';
+import type { FlvFanoutOptions, FlvViewerSink } from '../../../src/media-process/viewers/flv-fanout.js';
+import { FlvMuxer } from '../../../src/protocol/flv/index.js';
+import { parseVideoBody, readFlvHeader, readFlvTags, type FlvTagView } from '../../protocol/flv/fixtures/flv-reader.js';
+import { alawFrames, concat, ffprobe, H264, interleave, needFfprobe, videoFrames } from '../../protocol/flv/fixtures/helpers.js';
+import { muxInto } from './fixtures/mux-into.js';
 
 /** A transport double: records writes, models a send buffer that the test drains by hand. */
 class FakeSink implements FlvViewerSink {
@@ -55,17 +57,23 @@ function kindOf(tag: FlvTagView): Kind {
 
 const AV = (): AvFrame[] => interleave(videoFrames(H264, 'h264'), alawFrames());
 
-function fanout(options: FlvFanoutOptions = {}): { f: FlvFanout; clock: { now: number } } {
+/** A fan-out fed by its own muxer (in production the muxer sits in a worker, across a ring). */
+const muxers = new WeakMap<FlvFanout, FlvMuxer>();
+
+function fanout(options: FlvFanoutOptions = {}): { f: FlvFanout; clock: { now: number }; muxer: FlvMuxer } {
   const clock = { now: 1000 };
   const f = new FlvFanout({ clock: () => clock.now, ...options });
-  return { f, clock };
+  const muxer = new FlvMuxer();
+  muxers.set(f, muxer);
+  return { f, clock, muxer };
 }
 
-/** Push frames, moving the clock to each frame's dts (ms). */
+/** Mux and push frames, moving the clock to each frame's dts (ms). */
 function play(f: FlvFanout, clock: { now: number }, frames: AvFrame[], each?: (frame: AvFrame) => void): void {
+  const muxer = muxers.get(f)!;
   for (const fr of frames) {
     clock.now = 1000 + Math.round(fr.dts / 90);
-    f.push(fr);
+    muxInto(f, muxer, fr);
     each?.(fr);
   }
 }
@@ -103,19 +111,36 @@ t.test('a viewer joining mid-GOP gets header, onMetaData, sequence header, the c
   }
 });
 
-t.test('a viewer that joins before any frame waits for the first key frame', async (t) => {
+t.test('a viewer that joins before any frame waits for the first key frame, then gets it all', async (t) => {
   const { f, clock } = fanout({ hasVideo: true, hasAudio: false });
   const sink = new FakeSink();
   const v = f.addViewer(sink);
   t.equal(v.state, 'waiting');
-  t.equal(sink.tags().map(kindOf).join(), 'meta', 'header + onMetaData only');
+  t.equal(sink.writes.length, 0, 'nothing before a start point (the header would have to guess)');
   // The stream starts on P frames (the muxer drops them: no SPS yet), then the IDR at 50.
   play(f, clock, videoFrames(H264, 'h264').slice(20, 60));
+  t.equal(sink.writes[0]!.length, 13, 'FLV header first');
   const kinds = sink.tags().map(kindOf);
   t.same(kinds.slice(0, 3), ['meta', 'vcfg', 'key']);
   t.equal(kinds.length, 2 + 10);
   t.equal(v.state, 'live');
   t.equal(v.stats().droppedTags, 0, 'waiting for the first key frame is not a drop');
+  const meta = sink.tags()[0]!;
+  t.ok(Buffer.from(meta.body).includes(Buffer.from('width')), 'onMetaData knows the picture size by then');
+});
+
+t.test('a viewer with no key frame within startTimeoutMs is closed with a reason', async (t) => {
+  const { f, clock } = fanout({ hasVideo: true, startTimeoutMs: 3000 });
+  const sink = new FakeSink();
+  const v = f.addViewer(sink);
+  play(f, clock, videoFrames(H264, 'h264').slice(1, 40)); // P frames only: never a start point
+  f.checkViewers(1000 + 2999);
+  t.equal(sink.closed, undefined);
+  f.checkViewers(1000 + 3000);
+  t.equal(sink.closed, 'no key frame within 3 s');
+  t.equal(v.state, 'closed');
+  t.equal(sink.writes.length, 0);
+  t.match(f.stats(), { viewersClosedNoStart: 1, viewersClosedSlow: 0, viewers: 0 });
 });
 
 t.test('write() === false: no frames until the next key frame, then resume exactly there', async (t) => {
@@ -175,7 +200,7 @@ t.test('buffered amount over the limit: dropped to key frames, the buffer never 
   const st = v.stats();
   t.ok(st.dropEpisodes >= 2, `fell behind ${st.dropEpisodes} times`);
   t.ok(st.droppedTags > 0);
-  t.equal(f.stats().muxer.videoTags, 300, 'muxed once for both viewers');
+  t.equal(muxers.get(f)!.stats.videoTags, 300, 'muxed once for both viewers');
   // Every resume after a gap starts with a key frame.
   const order = new Map(ref.writes.map((w, i) => [w, i]));
   const got = slow.writes.slice(2).map((w) => order.get(w)!);
@@ -369,7 +394,7 @@ t.test('hundreds of viewers: one mux, shared bytes', async (t) => {
   t.comment(`300 frames of A/V to 300 viewers: ${ms.toFixed(1)} ms`);
   const first = sinks[0]!.writes;
   t.ok(sinks.every((s) => s.writes.length === first.length && s.writes.every((w, i) => i < 2 || w === first[i])), 'identical tag objects');
-  t.equal(f.stats().muxer.videoTags, 100);
+  t.equal(muxers.get(f)!.stats.videoTags, 100);
   t.equal(f.stats().tagsIn, 301);
 });
 

@@ -1,6 +1,7 @@
 /**
- * FLV fan-out for one stream: mux each frame once, hand the same tag bytes to every viewer
- * (HTTP-FLV response, WS-FLV socket: the transport is an injected sink, so this is sans-I/O).
+ * FLV fan-out for one stream: the tags a worker muxed once (they arrive through its FLV ring)
+ * go as the same bytes to every viewer (HTTP-FLV response, WS-FLV socket: the transport is an
+ * injected sink, so this is sans-I/O).
  *
  * Why it looks like this:
  * - GOP cache: a viewer that joins gets header, onMetaData, the sequence headers and the
@@ -12,12 +13,15 @@
  *   limit, or when `write` returns false, the viewer stops receiving tags and resumes only
  *   at the next key frame (audio is held back too, so A/V stays in step). A viewer that
  *   does not drain within a time limit, or passes a hard byte limit, is closed.
+ * - A viewer with no start point yet (the stream is announced but has no key frame, or the
+ *   cache was dropped) gets nothing until its first key frame: header and onMetaData then
+ *   describe what the stream really carries. It waits at most `startTimeoutMs`.
  * - No viewers: `idleSince` (and `onIdle`) let the owner close streams nobody watches; the
  *   owner owns the timer.
  */
-import type { AvFrame } from '../protocol/av/frame.js';
-import { FlvMuxer } from '../protocol/flv/muxer.js';
-import type { FlvMuxerOptions, FlvMuxerStats, FlvTag } from '../protocol/flv/muxer.js';
+import { onMetaDataTag } from '../../protocol/flv/muxer.js';
+import type { FlvStreamInfo, FlvTag } from '../../protocol/flv/muxer.js';
+import { flvHeader } from '../../protocol/flv/tag.js';
 
 /** Transport of one viewer (uWS WebSocket, HTTP response, ...). */
 export interface FlvViewerSink {
@@ -58,7 +62,11 @@ export interface FlvFanoutOptions {
   gopCacheMaxMs?: number;
   /** Defaults for every viewer (each addViewer may override). */
   viewer?: FlvViewerOptions;
-  muxer?: FlvMuxerOptions;
+  /**
+   * A viewer that has had no start point (key frame) this long after joining is closed.
+   * Default 15 000 ms; checked by checkViewers().
+   */
+  startTimeoutMs?: number;
   /** Clock in ms. Default Date.now. */
   clock?: () => number;
   /** Called when the last viewer leaves (also not at construction). */
@@ -78,6 +86,8 @@ export interface FlvViewerStats {
   droppedBytes: number;
   /** Times the viewer fell behind and was cut back to the next key frame. */
   dropEpisodes: number;
+  /** Largest send buffer seen before a write. */
+  peakBuffered: number;
   /** While dropping: since when its buffer has stayed above the resume level (the stuck timer). */
   stuckSince?: number;
   closeReason?: string;
@@ -104,8 +114,11 @@ export interface FlvFanoutStats {
   viewersAdded: number;
   /** Viewers closed by the fan-out for being too slow. */
   viewersClosedSlow: number;
+  /** Viewers closed because no key frame came within startTimeoutMs. */
+  viewersClosedNoStart: number;
   droppedTags: number;
-  muxer: FlvMuxerStats;
+  /** Tags that arrived after the producer had to skip tags (its ring was full). */
+  gaps: number;
 }
 
 const MiB = 1024 * 1024;
@@ -122,6 +135,7 @@ class Viewer implements FlvViewer {
   droppedTags = 0;
   droppedBytes = 0;
   dropEpisodes = 0;
+  peakBuffered = 0;
   closeReason: string | undefined;
   /** tagsIn when it joined: tags up to this one came from the GOP cache. */
   joinSeq = 0;
@@ -147,6 +161,7 @@ class Viewer implements FlvViewer {
       droppedTags: this.droppedTags,
       droppedBytes: this.droppedBytes,
       dropEpisodes: this.dropEpisodes,
+      peakBuffered: this.peakBuffered,
     };
     if (this.stuckSince !== undefined && this.state === 'waiting') s.stuckSince = this.stuckSince;
     if (this.closeReason !== undefined) s.closeReason = this.closeReason;
@@ -155,7 +170,6 @@ class Viewer implements FlvViewer {
 }
 
 export class FlvFanout {
-  private readonly muxer: FlvMuxer;
   private readonly clock: () => number;
   private readonly viewers = new Set<Viewer>();
   private readonly gopMaxBytes: number;
@@ -164,6 +178,8 @@ export class FlvFanout {
   private readonly onIdle: ((since: number) => void) | undefined;
   private readonly flagVideo: boolean | undefined;
   private readonly flagAudio: boolean | undefined;
+  private readonly startTimeoutMs: number;
+  private info: Readonly<FlvStreamInfo> = {};
 
   private gop: FlvTag[] = [];
   private gopBytes = 0;
@@ -175,11 +191,12 @@ export class FlvFanout {
   private seenAudio = false;
   private closed = false;
   private idle: number | undefined;
+  private metaInfo: Readonly<FlvStreamInfo> | undefined;
+  private readonly metaCache = new Map<string, Uint8Array>();
   private nextId = 1;
-  private counters = { gopOverflows: 0, tagsIn: 0, bytesIn: 0, viewersAdded: 0, viewersClosedSlow: 0, droppedTags: 0 };
+  private counters = { gopOverflows: 0, tagsIn: 0, bytesIn: 0, viewersAdded: 0, viewersClosedSlow: 0, viewersClosedNoStart: 0, droppedTags: 0, gaps: 0 };
 
   constructor(options: FlvFanoutOptions = {}) {
-    this.muxer = new FlvMuxer(options.muxer);
     this.clock = options.clock ?? Date.now;
     this.gopMaxBytes = options.gopCacheMaxBytes ?? 4 * MiB;
     this.gopMaxMs = options.gopCacheMaxMs ?? 10_000;
@@ -187,6 +204,7 @@ export class FlvFanout {
     this.onIdle = options.onIdle;
     this.flagVideo = options.hasVideo;
     this.flagAudio = options.hasAudio;
+    this.startTimeoutMs = options.startTimeoutMs ?? 15_000;
     this.idle = this.clock();
   }
 
@@ -200,25 +218,27 @@ export class FlvFanout {
     return this.idle;
   }
 
-  /** What the muxer learnt about the stream (codecs, picture size). */
-  get streamInfo(): FlvMuxer['info'] {
-    return this.muxer.info;
+  /** What the producer's muxer learnt about the stream (codecs, picture size). */
+  get streamInfo(): Readonly<FlvStreamInfo> {
+    return this.info;
+  }
+
+  /** New stream info from the producer: used by the onMetaData of viewers that start later. */
+  setStreamInfo(info: Readonly<FlvStreamInfo>): void {
+    this.info = info;
   }
 
   get isClosed(): boolean {
     return this.closed;
   }
 
-  /** Mux a frame once and fan its tags out. Ignored after close(). */
-  push(frame: AvFrame): void {
+  /**
+   * Fan out a muxed tag. `afterGap`: the producer skipped tags before this one (it is a key
+   * frame or sequence header by construction). Ignored after close().
+   */
+  pushTag(tag: FlvTag, afterGap = false): void {
     if (this.closed) return;
-    const tags = this.muxer.mux(frame);
-    for (let i = 0; i < tags.length; i++) this.pushTag(tags[i]!);
-  }
-
-  /** Fan out an already muxed tag (e.g. from a muxer in another thread). */
-  pushTag(tag: FlvTag): void {
-    if (this.closed) return;
+    if (afterGap) this.counters.gaps++;
     this.counters.tagsIn++;
     this.counters.bytesIn += tag.bytes.length;
     this.cache(tag);
@@ -234,7 +254,7 @@ export class FlvFanout {
   /**
    * Attach a viewer: header, onMetaData, sequence headers and the GOP cache are written at
    * once (within the viewer's byte limit); live tags follow. Without a cached GOP the viewer
-   * waits for the next key frame.
+   * gets nothing until the next key frame, then all of that at once.
    */
   addViewer(sink: FlvViewerSink, options: FlvViewerOptions = {}): FlvViewer {
     const o = { ...this.viewerDefaults, ...options };
@@ -260,23 +280,16 @@ export class FlvFanout {
     this.viewers.add(v);
     this.idle = undefined;
     this.counters.viewersAdded++;
-    const flags = this.flags();
-    if (!v.audio) flags.hasAudio = false;
-    if (!this.writeRaw(v, this.muxer.header(flags)) || !this.writeRaw(v, this.muxer.onMetaData(flags))) return v;
     if (this.gop.length > 0) {
       // Start on the cached key frame. Sequence headers first, then the GOP so far.
-      v.state = 'live';
-      v.started = true;
-      if (!this.sendConfigs(v, now)) return v;
+      if (!this.start(v, now)) return v;
       for (let i = 0; i < this.gop.length && v.state === 'live'; i++) {
         const tag = this.gop[i]!;
         if (tag.kind !== 'audio' || v.audio) this.send(v, tag, now);
       }
-    } else if (!this.expectVideo()) {
+    } else if (!this.expectVideo() && this.seenAudio) {
       // Audio only: every audio frame is a start point; send the config now.
-      v.state = 'live';
-      v.started = true;
-      this.sendConfigs(v, now);
+      this.start(v, now);
     }
     return v;
   }
@@ -299,7 +312,12 @@ export class FlvFanout {
    */
   checkViewers(now = this.clock()): void {
     for (const v of this.viewers) {
-      if (v.state === 'waiting') this.checkStuck(v, now);
+      if (!v.started) {
+        if (now - v.joinedAt >= this.startTimeoutMs) {
+          this.counters.viewersClosedNoStart++;
+          this.closeViewer(v, `no key frame within ${Math.round(this.startTimeoutMs / 1000)} s`, false);
+        }
+      } else if (v.state === 'waiting') this.checkStuck(v, now);
       else if (v.sink.bufferedAmount() >= v.hard) this.closeViewer(v, 'backpressure: hard limit');
     }
   }
@@ -326,9 +344,8 @@ export class FlvFanout {
       idleSince: this.idle,
       gopTags: this.gop.length,
       gopBytes: this.gopBytes,
-      gopDurationMs: first && last ? last.timestamp - first.timestamp : 0,
+      gopDurationMs: first && last ? elapsedMs(first, last) : 0,
       ...this.counters,
-      muxer: { ...this.muxer.stats },
     };
   }
 
@@ -371,7 +388,7 @@ export class FlvFanout {
     if (this.gop.length === 0 || !this.expectVideo()) return;
     this.gop.push(tag);
     this.gopBytes += tag.bytes.length;
-    if (this.gopBytes > this.gopMaxBytes || tag.timestamp - this.gop[0]!.timestamp > this.gopMaxMs) this.dropGop();
+    if (this.gopBytes > this.gopMaxBytes || elapsedMs(this.gop[0]!, tag) > this.gopMaxMs) this.dropGop();
   }
 
   private dropGop(): void {
@@ -389,17 +406,47 @@ export class FlvFanout {
       return;
     }
     if (v.state === 'waiting') {
-      if (!this.isStartPoint(tag) || v.sink.bufferedAmount() > v.resumeAt) {
-        if (v.started) this.drop(v, tag);
-        this.checkStuck(v, now);
-        return;
+      if (!v.started) {
+        if (this.isStartPoint(tag)) this.start(v, now);
+      } else {
+        if (!this.isStartPoint(tag) || v.sink.bufferedAmount() > v.resumeAt) {
+          this.drop(v, tag);
+          this.checkStuck(v, now);
+          return;
+        }
+        v.state = 'live';
+        v.stuckSince = undefined;
+        if (!this.sendConfigs(v, now)) return;
       }
-      v.state = 'live';
-      v.started = true;
-      v.stuckSince = undefined;
-      if (!this.sendConfigs(v, now)) return;
     }
     if (v.state === 'live') this.send(v, tag, now);
+  }
+
+  /**
+   * First start point of a viewer: FLV header and onMetaData (what is known now), then the
+   * sequence headers. False when the viewer could not take them.
+   */
+  private start(v: Viewer, now: number): boolean {
+    v.state = 'live';
+    v.started = true;
+    const flags = this.flags();
+    if (!v.audio) flags.hasAudio = false;
+    if (!this.writeRaw(v, flvHeader(flags)) || !this.writeRaw(v, this.metaData(flags))) return false;
+    return this.sendConfigs(v, now);
+  }
+
+  private metaData(flags: { hasVideo: boolean; hasAudio: boolean }): Uint8Array {
+    const key = `${flags.hasVideo}${flags.hasAudio}`;
+    if (this.metaInfo !== this.info) {
+      this.metaCache.clear();
+      this.metaInfo = this.info;
+    }
+    let tag = this.metaCache.get(key);
+    if (!tag) {
+      tag = onMetaDataTag(this.info, flags);
+      this.metaCache.set(key, tag);
+    }
+    return tag;
   }
 
   /** Sequence headers the viewer has not had yet. False when it could not take them. */
@@ -419,6 +466,7 @@ export class FlvFanout {
    */
   private send(v: Viewer, tag: FlvTag, now: number): boolean {
     const buffered = v.sink.bufferedAmount();
+    if (buffered > v.peakBuffered) v.peakBuffered = buffered;
     if (buffered >= v.hard) {
       this.closeViewer(v, 'backpressure: hard limit');
       return false;
@@ -489,4 +537,9 @@ export class FlvFanout {
     this.idle = this.clock();
     if (!this.closed) this.onIdle?.(this.idle);
   }
+}
+
+/** Tag-time between two tags in ms; the header timestamp wraps at 2^32. */
+function elapsedMs(from: FlvTag, to: FlvTag): number {
+  return (to.timestamp - from.timestamp) >>> 0;
 }
