@@ -1,5 +1,5 @@
 /**
- * Piscina task file (DESIGN.md §1): bounded CPU jobs, one run() per job, such as
+ * Piscina task file (../shared/DESIGN.md §1): bounded CPU jobs, one run() per job, such as
  * MANSCDP XML decoding and catalog diffs. Jobs are plain objects tagged by `kind`.
  */
 import { threadId } from 'node:worker_threads';
