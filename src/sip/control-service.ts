@@ -380,7 +380,7 @@ export class GbControlService {
 
   #subscribeFailed(sub: Subscription, error: unknown): void {
     const label = kindLabel(sub.kind);
-    const status = error instanceof SipRequestError ? error.status : 500;
+    const status = error instanceof SipRequestError ? (error.upstream ?? 500) : 500;
     const message = error instanceof Error ? error.message : String(error);
     if (!this.#o.platform.presence.get(sub.deviceId)) {
       this.#o.counters.add(`subscriptions|${label}|failed`);
@@ -572,7 +572,7 @@ export class GbControlService {
         (error: unknown) => {
           if (this.#waiters.get(sn) !== waiter) return;
           this.#waiters.delete(sn);
-          const status = error instanceof SipRequestError ? error.status : 500;
+          const status = error instanceof SipRequestError ? (error.upstream ?? 500) : 500;
           const text = error instanceof Error ? error.message : String(error);
           if (status === 408) reject(fail('timeout', `${cmdType}: no SIP answer from ${deviceId}`));
           else if (status === 503) reject(fail('send-failed', text));

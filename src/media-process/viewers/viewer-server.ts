@@ -475,6 +475,13 @@ abstract class ViewerSink implements FlvViewerSink {
     this.done = true;
     const kind = closeKind(reason);
     this.#detach();
+    // A stream that ended (or a shutdown) still owes the viewer what is queued: its last
+    // frames came in the same ring batch as the close. A slow viewer's queue is dropped.
+    if (kind === 'stream_end' || kind === 'shutdown') {
+      this.done = false;
+      this.flush();
+      this.done = true;
+    }
     this.end(kind, reason.slice(0, MAX_CLOSE_REASON));
     this.queue.length = 0;
     this.queued = 0;
