@@ -25,6 +25,7 @@ import { DevicePresence, type OfflineReason, type PresenceEntry } from './presen
 import { Registrar, type Binding, type DeviceCredentials } from './registrar.js';
 import { methodLabel, statusClass } from '../shared/contracts/sip-counters.js';
 import { ServiceError, type ApiCode } from '../shared/errors.js';
+import type { InviteAnswer, InviteRequest } from '../shared/contracts/sip.js';
 import type { AuthThrottle } from './auth-throttle.js';
 
 /**
@@ -99,21 +100,9 @@ function httpStatusFor(sipStatus: number): [number, ApiCode] {
 
 const ALLOW = 'REGISTER, MESSAGE, INVITE, ACK, BYE, CANCEL, OPTIONS, NOTIFY, INFO';
 
-export interface InviteOptions {
-  deviceId: string;
-  channelId: string;
-  sdp: string;
-  subject: string;
-  callId: string;
-  fromTag: string;
-}
-
-export interface InviteResult {
-  dialog: DialogState;
-  answer: string;
-  /** Where the device is, for in-dialog requests. */
-  source: Endpoint;
-}
+/** The supervisor's INVITE request and its answer, as the SIP contract defines them. */
+export type InviteOptions = InviteRequest;
+export type InviteResult = InviteAnswer;
 
 export interface SubscribeOptions {
   /** User part of the Request-URI and To (default: the device ID). */
