@@ -91,7 +91,6 @@ export function Overview() {
       rows.push({ name: w.name, ok: w.ok, state: w.state, ...(w.detail?.elu !== undefined ? { elu: w.detail.elu } : {}), ...(w.detail?.heapUsed !== undefined ? { memory: w.detail.heapUsed } : {}), memoryKind: 'heap' });
     }
   }
-  if (parts.pool) rows.push({ name: 'pool', ok: parts.pool.ok, state: parts.pool.ok ? `${parts.pool.threads ?? 0} threads` : parts.pool.error ?? 'down', ...(parts.pool.utilization !== undefined ? { elu: parts.pool.utilization } : {}), memoryKind: '' });
 
   return html`<${Page} title="Overview">
     ${error ? html`<p role="alert" class="status error">${error}</p>` : null}

@@ -8,7 +8,7 @@ import { EluMeter } from '../shared/child-runtime.js';
  */
 
 export interface ThreadLoad {
-  /** Bounded thread name: supervisor, sip, pool, media, media-worker-<slot>. */
+  /** Bounded thread name: supervisor, sip, media, media-worker-<slot>. */
   thread: string;
   elu: number;
 }

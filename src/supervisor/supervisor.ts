@@ -1,5 +1,4 @@
 import os from 'node:os';
-import { Piscina } from 'piscina';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { ManagedChild, processSpawner, threadSpawner, type ChildHealth } from '../shared/child.js';
@@ -30,7 +29,7 @@ import { StreamManager } from './streams.js';
 
 /**
  * The supervisor's main thread (docs/architecture.md): owns config, store, REST API
- * and metrics, and starts, watches and restarts the SIP thread, the piscina pool and
+ * and metrics, and starts, watches and restarts the SIP thread and
  * the media process. Ownership and shutdown order are in docs/closures.md.
  */
 
@@ -50,7 +49,6 @@ export class Supervisor {
   #store: Store | null = null;
   #sip: ManagedChild<SipContract> | null = null;
   #media: ManagedChild<MediaContract> | null = null;
-  #pool: Piscina | null = null;
   #api: FastifyInstance | null = null;
   #metrics: Metrics | null = null;
   #notifier: Notifier | null = null;
@@ -96,7 +94,7 @@ export class Supervisor {
 
   /**
    * Start-up, in dependency order: store, metrics, webhooks, streams, the children
-   * (built, not yet started), the pool, the API (first, so /healthz shows the
+   * (built, not yet started), the API (first, so /healthz shows the
    * children starting), then the children; finally, streams a previous run left open
    * are ended.
    */
@@ -109,7 +107,6 @@ export class Supervisor {
     this.#sip = this.#createSipThread(store, notifier, streams, advertisedHost);
     this.#media = this.#createMediaProcess(metrics, streams);
     for (const child of [this.#sip, this.#media]) this.#watch(child);
-    this.#pool = new Piscina({ filename: entryPath('cpu-task'), maxThreads: this.config.pool.maxThreads, minThreads: 1, idleTimeout: 60_000 });
     const apiAddress = await this.#startApi(store, metrics, notifier, advertisedHost);
 
     await Promise.all([this.#sip.start(), this.#media.start()]);
@@ -319,10 +316,6 @@ export class Supervisor {
     add(sip);
     add(media);
     for (const worker of media?.detail?.workers ?? []) add(worker);
-    if (this.#pool) {
-      children.push({ child: 'pool', up: this.#pool.threads.length > 0 });
-      loads.push({ thread: 'pool', elu: this.#pool.utilization });
-    }
     return { children, loads };
   }
 
@@ -345,17 +338,6 @@ export class Supervisor {
     }
     const zlm = this.#zlm;
     if (zlm) checks.push(zlm.health().then((h) => void (parts.zlm = { ...h })));
-    checks.push(
-      (async () => {
-        if (!this.#pool) return void (parts.pool = { ok: false, error: 'not started' });
-        try {
-          const answer = (await this.#pool.run({ kind: 'ping' })) as { ok: boolean };
-          parts.pool = { ok: answer.ok === true, threads: this.#pool.threads.length, utilization: this.#pool.utilization };
-        } catch (error) {
-          parts.pool = { ok: false, error: (error as Error).message };
-        }
-      })(),
-    );
     await Promise.all(checks);
     const healthy = !this.#stopping && Object.values(parts).every((p) => p.ok);
     return {
@@ -368,7 +350,7 @@ export class Supervisor {
 
   /**
    * Ordered shutdown: stop taking API requests, then signalling (so devices get
-   * their BYEs while media still flows), then the media process, the pool, the store.
+   * their BYEs while media still flows), then the media process, webhooks, the store.
    */
   stop(): Promise<void> {
     this.#stopping ??= (async () => {
@@ -384,7 +366,6 @@ export class Supervisor {
       await step('api', () => this.#api?.close());
       await step('sip', () => this.#sip?.stop(3000));
       await step('media', () => this.#media?.stop(3000));
-      await step('pool', () => this.#pool?.destroy());
       await step('notify', async () => {
         await this.#bridge?.drain();
         await this.#notifier?.close({ drainTimeout: 2000 });

@@ -16,7 +16,7 @@ t.test('the compiled appliance starts healthy, survives a killed media process, 
   });
   t.ok(Date.now() - started < 15_000, `healthy after ${Date.now() - started} ms`);
   t.equal(health.status, 'ok');
-  for (const part of ['api', 'store', 'sip', 'pool', 'media']) t.equal(health.parts[part]?.ok, true, `${part} healthy`);
+  for (const part of ['api', 'store', 'sip', 'media']) t.equal(health.parts[part]?.ok, true, `${part} healthy`);
   t.equal(health.parts.store.dialect, 'sqlite');
   t.equal(health.parts.media.detail.workers.length, 1, 'one media worker as configured');
 
@@ -47,7 +47,7 @@ t.test('the compiled appliance starts healthy, survives a killed media process, 
   t.ok(Date.now() - stopAt < 10_000, `stopped in ${Date.now() - stopAt} ms`);
   await waitFor(async () => !alive(newMedia), 3000, 'media process gone');
   const order = [...app.output().matchAll(/"part":"(\w+)","msg":"stopped"/g)].map((m) => m[1]);
-  t.same(order, ['api', 'sip', 'media', 'pool', 'notify', 'store'], 'stopped in order: api, sip, media, pool, notify, store');
+  t.same(order, ['api', 'sip', 'media', 'notify', 'store'], 'stopped in order: api, sip, media, notify, store');
 });
 
 t.test('a kill -9 of the supervisor takes the media process with it', async (t) => {

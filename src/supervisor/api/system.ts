@@ -55,7 +55,7 @@ const partSchema = { type: 'object', required: ['ok'], properties: { ok: { type:
 const healthSchema = {
   type: 'object',
   description:
-    'Health of every part: api, store, sip (thread), pool (piscina), media (process and its workers), and zlm ' +
+    'Health of every part: api, store, sip (thread), media (process and its workers), and zlm ' +
     '(ZLMediaKit reachable, its mediaServerId and the configured one) when media.server is zlm.',
   required: ['status', 'parts'],
   properties: {
