@@ -146,6 +146,8 @@ export class GbPlatform implements TransactionUser {
   /** Call-IDs of media dialogs we hold, so a device's BYE gets 200 instead of 481. */
   readonly dialogs = new Map<string, string>();
   readonly presence: DevicePresence;
+  /** BYEs in flight by Call-ID: one BYE transaction per dialog. */
+  #byes = new Map<string, Promise<number>>();
   #options: PlatformOptions;
   #registrar: Registrar;
   #counters: SharedCounters;
@@ -483,8 +485,19 @@ export class GbPlatform implements TransactionUser {
   /**
    * Ends a media dialog with BYE. It goes to where the device is now (its
    * registration), else to `fallback` (e.g. after a restart, from the stored row).
+   * A BYE already in flight for the dialog is shared, not sent again: a second one
+   * would reuse the CSeq with a new branch, a new transaction the device no longer
+   * matches (RFC 3261 §12.2.1.1, §17.1.1).
    */
   bye(state: DialogState, deviceId: string, fallback?: Endpoint): Promise<number> {
+    const pending = this.#byes.get(state.callId);
+    if (pending) return pending;
+    const promise = this.#bye(state, deviceId, fallback).finally(() => this.#byes.delete(state.callId));
+    this.#byes.set(state.callId, promise);
+    return promise;
+  }
+
+  #bye(state: DialogState, deviceId: string, fallback?: Endpoint): Promise<number> {
     this.dialogs.delete(state.callId);
     const remote = this.presence.get(deviceId)?.source ?? fallback;
     if (!remote) return Promise.reject(new SipRequestError(`device ${deviceId} is not reachable`, 404));

@@ -49,12 +49,21 @@ export interface StartOptions {
   ssrc?: string;
 }
 
+export interface StopOptions {
+  /** False when the device ended the dialog itself. */
+  sendBye?: boolean;
+  /** False when the media is already gone (or goes with the media process). */
+  closeMedia?: boolean;
+}
+
 const token = (n: number) => randomBytes(n).toString('hex');
 
 
 export class StreamManager {
   #d: StreamManagerDeps;
   #ssrc: SsrcAllocator;
+  /** Stops in flight per row id, so concurrent stops of one stream share one BYE. */
+  #stopping = new Map<number, Promise<void>>();
   /** Live starts in flight per channel, so concurrent requests share one INVITE. */
   #starting = new Map<string, Promise<Stream>>();
   /** Stream ids of open GB28181 rows, for synchronous checks (ZLM webhooks). */
@@ -190,24 +199,74 @@ export class StreamManager {
     }
   }
 
-  /** Ends a stream: BYE to the device, media port closed, row closed with the reason. */
-  async stop(row: Stream, reason: string, options: { sendBye?: boolean; closeMedia?: boolean } = {}): Promise<void> {
-    if (row.status === 1) return;
+  /**
+   * Ends a stream: row closed with the reason, BYE to the device, media port closed, one
+   * `streams.stopped`. Idempotent: the API, the media plane's "stream stopped" note (which
+   * our own media close provokes), a device's BYE, ZLMediaKit hooks and shutdown may all
+   * ask at once; a stop already in flight for the row is shared, and a row found closed
+   * is left alone, so a dialog gets one BYE transaction (RFC 3261 §12.2.1.1, §17.1.1).
+   */
+  stop(row: Stream, reason: string, options: StopOptions = {}): Promise<void> {
+    if (row.status === 1) return Promise.resolve();
+    const pending = this.#stopping.get(row.id);
+    if (pending) return pending;
+    const promise = this.#stop(row.id, reason, options).finally(() => this.#stopping.delete(row.id));
+    this.#stopping.set(row.id, promise);
+    return promise;
+  }
+
+  async #stop(id: number, reason: string, options: StopOptions): Promise<void> {
     const { store } = this.#d;
-    if (options.sendBye !== false && row.kind === 'gb28181' && row.callid) {
-      const device = await store.devices.get(row.deviceid);
-      const [address, port] = device ? splitSource(device.source) : ['', 0];
-      const fallback: Endpoint | undefined = address ? { transport: device?.transport || 'UDP', address, port } : undefined;
-      await this.#d
-        .sip()
-        ?.request('bye', { dialog: this.dialogOf(row), deviceId: row.deviceid, ...(fallback ? { fallback } : {}) }, 35_000)
-        .catch((error: Error) => this.#d.logger.info({ stream: row.streamid, err: error.message }, 'BYE failed'));
-    }
-    if (options.closeMedia !== false && row.kind === 'gb28181') await this.#d.backend.close(row.streamid, reason);
+    // The caller's copy may be stale: another stop may have closed the row since it was read.
+    const row = await store.streams.get(id);
+    if (!row || row.status === 1) return;
+    // Closed before the BYE goes out, so whatever asks again from now on finds it closed.
+    let storeError: unknown;
+    await store.streams.close(row.id, reason).catch((error: unknown) => (storeError = error));
     this.openIds.delete(row.streamid);
     this.#invitedAt.delete(row.streamid);
-    const closed = await store.streams.close(row.id, reason);
-    if (closed) this.#d.emit('streams.stopped', { streamid: row.streamid, channelid: row.channelid, deviceid: row.deviceid, reason }, row.deviceid);
+    try {
+      if (options.sendBye !== false && row.kind === 'gb28181' && row.callid) await this.#bye(row);
+      if (options.closeMedia !== false && row.kind === 'gb28181') await this.#d.backend.close(row.streamid, reason);
+    } finally {
+      // A row the store could not close stays open for the next stop (or reconcile) to find.
+      if (storeError === undefined) {
+        this.#d.emit('streams.stopped', { streamid: row.streamid, channelid: row.channelid, deviceid: row.deviceid, reason }, row.deviceid);
+      }
+    }
+    if (storeError !== undefined) throw storeError;
+  }
+
+  /** BYE in the row's dialog, to the device's registration or else its last known address; failures are logged. */
+  async #bye(row: Stream): Promise<void> {
+    const device = await this.#d.store.devices.get(row.deviceid).catch(() => null);
+    const [address, port] = device ? splitSource(device.source) : ['', 0];
+    const fallback: Endpoint | undefined = address ? { transport: device?.transport || 'UDP', address, port } : undefined;
+    await this.#d
+      .sip()
+      ?.request('bye', { dialog: this.dialogOf(row), deviceId: row.deviceid, ...(fallback ? { fallback } : {}) }, 35_000)
+      .catch((error: Error) => this.#d.logger.info({ stream: row.streamid, err: error.message }, 'BYE failed'));
+  }
+
+  /**
+   * Ordered shutdown, while the SIP thread is still up: every open GB28181 dialog ends with
+   * BYE and its row closes with reason `shutdown`. Waits for the devices' answers up to
+   * `waitMs` in all; the media process closes the media afterwards. Returns how many
+   * stops finished in time, and how many were open.
+   */
+  async shutdown(waitMs: number): Promise<{ open: number; stopped: number }> {
+    let open = 0;
+    let stopped = 0;
+    const work = (async () => {
+      const rows = await this.#d.store.streams.listOpen({ kind: 'gb28181' });
+      open = rows.length;
+      await Promise.all(rows.map((row) => this.stop(row, 'shutdown', { closeMedia: false }).then(() => void stopped++, () => undefined)));
+    })();
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<void>((resolve) => (timer = setTimeout(resolve, waitMs)));
+    await Promise.race([work, timedOut]).finally(() => clearTimeout(timer));
+    if (stopped < open) this.#d.logger.warn({ open, stopped, waitMs }, 'shutdown: some dialogs did not end in time');
+    return { open, stopped };
   }
 
   async stopById(streamid: string, reason: string): Promise<boolean> {

@@ -33,6 +33,9 @@ import { StreamManager } from './streams.js';
  * the media process. Ownership and shutdown order are in docs/closures.md.
  */
 
+/** How long an ordered shutdown waits, in all, for the devices to answer their BYEs. */
+const SHUTDOWN_BYE_WAIT_MS = 2000;
+
 export interface SupervisorOptions {
   logger: Logger;
   /** Hard limit for an ordered shutdown (ms); past it the process exits anyway. */
@@ -349,8 +352,10 @@ export class Supervisor {
   }
 
   /**
-   * Ordered shutdown: stop taking API requests, then signalling (so devices get
-   * their BYEs while media still flows), then the media process, webhooks, the store.
+   * Ordered shutdown: stop taking API requests; end every GB28181 dialog with BYE
+   * (rows closed with reason `shutdown`) while the SIP thread and the media are still
+   * up, waiting for the devices' answers up to SHUTDOWN_BYE_WAIT_MS; then signalling,
+   * the media process, webhooks, the store.
    */
   stop(): Promise<void> {
     this.#stopping ??= (async () => {
@@ -364,6 +369,10 @@ export class Supervisor {
         }
       };
       await step('api', () => this.#api?.close());
+      await step('streams', async () => {
+        const ended = await this.#streams?.shutdown(SHUTDOWN_BYE_WAIT_MS);
+        if (ended?.open) log.info(ended, 'dialogs ended with BYE');
+      });
       await step('sip', () => this.#sip?.stop(3000));
       await step('media', () => this.#media?.stop(3000));
       await step('notify', async () => {

@@ -3,7 +3,7 @@ import { cpSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 
-const sharedSipp = new URL('../../../shared/sipp/', import.meta.url).pathname;
+export const sharedSipp = new URL('../../../shared/sipp/', import.meta.url).pathname;
 const ourSipp = new URL('../fixtures/sipp/', import.meta.url).pathname;
 
 export interface SippRun {

@@ -1,5 +1,5 @@
 import t, { type Test } from 'tap';
-import { createServer, type IncomingMessage } from 'node:http';
+import { webhookReceiver } from '../helpers/webhook-receiver.js';
 import { createSocket } from 'node:dgram';
 import { getJson, startAppliance, waitFor, type Appliance } from '../helpers/appliance.js';
 import { needPeer } from '../helpers/peers.js';
@@ -42,24 +42,8 @@ async function channels(app: Appliance) {
   return (await getJson(`${app.api}/channels?sort=channelid`)).body.data.List as Array<Record<string, any>>;
 }
 
-/** A webhook receiver collecting `{method, data}` bodies. */
-async function receiver(t: Test) {
-  const events: Array<{ method: string; data: any; headers: IncomingMessage['headers'] }> = [];
-  const server = createServer((req, res) => {
-    let body = '';
-    req.on('data', (d) => (body += d));
-    req.on('end', () => {
-      events.push({ ...JSON.parse(body), headers: req.headers });
-      res.end('ok');
-    });
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  t.teardown(() => new Promise<void>((r) => server.close(() => r())));
-  return { url: `http://127.0.0.1:${(server.address() as { port: number }).port}/hook`, events };
-}
-
 t.test('UDP, open registration: a full sipp device registers, keeps alive, answers the catalog, unregisters', async (t) => {
-  const hooks = await receiver(t);
+  const hooks = await webhookReceiver(t);
   const app = await appliance(t, {
     gb28181: { registration: 'open' },
     notify: {

@@ -1,7 +1,7 @@
 import t from 'tap';
 import { createHash } from 'node:crypto';
 import { encodeXmlBody } from '../../src/protocol/gb28181/index.js';
-import { FakeClock, NonceStore, parseMessage, type Endpoint, type SipMessage } from '../../src/protocol/sip/index.js';
+import { FakeClock, NonceStore, createResponse, parseMessage, type DialogState, type Endpoint, type SipMessage, type SipRequest } from '../../src/protocol/sip/index.js';
 import { SharedCounters } from '../../src/shared/counters.js';
 import { GbPlatform } from '../../src/sip/platform.js';
 import { GbService, type StoreCatalogItem } from '../../src/sip/gb-service.js';
@@ -187,6 +187,43 @@ t.test('other requests: OPTIONS, BYE, NOTIFY, INFO, unknown methods', async (t) 
     t.equal(r.lastResponse()?.status, status, method);
   }
   t.match(r.lastResponse()?.headers.get('allow'), /REGISTER/);
+  r.platform.close();
+  r.service.close();
+});
+
+t.test('BYE: one transaction per dialog, however often asked; its retransmission keeps branch and CSeq', async (t) => {
+  const r = rig();
+  await r.registerDevice();
+  const state: DialogState = {
+    role: 'uac',
+    phase: 'confirmed',
+    callId: 'dialog-1@192.0.2.1',
+    localTag: 'ours',
+    remoteTag: 'theirs',
+    localAddress: `<sip:34020000002000000001@${REALM}>;tag=ours`,
+    remoteAddress: `<sip:34020000001310000001@${REALM}>;tag=theirs`,
+    remoteTarget: 'sip:34020000001310000001@192.0.2.10:5070',
+    routeSet: [],
+    localSeq: 1,
+    remoteSeq: null,
+    inviteSeq: 1,
+  };
+  r.platform.dialogs.set(state.callId, DEVICE);
+  const byes = () => r.sent.flatMap((s) => (s.message.kind === 'request' && s.message.method === 'BYE' ? [s.message] : []));
+  // The API's stop and the media plane's "stream stopped" ask for the same dialog's end at once.
+  const asked = [r.platform.bye(state, DEVICE), r.platform.bye(state, DEVICE)];
+  t.equal(byes().length, 1, 'one BYE on the wire');
+  r.clock.advance(500);
+  const [bye, again] = byes() as [SipRequest, SipRequest];
+  t.ok(again, 'retransmitted after T1');
+  t.equal(byes().length, 2, 'only the retransmission was added');
+  t.equal(again.headers.get('via'), bye.headers.get('via'), 'the retransmission keeps its branch (RFC 3261 §17.1.1)');
+  t.equal(bye.headers.get('cseq'), '2 BYE', 'CSeq one above the INVITE (§12.2.1.1)');
+  t.equal(again.headers.get('cseq'), '2 BYE');
+  const answer = createResponse(200, 'OK', ['via', 'from', 'to', 'call-id', 'cseq'].map((name) => [name, bye.headers.get(name)!] as [string, string]));
+  r.platform.receive(answer, home);
+  t.same(await Promise.all(asked), [200, 200], 'both callers get the one answer');
+  t.equal(byes().length, 2, 'nothing more sent');
   r.platform.close();
   r.service.close();
 });
