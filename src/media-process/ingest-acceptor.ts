@@ -92,7 +92,8 @@ export class IngestAcceptor {
     socket.setNoDelay(true);
     socket.setTimeout(this.#options.idleTimeoutMs, () => socket.destroy());
     socket.on('data', (chunk) => this.#forward(connId, conn, chunk));
-    socket.on('error', () => undefined);
+    // A reset or a refused write: counted; 'close' follows and ends the connection in order.
+    socket.on('error', () => this.#options.counters.add('socket_errors|jt1078'));
     socket.on('close', () => {
       this.#connections.delete(connId);
       this.#forward(connId, conn, EMPTY); // end marker, in order behind the data

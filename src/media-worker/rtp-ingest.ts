@@ -74,14 +74,14 @@ export class RtpIngest {
         // capped by net.core.rmem_max
       }
       socket.on('message', (datagram) => this.#packet(datagram));
-      socket.on('error', () => undefined);
+      socket.on('error', () => this.#counters.add('socket_errors|rtp'));
       this.#udp = socket;
     } else {
       const server = createServer((conn) => {
         // One sender per stream (passive mode): a newer connection replaces the old one.
         const decoder = new Rfc4571Decoder((packet) => this.#packet(packet));
         conn.on('data', (chunk) => decoder.push(chunk));
-        conn.on('error', () => undefined);
+        conn.on('error', () => this.#counters.add('socket_errors|rtp'));
       });
       await new Promise<void>((resolve, reject) => {
         server.once('error', reject);

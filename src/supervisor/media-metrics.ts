@@ -18,6 +18,7 @@ const FAMILIES: Record<string, CounterFamily> = {
   drops: { name: 'camgate_media_dropped_frames_total', help: 'Frames dropped, by reason: during reassembly, or dropped_to_keyframe (an RTP destination fell behind).', labels: ['reason'] },
   packets_out: { name: 'camgate_media_sent_packets_total', help: 'Packets sent, by protocol.', labels: ['protocol'] },
   bytes_out: { name: 'camgate_media_sent_bytes_total', help: 'Bytes sent, by protocol.', labels: ['protocol'] },
+  socket_errors: { name: 'camgate_media_socket_errors_total', help: 'Socket errors of ingest connections and RTP inputs (reset, refused…), by protocol; the socket is closed.', labels: ['protocol'] },
   send_errors: { name: 'camgate_media_send_errors_total', help: 'Frames or packets that could not be sent, by protocol.', labels: ['protocol'] },
   ring_full: { name: 'camgate_media_ring_full_total', help: 'Times an ingest connection was paused because its worker ring was full.', labels: ['ring'] },
   streams_started: { name: 'camgate_media_streams_started_total', help: 'Streams started, by protocol.', labels: ['protocol'] },

@@ -37,6 +37,9 @@ export const MEDIA_COUNTER_NAMES: string[] = [
   'bytes_out|flv',
   'bytes_out|rtp',
   'send_errors|rtp',
+  // Socket errors of ingest connections and RTP inputs (resets, refused): counted, the socket closes.
+  'socket_errors|jt1078',
+  'socket_errors|rtp',
   'ring_full|ingest',
   'streams_started|jt1078',
   'streams_stopped|jt1078',
