@@ -33,6 +33,7 @@ import { parseExpires, parseParams, type Clock, type DialogState, type Endpoint,
 import type { SharedCounters } from '../shared/counters.js';
 import { SipRequestError, type GbPlatform } from './platform.js';
 import { controlCommandLabel, type ControlCommandLabel, type ControlFailure } from '../shared/contracts/sip-counters.js';
+import type { AlarmEvent, ConfigDownloadResult, ControlOutcome, DeviceStatus, PositionEvent, SubscriptionSnapshot, SubscriptionStateName } from '../shared/contracts/sip.js';
 
 /**
  * GB28181 control on the SIP thread: DeviceControl / DeviceConfig MESSAGEs and the queries
@@ -60,53 +61,7 @@ export class ControlError extends Error {
   }
 }
 
-export interface ControlOutcome {
-  /** `sip`: the device's 200 is the whole answer (PTZ, TeleBoot…); `response`: a Response MESSAGE came too. */
-  answeredBy: 'sip' | 'response';
-  /** The Response's Result text, when there was one. */
-  result?: string;
-  latencyMs: number;
-}
-
-export type DeviceStatus = Omit<DeviceStatusMessage, 'kind' | 'root' | 'cmdType' | 'sn'>;
-
-export interface ConfigDownloadResult {
-  deviceId: string;
-  basicParam?: BasicParam;
-  videoParamOpt?: VideoParamOpt;
-}
-
-export type SubscriptionStateName = 'pending' | 'active' | 'rejected' | 'failed' | 'terminated' | 'unsubscribed';
-
-export interface SubscriptionSnapshot {
-  deviceId: string;
-  kind: SubscriptionKind;
-  state: SubscriptionStateName;
-  /** Why it is not active: the device's status line, a time-out, a NOTIFY's termination reason. */
-  reason?: string;
-  /** SIP status of the last SUBSCRIBE answer. */
-  status?: number;
-  /** Seconds the device granted. */
-  expires?: number;
-  callId?: string;
-  refreshes: number;
-  notifies: number;
-}
-
-/** An alarm as the supervisor stores it: the parsed Notify plus where it came from. */
-export type AlarmEvent = Omit<AlarmMessage, 'kind' | 'root' | 'cmdType' | 'deviceId'> & {
-  /** The registered device the alarm came through. */
-  deviceId: string;
-  /** The alarm source (the body's DeviceID: a channel or alarm input). */
-  channelId: string;
-  via: 'message' | 'notify';
-};
-
-export type PositionEvent = Omit<MobilePositionMessage, 'kind' | 'root' | 'cmdType' | 'deviceId' | 'sn' | 'timeRaw'> & {
-  deviceId: string;
-  channelId: string;
-  via: 'message' | 'notify';
-};
+export type { AlarmEvent, ConfigDownloadResult, ControlOutcome, DeviceStatus, PositionEvent, SubscriptionSnapshot, SubscriptionStateName };
 
 export interface ControlServiceEvents {
   /** A subscription changed state (also on each refresh). */
@@ -155,17 +110,9 @@ interface Waiter {
   reject(error: ControlError): void;
 }
 
-interface Subscription {
-  deviceId: string;
-  kind: SubscriptionKind;
-  state: SubscriptionStateName;
-  reason?: string;
-  status?: number;
-  expires?: number;
-  callId?: string;
+/** A subscription's state as reported (SubscriptionSnapshot) plus its dialog and timer. */
+interface Subscription extends SubscriptionSnapshot {
   dialog?: DialogState;
-  refreshes: number;
-  notifies: number;
   body: SubscribeBodyOptions;
   timer: TimerHandle | null;
 }
