@@ -64,6 +64,8 @@ export class StreamManager {
   readonly liveIds = new Set<string>();
   /** When each stream's INVITE went out (ms), until its first frame. */
   #invitedAt = new Map<string, number>();
+  /** Streams being stopped: closing the media makes the media plane report the stream gone, which must not send a second BYE. */
+  #stopping = new Set<string>();
   /** Where each JT/T 1078 stream is pushed to ZLMediaKit (media.server: zlm). */
   #zlmPushes = new Map<string, { host: string; port: number }>();
   /** One recovery at a time: on_server_started and the health probe may both report a restart. */
@@ -217,7 +219,16 @@ export class StreamManager {
 
   /** Ends a stream: BYE to the device, media port closed, row closed with the reason. */
   async stop(row: Stream, reason: string, options: { sendBye?: boolean; closeMedia?: boolean } = {}): Promise<void> {
-    if (row.status === 1) return;
+    if (row.status === 1 || this.#stopping.has(row.streamid)) return;
+    this.#stopping.add(row.streamid);
+    try {
+      await this.#stop(row, reason, options);
+    } finally {
+      this.#stopping.delete(row.streamid);
+    }
+  }
+
+  async #stop(row: Stream, reason: string, options: { sendBye?: boolean; closeMedia?: boolean }): Promise<void> {
     const { store } = this.#d;
     if (options.sendBye !== false && row.kind === 'gb28181' && row.callid) {
       const fallback = await this.#fallbackOf(row);
