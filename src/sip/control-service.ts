@@ -122,6 +122,11 @@ function charsetOf(contentType: string | undefined): string | undefined {
   return match?.[1];
 }
 
+/** The device's SIP status behind a failed request (SipRequestError keeps it as `upstream`; its `status` is the HTTP one). */
+function sipStatusOf(error: unknown): number {
+  return error instanceof SipRequestError ? (error.upstream ?? 500) : 500;
+}
+
 const subscriptionKey = (deviceId: string, kind: SubscriptionKind) => `${deviceId}|${kind}`;
 const kindLabel = (kind: SubscriptionKind) => (kind === 'mobilePosition' ? 'mobile-position' : kind);
 
@@ -327,7 +332,7 @@ export class GbControlService {
 
   #subscribeFailed(sub: Subscription, error: unknown): void {
     const label = kindLabel(sub.kind);
-    const status = error instanceof SipRequestError ? error.status : 500;
+    const status = sipStatusOf(error);
     const message = error instanceof Error ? error.message : String(error);
     if (!this.#o.platform.presence.get(sub.deviceId)) {
       this.#o.counters.add(`subscriptions|${label}|failed`);
@@ -519,7 +524,7 @@ export class GbControlService {
         (error: unknown) => {
           if (this.#waiters.get(sn) !== waiter) return;
           this.#waiters.delete(sn);
-          const status = error instanceof SipRequestError ? error.status : 500;
+          const status = sipStatusOf(error);
           const text = error instanceof Error ? error.message : String(error);
           if (status === 408) reject(fail('timeout', `${cmdType}: no SIP answer from ${deviceId}`));
           else if (status === 503) reject(fail('send-failed', text));
