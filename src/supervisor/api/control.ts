@@ -151,7 +151,7 @@ export function controlRoutes(manager: () => StreamManager | null) {
     const deviceCommand = (path: string, summary: string, properties: Record<string, unknown>, required: string[], command: (body: DeviceCommandBody) => DeviceControlCommand) =>
       app.post<{ Params: { id: string }; Body: DeviceCommandBody }>(
         `/devices/:id/${path}`,
-        schema('control', summary, { body: { type: 'object', required, properties: { ...properties, ...targetProperty } } }),
+        schema('control', summary, { body: { type: 'object', ...(required.length > 0 ? { required } : {}), properties: { ...properties, ...targetProperty } } }),
         async (request) => ok(await control(await deviceTarget(request.params.id, request.body.channelid), command(request.body))),
       );
     deviceCommand('guard', 'Arm (set) or disarm (reset) (GuardCmd).', { action: { type: 'string', enum: ['set', 'reset'] } }, ['action'], (b) => ({
