@@ -103,6 +103,16 @@ t.test('PTZ, presets, guard, status and playback control reach the camera as it 
   const status = await call('GET', `${app.api}/devices/${DEVICE}/status?channelid=${CAMERA}`);
   t.match(status, { status: 200, body: { data: { deviceId: CAMERA, online: true, encode: 'ON', record: 'OFF' } } });
 
+  // Catalog subscription: 200 Expires 4, a NOTIFY (camera OFF, a second camera ADDed), a refresh, then un-SUBSCRIBE.
+  const sub = await call('POST', `${app.api}/devices/${DEVICE}/subscriptions`, { kind: 'catalog' });
+  t.match(sub, { status: 200, body: { data: { kind: 'catalog', state: 'active', expires: 4 } } }, JSON.stringify(sub.body));
+  const added = await waitFor(async () => (await getJson(`${app.api}/channels`)).body.data.List.find((c: { channelid: string }) => c.channelid === '34020000001310000002'), 3000, 'the ADDed channel stored');
+  t.match(added, { status: 'ON', longitude: 120.15, latitude: 30.28 });
+  await waitFor(async () => (await getJson(`${app.api}/channels`)).body.data.List.find((c: { channelid: string; status: string }) => c.channelid === CAMERA && c.status === 'OFF'), 3000, 'the camera OFF');
+  await waitFor(async () => (await call('GET', `${app.api}/devices/${DEVICE}/subscriptions`)).body.data.find((x: { refreshes: number }) => x.refreshes >= 1), 3000, 'refreshed');
+  t.match(await call('DELETE', `${app.api}/devices/${DEVICE}/subscriptions/catalog`), { status: 200, body: { data: { state: 'unsubscribed' } } });
+  t.equal((await call('DELETE', `${app.api}/devices/${DEVICE}/subscriptions/alarm`)).status, 404, 'no alarm subscription');
+
   const run = await sipp.done;
   t.equal(run.code, 0, `sipp exit 0\n${run.output.slice(-1500)}\n${run.errors}`);
   const problems = run.errors.split(/(?=\d{4}-\d{2}-\d{2}\s)/).filter((line) => line.trim() !== '' && !/Received out-of-call|The following events occurred/.test(line));
