@@ -33,6 +33,7 @@ import { parseExpires, parseParams, type Clock, type DialogState, type Endpoint,
 import type { SharedCounters } from '../shared/counters.js';
 import { SipRequestError, type GbPlatform } from './platform.js';
 import { controlCommandLabel, type ControlCommandLabel, type ControlFailure } from '../shared/contracts/sip-counters.js';
+import type { AlarmEvent, ConfigDownloadResult, ControlOutcome, DeviceStatus, PositionEvent, SubscriptionSnapshot, SubscriptionStateName } from '../shared/contracts/sip.js';
 
 /**
  * GB28181 control on the SIP thread: DeviceControl / DeviceConfig MESSAGEs and the queries
@@ -60,53 +61,7 @@ export class ControlError extends Error {
   }
 }
 
-export interface ControlOutcome {
-  /** `sip`: the device's 200 is the whole answer (PTZ, TeleBoot…); `response`: a Response MESSAGE came too. */
-  answeredBy: 'sip' | 'response';
-  /** The Response's Result text, when there was one. */
-  result?: string;
-  latencyMs: number;
-}
-
-export type DeviceStatus = Omit<DeviceStatusMessage, 'kind' | 'root' | 'cmdType' | 'sn'>;
-
-export interface ConfigDownloadResult {
-  deviceId: string;
-  basicParam?: BasicParam;
-  videoParamOpt?: VideoParamOpt;
-}
-
-export type SubscriptionStateName = 'pending' | 'active' | 'rejected' | 'failed' | 'terminated' | 'unsubscribed';
-
-export interface SubscriptionSnapshot {
-  deviceId: string;
-  kind: SubscriptionKind;
-  state: SubscriptionStateName;
-  /** Why it is not active: the device's status line, a time-out, a NOTIFY's termination reason. */
-  reason?: string;
-  /** SIP status of the last SUBSCRIBE answer. */
-  status?: number;
-  /** Seconds the device granted. */
-  expires?: number;
-  callId?: string;
-  refreshes: number;
-  notifies: number;
-}
-
-/** An alarm as the supervisor stores it: the parsed Notify plus where it came from. */
-export type AlarmEvent = Omit<AlarmMessage, 'kind' | 'root' | 'cmdType' | 'deviceId'> & {
-  /** The registered device the alarm came through. */
-  deviceId: string;
-  /** The alarm source (the body's DeviceID: a channel or alarm input). */
-  channelId: string;
-  via: 'message' | 'notify';
-};
-
-export type PositionEvent = Omit<MobilePositionMessage, 'kind' | 'root' | 'cmdType' | 'deviceId' | 'sn' | 'timeRaw'> & {
-  deviceId: string;
-  channelId: string;
-  via: 'message' | 'notify';
-};
+export type { AlarmEvent, ConfigDownloadResult, ControlOutcome, DeviceStatus, PositionEvent, SubscriptionSnapshot, SubscriptionStateName };
 
 export interface ControlServiceEvents {
   /** A subscription changed state (also on each refresh). */
@@ -155,17 +110,9 @@ interface Waiter {
   reject(error: ControlError): void;
 }
 
-interface Subscription {
-  deviceId: string;
-  kind: SubscriptionKind;
-  state: SubscriptionStateName;
-  reason?: string;
-  status?: number;
-  expires?: number;
-  callId?: string;
+/** A subscription's state as reported (SubscriptionSnapshot) plus its dialog and timer. */
+interface Subscription extends SubscriptionSnapshot {
   dialog?: DialogState;
-  refreshes: number;
-  notifies: number;
   body: SubscribeBodyOptions;
   timer: TimerHandle | null;
 }
@@ -173,6 +120,11 @@ interface Subscription {
 function charsetOf(contentType: string | undefined): string | undefined {
   const match = contentType ? /charset\s*=\s*"?([\w-]+)/i.exec(contentType) : null;
   return match?.[1];
+}
+
+/** The device's SIP status behind a failed request (SipRequestError keeps it as `upstream`; its `status` is the HTTP one). */
+function sipStatusOf(error: unknown): number {
+  return error instanceof SipRequestError ? (error.upstream ?? 500) : 500;
 }
 
 const subscriptionKey = (deviceId: string, kind: SubscriptionKind) => `${deviceId}|${kind}`;
@@ -380,7 +332,7 @@ export class GbControlService {
 
   #subscribeFailed(sub: Subscription, error: unknown): void {
     const label = kindLabel(sub.kind);
-    const status = error instanceof SipRequestError ? (error.upstream ?? 500) : 500;
+    const status = sipStatusOf(error);
     const message = error instanceof Error ? error.message : String(error);
     if (!this.#o.platform.presence.get(sub.deviceId)) {
       this.#o.counters.add(`subscriptions|${label}|failed`);
@@ -572,7 +524,7 @@ export class GbControlService {
         (error: unknown) => {
           if (this.#waiters.get(sn) !== waiter) return;
           this.#waiters.delete(sn);
-          const status = error instanceof SipRequestError ? (error.upstream ?? 500) : 500;
+          const status = sipStatusOf(error);
           const text = error instanceof Error ? error.message : String(error);
           if (status === 408) reject(fail('timeout', `${cmdType}: no SIP answer from ${deviceId}`));
           else if (status === 503) reject(fail('send-failed', text));

@@ -8,6 +8,7 @@ import {
   encodeXmlBody,
   parseManscdp,
   toGosipRecords,
+  type CatalogItem,
   type CatalogResult,
   type GosipRecords,
   type ManscdpMessage,
@@ -196,24 +197,7 @@ export class GbService {
 
   #emitCatalog(result: CatalogResult): void {
     if (result.items.length === 0) return; // the device never answered: nothing to apply
-    const items: StoreCatalogItem[] = result.items.map((i) => {
-      const item: StoreCatalogItem = { channelid: i.deviceId, status: i.status };
-      if (i.name !== undefined) item.name = i.name;
-      if (i.manufacturer !== undefined) item.manufacturer = i.manufacturer;
-      if (i.model !== undefined) item.model = i.model;
-      if (i.owner !== undefined) item.owner = i.owner;
-      if (i.civilCode !== undefined) item.civilcode = i.civilCode;
-      if (i.address !== undefined) item.address = i.address;
-      if (i.parental !== undefined) item.parental = i.parental;
-      if (i.parentId !== undefined) item.parentid = i.parentId;
-      if (i.safetyWay !== undefined) item.safetyway = i.safetyWay;
-      if (i.registerWay !== undefined) item.registerway = i.registerWay;
-      if (i.secrecy !== undefined) item.secrecy = i.secrecy;
-      if (i.ptzType !== undefined) item.ptztype = i.ptzType;
-      if (i.longitude !== undefined) item.longitude = i.longitude;
-      if (i.latitude !== undefined) item.latitude = i.latitude;
-      return item;
-    });
+    const items = result.items.map(storeCatalogEntry);
     this.#o.events.catalog(result.deviceId, items, result.complete);
   }
 
@@ -244,4 +228,24 @@ export class GbService {
     if (this.#timer !== null) this.#o.clock.clearTimer(this.#timer);
     this.queries.close();
   }
+}
+
+/** A Catalog item as the store applies it (column names; absent fields left out). */
+export function storeCatalogEntry(i: CatalogItem): StoreCatalogItem {
+  const item: StoreCatalogItem = { channelid: i.deviceId, status: i.status };
+  if (i.name !== undefined) item.name = i.name;
+  if (i.manufacturer !== undefined) item.manufacturer = i.manufacturer;
+  if (i.model !== undefined) item.model = i.model;
+  if (i.owner !== undefined) item.owner = i.owner;
+  if (i.civilCode !== undefined) item.civilcode = i.civilCode;
+  if (i.address !== undefined) item.address = i.address;
+  if (i.parental !== undefined) item.parental = i.parental;
+  if (i.parentId !== undefined) item.parentid = i.parentId;
+  if (i.safetyWay !== undefined) item.safetyway = i.safetyWay;
+  if (i.registerWay !== undefined) item.registerway = i.registerWay;
+  if (i.secrecy !== undefined) item.secrecy = i.secrecy;
+  if (i.ptzType !== undefined) item.ptztype = i.ptzType;
+  if (i.longitude !== undefined) item.longitude = i.longitude;
+  if (i.latitude !== undefined) item.latitude = i.latitude;
+  return item;
 }

@@ -4,21 +4,53 @@
  * and every state change goes back to it as a note (src/shared/contracts/sip.ts).
  *
  * Owns: transport (sockets) → platform (transactions, registrar, presence, dialogs)
- * → service (MANSCDP queries). close() ends them in the reverse order.
+ * → service (MANSCDP queries) → control (DeviceControl, playback INFO, subscriptions).
+ * close() ends them in the reverse order.
  */
 import { NonceStore, systemClock, type Clock, type Endpoint } from '../protocol/sip/index.js';
 import type { ChildChannel } from '../shared/contracts/lifecycle.js';
 import type { SipContract, SipInit, SipPing, SourceAddress } from '../shared/contracts/sip.js';
 import { SharedCounters } from '../shared/counters.js';
-import { conflict } from '../shared/errors.js';
+import { ServiceError, conflict, type ApiCode } from '../shared/errors.js';
 import { createLogger, type Logger } from '../shared/logger.js';
-import { GbService } from './gb-service.js';
+import { GbService, storeCatalogEntry } from './gb-service.js';
+import { ControlError, GbControlService } from './control-service.js';
+import type { ControlFailure } from '../shared/contracts/sip-counters.js';
 import { GbPlatform } from './platform.js';
 import { SIP_COUNTER_NAMES } from '../shared/contracts/sip-counters.js';
 import { SipTransport, transportLimits } from './transport.js';
 import { AuthThrottle } from './auth-throttle.js';
 
 type SipChannel = ChildChannel<SipContract>;
+
+/** How a control failure reaches the API: HTTP status and envelope code. */
+const CONTROL_STATUS: Record<ControlFailure, [number, ApiCode]> = {
+  'not-registered': [409, '1002'],
+  rejected: [502, '1001'],
+  timeout: [504, '1001'],
+  'no-response': [504, '1001'],
+  'device-error': [502, '1001'],
+  'send-failed': [503, '1001'],
+  busy: [503, '1001'],
+  closed: [503, '1001'],
+  invalid: [400, '1002'],
+};
+
+/** A ControlError as a ServiceError (status and code cross the channel); anything else as is. */
+export function controlServiceError(error: unknown): unknown {
+  if (!(error instanceof ControlError)) return error;
+  const [status, code] = CONTROL_STATUS[error.reason];
+  return new ServiceError(status, code, `${error.reason}: ${error.message}`, error.status);
+}
+
+/** Runs a control call and maps its ControlError. */
+async function mapped<T>(call: () => Promise<T>): Promise<T> {
+  try {
+    return await call();
+  } catch (error) {
+    throw controlServiceError(error);
+  }
+}
 
 function sourceOf(endpoint: Endpoint): SourceAddress {
   return { transport: endpoint.transport, address: endpoint.address, port: endpoint.port };
@@ -27,6 +59,7 @@ function sourceOf(endpoint: Endpoint): SourceAddress {
 export class SipThread {
   readonly platform: GbPlatform;
   readonly service: GbService;
+  readonly control: GbControlService;
   readonly transport: SipTransport;
   readonly #channel: SipChannel;
   readonly #log: Logger;
@@ -64,11 +97,13 @@ export class SipThread {
         },
         offline: (deviceId, reason) => {
           this.service.deviceOffline(deviceId);
+          this.control.deviceOffline(deviceId);
           channel.notify('device.offline', { deviceId, reason });
         },
         keepalive: (deviceId, source) => channel.notify('device.keepalive', { deviceId, ...sourceOf(source) }),
         dialogEnded: (callId, deviceId) => channel.notify('dialog.ended', { callId, deviceId: deviceId ?? '' }),
         manscdp: (deviceId, body, contentType, source) => this.service.handleMessage(deviceId, body, contentType, source),
+        notify: (request, remote) => this.control.handleNotify(request, remote),
         log,
       },
     });
@@ -82,6 +117,21 @@ export class SipThread {
         catalog: (deviceId, items, complete) => channel.notify('device.catalog', { deviceId, items, complete }),
         deviceInfo: (info) => channel.notify('device.info', info),
         mediaStatus: (deviceId, channelId, endOfFile) => channel.notify('device.mediaStatus', { deviceId, channelId, endOfFile }),
+        other: (deviceId, message, source) => this.control.handleManscdp(deviceId, message, source),
+        log,
+      },
+    });
+    this.control = new GbControlService({
+      platform: this.platform,
+      clock,
+      counters,
+      serverId: config.sip.id,
+      events: {
+        subscription: (snapshot) => channel.notify('subscription.state', snapshot),
+        catalogChange: (deviceId, items) =>
+          channel.notify('catalog.change', { deviceId, changes: items.map((i) => ({ ...storeCatalogEntry(i), event: i.event ?? '' })) }),
+        alarm: (alarm) => channel.notify('device.alarm', alarm),
+        position: (position) => channel.notify('device.position', position),
         log,
       },
     });
@@ -139,7 +189,28 @@ export class SipThread {
         if (!p.presence.get(deviceId)) throw conflict(`device ${deviceId} is not online`);
         this.service.queryDeviceInfo(deviceId);
         return true;
-      });
+      })
+      .handle('control.device', ({ deviceId, channelId, command }) => mapped(() => this.control.control(deviceId, channelId, command)))
+      .handle('control.presets', ({ deviceId, channelId }) => mapped(() => this.control.queryPresets(deviceId, channelId)))
+      .handle('control.status', ({ deviceId, channelId }) => mapped(() => this.control.queryStatus(deviceId, channelId)))
+      .handle('control.configDownload', ({ deviceId, channelId, types }) => mapped(() => this.control.queryConfig(deviceId, channelId, types)))
+      .handle('control.config', ({ deviceId, channelId, basic }) => mapped(() => this.control.configure(deviceId, channelId, basic)))
+      .handle('playback.control', async ({ deviceId, dialog, action, fallback }) => {
+        try {
+          return await this.control.playback(deviceId, dialog, action, fallback);
+        } catch (error) {
+          // The INFO took a CSeq even when refused: the caller must store the dialog.
+          const failure = controlServiceError(error);
+          if (!(error instanceof ControlError) || !(failure instanceof ServiceError)) throw failure;
+          return { dialog: error.dialog ?? dialog, failure: { status: failure.status, code: failure.code, message: failure.message } };
+        }
+      })
+      .handle('subscription.start', ({ deviceId, kind, options }) => {
+        if (!p.presence.get(deviceId)) throw conflict(`device ${deviceId} is not online`);
+        return this.control.subscribe(deviceId, kind, options);
+      })
+      .handle('subscription.stop', async ({ deviceId, kind }) => (await this.control.unsubscribe(deviceId, kind)) ?? null)
+      .handle('subscription.list', ({ deviceId }) => this.control.subscriptions(deviceId));
   }
 
   async start(): Promise<void> {
@@ -157,6 +228,7 @@ export class SipThread {
   }
 
   async close(): Promise<void> {
+    this.control.close();
     this.service.close();
     this.platform.close();
     await this.transport.close();

@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import type { ParentChannel } from '../shared/contracts/lifecycle.js';
-import type { DeviceRegistered, OnlineDevice, SipContract } from '../shared/contracts/sip.js';
+import type { CatalogChange, DeviceRegistered, OnlineDevice, SipContract } from '../shared/contracts/sip.js';
 import { KeyedQueue } from '../shared/keyed-queue.js';
 import type { CamgateConfig } from '../shared/config/config.js';
 import { DuplicateError, type Store } from './store/types.js';
@@ -92,6 +92,45 @@ export class SignallingBridge {
         this.#log.info({ device: deviceId, ...countsOf(result) }, 'catalog applied');
       });
     });
+    channel.onNote('catalog.change', ({ deviceId, changes }) => {
+      void this.#queue.run(deviceId, () => this.#catalogChanged(deviceId, changes));
+    });
+    channel.onNote('device.alarm', ({ deviceId, channelId, ...alarm }) => {
+      this.#emit('channels.alarm', { deviceid: deviceId, channelid: channelId, ...alarm }, deviceId);
+    });
+    channel.onNote('device.position', ({ deviceId, channelId, longitude, latitude }) => {
+      if (longitude === undefined || latitude === undefined) return;
+      void this.#queue.run(deviceId, async () => {
+        // A device reporting its own position has no channel row of that ID: nothing to store.
+        await this.#store.channels.update(channelId, { longitude, latitude });
+      });
+    });
+    channel.onNote('subscription.state', (s) => {
+      const level = s.state === 'active' || s.state === 'pending' || s.state === 'unsubscribed' ? 'debug' : 'info';
+      this.#log[level]({ device: s.deviceId, kind: s.kind, state: s.state, status: s.status, reason: s.reason }, 'subscription state');
+    });
+  }
+
+  /**
+   * A Catalog NOTIFY: the items are applied as a catalog answer would be (DEL marks the channel
+   * OFF rather than deleting a row an operator may have provisioned), then one webhook each:
+   * ADD channels.added, DEL channels.removed, the others (ON, OFF, VLOST, DEFECT, UPDATE)
+   * channels.active with the event.
+   */
+  async #catalogChanged(deviceId: string, changes: CatalogChange[]): Promise<void> {
+    const items = changes.map(({ event, ...item }) => {
+      const e = event.toUpperCase();
+      return e === 'DEL' || e === 'OFF' || e === 'VLOST' || e === 'DEFECT' ? { ...item, status: 'OFF' } : e === 'ON' ? { ...item, status: 'ON' } : item;
+    });
+    const result = await this.#store.channels.upsertFromCatalog(deviceId, items, { addUnknown: this.#config.gb28181.registration === 'open' });
+    const applied = new Set([...result.updated, ...result.added]);
+    changes.forEach((change, i) => {
+      if (!applied.has(change.channelid)) return;
+      const e = change.event.toUpperCase();
+      const event = e === 'ADD' ? 'channels.added' : e === 'DEL' ? 'channels.removed' : 'channels.active';
+      this.#emit(event, { channelid: change.channelid, deviceid: deviceId, status: items[i]?.status ?? '', event: e }, deviceId);
+    });
+    this.#log.info({ device: deviceId, ...countsOf(result) }, 'catalog change applied');
   }
 
   async #registered(n: DeviceRegistered): Promise<void> {

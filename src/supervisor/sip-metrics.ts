@@ -1,4 +1,5 @@
-import { Gauge, type Registry } from 'prom-client';
+import { Counter, Gauge, type Registry } from 'prom-client';
+import { CONTROL_COMMANDS } from '../shared/contracts/sip-counters.js';
 import { registerCounterFamilies, type CounterFamily } from './counter-families.js';
 import type { SharedCounters } from '../shared/counters.js';
 
@@ -32,10 +33,41 @@ const FAMILIES: Record<string, CounterFamily> = {
   manscdp: { name: 'camgate_gb28181_manscdp_ignored_total', help: 'MANSCDP bodies that were malformed or of an unhandled CmdType.', labels: ['reason'] },
   transactions: { name: 'camgate_sip_transactions_total', help: 'Client transactions started and transactions that timed out.', labels: ['kind'] },
   retransmissions: { name: 'camgate_sip_retransmissions_total', help: 'Retransmissions sent by us and absorbed from peers.', labels: ['kind'] },
+  commands: {
+    name: 'camgate_gb28181_commands_total',
+    help: 'GB28181 control commands (DeviceControl, DeviceConfig, queries, Broadcast, playback INFO) sent and answered, by command.',
+    labels: ['command', 'result'],
+  },
+  command_failures: {
+    name: 'camgate_gb28181_command_failures_total',
+    help: 'GB28181 control commands that failed, by command and reason: not-registered, rejected, timeout, no-response, device-error, send-failed, busy, closed, invalid.',
+    labels: ['command', 'reason'],
+  },
+  subscriptions: {
+    name: 'camgate_gb28181_subscriptions_total',
+    help: 'Catalog, alarm and mobile-position subscriptions by outcome: active, refreshed, rejected, failed, terminated.',
+    labels: ['kind', 'outcome'],
+  },
+  gb_events: {
+    name: 'camgate_gb28181_events_total',
+    help: 'Device events by kind and way in (alarm, position, catalog by message or notify), and NOTIFYs or Responses that matched nothing (unmatched).',
+    labels: ['event', 'via'],
+  },
 };
 
 export function registerSipMetrics(registry: Registry, counters: SharedCounters): void {
   registerCounterFamilies(registry, counters.names, FAMILIES, () => (slot) => counters.get(slot));
+  // The slots hold milliseconds; Prometheus wants seconds.
+  new Counter({
+    name: 'camgate_gb28181_command_latency_seconds_total',
+    help: 'Sum of the time answered GB28181 control commands took, by command (divide by camgate_gb28181_commands_total{result="answered"} for the mean).',
+    labelNames: ['command'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const command of CONTROL_COMMANDS) this.inc({ command }, counters.get(`command_latency_ms|${command}`) / 1000);
+    },
+  });
   new Gauge({
     name: 'camgate_gb28181_query_backlog',
     help: 'Catalog/DeviceInfo queries waiting in the paced queue (gb28181.queries).',

@@ -6,6 +6,7 @@ import type { SipContract } from '../shared/contracts/sip.js';
 import { buildOffer, parseAnswer } from '../protocol/sdp/gb-sdp.js';
 import type { DialogState, Endpoint } from '../protocol/sip/index.js';
 import { SsrcAllocator, streamIdOf } from '../protocol/gb28181/ssrc.js';
+import type { PlaybackAction } from '../protocol/gb28181/mansrtsp.js';
 import { ApiError } from './api/envelope.js';
 import { ServiceError } from '../shared/errors.js';
 import { rtpStreamId, rtpStreamName } from '../shared/contracts/stream-name.js';
@@ -199,6 +200,30 @@ export class StreamManager {
     }
   }
 
+  /** The device's last known address, for in-dialog requests when it is not registered any more. */
+  async #fallbackOf(row: Stream): Promise<Endpoint | undefined> {
+    const device = await this.#d.store.devices.get(row.deviceid);
+    const [address, port] = device ? splitSource(device.source) : ['', 0];
+    return address ? { transport: device?.transport || 'UDP', address, port } : undefined;
+  }
+
+  /**
+   * MANSRTSP playback control (pause, resume, seek, speed) in an open GB28181 playback's
+   * dialog. The INFO's CSeq is stored whatever the device answers; a refusal then throws
+   * with the mapped status (502 rejected, 504 no answer, 409 device offline).
+   */
+  async playbackControl(row: Stream, action: PlaybackAction): Promise<Stream> {
+    if (row.status !== 0) throw new ApiError(404, '1002', `stream ${row.streamid} is closed`);
+    if (row.kind !== 'gb28181' || row.t !== 1 || !row.callid) throw new ApiError(409, '1002', `stream ${row.streamid} is not a GB28181 playback`);
+    const sip = this.#d.sip();
+    if (!sip) throw new ApiError(503, '1001', 'signalling is restarting; retry');
+    const fallback = await this.#fallbackOf(row);
+    const answer = await sip.request('playback.control', { deviceId: row.deviceid, dialog: this.dialogOf(row), action, ...(fallback ? { fallback } : {}) }, 40_000);
+    const updated = (await this.#d.store.streams.update(row.id, { cseq: answer.dialog.localSeq })) ?? row;
+    if (answer.failure) throw new ServiceError(answer.failure.status, answer.failure.code, answer.failure.message);
+    return updated;
+  }
+
   /**
    * Ends a stream: row closed with the reason, BYE to the device, media port closed, one
    * `streams.stopped`. Idempotent: the API, the media plane's "stream stopped" note (which
@@ -239,9 +264,7 @@ export class StreamManager {
 
   /** BYE in the row's dialog, to the device's registration or else its last known address; failures are logged. */
   async #bye(row: Stream): Promise<void> {
-    const device = await this.#d.store.devices.get(row.deviceid).catch(() => null);
-    const [address, port] = device ? splitSource(device.source) : ['', 0];
-    const fallback: Endpoint | undefined = address ? { transport: device?.transport || 'UDP', address, port } : undefined;
+    const fallback = await this.#fallbackOf(row).catch(() => undefined);
     await this.#d
       .sip()
       ?.request('bye', { dialog: this.dialogOf(row), deviceId: row.deviceid, ...(fallback ? { fallback } : {}) }, 35_000)

@@ -245,6 +245,7 @@ export class Supervisor {
       health: () => this.health(),
       streams: () => this.#streams,
       media: () => this.#media?.channel ?? null,
+      sip: () => this.#sip?.channel ?? null,
       sipHost: advertisedHost,
       gb: {
         queryRecords: (deviceId, channelId, start, end) => sip().request('records.query', { deviceId, channelId, start, end }, 15_000),

@@ -52,3 +52,40 @@ t.test('notify.activeEvents: every keeps the old behaviour', async (t) => {
   for (let i = 0; i < 4; i++) await r.keepalive();
   t.equal(r.events.filter((e) => e.event === 'devices.active').length, 4);
 });
+
+t.test('GB28181 events: catalog changes, alarms and positions reach the store and the webhooks', async (t) => {
+  const r = await rig(t);
+  const CAMERA = '34020000001310000001';
+  const GONE = '34020000001310000002';
+  await r.store.channels.create(DEVICE, { channelid: CAMERA });
+  await r.store.channels.create(DEVICE, { channelid: GONE });
+  const settle = async () => {
+    await new Promise((resolve) => setTimeout(resolve, 30));
+    await r.bridge.drain();
+  };
+  r.sipSide.notify('catalog.change', {
+    deviceId: DEVICE,
+    changes: [
+      { channelid: CAMERA, event: 'OFF', status: 'ON', name: 'Gate' },
+      { channelid: GONE, event: 'DEL', status: 'ON' },
+      { channelid: '34020000001310000003', event: 'ADD', status: 'ON' },
+    ],
+  });
+  await settle();
+  t.match(await r.store.channels.get(CAMERA), { status: 'OFF', name: 'Gate' }, 'an OFF event wins over the item Status');
+  t.match(await r.store.channels.get(GONE), { status: 'OFF' }, 'DEL keeps the row, OFF');
+  t.equal(await r.store.channels.get('34020000001310000003'), null, 'ADD of an unknown channel is ignored with provisioned registration');
+  t.same(
+    r.events.filter((e) => e.event.startsWith('channels.')).map((e) => [e.event, e.data.channelid, e.data.event]),
+    [
+      ['channels.active', CAMERA, 'OFF'],
+      ['channels.removed', GONE, 'DEL'],
+    ],
+  );
+
+  r.sipSide.notify('device.alarm', { deviceId: DEVICE, channelId: CAMERA, sn: 7, priority: 1, method: 5, time: 1796000000, timeRaw: '2026-11-30T08:00:00', description: 'Motion', via: 'message' });
+  r.sipSide.notify('device.position', { deviceId: DEVICE, channelId: CAMERA, time: 1796000000, longitude: 116.397128, latitude: 39.916527, via: 'notify' });
+  await settle();
+  t.match(r.events.find((e) => e.event === 'channels.alarm')?.data, { deviceid: DEVICE, channelid: CAMERA, priority: 1, method: 5, description: 'Motion', via: 'message' });
+  t.match(await r.store.channels.get(CAMERA), { longitude: 116.397128, latitude: 39.916527 });
+});

@@ -2,9 +2,24 @@
  * The channel between the supervisor and the SIP thread (src/sip/sip-thread.ts).
  * Both ends are typed from this one file: a renamed field breaks the build on both.
  */
+import type {
+  AlarmMessage,
+  BasicParam,
+  BasicParamConfig,
+  ConfigType,
+  DeviceControlCommand,
+  DeviceStatusMessage,
+  MobilePositionMessage,
+  PlaybackAction,
+  Preset,
+  SubscribeBodyOptions,
+  SubscriptionKind,
+  VideoParamOpt,
+} from '../../protocol/gb28181/index.js';
 import type { GosipRecords } from '../../protocol/gb28181/records.js';
 import type { DialogState, Endpoint } from '../../protocol/sip/index.js';
 import type { CamgateConfig } from '../config/config.js';
+import type { ApiCode } from '../errors.js';
 
 /** Where a device was seen: transport, address and port of its datagrams or connection. */
 export interface SourceAddress {
@@ -110,6 +125,78 @@ export interface RecordsAnswer extends GosipRecords {
   complete: boolean;
 }
 
+// --- GB28181 control (src/sip/control-service.ts) -----------------------------------------
+
+export interface ControlOutcome {
+  /** `sip`: the device's 200 is the whole answer (PTZ, TeleBoot…); `response`: a Response MESSAGE came too. */
+  answeredBy: 'sip' | 'response';
+  /** The Response's Result text, when there was one. */
+  result?: string;
+  latencyMs: number;
+}
+
+export type DeviceStatus = Omit<DeviceStatusMessage, 'kind' | 'root' | 'cmdType' | 'sn'>;
+
+export interface ConfigDownloadResult {
+  deviceId: string;
+  basicParam?: BasicParam;
+  videoParamOpt?: VideoParamOpt;
+}
+
+export type SubscriptionStateName = 'pending' | 'active' | 'rejected' | 'failed' | 'terminated' | 'unsubscribed';
+
+export interface SubscriptionSnapshot {
+  deviceId: string;
+  kind: SubscriptionKind;
+  state: SubscriptionStateName;
+  /** Why it is not active: the device's status line, a time-out, a NOTIFY's termination reason. */
+  reason?: string;
+  /** SIP status of the last SUBSCRIBE answer. */
+  status?: number;
+  /** Seconds the device granted. */
+  expires?: number;
+  callId?: string;
+  refreshes: number;
+  notifies: number;
+}
+
+/** An alarm as the supervisor stores it: the parsed Notify plus where it came from. */
+export type AlarmEvent = Omit<AlarmMessage, 'kind' | 'root' | 'cmdType' | 'deviceId'> & {
+  /** The registered device the alarm came through. */
+  deviceId: string;
+  /** The alarm source (the body's DeviceID: a channel or alarm input). */
+  channelId: string;
+  via: 'message' | 'notify';
+};
+
+export type PositionEvent = Omit<MobilePositionMessage, 'kind' | 'root' | 'cmdType' | 'deviceId' | 'sn' | 'timeRaw'> & {
+  deviceId: string;
+  channelId: string;
+  via: 'message' | 'notify';
+};
+
+/** A Catalog NOTIFY item: the store's fields plus its Event (ADD, DEL, ON, OFF, UPDATE, VLOST, DEFECT). */
+export interface CatalogChange extends CatalogEntry {
+  event: string;
+}
+
+export interface PlaybackControlRequest {
+  deviceId: string;
+  dialog: DialogState;
+  action: PlaybackAction;
+  /** The device's last known address, used when it is not registered any more. */
+  fallback?: Endpoint;
+}
+
+/**
+ * The dialog after the INFO: its CSeq moved on whatever the device answered, so the caller
+ * stores it in both cases; `failure` says why the device refused (status/code as a ServiceError).
+ */
+export interface PlaybackControlAnswer {
+  dialog: DialogState;
+  failure?: { status: number; code: ApiCode; message: string };
+}
+
 export interface SipInit {
   config: CamgateConfig;
   advertisedHost: string;
@@ -141,6 +228,19 @@ export type SipContract = {
     'catalog.query': [{ deviceId: string }, boolean];
     /** Sends a DeviceInfo query now; fails with 409 when the device is offline. */
     'deviceinfo.query': [{ deviceId: string }, boolean];
+    /** DeviceControl to a channel (or the device: channelId = deviceId); waits for the 200 and, where the standard has one, the Response. */
+    'control.device': [{ deviceId: string; channelId: string; command: DeviceControlCommand }, ControlOutcome];
+    'control.presets': [{ deviceId: string; channelId: string }, Preset[]];
+    'control.status': [{ deviceId: string; channelId: string }, DeviceStatus];
+    'control.configDownload': [{ deviceId: string; channelId: string; types: ConfigType[] }, ConfigDownloadResult];
+    /** DeviceConfig BasicParam. */
+    'control.config': [{ deviceId: string; channelId: string; basic: BasicParamConfig }, ControlOutcome];
+    /** MANSRTSP INFO in a playback dialog. */
+    'playback.control': [PlaybackControlRequest, PlaybackControlAnswer];
+    'subscription.start': [{ deviceId: string; kind: SubscriptionKind; options?: SubscribeBodyOptions }, SubscriptionSnapshot];
+    /** Null when there was no such subscription. */
+    'subscription.stop': [{ deviceId: string; kind: SubscriptionKind }, SubscriptionSnapshot | null];
+    'subscription.list': [{ deviceId?: string }, SubscriptionSnapshot[]];
   };
   up: {
     'device.credentials': [{ deviceId: string }, { known: boolean; password: string }];
@@ -154,5 +254,9 @@ export type SipContract = {
     'device.catalog': { deviceId: string; items: CatalogEntry[]; complete: boolean };
     'device.mediaStatus': { deviceId: string; channelId: string; endOfFile: boolean };
     'dialog.ended': { callId: string; deviceId: string };
+    'subscription.state': SubscriptionSnapshot;
+    'catalog.change': { deviceId: string; changes: CatalogChange[] };
+    'device.alarm': AlarmEvent;
+    'device.position': PositionEvent;
   };
 };

@@ -9,13 +9,14 @@ import { DuplicateError, NotFoundError, QueryError, StoreError, type Store } fro
 import { ServiceError } from '../../shared/errors.js';
 import type { ParentChannel } from '../../shared/contracts/lifecycle.js';
 import type { MediaContract } from '../../shared/contracts/media.js';
-import type { RecordsAnswer } from '../../shared/contracts/sip.js';
+import type { RecordsAnswer, SipContract } from '../../shared/contracts/sip.js';
 import { rtpStreamName } from '../../shared/contracts/stream-name.js';
 import { msgid, type ApiCode } from './envelope.js';
 import { devicesRoutes } from './devices.js';
 import { channelsRoutes } from './channels.js';
 import { systemRoutes, type HealthReport } from './system.js';
 import { streamsRoutes } from './streams.js';
+import { controlRoutes } from './control.js';
 import { SESSION_COOKIE, authenticated, sessionRoutes } from './session.js';
 import { eventsRoutes, type EventFeed } from './events.js';
 import { consoleRoutes, isConsolePath } from './console.js';
@@ -38,6 +39,8 @@ export interface GbControl {
 
 export interface ApiDeps {
   gb?: GbControl;
+  /** The SIP thread's channel for GB28181 control (src/supervisor/api/control.ts); null while it restarts. */
+  sip?: () => ParentChannel<SipContract> | null;
   /** The media process's channel, null while it restarts. */
   media?: () => ParentChannel<MediaContract> | null;
   /** GB28181 streams; null until the children are up. */
@@ -196,6 +199,7 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
   await app.register(devicesRoutes);
   await app.register(channelsRoutes);
   await app.register(streamsRoutes(deps.streams ?? (() => null)));
+  await app.register(controlRoutes(deps.streams ?? (() => null)));
   if (deps.config.media.server === 'zlm' && deps.streams) await registerZlmHooks(app, deps.config, deps.streams);
   return app;
 }

@@ -29,6 +29,9 @@ export const NOTIFY_EVENTS = [
   'devices.active',
   'devices.offline',
   'channels.active',
+  'channels.added',
+  'channels.removed',
+  'channels.alarm',
   'streams.started',
   'streams.stopped',
 ] as const;
