@@ -10,6 +10,7 @@ import { mediaWorkerCount } from '../shared/config/worker-count.js';
 import type { MediaContract, MediaPing } from '../shared/contracts/media.js';
 import { MEDIA_COUNTER_NAMES } from '../shared/contracts/media-counters.js';
 import type { SipContract } from '../shared/contracts/sip.js';
+import type { Jt808Contract } from '../shared/contracts/jt808.js';
 import { SharedCounters } from '../shared/counters.js';
 import { entryPath, packageVersion } from '../shared/entry.js';
 import { unavailable } from '../shared/errors.js';
@@ -49,6 +50,7 @@ export class Supervisor {
   #recentLog: RecentLog | undefined;
   #store: Store | null = null;
   #sip: ManagedChild<SipContract> | null = null;
+  #jt808: ManagedChild<Jt808Contract> | null = null;
   #media: ManagedChild<MediaContract> | null = null;
   #pool: Piscina | null = null;
   #api: FastifyInstance | null = null;
@@ -73,6 +75,9 @@ export class Supervisor {
 
   get sip(): ManagedChild<SipContract> | null {
     return this.#sip;
+  }
+  get jt808(): ManagedChild<Jt808Contract> | null {
+    return this.#jt808;
   }
   get media(): ManagedChild<MediaContract> | null {
     return this.#media;
@@ -108,11 +113,12 @@ export class Supervisor {
     const streams = this.#createStreams(store, metrics, notifier, advertisedHost);
     this.#sip = this.#createSipThread(store, notifier, streams, advertisedHost);
     this.#media = this.#createMediaProcess(metrics, streams);
-    for (const child of [this.#sip, this.#media]) this.#watch(child);
+    this.#jt808 = this.#createJt808Thread(store);
+    for (const child of [this.#sip, this.#media, this.#jt808]) this.#watch(child);
     this.#pool = new Piscina({ filename: entryPath('cpu-task'), maxThreads: this.config.pool.maxThreads, minThreads: 1, idleTimeout: 60_000 });
     const apiAddress = await this.#startApi(store, metrics, notifier, advertisedHost);
 
-    await Promise.all([this.#sip.start(), this.#media.start()]);
+    await Promise.all([this.#sip.start(), this.#media.start(), this.#jt808.start()]);
     const log = this.#logger;
     // Streams a previous run left open have no media port any more: BYE and close them.
     await streams.reconcile('camgate restarted').catch((err) => log.error({ err }, 'stream reconcile failed'));
@@ -151,7 +157,7 @@ export class Supervisor {
     // Every child's restart counter exists from the start (at 0), so rate() and
     // increase() have a series to work on before the first restart.
     const workers = Array.from({ length: mediaWorkerCount(this.config.media.workers) }, (_, i) => `media-worker-${i}`);
-    for (const child of ['sip', 'media', ...workers]) metrics.childRestarts.inc({ child }, 0);
+    for (const child of ['sip', 'jt808', 'media', ...workers]) metrics.childRestarts.inc({ child }, 0);
     this.#metrics = metrics;
     return metrics;
   }
@@ -213,6 +219,17 @@ export class Supervisor {
         channel.onNote('dialog.ended', ({ callId }) => {
           void streams.dialogEnded(callId).catch((err) => log.error({ err }, 'dialog end failed'));
         });
+      },
+    });
+  }
+
+  #createJt808Thread(_store: Store): ManagedChild<Jt808Contract> {
+    const { config } = this;
+    const log = this.#logger.child({ part: 'jt808' });
+    const init = async () => ({ config, vehicles: [] });
+    return new ManagedChild<Jt808Contract>('jt808', threadSpawner<Jt808Contract>(entryPath('jt808-thread'), init, 'jt808'), {
+      onChannel: (channel) => {
+        channel.onNote('vehicle.online', ({ sim }) => log.info({ sim }, 'vehicle online'));
       },
     });
   }
@@ -285,7 +302,7 @@ export class Supervisor {
     zlm.onReachableAgain = () => void streams.mediaServerRestarted();
   }
 
-  #watch(child: ManagedChild<SipContract> | ManagedChild<MediaContract>): void {
+  #watch(child: ManagedChild<SipContract> | ManagedChild<MediaContract> | ManagedChild<Jt808Contract>): void {
     child.on('died', (reason) => this.#logger.error({ child: child.name, reason }, 'child died; restarting'));
     child.on('restarted', (restarts) => {
       this.#metrics?.childRestarts.inc({ child: child.name });
@@ -308,7 +325,7 @@ export class Supervisor {
   }
 
   async #threadLoads(): Promise<{ children: Array<{ child: string; up: boolean }>; loads: ThreadLoad[] }> {
-    const [sip, media] = await Promise.all([this.#sip?.health(500), this.#mediaPing()]);
+    const [sip, jt808, media] = await Promise.all([this.#sip?.health(500), this.#jt808?.health(500), this.#mediaPing()]);
     const children: Array<{ child: string; up: boolean }> = [];
     const loads: ThreadLoad[] = [];
     const add = (h: ChildHealth | undefined) => {
@@ -317,6 +334,7 @@ export class Supervisor {
       if (typeof h.detail?.elu === 'number') loads.push({ thread: h.name, elu: h.detail.elu });
     };
     add(sip);
+    add(jt808);
     add(media);
     for (const worker of media?.detail?.workers ?? []) add(worker);
     if (this.#pool) {
@@ -339,7 +357,7 @@ export class Supervisor {
         }
       })(),
     );
-    for (const child of [this.#sip, this.#media]) {
+    for (const child of [this.#sip, this.#media, this.#jt808]) {
       if (!child) continue;
       checks.push(child.health(1000).then((h) => void (parts[child.name] = { ...h })));
     }
@@ -383,6 +401,7 @@ export class Supervisor {
       };
       await step('api', () => this.#api?.close());
       await step('sip', () => this.#sip?.stop(3000));
+      await step('jt808', () => this.#jt808?.stop(3000));
       await step('media', () => this.#media?.stop(3000));
       await step('pool', () => this.#pool?.destroy());
       await step('notify', async () => {

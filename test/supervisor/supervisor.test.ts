@@ -12,10 +12,13 @@ t.test('a killed SIP thread is restarted while the API keeps answering', async (
   config.sip.port = await freePort();
   config.store.url = 'sqlite::memory:';
   config.media.workers = 1;
+  config.jt808.host = '127.0.0.1';
+  config.jt808.port = await freePort();
   const supervisor = new Supervisor(config, { logger: pino({ level: 'silent' }) });
   t.teardown(() => supervisor.stop());
   await supervisor.start();
   t.equal((await supervisor.health()).status, 'ok');
+  t.match((await supervisor.health()).parts.jt808, { ok: true, detail: { role: 'jt808', connections: 0 } }, '/healthz shows the JT/T 808 thread');
 
   const restarted = new Promise<number>((resolve) => supervisor.sip!.once('restarted', resolve));
   supervisor.sip!.kill();
