@@ -23,6 +23,7 @@ import { CounterTotals, registerMediaMetrics } from './media-metrics.js';
 import { createMetrics, type Metrics, type ThreadLoad } from './metrics.js';
 import { Notifier } from './notify/index.js';
 import { SignallingBridge } from './signalling-bridge.js';
+import { VehicleBridge } from './vehicle-bridge.js';
 import { registerSipMetrics } from './sip-metrics.js';
 import { openStore } from './store/index.js';
 import type { Store } from './store/types.js';
@@ -57,6 +58,7 @@ export class Supervisor {
   #metrics: Metrics | null = null;
   #notifier: Notifier | null = null;
   #bridge: SignallingBridge | null = null;
+  #vehicles: VehicleBridge | null = null;
   #streams: StreamManager | null = null;
   /** The ZLMediaKit backend when media.server is zlm. */
   #zlm: ZlmBackend | null = null;
@@ -113,7 +115,7 @@ export class Supervisor {
     const streams = this.#createStreams(store, metrics, notifier, advertisedHost);
     this.#sip = this.#createSipThread(store, notifier, streams, advertisedHost);
     this.#media = this.#createMediaProcess(metrics, streams);
-    this.#jt808 = this.#createJt808Thread(store);
+    this.#jt808 = this.#createJt808Thread(store, notifier);
     for (const child of [this.#sip, this.#media, this.#jt808]) this.#watch(child);
     this.#pool = new Piscina({ filename: entryPath('cpu-task'), maxThreads: this.config.pool.maxThreads, minThreads: 1, idleTimeout: 60_000 });
     const apiAddress = await this.#startApi(store, metrics, notifier, advertisedHost);
@@ -223,14 +225,18 @@ export class Supervisor {
     });
   }
 
-  #createJt808Thread(_store: Store): ManagedChild<Jt808Contract> {
+  #createJt808Thread(store: Store, notifier: Notifier): ManagedChild<Jt808Contract> {
     const { config } = this;
-    const log = this.#logger.child({ part: 'jt808' });
-    const init = async () => ({ config, vehicles: [] });
+    const vehicles = new VehicleBridge({
+      store,
+      config,
+      logger: this.#logger.child({ part: 'jt808' }),
+      emit: (event, data, key) => void notifier.emit(event, data, key),
+    });
+    this.#vehicles = vehicles;
+    const init = async () => ({ config, vehicles: await vehicles.known() });
     return new ManagedChild<Jt808Contract>('jt808', threadSpawner<Jt808Contract>(entryPath('jt808-thread'), init, 'jt808'), {
-      onChannel: (channel) => {
-        channel.onNote('vehicle.online', ({ sim }) => log.info({ sim }, 'vehicle online'));
-      },
+      onChannel: (channel) => vehicles.attach(channel),
     });
   }
 
@@ -406,6 +412,7 @@ export class Supervisor {
       await step('pool', () => this.#pool?.destroy());
       await step('notify', async () => {
         await this.#bridge?.drain();
+        await this.#vehicles?.drain();
         await this.#notifier?.close({ drainTimeout: 2000 });
       });
       this.#metrics?.stopMeters();

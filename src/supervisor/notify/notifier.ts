@@ -31,6 +31,9 @@ export const NOTIFY_EVENTS = [
   'channels.active',
   'streams.started',
   'streams.stopped',
+  'vehicles.online',
+  'vehicles.offline',
+  'vehicles.position',
 ] as const;
 
 export type NotifyEvent = (typeof NOTIFY_EVENTS)[number];
