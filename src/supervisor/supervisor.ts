@@ -24,6 +24,7 @@ import { createMetrics, type Metrics, type ThreadLoad } from './metrics.js';
 import { Notifier } from './notify/index.js';
 import { SignallingBridge } from './signalling-bridge.js';
 import { VehicleBridge } from './vehicle-bridge.js';
+import { VehicleControl } from './vehicle-streams.js';
 import { registerSipMetrics } from './sip-metrics.js';
 import { openStore } from './store/index.js';
 import type { Store } from './store/types.js';
@@ -261,12 +262,21 @@ export class Supervisor {
       if (!channel) throw unavailable('signalling is restarting; retry');
       return channel;
     };
+    const vehicles = new VehicleControl({
+      config,
+      store,
+      streams: () => this.#streams,
+      jt808: () => this.#jt808?.channel ?? null,
+      mediaHost: config.jt808.mediaHost || config.media.publicHost || advertisedHost,
+      logger: this.#logger.child({ part: 'jt808' }),
+    });
     this.#api = await buildApi({
       config,
       store,
       metrics,
       health: () => this.health(),
       streams: () => this.#streams,
+      vehicles: () => vehicles,
       media: () => this.#media?.channel ?? null,
       sipHost: advertisedHost,
       gb: {

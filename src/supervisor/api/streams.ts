@@ -3,6 +3,7 @@ import { ApiError, badRequest, envelopeSchema, errorResponses, notFound, ok } fr
 import { idParams, listQuerystring, listSchema } from './schemas.js';
 import type { ListQuery } from '../store/types.js';
 import type { StreamManager } from '../streams.js';
+import type { VehicleControl } from '../vehicle-streams.js';
 import type { Destination } from '../../shared/contracts/destination.js';
 import type { ParentChannel } from '../../shared/contracts/lifecycle.js';
 import type { MediaContract } from '../../shared/contracts/media.js';
@@ -41,7 +42,7 @@ export const streamSchema = {
   },
 } as const;
 
-export function streamsRoutes(manager: () => StreamManager | null) {
+export function streamsRoutes(manager: () => StreamManager | null, vehicles: () => VehicleControl | null = () => null) {
   return async function routes(app: FastifyInstance): Promise<void> {
     const { store } = app.deps;
     const streams = () => {
@@ -101,15 +102,28 @@ export function streamsRoutes(manager: () => StreamManager | null) {
       {
         schema: {
           tags: ['streams'],
-          summary: 'Stop a stream: BYE to the device, media closed, row closed.',
-          params: { type: 'object', required: ['id'], properties: { id: { type: 'string', pattern: '^[0-9A-Fa-f]{8}$' } } },
+          summary:
+            'Stop a stream: a camera stream (8 hex digits) gets BYE; a vehicle stream (URL-encoded `live/jt1078-<sim>-<channel>`) ' +
+            'gets 0x9102 (close) to its terminal. Media closed, row closed.',
+          params: {
+            type: 'object',
+            required: ['id'],
+            properties: { id: { type: 'string', maxLength: 128, pattern: '^([0-9A-Fa-f]{8}|[A-Za-z0-9_./-]+-[0-9]+-[0-9]+)$' } },
+          },
           response: { 200: envelopeSchema({ type: 'string' }), ...errorResponses },
         },
       },
       async (request) => {
-        if (!(await streams().stopById(request.params.id.toUpperCase(), 'stopped by API'))) {
-          throw notFound(`stream ${request.params.id} not found or already closed`);
+        const { id } = request.params;
+        if (/^[0-9A-Fa-f]{8}$/.test(id)) {
+          if (!(await streams().stopById(id.toUpperCase(), 'stopped by API'))) throw notFound(`stream ${id} not found or already closed`);
+          return ok('');
         }
+        const row = await store.streams.getByStreamId(id);
+        if (!row || row.status !== 0 || row.kind !== 'jt1078') throw notFound(`stream ${id} not found or already closed`);
+        const control = vehicles();
+        if (!control) throw new ApiError(503, '1001', 'JT/T 808 signalling unavailable');
+        await control.stopStream(row, 'stopped by API');
         return ok('');
       },
     );
