@@ -45,6 +45,15 @@ t.test('a simulated vehicle registers, streams on request, plays as HTTP-FLV, an
   t.match((await getJson(`${app.api}/vehicles/013800000061`)).body, { code: '0', data: { sim: '13800000061' } }, 'zero-padded SIM accepted');
   t.equal((await fetch(`${app.api}/vehicles/13899999999/channels/1/streams`, json({}))).status, 404, 'unknown vehicle');
 
+  // Recordings (0x9205 → 0x1205) and a raw platform message (0x9003 → 0x1003) through the API.
+  const records = await getJson(`${app.api}/vehicles/13800000061/records?channel=0`);
+  t.equal(records.status, 200);
+  t.equal(records.body.data.length, 30, 'the terminal\'s 30 recordings');
+  t.match(records.body.data[0], { channel: Number, start: Number, end: Number, size: Number });
+  t.ok(records.body.data.every((r: { start: number; end: number }) => r.end > r.start && r.start > 1_600_000_000), 'times in unix seconds');
+  const raw = (await (await fetch(`${app.api}/vehicles/13800000061/messages`, json({ msgId: 0x9003 }))).json()) as any;
+  t.match(raw, { code: '0', data: { msgId: 0x1003, body: { videoCodec: 98 } } }, 'raw 0x9003 answered by 0x1003');
+
   const started = Date.now();
   const res = await fetch(`${app.api}/vehicles/13800000061/channels/2/streams`, json({ dataType: 0, streamType: 0 }));
   const body = (await res.json()) as any;
