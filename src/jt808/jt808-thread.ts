@@ -17,6 +17,8 @@ import type { ChildChannel } from '../shared/contracts/lifecycle.js';
 import type { CommandAnswer, Jt808Contract, Jt808Init, Jt808Ping, KnownVehicle, RecordItem } from '../shared/contracts/jt808.js';
 import { conflict, ServiceError, unavailable } from '../shared/errors.js';
 import { createLogger, type Logger } from '../shared/logger.js';
+import { SharedCounters } from '../shared/counters.js';
+import { JT808_COUNTER_NAMES, outSlotOf, type Jt808CounterName } from '../shared/contracts/jt808-counters.js';
 import { Jt808CommandError, type Jt808Answer, type Jt808Event, type Jt808Output } from './events.js';
 import { Jt808Server } from './server.js';
 import type { Jt808Session } from './session.js';
@@ -48,6 +50,7 @@ export class Jt808Thread {
   readonly #known = new Map<string, KnownVehicle>();
   readonly #connections = new Map<Jt808Session, Connection>();
   readonly #listener: Server;
+  readonly #counters: SharedCounters<Jt808CounterName>;
   #nextId = 0;
 
   constructor(init: Jt808Init, channel: Jt808Channel, clock: Clock = systemClock) {
@@ -55,6 +58,7 @@ export class Jt808Thread {
     this.#config = init.config.jt808;
     this.#log = createLogger(init.config.log.level, { thread: 'jt808' });
     for (const v of init.vehicles) this.#known.set(v.sim, v);
+    this.#counters = init.counters ? SharedCounters.attach(init.counters, JT808_COUNTER_NAMES) : SharedCounters.create(JT808_COUNTER_NAMES);
     this.server = new Jt808Server({
       clock,
       mode: this.#config.registration,
@@ -64,7 +68,10 @@ export class Jt808Thread {
     });
     this.#listener = createServer((socket) => this.#accept(socket));
     this.#listener.maxConnections = this.#config.maxConnections;
-    this.#listener.on('drop', () => this.stats.connectionsRefused++);
+    this.#listener.on('drop', () => {
+      this.stats.connectionsRefused++;
+      this.#counters.add('refused|connection-cap');
+    });
     this.#serve();
   }
 
@@ -89,6 +96,7 @@ export class Jt808Thread {
 
   ping(): Jt808Ping {
     const s = this.server.stats;
+    this.#gauges();
     return {
       role: 'jt808',
       connections: this.#connections.size,
@@ -115,6 +123,7 @@ export class Jt808Thread {
     connection.authTimer = setTimeout(() => {
       connection.authTimer = null;
       if (!session.authenticated) {
+        this.#counters.add('refused|auth-timeout');
         this.#log.debug({ connection: session.connectionId, remote: socket.remoteAddress }, 'not authenticated in time');
         socket.destroy();
       }
@@ -123,7 +132,11 @@ export class Jt808Thread {
     socket.on('data', (chunk: Buffer) => {
       const before = session.stats.messages;
       const out = session.feed(chunk);
-      this.stats.messagesIn += session.stats.messages - before;
+      const received = session.stats.messages - before;
+      this.stats.messagesIn += received;
+      // Kinds the events name; answers to commands and the rest are `other`.
+      const named = out.events.filter((e) => e.type in IN_KIND).length;
+      if (received > named) this.#counters.add('messages|in|other', received - named);
       this.#apply(session, out);
     });
     socket.on('error', () => {});
@@ -131,7 +144,14 @@ export class Jt808Thread {
       if (connection.authTimer !== null) clearTimeout(connection.authTimer);
       this.#apply(session, this.server.closeConnection(session));
       this.#connections.delete(session);
+      this.#gauges();
     });
+    this.#gauges();
+  }
+
+  #gauges(): void {
+    this.#counters.set('connections', this.#connections.size);
+    this.#counters.set('online', this.server.stats.online);
   }
 
   /** Writes a session's frames and acts on its events. */
@@ -139,9 +159,13 @@ export class Jt808Thread {
     const connection = this.#connections.get(session);
     const socket = connection?.socket;
     if (socket !== undefined && !socket.destroyed) {
-      for (const frame of out.replies) socket.write(frame);
+      for (const frame of out.replies) {
+        socket.write(frame);
+        this.#counters.add(outSlotOf(frame));
+      }
       this.stats.framesOut += out.replies.length;
       if (socket.writableLength > MAX_WRITE_BACKLOG) {
+        this.#counters.add('refused|write-backlog');
         this.#log.warn({ sim: session.phone, backlog: socket.writableLength }, 'terminal does not read; disconnected');
         socket.destroy();
       }
@@ -151,8 +175,11 @@ export class Jt808Thread {
 
   #event(event: Jt808Event, socket: Socket | undefined): void {
     const channel = this.#channel;
+    const kind = IN_KIND[event.type];
+    if (kind !== undefined) this.#counters.add(`messages|in|${kind}`);
     switch (event.type) {
       case 'registered': {
+        this.#counters.add('registrations|ok');
         const r = event.register;
         channel.notify('vehicle.registered', {
           sim: event.phone,
@@ -167,10 +194,13 @@ export class Jt808Thread {
         return;
       }
       case 'authenticated':
+        this.#gauges();
         channel.notify('vehicle.online', { sim: event.phone, address: socket ? `${socket.remoteAddress}:${socket.remotePort}` : '', version: event.version });
         this.#log.info({ sim: event.phone, version: event.version }, 'terminal online');
         return;
       case 'offline':
+        this.#counters.add(`offline|${event.reason}`);
+        this.#gauges();
         channel.notify('vehicle.offline', { sim: event.phone, reason: event.reason });
         this.#log.info({ sim: event.phone, reason: event.reason }, 'terminal offline');
         return;
@@ -188,12 +218,17 @@ export class Jt808Thread {
         return;
       case 'bad-frame':
         this.stats.badFrames++;
+        this.#counters.add('bad_frames|all');
         return;
       case 'register-refused':
+        this.#counters.add('registrations|refused');
+        this.#log.info({ sim: event.phone, result: event.result }, event.type);
+        return;
       case 'auth-failed':
-        this.#log.info({ sim: event.phone, ...('reason' in event ? { reason: event.reason } : { result: event.result }) }, event.type);
+        this.#log.info({ sim: event.phone, reason: event.reason }, event.type);
         return;
       case 'disconnect':
+        if (event.reason === 'bad-frames' || event.reason === 'auth-failures') this.#counters.add(`refused|${event.reason}`);
         // Replies already written go out first; end() flushes them, destroy() stops a peer that never closes.
         socket?.end();
         setTimeout(() => socket?.destroy(), 1000).unref();
@@ -206,20 +241,36 @@ export class Jt808Thread {
   /** The online session of a SIM (leading zeros ignored), or a 409. */
   #session(sim: string): Jt808Session {
     const session = this.server.sessionOf(normalizeSim(sim));
-    if (session === undefined) throw conflict(`vehicle ${sim} is not online`);
+    if (session === undefined) {
+      this.#counters.add('commands|offline');
+      throw conflict(`vehicle ${sim} is not online`);
+    }
     return session;
+  }
+
+  /** A command's outcome counted, its Jt808CommandError turned into the status the API answers with. */
+  async #command<T>(promise: Promise<T>): Promise<T> {
+    try {
+      const result = await commandOf(promise);
+      this.#counters.add('commands|ok');
+      return result;
+    } catch (error) {
+      const status = error instanceof ServiceError ? error.status : 500;
+      this.#counters.add(status === 409 ? 'commands|offline' : status === 504 ? 'commands|timeout' : status === 502 ? 'commands|refused' : 'commands|error');
+      throw error;
+    }
   }
 
   /** The supervisor's requests (src/shared/contracts/jt808.ts `down`). */
   #serve(): void {
     this.#channel
-      .handle('vehicle.stream', async ({ sim, ...request }) => accepted(0x9101, await commandOf(this.#session(sim).requestRealtime(request))))
+      .handle('vehicle.stream', async ({ sim, ...request }) => accepted(0x9101, await this.#command(this.#session(sim).requestRealtime(request))))
       .handle('vehicle.streamControl', async ({ sim, channel, command, closeType, streamType }) =>
-        accepted(0x9102, await commandOf(this.#session(sim).controlAv({ channel, command, closeType: closeType ?? 0, streamType: streamType ?? 0 }))),
+        accepted(0x9102, await this.#command(this.#session(sim).controlAv({ channel, command, closeType: closeType ?? 0, streamType: streamType ?? 0 }))),
       )
-      .handle('vehicle.avAttributes', ({ sim }) => commandOf(this.#session(sim).queryAvAttributes()))
+      .handle('vehicle.avAttributes', ({ sim }) => this.#command(this.#session(sim).queryAvAttributes()))
       .handle('vehicle.records', async ({ sim, channel, start, end }) => {
-        const list = await commandOf(
+        const list = await this.#command(
           this.#session(sim).queryRecords({
             channel,
             start: msToJt808Time(start > 0 ? start * 1000 : null),
@@ -243,7 +294,7 @@ export class Jt808Thread {
           }),
         );
       })
-      .handle('vehicle.raw', async ({ sim, msgId, bodyHex }) => answerOf(await commandOf(this.#session(sim).command(msgId, Buffer.from(bodyHex, 'hex')))));
+      .handle('vehicle.raw', async ({ sim, msgId, bodyHex }) => answerOf(await this.#command(this.#session(sim).command(msgId, Buffer.from(bodyHex, 'hex')))));
     this.#channel.onNote('vehicle.known', (vehicle) => this.#known.set(normalizeSim(vehicle.sim), { ...vehicle, sim: normalizeSim(vehicle.sim) }));
     this.#channel.onNote('vehicle.forget', ({ sim }) => {
       this.#known.delete(normalizeSim(sim));
@@ -252,6 +303,17 @@ export class Jt808Thread {
     });
   }
 }
+
+/** The `messages|in|…` kind of the events that stand for one received message. */
+const IN_KIND: Partial<Record<Jt808Event['type'], 'register' | 'authenticate' | 'heartbeat' | 'location' | 'logout'>> = {
+  registered: 'register',
+  'register-refused': 'register',
+  authenticated: 'authenticate',
+  'auth-failed': 'authenticate',
+  heartbeat: 'heartbeat',
+  position: 'location',
+  logout: 'logout',
+};
 
 function normalizeSim(sim: string): string {
   const stripped = sim.replace(/^0+/, '');

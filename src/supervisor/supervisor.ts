@@ -26,6 +26,8 @@ import { SignallingBridge } from './signalling-bridge.js';
 import { VehicleBridge } from './vehicle-bridge.js';
 import { VehicleControl } from './vehicle-streams.js';
 import { registerSipMetrics } from './sip-metrics.js';
+import { registerJt808Metrics } from './jt808-metrics.js';
+import { JT808_COUNTER_NAMES } from '../shared/contracts/jt808-counters.js';
 import { openStore } from './store/index.js';
 import type { Store } from './store/types.js';
 import { StreamCallbacks } from './stream-callbacks.js';
@@ -65,6 +67,8 @@ export class Supervisor {
   #zlm: ZlmBackend | null = null;
   /** Outlives SIP thread restarts, so its counters stay monotonic. */
   #sipCounters = SharedCounters.create(SIP_COUNTER_NAMES);
+  /** Outlives JT/T 808 thread restarts, likewise. */
+  #jt808Counters = SharedCounters.create(JT808_COUNTER_NAMES);
   #mediaTotals = new CounterTotals();
   #mediaHealth: Promise<ChildHealth<MediaPing>> | null = null;
   #startedAt = Date.now();
@@ -156,6 +160,7 @@ export class Supervisor {
       this.version,
     );
     registerSipMetrics(metrics.registry, this.#sipCounters);
+    registerJt808Metrics(metrics.registry, this.#jt808Counters);
     registerMediaMetrics(metrics.registry, MEDIA_COUNTER_NAMES, this.#mediaTotals, () => this.#mediaSnapshot());
     // Every child's restart counter exists from the start (at 0), so rate() and
     // increase() have a series to work on before the first restart.
@@ -235,7 +240,7 @@ export class Supervisor {
       emit: (event, data, key) => void notifier.emit(event, data, key),
     });
     this.#vehicles = vehicles;
-    const init = async () => ({ config, vehicles: await vehicles.known() });
+    const init = async () => ({ config, vehicles: await vehicles.known(), counters: this.#jt808Counters.sab });
     return new ManagedChild<Jt808Contract>('jt808', threadSpawner<Jt808Contract>(entryPath('jt808-thread'), init, 'jt808'), {
       onChannel: (channel) => vehicles.attach(channel),
     });

@@ -77,4 +77,10 @@ t.test('a simulated vehicle registers, streams on request, plays as HTTP-FLV, an
   const closed = (await getJson(`${app.api}/streams?filters=${encodeURIComponent(`[{"field_name":"id","operator":"=","value":${row.id}}]`)}`)).body.data.List[0];
   t.match(closed, { status: 1, reason: 'stopped by API' });
   t.equal((await fetch(`${app.api}/streams/${encodeURIComponent(row.streamid)}`, { method: 'DELETE' })).status, 404, 'already closed');
+
+  const metrics = await (await fetch(`${app.api}/metrics`)).text();
+  t.match(metrics, /camgate_jt808_messages_total\{direction="out",msg="9101"\} 1\n/, '0x9101 counted');
+  t.match(metrics, /camgate_jt808_messages_total\{direction="out",msg="9102"\} 1\n/, '0x9102 counted');
+  t.match(metrics, /camgate_vehicles_online 1\n/);
+  t.match(metrics, /camgate_jt808_connections 1\n/);
 });

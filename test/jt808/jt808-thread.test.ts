@@ -12,6 +12,8 @@ import type { ChildChannel, ParentChannel } from '../../src/shared/contracts/lif
 import type { Jt808Contract, VehiclePosition } from '../../src/shared/contracts/jt808.js';
 import { defaultConfig } from '../../src/shared/config/config.js';
 import { Jt808Thread } from '../../src/jt808/jt808-thread.js';
+import { SharedCounters } from '../../src/shared/counters.js';
+import { JT808_COUNTER_NAMES } from '../../src/shared/contracts/jt808-counters.js';
 import { startTerminalSimulation } from '../../src/tools/sim/index.js';
 import { captureSource, startCollector } from '../tools/sim/fixtures/helpers.js';
 
@@ -38,18 +40,19 @@ async function startThread(t: { teardown(fn: () => unknown): void }, overrides: 
     parent.onNote(note, (data) => notes.push({ note, data }));
   }
   parent.onNote('vehicle.position', (p) => positions.push(p));
-  const thread = new Jt808Thread({ config, vehicles }, child);
+  const counters = SharedCounters.create(JT808_COUNTER_NAMES);
+  const thread = new Jt808Thread({ config, vehicles, counters: counters.sab }, child);
   await thread.start();
   t.teardown(async () => {
     await thread.close();
     port1.close();
     port2.close();
   });
-  return { thread, parent, notes, positions };
+  return { thread, parent, notes, positions, counters };
 }
 
 t.test('terminal online through the thread; 0x9003, 0x9101 and 0x9102 as channel requests', async (t) => {
-  const { thread, parent, notes, positions } = await startThread(t);
+  const { thread, parent, notes, positions, counters } = await startThread(t);
   const media = await startCollector();
   const sim = await startTerminalSimulation({
     port: thread.port,
@@ -85,6 +88,21 @@ t.test('terminal online through the thread; 0x9003, 0x9101 and 0x9102 as channel
   const ping = thread.ping();
   t.match(ping, { role: 'jt808', connections: 1, online: 1, registrations: 1, badFrames: 0 });
   t.ok(ping.messagesIn >= 4 && ping.framesOut >= 4, 'frames counted both ways');
+  t.match(counters.snapshot(), {
+    'messages|in|register': 1,
+    'messages|in|authenticate': 1,
+    'messages|out|8100': 1,
+    'messages|out|9003': 1,
+    'messages|out|9101': 1,
+    'messages|out|9102': 1,
+    'commands|ok': 3,
+    'commands|offline': 1,
+    'registrations|ok': 1,
+    connections: 1,
+    online: 1,
+  });
+  t.ok(counters.get('messages|in|location') >= 2 && counters.get('messages|out|8001') >= 3, 'locations in, general answers out');
+  t.ok(counters.get('messages|in|other') >= 3, 'the answers to 0x9003/0x9101/0x9102 counted as other');
 
   await sim.stop();
   await until('offline note', () => notes.some((n) => n.note === 'vehicle.offline'));
@@ -119,7 +137,7 @@ function rawConnect(port: number): Promise<Socket> {
 const closed = (socket: Socket) => new Promise<void>((resolve) => (socket.destroyed ? resolve() : socket.once('close', () => resolve())));
 
 t.test('limits: connection cap, authentication deadline, garbage', async (t) => {
-  const { thread } = await startThread(t, { maxConnections: 1, unauthenticatedTimeout: 1 });
+  const { thread, counters } = await startThread(t, { maxConnections: 1, unauthenticatedTimeout: 1 });
   const first = await rawConnect(thread.port);
   first.on('error', () => {});
   const second = await rawConnect(thread.port);
@@ -138,4 +156,5 @@ t.test('limits: connection cap, authentication deadline, garbage', async (t) => 
   await closed(noisy);
   t.ok(thread.ping().badFrames >= 20, `${thread.ping().badFrames} bad frames counted`);
   await until('connections released', () => thread.ping().connections === 0);
+  t.match(counters.snapshot(), { 'refused|connection-cap': 1, 'refused|auth-timeout': 1, 'refused|bad-frames': 1, 'bad_frames|all': 20, connections: 0 });
 });

@@ -17,7 +17,7 @@ export interface Jt808Init {
   config: CamgateConfig;
   /** Vehicles in the store (provisioned mode: the only ones accepted). */
   vehicles: KnownVehicle[];
-  /** Reserved for shared counters (like the SIP thread's); unused yet. */
+  /** JT/T 808 counters (src/shared/contracts/jt808-counters.ts), owned by the supervisor so they outlive a restart; absent: the thread keeps its own. */
   counters?: SharedArrayBuffer;
 }
 
