@@ -268,6 +268,18 @@ export class Jt808Thread {
       .handle('vehicle.streamControl', async ({ sim, channel, command, closeType, streamType }) =>
         accepted(0x9102, await this.#command(this.#session(sim).controlAv({ channel, command, closeType: closeType ?? 0, streamType: streamType ?? 0 }))),
       )
+      .handle('vehicle.playback', async ({ sim, start, end, ...request }) =>
+        accepted(
+          0x9201,
+          await this.#command(this.#session(sim).requestPlayback({ ...request, start: msToJt808Time(start * 1000), end: msToJt808Time(end > 0 ? end * 1000 : null) })),
+        ),
+      )
+      .handle('vehicle.playbackControl', async ({ sim, channel, command, speed, seek }) =>
+        accepted(
+          0x9202,
+          await this.#command(this.#session(sim).controlPlayback({ channel, command, speed: speed ?? 0, seekTime: msToJt808Time(seek ? seek * 1000 : null) })),
+        ),
+      )
       .handle('vehicle.avAttributes', ({ sim }) => this.#command(this.#session(sim).queryAvAttributes()))
       .handle('vehicle.records', async ({ sim, channel, start, end }) => {
         const list = await this.#command(

@@ -7,6 +7,16 @@ import { conflict, missing, unavailable } from '../shared/errors.js';
 import type { Store, Stream } from './store/types.js';
 import type { StreamManager } from './streams.js';
 
+export interface VehiclePlaybackOptions {
+  /** Unix seconds. */
+  start: number;
+  end: number;
+  /** 0 normal, 1 fast forward, 2 key-frame rewind, 3 key-frame play, 4 single frame. */
+  mode: number;
+  /** 0 n/a, 1 ×1, 2 ×2, 3 ×4, 4 ×8, 5 ×16. */
+  speed: number;
+}
+
 export interface VehicleStreamOptions {
   /** 0 audio and video, 1 video, 3 listen. */
   dataType: number;
@@ -86,23 +96,54 @@ export class VehicleControl {
     }
   }
 
-  async #stopAtTerminal(sim: string, channel: number): Promise<CommandAnswer | null> {
+  /**
+   * A playback of start..end (0x9201 towards our JT/T 1078 playback port), named
+   * `<playback prefix>-<sim>-<channel>`; one at a time per channel (409 while one is open).
+   */
+  async startPlayback(sim: string, channel: number, options: VehiclePlaybackOptions): Promise<Stream> {
+    const key = await this.#online(sim);
+    const streams = this.#d.streams();
+    if (!streams) throw unavailable('streams unavailable');
+    const { config } = this.#d;
+    const name = jt1078StreamName(key, channel, config.jt1078.playback.prefix);
+    const open = await this.#d.store.streams.getByStreamId(name);
+    if ((open && open.status === 0) || this.#starting.has(name)) throw conflict(`a playback of ${name} is open; stop it first`);
+    const promise = (async () => {
+      await this.#channel().request(
+        'vehicle.playback',
+        { sim: key, channel, host: this.#d.mediaHost, tcpPort: config.jt1078.playback.port, udpPort: 0, mediaType: 0, streamType: 0, storageType: 0, ...options },
+        15_000,
+      );
+      try {
+        return await streams.waitForJt1078(name, config.jt808.streamTimeout * 1000);
+      } catch (error) {
+        await this.#stopAtTerminal(key, channel, true);
+        throw error;
+      }
+    })().finally(() => this.#starting.delete(name));
+    this.#starting.set(name, promise);
+    return promise;
+  }
+
+  /** 0x9102 close (live) or 0x9202 stop (playback); failures are logged, not thrown. */
+  async #stopAtTerminal(sim: string, channel: number, playback = false): Promise<CommandAnswer | null> {
     try {
+      if (playback) return await this.#channel().request('vehicle.playbackControl', { sim, channel, command: 2 }, 15_000);
       return await this.#channel().request('vehicle.streamControl', { sim, channel, command: 0, closeType: 0, streamType: 0 }, 15_000);
     } catch (error) {
-      this.#d.logger.info({ sim, channel, err: (error as Error).message }, '0x9102 not delivered');
+      this.#d.logger.info({ sim, channel, err: (error as Error).message }, playback ? '0x9202 not delivered' : '0x9102 not delivered');
       return null;
     }
   }
 
   /**
-   * Ends an open JT/T 1078 stream: 0x9102 (close) to its terminal and the row closed.
+   * Ends an open JT/T 1078 stream: 0x9102 (close) or, for a playback, 0x9202 (stop) to its terminal and the row closed.
    * The terminal then closes its media connection. False when no such open stream.
    */
   async stopStream(row: Stream, reason: string): Promise<boolean> {
     if (row.kind !== 'jt1078' || row.status !== 0) return false;
     const channel = Number(row.channelid);
-    if (row.deviceid && Number.isInteger(channel)) await this.#stopAtTerminal(normalizeSim(row.deviceid), channel);
+    if (row.deviceid && Number.isInteger(channel)) await this.#stopAtTerminal(normalizeSim(row.deviceid), channel, row.t === 1);
     await this.#d.streams()?.jt1078Stopped(row.streamid, reason);
     return true;
   }

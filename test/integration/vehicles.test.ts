@@ -3,7 +3,8 @@
  * process, real TCP) registers on the jt808 port, shows up online in GET /vehicles, is
  * made to stream by POST /vehicles/:sim/channels/:channel/streams (0x9101 to our own
  * JT/T 1078 port), plays through HTTP-FLV (ffprobe decodes it), and DELETE /streams/:id
- * sends 0x9102, after which the terminal's media connection is closed.
+ * sends 0x9102, after which the terminal's media connection is closed; then the same for
+ * a playback of a recording the terminal listed (0x9205, 0x9201, 0x9202).
  */
 import t from 'tap';
 import { getJson, startAppliance, waitFor } from '../helpers/appliance.js';
@@ -78,9 +79,25 @@ t.test('a simulated vehicle registers, streams on request, plays as HTTP-FLV, an
   t.match(closed, { status: 1, reason: 'stopped by API' });
   t.equal((await fetch(`${app.api}/streams/${encodeURIComponent(row.streamid)}`, { method: 'DELETE' })).status, 404, 'already closed');
 
+  // Playback of the first recording: 0x9201 towards the playback port, plays, DELETE sends 0x9202 (stop).
+  const record = records.body.data[0];
+  const replay = await fetch(`${app.api}/vehicles/13800000061/channels/${record.channel}/streams`, json({ replay: '1', start: record.start, end: record.end }));
+  const replayBody = (await replay.json()) as any;
+  t.equal(replay.status, 200, `playback started: ${JSON.stringify(replayBody).slice(0, 160)}`);
+  t.match(replayBody.data, { kind: 'jt1078', t: 1, status: 0, streamid: `live/jt1079-13800000061-${record.channel}` });
+  t.match(events.filter((e) => e.type === 'action' && e.action.type === 'open-stream').at(-1), { action: { mode: 'playback', channel: record.channel } });
+  t.equal((await fetch(`${app.api}/vehicles/13800000061/channels/${record.channel}/streams`, json({ replay: '1', start: record.start, end: record.end }))).status, 409, 'one playback per channel at a time');
+  const replayProbe = await ffprobe(['-read_intervals', '%+#20', '-count_frames', '-select_streams', 'v:0', '-show_entries', 'stream=codec_name,nb_read_frames', replayBody.data.urls.flv], 20_000);
+  t.equal(replayProbe.json.streams?.[0]?.codec_name, 'h264', 'the playback decodes');
+  t.equal((await fetch(`${app.api}/streams/${encodeURIComponent(replayBody.data.streamid)}`, { method: 'DELETE' })).status, 200);
+  await waitFor(async () => events.some((e) => e.type === 'action' && e.action.type === 'close-stream' && e.action.mode === 'playback'), 5000, '0x9202 stop seen by the terminal');
+  await waitFor(async () => sim.stats.streamsActive === 0, 5000, 'the playback media connection closed');
+
   const metrics = await (await fetch(`${app.api}/metrics`)).text();
   t.match(metrics, /camgate_jt808_messages_total\{direction="out",msg="9101"\} 1\n/, '0x9101 counted');
   t.match(metrics, /camgate_jt808_messages_total\{direction="out",msg="9102"\} 1\n/, '0x9102 counted');
+  t.match(metrics, /camgate_jt808_messages_total\{direction="out",msg="9201"\} 1\n/, '0x9201 counted');
+  t.match(metrics, /camgate_jt808_messages_total\{direction="out",msg="9202"\} 1\n/, '0x9202 counted');
   t.match(metrics, /camgate_vehicles_online 1\n/);
   t.match(metrics, /camgate_jt808_connections 1\n/);
 });

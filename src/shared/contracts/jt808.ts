@@ -57,6 +57,38 @@ export interface StreamRequest {
   udpPort: number;
 }
 
+export interface PlaybackStreamRequest {
+  sim: string;
+  channel: number;
+  /** Where the terminal sends the JT/T 1078 playback. */
+  host: string;
+  tcpPort: number;
+  udpPort: number;
+  /** Unix seconds. */
+  start: number;
+  end: number;
+  /** 0 audio and video, 1 audio, 2 video, 3 audio or video. */
+  mediaType: number;
+  /** 0 main or sub, 1 main, 2 sub. */
+  streamType: number;
+  /** 0 main or backup, 1 main, 2 backup. */
+  storageType: number;
+  /** 0 normal, 1 fast forward, 2 key-frame rewind, 3 key-frame play, 4 single frame. */
+  mode: number;
+  /** 0 n/a, 1 ×1, 2 ×2, 3 ×4, 4 ×8, 5 ×16. */
+  speed: number;
+}
+
+export interface PlaybackControlRequest {
+  sim: string;
+  channel: number;
+  /** 0 start, 1 pause, 2 stop, 3 fast forward, 4 key-frame rewind, 5 seek, 6 key-frame play. */
+  command: number;
+  speed?: number;
+  /** Seek target, unix seconds. */
+  seek?: number;
+}
+
 export interface StreamControlRequest {
   sim: string;
   channel: number;
@@ -122,6 +154,10 @@ export type Jt808Contract = {
     'vehicle.stream': [StreamRequest, CommandAnswer];
     /** 0x9102. */
     'vehicle.streamControl': [StreamControlRequest, CommandAnswer];
+    /** 0x9201; resolves with the terminal's answer (0x0001, or 0x1205 as some terminals do). */
+    'vehicle.playback': [PlaybackStreamRequest, CommandAnswer];
+    /** 0x9202. */
+    'vehicle.playbackControl': [PlaybackControlRequest, CommandAnswer];
     /** 0x9205 → 0x1205. */
     'vehicle.records': [RecordsRequest, RecordItem[]];
     /** 0x9003 → 0x1003. */

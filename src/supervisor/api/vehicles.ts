@@ -1,5 +1,5 @@
 import type { FastifyInstance } from 'fastify';
-import { ApiError, envelopeSchema, errorResponses, notFound, ok } from './envelope.js';
+import { ApiError, badRequest, envelopeSchema, errorResponses, notFound, ok } from './envelope.js';
 import { listQuerystring, listSchema } from './schemas.js';
 import { streamSchema } from './streams.js';
 import type { ListQuery, VehiclePatch } from '../store/types.js';
@@ -153,14 +153,15 @@ export function vehiclesRoutes(control: () => VehicleControl | null) {
       },
     );
 
-    app.post<{ Params: { sim: string; channel: number }; Body: { dataType?: number; streamType?: number } }>(
+    app.post<{ Params: { sim: string; channel: number }; Body: { dataType?: number; streamType?: number; replay?: string; start?: number; end?: number; speed?: number; mode?: number } }>(
       '/vehicles/:sim/channels/:channel/streams',
       {
         schema: {
           tags: ['vehicles'],
           summary:
             'Start live view of a vehicle channel (deduplicated): 0x9101 points the terminal at camgate\'s JT/T 1078 realtime port; ' +
-            'answers once the terminal accepted (0x0001) and its media arrived (jt808.streamTimeout), with the stream and its URLs.',
+            'answers once the terminal accepted (0x0001) and its media arrived (jt808.streamTimeout), with the stream and its URLs. ' +
+            'With replay=1, start and end: a playback (0x9201 towards the playback port), one at a time per channel.',
           params: {
             type: 'object',
             required: ['sim', 'channel'],
@@ -171,6 +172,11 @@ export function vehiclesRoutes(control: () => VehicleControl | null) {
             properties: {
               dataType: { type: 'integer', enum: [0, 1, 3], default: 0, description: '0 audio and video, 1 video, 3 listen' },
               streamType: { type: 'integer', enum: [0, 1], default: 0, description: '0 main, 1 sub stream' },
+              replay: { type: 'string', enum: ['0', '1'], description: '1: playback of start..end' },
+              start: { type: 'integer', minimum: 1, description: 'Playback start, unix seconds' },
+              end: { type: 'integer', minimum: 1, description: 'Playback end, unix seconds' },
+              speed: { type: 'integer', minimum: 0, maximum: 5, default: 0, description: 'Playback speed: 0 n/a, 1 ×1, 2 ×2, 3 ×4, 4 ×8, 5 ×16' },
+              mode: { type: 'integer', minimum: 0, maximum: 4, default: 0, description: 'Playback mode: 0 normal, 1 fast forward, 2 key-frame rewind, 3 key-frame play, 4 single frame' },
             },
           },
           response: { 200: envelopeSchema(streamSchema), ...errorResponses },
@@ -178,6 +184,12 @@ export function vehiclesRoutes(control: () => VehicleControl | null) {
       },
       async (request) => {
         const body = request.body ?? {};
+        if (String(body.replay ?? '0') === '1') {
+          if (!body.start) throw badRequest('start', 'is required with replay=1');
+          if (!body.end) throw badRequest('end', 'is required with replay=1');
+          if (body.end <= body.start) throw badRequest('end', 'must be after start');
+          return ok(await vehicles().startPlayback(request.params.sim, request.params.channel, { start: body.start, end: body.end, speed: body.speed ?? 0, mode: body.mode ?? 0 }));
+        }
         return ok(await vehicles().startStream(request.params.sim, request.params.channel, { dataType: body.dataType ?? 0, streamType: body.streamType ?? 0 }));
       },
     );
