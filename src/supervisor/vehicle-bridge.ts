@@ -9,7 +9,8 @@ import type { Store, VehiclePatch } from './store/types.js';
 /**
  * The supervisor's half of the JT/T 808 thread's notes: vehicles registered, online and
  * offline become store writes (serialised per vehicle, in the order reported) and webhooks
- * `vehicles.online` / `vehicles.offline`. Positions are coalesced: the last one of each
+ * `vehicles.online` / `vehicles.offline`, and `vehicles.alarm` when a position's alarm bits
+ * change to a non-empty set. Positions are coalesced: the last one of each
  * vehicle is written in one transaction per `positionFlushMs` and announced once per
  * flush (`vehicles.position`), so a fleet reporting every few seconds costs one batch.
  */
@@ -20,6 +21,8 @@ export class VehicleBridge {
   #emit: EmitEvent;
   #queue: KeyedQueue;
   #positions = new Map<string, VehiclePosition>();
+  /** The alarm bits last reported per vehicle (joined names), to announce changes only. */
+  #alarms = new Map<string, string>();
   #flushTimer: NodeJS.Timeout | null = null;
   #flushing: Promise<void> = Promise.resolve();
   #positionFlushMs: number;
@@ -80,12 +83,23 @@ export class VehicleBridge {
         .catch((err: Error) => this.#log.debug({ sim, err: err.message }, 'no AV attributes'));
     });
     channel.onNote('vehicle.offline', ({ sim, reason }) => {
+      this.#alarms.delete(sim);
       void this.#queue.run(sim, async () => {
         const vehicle = await this.#store.vehicles.update(sim, { online: 0 });
         if (vehicle) this.#emit('vehicles.offline', { sim, reason }, sim);
       });
     });
     channel.onNote('vehicle.position', (position) => {
+      // Alarms are not coalesced: a new set of alarm bits is announced at once.
+      const alarms = position.alarms.join(',');
+      if (alarms !== (this.#alarms.get(position.sim) ?? '')) {
+        if (alarms === '') this.#alarms.delete(position.sim);
+        else {
+          this.#alarms.set(position.sim, alarms);
+          const { sim, latitude, longitude, timeMs } = position;
+          this.#emit('vehicles.alarm', { sim, alarms: position.alarms, latitude, longitude, time: timeMs }, sim);
+        }
+      }
       this.#positions.set(position.sim, position);
       this.#flushTimer ??= setTimeout(() => void this.flush(), this.#positionFlushMs);
     });

@@ -111,3 +111,31 @@ t.test('provisioned: unknown terminals create no rows', async (t) => {
   t.equal(await store.vehicles.get('13800000050'), null, 'the unknown terminal got no row');
   t.ok(thread.ping().registrationsRefused >= 1);
 });
+
+t.test('alarm bits are announced when they change, not on every position', async (t) => {
+  const config = defaultConfig();
+  const store = await openStore('sqlite::memory:');
+  t.teardown(() => store.close());
+  await store.vehicles.create({ sim: '13800000081' });
+  const events: Array<{ event: string; data: Record<string, unknown> }> = [];
+  const bridge = new VehicleBridge({ store, config, logger: pino({ level: 'silent' }), emit: (event, data) => events.push({ event, data }), positionFlushMs: 50 });
+  const { port1, port2 } = new MessageChannel();
+  t.teardown(() => {
+    port1.close();
+    port2.close();
+  });
+  bridge.attach(new Channel(portEndpoint(port2)));
+  const thread: ChildChannel<Jt808Contract> = new Channel(portEndpoint(port1));
+  const position = (alarms: string[]) =>
+    thread.notify('vehicle.position', { sim: '13800000081', latitude: 22.5, longitude: 114, altitude: 0, speedKmh: 0, direction: 0, timeMs: 1_700_000_000_000, alarms });
+  for (const alarms of [[], ['emergency'], ['emergency'], ['emergency', 'overspeed'], [], ['emergency']]) position(alarms);
+  await sleep(200);
+  await bridge.drain();
+  t.same(
+    events.filter((e) => e.event === 'vehicles.alarm').map((e) => e.data.alarms),
+    [['emergency'], ['emergency', 'overspeed'], ['emergency']],
+    'rising edges and changes only',
+  );
+  t.equal(events.filter((e) => e.event === 'vehicles.position').length, 1, 'six positions within one flush: one event');
+  t.match(await store.vehicles.get('13800000081'), { latitude: 22.5, position_time: 1_700_000_000 });
+});

@@ -34,6 +34,7 @@ export const NOTIFY_EVENTS = [
   'vehicles.online',
   'vehicles.offline',
   'vehicles.position',
+  'vehicles.alarm',
 ] as const;
 
 export type NotifyEvent = (typeof NOTIFY_EVENTS)[number];
