@@ -148,6 +148,22 @@ export class VehicleControl {
     return true;
   }
 
+  /**
+   * Pause, resume, speed or seek an open vehicle playback (0x9202). Speed is the JT/T 1078
+   * code (1 ×1 … 5 ×16), seek a unix time.
+   */
+  async controlPlayback(row: Stream, action: 'pause' | 'resume' | 'seek' | 'speed', value: number): Promise<CommandAnswer> {
+    if (row.kind !== 'jt1078' || row.t !== 1 || row.status !== 0) throw conflict(`stream ${row.streamid} is not an open vehicle playback`);
+    const sim = await this.#online(row.deviceid);
+    const channel = Number(row.channelid);
+    const command = { pause: 1, resume: 0, speed: 3, seek: 5 }[action];
+    return this.#channel().request(
+      'vehicle.playbackControl',
+      { sim, channel, command, ...(action === 'speed' ? { speed: value } : {}), ...(action === 'seek' ? { seek: value } : {}) },
+      15_000,
+    );
+  }
+
   async records(sim: string, channel: number, start: number, end: number): Promise<RecordItem[]> {
     const key = await this.#online(sim);
     return this.#channel().request('vehicle.records', { sim: key, channel, start, end }, 65_000);

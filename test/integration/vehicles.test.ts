@@ -89,6 +89,13 @@ t.test('a simulated vehicle registers, streams on request, plays as HTTP-FLV, an
   t.equal((await fetch(`${app.api}/vehicles/13800000061/channels/${record.channel}/streams`, json({ replay: '1', start: record.start, end: record.end }))).status, 409, 'one playback per channel at a time');
   const replayProbe = await ffprobe(['-read_intervals', '%+#20', '-count_frames', '-select_streams', 'v:0', '-show_entries', 'stream=codec_name,nb_read_frames', replayBody.data.urls.flv], 20_000);
   t.equal(replayProbe.json.streams?.[0]?.codec_name, 'h264', 'the playback decodes');
+  const control = (action: string, extra: object = {}) => fetch(`${app.api}/streams/${encodeURIComponent(replayBody.data.streamid)}/playback`, json({ action, ...extra }));
+  t.equal((await control('pause')).status, 200, 'pause');
+  await waitFor(async () => events.some((e) => e.type === 'action' && e.action.type === 'pause-stream' && e.action.paused), 5000, '0x9202 pause seen by the terminal');
+  t.equal((await control('resume')).status, 200, 'resume');
+  await waitFor(async () => events.some((e) => e.type === 'action' && e.action.type === 'pause-stream' && !e.action.paused), 5000, '0x9202 resume seen by the terminal');
+  t.equal((await control('speed')).status, 400, 'speed needs a value');
+  t.equal((await fetch(`${app.api}/streams/${encodeURIComponent(row.streamid)}/playback`, json({ action: 'pause' }))).status, 404, 'the closed live stream');
   t.equal((await fetch(`${app.api}/streams/${encodeURIComponent(replayBody.data.streamid)}`, { method: 'DELETE' })).status, 200);
   await waitFor(async () => events.some((e) => e.type === 'action' && e.action.type === 'close-stream' && e.action.mode === 'playback'), 5000, '0x9202 stop seen by the terminal');
   await waitFor(async () => sim.stats.streamsActive === 0, 5000, 'the playback media connection closed');
@@ -97,7 +104,7 @@ t.test('a simulated vehicle registers, streams on request, plays as HTTP-FLV, an
   t.match(metrics, /camgate_jt808_messages_total\{direction="out",msg="9101"\} 1\n/, '0x9101 counted');
   t.match(metrics, /camgate_jt808_messages_total\{direction="out",msg="9102"\} 1\n/, '0x9102 counted');
   t.match(metrics, /camgate_jt808_messages_total\{direction="out",msg="9201"\} 1\n/, '0x9201 counted');
-  t.match(metrics, /camgate_jt808_messages_total\{direction="out",msg="9202"\} 1\n/, '0x9202 counted');
+  t.match(metrics, /camgate_jt808_messages_total\{direction="out",msg="9202"\} 3\n/, '0x9202 counted: pause, resume, stop');
   t.match(metrics, /camgate_vehicles_online 1\n/);
   t.match(metrics, /camgate_jt808_connections 1\n/);
 });

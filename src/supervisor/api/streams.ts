@@ -128,6 +128,39 @@ export function streamsRoutes(manager: () => StreamManager | null, vehicles: () 
       },
     );
 
+    app.post<{ Params: { id: string }; Body: { action: 'pause' | 'resume' | 'seek' | 'speed'; speed?: number; time?: number } }>(
+      '/streams/:id/playback',
+      {
+        schema: {
+          tags: ['streams'],
+          summary: 'Control a playback: pause, resume, speed (1 ×1, 2 ×2, 3 ×4, 4 ×8, 5 ×16) or seek (unix seconds). Vehicle playbacks get 0x9202.',
+          params: { type: 'object', required: ['id'], properties: { id: { type: 'string', maxLength: 128, description: 'streamid (URL-encoded for JT/T 1078 names)' } } },
+          body: {
+            type: 'object',
+            required: ['action'],
+            properties: {
+              action: { type: 'string', enum: ['pause', 'resume', 'seek', 'speed'] },
+              speed: { type: 'integer', minimum: 1, maximum: 5 },
+              time: { type: 'integer', minimum: 1, description: 'seek target, unix seconds' },
+            },
+          },
+          response: { 200: envelopeSchema({ type: 'string' }), ...errorResponses },
+        },
+      },
+      async (request) => {
+        const { action, speed, time } = request.body;
+        if (action === 'speed' && speed === undefined) throw badRequest('speed', 'is required with action speed');
+        if (action === 'seek' && time === undefined) throw badRequest('time', 'is required with action seek');
+        const row = await store.streams.getByStreamId(request.params.id);
+        if (!row || row.status !== 0) throw notFound(`stream ${request.params.id} not found or closed`);
+        if (row.kind !== 'jt1078') throw new ApiError(501, '1003', 'playback control of camera streams (MANSRTSP) is not wired yet');
+        const control = vehicles();
+        if (!control) throw new ApiError(503, '1001', 'JT/T 808 signalling unavailable');
+        await control.controlPlayback(row, action, (action === 'speed' ? speed : time) ?? 0);
+        return ok('');
+      },
+    );
+
     const forwardBody = {
       type: 'object',
       required: ['host', 'port'],
