@@ -90,6 +90,8 @@ export async function startAppliance(config: Record<string, any>): Promise<Runni
       realtime: { port: await freePort(), ...(config.jt1078?.realtime ?? {}) },
       playback: { port: await freePort(), ...(config.jt1078?.playback ?? {}) },
     },
+    // Its own JT/T 808 port, so benchmarks never collide on the default 12001.
+    jt808: { host: '127.0.0.1', port: await freePort(), ...(config.jt808 ?? {}) },
   };
   writeFileSync(join(dir, 'camgate.yaml'), stringify(full));
   const profile = process.env.CAMGATE_PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${process.env.CAMGATE_PROFILE_DIR}`] : [];

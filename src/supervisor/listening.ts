@@ -41,6 +41,7 @@ export function listeningAddresses(input: ListeningInput): ListenAddress[] {
   if (config.media.server === 'builtin') {
     out.push({ name: 'rtp', protocol: 'udp+tcp', bind: `${rtpHost}:${config.media.rtpPorts}` });
   }
+  out.push({ name: 'jt808', protocol: 'tcp', bind: `${config.jt808.host}:${config.jt808.port}` });
   out.push({ name: 'jt1078-realtime', protocol: 'tcp', bind: `${config.jt1078.host}:${config.jt1078.realtime.port}` });
   out.push({ name: 'jt1078-playback', protocol: 'tcp', bind: `${config.jt1078.host}:${config.jt1078.playback.port}` });
   if (config.media.server === 'builtin') {

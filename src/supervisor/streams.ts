@@ -73,6 +73,8 @@ export class StreamManager {
   readonly liveIds = new Set<string>();
   /** When each stream's INVITE went out (ms), until its first frame. */
   #invitedAt = new Map<string, number>();
+  /** Callers waiting for a JT/T 1078 stream's row (a vehicle stream requested by API). */
+  #jt1078Waiters = new Map<string, Set<(row: Stream) => void>>();
   /** Where each JT/T 1078 stream is pushed to ZLMediaKit (media.server: zlm). */
   #zlmPushes = new Map<string, { host: string; port: number }>();
   /** One recovery at a time: on_server_started and the health probe may both report a restart. */
@@ -340,7 +342,7 @@ export class StreamManager {
         this.#d.logger.warn({ stream: note.name, err: (error as Error).message }, 'could not push the stream to ZLMediaKit');
       }
     }
-    await this.#d.store.streams.insert({
+    const row = await this.#d.store.streams.insert({
       streamid: note.name,
       ssrc: '0',
       t: note.kind === 'playback' ? 1 : 0,
@@ -354,6 +356,35 @@ export class StreamManager {
       ...(pushedTo ? { media_host: pushedTo.host, media_port: pushedTo.port, media_transport: 'udp' as const } : {}),
     });
     this.#d.emit('streams.started', { streamid: note.name, sim: note.sim, channel: note.channel }, note.sim);
+    for (const resolve of this.#jt1078Waiters.get(note.name) ?? []) resolve(row);
+    this.#jt1078Waiters.delete(note.name);
+  }
+
+  /**
+   * The row of JT/T 1078 stream `name` once the media plane reports it started (at once
+   * when it is open already); rejects with 504 after `timeoutMs`.
+   */
+  async waitForJt1078(name: string, timeoutMs: number): Promise<Stream> {
+    const waiting = new Promise<Stream>((resolve, reject) => {
+      const waiters = this.#jt1078Waiters.get(name) ?? new Set();
+      this.#jt1078Waiters.set(name, waiters);
+      const done = (row: Stream) => {
+        clearTimeout(timer);
+        resolve(row);
+      };
+      const timer = setTimeout(() => {
+        waiters.delete(done);
+        if (waiters.size === 0) this.#jt1078Waiters.delete(name);
+        reject(new ServiceError(504, '1003', `stream ${name}: no media from the terminal within ${timeoutMs} ms`));
+      }, timeoutMs);
+      waiters.add(done);
+    });
+    const open = await this.#d.store.streams.getByStreamId(name);
+    if (open && open.status === 0) {
+      for (const resolve of this.#jt1078Waiters.get(name) ?? []) resolve(open);
+      this.#jt1078Waiters.delete(name);
+    }
+    return waiting;
   }
 
   /**

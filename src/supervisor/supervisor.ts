@@ -9,6 +9,7 @@ import { mediaWorkerCount } from '../shared/config/worker-count.js';
 import type { MediaContract, MediaPing } from '../shared/contracts/media.js';
 import { MEDIA_COUNTER_NAMES } from '../shared/contracts/media-counters.js';
 import type { SipContract } from '../shared/contracts/sip.js';
+import type { Jt808Contract } from '../shared/contracts/jt808.js';
 import { SharedCounters } from '../shared/counters.js';
 import { entryPath, packageVersion } from '../shared/entry.js';
 import { unavailable } from '../shared/errors.js';
@@ -21,7 +22,11 @@ import { CounterTotals, registerMediaMetrics } from './media-metrics.js';
 import { createMetrics, type Metrics, type ThreadLoad } from './metrics.js';
 import { Notifier } from './notify/index.js';
 import { SignallingBridge } from './signalling-bridge.js';
+import { VehicleBridge } from './vehicle-bridge.js';
+import { VehicleControl } from './vehicle-streams.js';
 import { registerSipMetrics } from './sip-metrics.js';
+import { registerJt808Metrics } from './jt808-metrics.js';
+import { JT808_COUNTER_NAMES } from '../shared/contracts/jt808-counters.js';
 import { openStore } from './store/index.js';
 import type { Store } from './store/types.js';
 import { StreamCallbacks } from './stream-callbacks.js';
@@ -51,16 +56,20 @@ export class Supervisor {
   #recentLog: RecentLog | undefined;
   #store: Store | null = null;
   #sip: ManagedChild<SipContract> | null = null;
+  #jt808: ManagedChild<Jt808Contract> | null = null;
   #media: ManagedChild<MediaContract> | null = null;
   #api: FastifyInstance | null = null;
   #metrics: Metrics | null = null;
   #notifier: Notifier | null = null;
   #bridge: SignallingBridge | null = null;
+  #vehicles: VehicleBridge | null = null;
   #streams: StreamManager | null = null;
   /** The ZLMediaKit backend when media.server is zlm. */
   #zlm: ZlmBackend | null = null;
   /** Outlives SIP thread restarts, so its counters stay monotonic. */
   #sipCounters = SharedCounters.create(SIP_COUNTER_NAMES);
+  /** Outlives JT/T 808 thread restarts, likewise. */
+  #jt808Counters = SharedCounters.create(JT808_COUNTER_NAMES);
   #mediaTotals = new CounterTotals();
   #mediaHealth: Promise<ChildHealth<MediaPing>> | null = null;
   #startedAt = Date.now();
@@ -74,6 +83,9 @@ export class Supervisor {
 
   get sip(): ManagedChild<SipContract> | null {
     return this.#sip;
+  }
+  get jt808(): ManagedChild<Jt808Contract> | null {
+    return this.#jt808;
   }
   get media(): ManagedChild<MediaContract> | null {
     return this.#media;
@@ -109,10 +121,11 @@ export class Supervisor {
     const streams = this.#createStreams(store, metrics, notifier, advertisedHost);
     this.#sip = this.#createSipThread(store, notifier, streams, advertisedHost);
     this.#media = this.#createMediaProcess(metrics, streams);
-    for (const child of [this.#sip, this.#media]) this.#watch(child);
+    this.#jt808 = this.#createJt808Thread(store, notifier);
+    for (const child of [this.#sip, this.#media, this.#jt808]) this.#watch(child);
     const apiAddress = await this.#startApi(store, metrics, notifier, advertisedHost);
 
-    await Promise.all([this.#sip.start(), this.#media.start()]);
+    await Promise.all([this.#sip.start(), this.#media.start(), this.#jt808.start()]);
     const log = this.#logger;
     // Streams a previous run left open have no media port any more: BYE and close them.
     await streams.reconcile('camgate restarted').catch((err) => log.error({ err }, 'stream reconcile failed'));
@@ -147,11 +160,12 @@ export class Supervisor {
       this.version,
     );
     registerSipMetrics(metrics.registry, this.#sipCounters);
+    registerJt808Metrics(metrics.registry, this.#jt808Counters);
     registerMediaMetrics(metrics.registry, MEDIA_COUNTER_NAMES, this.#mediaTotals, () => this.#mediaSnapshot());
     // Every child's restart counter exists from the start (at 0), so rate() and
     // increase() have a series to work on before the first restart.
     const workers = Array.from({ length: mediaWorkerCount(this.config.media.workers) }, (_, i) => `media-worker-${i}`);
-    for (const child of ['sip', 'media', ...workers]) metrics.childRestarts.inc({ child }, 0);
+    for (const child of ['sip', 'jt808', 'media', ...workers]) metrics.childRestarts.inc({ child }, 0);
     this.#metrics = metrics;
     return metrics;
   }
@@ -217,6 +231,21 @@ export class Supervisor {
     });
   }
 
+  #createJt808Thread(store: Store, notifier: Notifier): ManagedChild<Jt808Contract> {
+    const { config } = this;
+    const vehicles = new VehicleBridge({
+      store,
+      config,
+      logger: this.#logger.child({ part: 'jt808' }),
+      emit: (event, data, key) => void notifier.emit(event, data, key),
+    });
+    this.#vehicles = vehicles;
+    const init = async () => ({ config, vehicles: await vehicles.known(), counters: this.#jt808Counters.sab });
+    return new ManagedChild<Jt808Contract>('jt808', threadSpawner<Jt808Contract>(entryPath('jt808-thread'), init, 'jt808'), {
+      onChannel: (channel) => vehicles.attach(channel),
+    });
+  }
+
   #createMediaProcess(metrics: Metrics, streams: StreamManager): ManagedChild<MediaContract> {
     const { config } = this;
     const bridge = new MediaBridge({
@@ -238,12 +267,21 @@ export class Supervisor {
       if (!channel) throw unavailable('signalling is restarting; retry');
       return channel;
     };
+    const vehicles = new VehicleControl({
+      config,
+      store,
+      streams: () => this.#streams,
+      jt808: () => this.#jt808?.channel ?? null,
+      mediaHost: config.jt808.mediaHost || config.media.publicHost || advertisedHost,
+      logger: this.#logger.child({ part: 'jt808' }),
+    });
     this.#api = await buildApi({
       config,
       store,
       metrics,
       health: () => this.health(),
       streams: () => this.#streams,
+      vehicles: () => vehicles,
       media: () => this.#media?.channel ?? null,
       sip: () => this.#sip?.channel ?? null,
       sipHost: advertisedHost,
@@ -286,7 +324,7 @@ export class Supervisor {
     zlm.onReachableAgain = () => void streams.mediaServerRestarted();
   }
 
-  #watch(child: ManagedChild<SipContract> | ManagedChild<MediaContract>): void {
+  #watch(child: ManagedChild<SipContract> | ManagedChild<MediaContract> | ManagedChild<Jt808Contract>): void {
     child.on('died', (reason) => this.#logger.error({ child: child.name, reason }, 'child died; restarting'));
     child.on('restarted', (restarts) => {
       this.#metrics?.childRestarts.inc({ child: child.name });
@@ -309,7 +347,7 @@ export class Supervisor {
   }
 
   async #threadLoads(): Promise<{ children: Array<{ child: string; up: boolean }>; loads: ThreadLoad[] }> {
-    const [sip, media] = await Promise.all([this.#sip?.health(500), this.#mediaPing()]);
+    const [sip, jt808, media] = await Promise.all([this.#sip?.health(500), this.#jt808?.health(500), this.#mediaPing()]);
     const children: Array<{ child: string; up: boolean }> = [];
     const loads: ThreadLoad[] = [];
     const add = (h: ChildHealth | undefined) => {
@@ -318,6 +356,7 @@ export class Supervisor {
       if (typeof h.detail?.elu === 'number') loads.push({ thread: h.name, elu: h.detail.elu });
     };
     add(sip);
+    add(jt808);
     add(media);
     for (const worker of media?.detail?.workers ?? []) add(worker);
     return { children, loads };
@@ -336,7 +375,7 @@ export class Supervisor {
         }
       })(),
     );
-    for (const child of [this.#sip, this.#media]) {
+    for (const child of [this.#sip, this.#media, this.#jt808]) {
       if (!child) continue;
       checks.push(child.health(1000).then((h) => void (parts[child.name] = { ...h })));
     }
@@ -375,9 +414,11 @@ export class Supervisor {
         if (ended?.open) log.info(ended, 'dialogs ended with BYE');
       });
       await step('sip', () => this.#sip?.stop(3000));
+      await step('jt808', () => this.#jt808?.stop(3000));
       await step('media', () => this.#media?.stop(3000));
       await step('notify', async () => {
         await this.#bridge?.drain();
+        await this.#vehicles?.drain();
         await this.#notifier?.close({ drainTimeout: 2000 });
       });
       this.#metrics?.stopMeters();

@@ -61,6 +61,7 @@ async function launchFresh(extra: Record<string, unknown>): Promise<Appliance> {
       log: { level: 'warn' },
       media: { workers: 1, httpPort: await freePort() },
       jt1078: { host: '127.0.0.1', realtime: { port: await freePort() }, playback: { port: await freePort() } },
+      jt808: { host: '127.0.0.1', port: await freePort() },
     },
     extra,
   );

@@ -17,7 +17,7 @@ const repo = new URL('../../', import.meta.url).pathname;
 
 t.test('npm start: no build, every listening address logged, /healthz fast, SIGTERM reaches the appliance', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'camgate-npm-start-'));
-  const [api, sip, http, realtime, playback] = [await freePort(), await freePort(), await freePort(), await freePort(), await freePort()];
+  const [api, sip, http, realtime, playback, jt808] = [await freePort(), await freePort(), await freePort(), await freePort(), await freePort(), await freePort()];
   const file = join(dir, 'camgate.yaml');
   writeFileSync(
     file,
@@ -27,6 +27,7 @@ t.test('npm start: no build, every listening address logged, /healthz fast, SIGT
       store: { url: `sqlite:${join(dir, 'camgate.db')}` },
       media: { workers: 1, httpPort: http, host: '127.0.0.1' },
       jt1078: { host: '127.0.0.1', realtime: { port: realtime }, playback: { port: playback } },
+      jt808: { host: '127.0.0.1', port: jt808 },
     }),
   );
   const started = Date.now();
@@ -57,6 +58,7 @@ t.test('npm start: no build, every listening address logged, /healthz fast, SIGT
     `listening: sip udp 127.0.0.1:${sip} → sip:`,
     `listening: sip tcp 127.0.0.1:${sip} → sip:`,
     `listening: rtp udp+tcp 127.0.0.1:30000-30999`,
+    `listening: jt808 tcp 127.0.0.1:${jt808}`,
     `listening: jt1078-realtime tcp 127.0.0.1:${realtime}`,
     `listening: jt1078-playback tcp 127.0.0.1:${playback}`,
     `listening: viewers http-flv+ws-flv 127.0.0.1:${http} → http://127.0.0.1:${http}/`,

@@ -181,6 +181,21 @@ export const configSchema = {
         },
       },
     },
+    jt808: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        host: { ...host, default: '0.0.0.0' },
+        port: { ...port, default: 12001 },
+        registration: { enum: ['provisioned', 'open'], default: 'open' },
+        offlineAfter: { type: 'integer', minimum: 10, maximum: 86400, default: 180 },
+        mediaHost: { type: 'string', default: '' },
+        maxConnections: { type: 'integer', minimum: 1, maximum: 1000000, default: 20000 },
+        unauthenticatedTimeout: { type: 'integer', minimum: 1, maximum: 3600, default: 30 },
+        streamTimeout: { type: 'integer', minimum: 1, maximum: 120, default: 15 },
+      },
+    },
     zlm: {
       type: 'object',
       additionalProperties: false,
@@ -324,6 +339,16 @@ export interface CamgateConfig {
     realtime: Jt1078Service;
     playback: Jt1078Service;
     forward: Destination[];
+  };
+  jt808: {
+    host: string;
+    port: number;
+    registration: 'provisioned' | 'open';
+    offlineAfter: number;
+    mediaHost: string;
+    maxConnections: number;
+    unauthenticatedTimeout: number;
+    streamTimeout: number;
   };
   pool: { maxThreads: number };
   notify: { secret: string; timeout: number; activeEvents: 'change' | 'every'; urls: Record<string, string> };

@@ -17,6 +17,7 @@ import { channelsRoutes } from './channels.js';
 import { systemRoutes, type HealthReport } from './system.js';
 import { streamsRoutes } from './streams.js';
 import { controlRoutes } from './control.js';
+import { vehiclesRoutes } from './vehicles.js';
 import { SESSION_COOKIE, authenticated, sessionRoutes } from './session.js';
 import { eventsRoutes, type EventFeed } from './events.js';
 import { consoleRoutes, isConsolePath } from './console.js';
@@ -43,6 +44,8 @@ export interface ApiDeps {
   sip?: () => ParentChannel<SipContract> | null;
   /** The media process's channel, null while it restarts. */
   media?: () => ParentChannel<MediaContract> | null;
+  /** Vehicles (JT/T 808 commands); null until the supervisor built it. */
+  vehicles?: () => import('../vehicle-streams.js').VehicleControl | null;
   /** GB28181 streams; null until the children are up. */
   streams?: () => import('../streams.js').StreamManager | null;
   config: CamgateConfig;
@@ -198,8 +201,9 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
   await app.register(consoleRoutes);
   await app.register(devicesRoutes);
   await app.register(channelsRoutes);
-  await app.register(streamsRoutes(deps.streams ?? (() => null)));
+  await app.register(streamsRoutes(deps.streams ?? (() => null), deps.vehicles ?? (() => null)));
   await app.register(controlRoutes(deps.streams ?? (() => null)));
+  await app.register(vehiclesRoutes(deps.vehicles ?? (() => null)));
   if (deps.config.media.server === 'zlm' && deps.streams) await registerZlmHooks(app, deps.config, deps.streams);
   return app;
 }

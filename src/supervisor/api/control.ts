@@ -3,7 +3,7 @@ import { ApiError, envelopeSchema, errorResponses, notFound, ok } from './envelo
 import { idParams } from './schemas.js';
 import type { ParentChannel } from '../../shared/contracts/lifecycle.js';
 import type { SipContract } from '../../shared/contracts/sip.js';
-import type { ConfigType, DeviceControlCommand, PlaybackAction, PtzCommand, SubscriptionKind } from '../../protocol/gb28181/index.js';
+import type { ConfigType, DeviceControlCommand, PtzCommand, SubscriptionKind } from '../../protocol/gb28181/index.js';
 import type { StreamManager } from '../streams.js';
 
 /**
@@ -212,44 +212,6 @@ export function controlRoutes(manager: () => StreamManager | null) {
       async (request) => {
         const { channelid, ...basic } = request.body;
         return ok(await sip().request('control.config', { ...(await deviceTarget(request.params.id, channelid)), basic }, CONTROL_TIMEOUT));
-      },
-    );
-
-    app.post<{ Params: { id: string }; Body: { action: 'pause' | 'resume' | 'seek' | 'speed'; position?: number; scale?: number } }>(
-      '/streams/:id/playback',
-      {
-        schema: {
-          tags: ['streams'],
-          summary: 'Pause, resume, seek or change the speed of a GB28181 playback (INFO with MANSRTSP).',
-          params: { type: 'object', required: ['id'], properties: { id: { type: 'string', pattern: '^[0-9A-Fa-f]{8}$', description: 'streamid' } } },
-          body: {
-            type: 'object',
-            required: ['action'],
-            properties: {
-              action: { type: 'string', enum: ['pause', 'resume', 'seek', 'speed'] },
-              position: { type: 'number', minimum: 0, description: 'seek: seconds from the start of the playback range' },
-              scale: { type: 'number', enum: [0.25, 0.5, 1, 2, 4], description: 'speed: playback rate' },
-            },
-          },
-          response: { 200: envelopeSchema({ type: 'object', properties: { streamid: str, cseq: int } }), ...errorResponses },
-        },
-      },
-      async (request) => {
-        const streams = manager();
-        if (!streams) throw new ApiError(503, '1001', 'streams unavailable');
-        const row = await store.streams.getByStreamId(request.params.id.toUpperCase());
-        if (!row || row.status !== 0) throw notFound(`stream ${request.params.id} not found or closed`);
-        const { action, position, scale } = request.body;
-        let playback: PlaybackAction;
-        if (action === 'seek') {
-          if (position === undefined) throw new ApiError(400, '1002', 'position: is required with action=seek', 'position');
-          playback = { action, position };
-        } else if (action === 'speed') {
-          if (scale === undefined) throw new ApiError(400, '1002', 'scale: is required with action=speed', 'scale');
-          playback = { action, scale };
-        } else playback = { action };
-        const updated = await streams.playbackControl(row, playback);
-        return ok({ streamid: updated.streamid, cseq: updated.cseq });
       },
     );
 

@@ -3,10 +3,12 @@ import { ApiError, badRequest, envelopeSchema, errorResponses, notFound, ok } fr
 import { idParams, listQuerystring, listSchema } from './schemas.js';
 import type { ListQuery } from '../store/types.js';
 import type { StreamManager } from '../streams.js';
+import type { VehicleControl } from '../vehicle-streams.js';
 import type { Destination } from '../../shared/contracts/destination.js';
 import type { ParentChannel } from '../../shared/contracts/lifecycle.js';
 import type { MediaContract } from '../../shared/contracts/media.js';
 import { rtpStreamName } from '../../shared/contracts/stream-name.js';
+import type { PlaybackAction } from '../../protocol/gb28181/index.js';
 
 const int = { type: 'integer' } as const;
 const str = { type: 'string' } as const;
@@ -41,7 +43,7 @@ export const streamSchema = {
   },
 } as const;
 
-export function streamsRoutes(manager: () => StreamManager | null) {
+export function streamsRoutes(manager: () => StreamManager | null, vehicles: () => VehicleControl | null = () => null) {
   return async function routes(app: FastifyInstance): Promise<void> {
     const { store } = app.deps;
     const streams = () => {
@@ -101,15 +103,76 @@ export function streamsRoutes(manager: () => StreamManager | null) {
       {
         schema: {
           tags: ['streams'],
-          summary: 'Stop a stream: BYE to the device, media closed, row closed.',
-          params: { type: 'object', required: ['id'], properties: { id: { type: 'string', pattern: '^[0-9A-Fa-f]{8}$' } } },
+          summary:
+            'Stop a stream: a camera stream (8 hex digits) gets BYE; a vehicle stream (URL-encoded `live/jt1078-<sim>-<channel>`) ' +
+            'gets 0x9102 (close) to its terminal. Media closed, row closed.',
+          params: {
+            type: 'object',
+            required: ['id'],
+            properties: { id: { type: 'string', maxLength: 128, pattern: '^([0-9A-Fa-f]{8}|[A-Za-z0-9_./-]+-[0-9]+-[0-9]+)$' } },
+          },
           response: { 200: envelopeSchema({ type: 'string' }), ...errorResponses },
         },
       },
       async (request) => {
-        if (!(await streams().stopById(request.params.id.toUpperCase(), 'stopped by API'))) {
-          throw notFound(`stream ${request.params.id} not found or already closed`);
+        const { id } = request.params;
+        if (/^[0-9A-Fa-f]{8}$/.test(id)) {
+          if (!(await streams().stopById(id.toUpperCase(), 'stopped by API'))) throw notFound(`stream ${id} not found or already closed`);
+          return ok('');
         }
+        const row = await store.streams.getByStreamId(id);
+        if (!row || row.status !== 0 || row.kind !== 'jt1078') throw notFound(`stream ${id} not found or already closed`);
+        const control = vehicles();
+        if (!control) throw new ApiError(503, '1001', 'JT/T 808 signalling unavailable');
+        await control.stopStream(row, 'stopped by API');
+        return ok('');
+      },
+    );
+
+    app.post<{ Params: { id: string }; Body: { action: 'pause' | 'resume' | 'seek' | 'speed'; speed?: number; time?: number; position?: number; scale?: number } }>(
+      '/streams/:id/playback',
+      {
+        schema: {
+          tags: ['streams'],
+          summary:
+            'Control a playback: pause, resume, seek or speed. Camera playbacks get INFO with MANSRTSP (seek: `position` seconds from the start of the range; speed: `scale`); vehicle playbacks get 0x9202 (seek: `time` unix seconds; speed: `speed` 1 ×1, 2 ×2, 3 ×4, 4 ×8, 5 ×16).',
+          params: { type: 'object', required: ['id'], properties: { id: { type: 'string', maxLength: 128, description: 'streamid (URL-encoded for JT/T 1078 names)' } } },
+          body: {
+            type: 'object',
+            required: ['action'],
+            properties: {
+              action: { type: 'string', enum: ['pause', 'resume', 'seek', 'speed'] },
+              speed: { type: 'integer', minimum: 1, maximum: 5, description: 'vehicle speed step' },
+              time: { type: 'integer', minimum: 1, description: 'vehicle seek target, unix seconds' },
+              position: { type: 'number', minimum: 0, description: 'camera seek: seconds from the start of the playback range' },
+              scale: { type: 'number', enum: [0.25, 0.5, 1, 2, 4], description: 'camera speed: playback rate' },
+            },
+          },
+          response: { 200: envelopeSchema({ description: 'camera: {streamid, cseq}; vehicle: ""' }), ...errorResponses },
+        },
+      },
+      async (request) => {
+        const { action, speed, time, position, scale } = request.body;
+        const row = (await store.streams.getByStreamId(request.params.id)) ?? (await store.streams.getByStreamId(request.params.id.toUpperCase()));
+        if (!row || row.status !== 0) throw notFound(`stream ${request.params.id} not found or closed`);
+        if (row.kind === 'gb28181') {
+          const manager = streams();
+          let playback: PlaybackAction;
+          if (action === 'seek') {
+            if (position === undefined) throw badRequest('position', 'is required with action seek');
+            playback = { action, position };
+          } else if (action === 'speed') {
+            if (scale === undefined) throw badRequest('scale', 'is required with action speed');
+            playback = { action, scale };
+          } else playback = { action };
+          const updated = await manager.playbackControl(row, playback);
+          return ok({ streamid: updated.streamid, cseq: updated.cseq });
+        }
+        if (action === 'speed' && speed === undefined) throw badRequest('speed', 'is required with action speed');
+        if (action === 'seek' && time === undefined) throw badRequest('time', 'is required with action seek');
+        const control = vehicles();
+        if (!control) throw new ApiError(503, '1001', 'JT/T 808 signalling unavailable');
+        await control.controlPlayback(row, action, (action === 'speed' ? speed : time) ?? 0);
         return ok('');
       },
     );

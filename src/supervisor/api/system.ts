@@ -4,7 +4,7 @@ import { envelopeSchema, errorResponses, ok } from './envelope.js';
 
 /** One listening socket (or socket group) of the appliance, as the start log and GET /system list it. */
 export interface ListenAddress {
-  /** api, console, swagger, sip, jt1078-realtime, jt1078-playback, viewers, rtp, zlm */
+  /** api, console, swagger, sip, jt808, jt1078-realtime, jt1078-playback, viewers, rtp, zlm */
   name: string;
   protocol: string;
   /** The address actually bound, host:port (or a port range). */

@@ -34,6 +34,10 @@ export const NOTIFY_EVENTS = [
   'channels.alarm',
   'streams.started',
   'streams.stopped',
+  'vehicles.online',
+  'vehicles.offline',
+  'vehicles.position',
+  'vehicles.alarm',
 ] as const;
 
 export type NotifyEvent = (typeof NOTIFY_EVENTS)[number];

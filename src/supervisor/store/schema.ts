@@ -4,7 +4,7 @@
  * sort on. The DDL lives in migrations.ts.
  */
 import { tableSpec, type FieldSpec, type FieldType, type TableSpec } from './filters.js';
-import type { Channel, Device, Stream, SysInfo } from './types.js';
+import type { Channel, Device, Stream, SysInfo, Vehicle } from './types.js';
 
 /** How a column's raw value is decoded. */
 export type ColumnKind = 'int' | 'intNull' | 'real' | 'realNull' | 'text' | 'textNull' | 'bool' | 'json';
@@ -112,6 +112,28 @@ export const STREAM_COLUMNS: Columns = {
   closed_at: intNull,
 };
 
+/** Public vehicle columns. `auth_code` is deliberately absent (like a device's `pwd`). */
+export const VEHICLE_COLUMNS: Columns = {
+  sim: text,
+  plate: text,
+  plate_color: int,
+  manufacturer: text,
+  model: text,
+  terminal_id: text,
+  channels: int,
+  online: int,
+  address: text,
+  version: text,
+  latitude: realNull,
+  longitude: realNull,
+  speed: { kind: 'real' },
+  direction: int,
+  position_time: intNull,
+  av_attributes: json,
+  addtime: int,
+  uptime: int,
+};
+
 export const SYS_INFO_COLUMNS: Columns = {
   lid: text,
   region: text,
@@ -138,7 +160,7 @@ function filterType(kind: ColumnKind): FieldType {
   }
 }
 
-function listSpec(table: string, columns: Columns, aliases: Record<string, string> = {}): TableSpec {
+function listSpec(table: string, columns: Columns, aliases: Record<string, string> = {}, tieBreaker = 'id'): TableSpec {
   const fields: Record<string, FieldSpec> = {};
   for (const [name, def] of Object.entries(columns)) {
     if (def.listable === false) continue;
@@ -149,12 +171,13 @@ function listSpec(table: string, columns: Columns, aliases: Record<string, strin
     const target = fields[column];
     if (target) fields[alias] = target;
   }
-  return tableSpec(table, fields);
+  return tableSpec(table, fields, '-addtime', tieBreaker);
 }
 
 export const DEVICE_LIST = listSpec('devices', DEVICE_COLUMNS, { report: 'rport' });
 export const CHANNEL_LIST = listSpec('channels', CHANNEL_COLUMNS);
 export const STREAM_LIST = listSpec('streams', STREAM_COLUMNS, { cseqno: 'cseq' });
+export const VEHICLE_LIST = listSpec('vehicles', VEHICLE_COLUMNS, {}, 'sim');
 
 function decode(kind: ColumnKind, raw: unknown): unknown {
   switch (kind) {
@@ -204,6 +227,9 @@ export const toStream = mapper<Stream>(STREAM_COLUMNS, (row) => {
   row.status = row.status ? 1 : 0;
 });
 export const toSysInfo = mapper<SysInfo>(SYS_INFO_COLUMNS);
+export const toVehicle = mapper<Vehicle>(VEHICLE_COLUMNS, (row) => {
+  row.online = row.online ? 1 : 0;
+});
 
 /** Values as they are bound: booleans as 0/1, JSON columns as text. */
 export function encode(kind: ColumnKind, value: unknown): string | number | null {

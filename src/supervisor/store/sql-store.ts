@@ -13,11 +13,14 @@ import {
   STREAM_COLUMNS,
   STREAM_LIST,
   SYS_INFO_COLUMNS,
+  VEHICLE_COLUMNS,
+  VEHICLE_LIST,
   encode,
   toChannel,
   toDevice,
   toStream,
   toSysInfo,
+  toVehicle,
   type ColumnKind,
 } from './schema.js';
 import {
@@ -47,6 +50,10 @@ import {
   type SysInfoStore,
   type UpsertCatalogOptions,
   type UpsertCatalogResult,
+  type Vehicle,
+  type VehicleCreate,
+  type VehiclePatch,
+  type VehicleStore,
 } from './types.js';
 
 /** Counter suffix of generated IDs: `did`/`cid` (14 digits) + 6 digits. */
@@ -113,6 +120,33 @@ const STREAM_WRITABLE: Record<string, ColumnKind> = Object.fromEntries(
     .map(([name, def]) => [name, def.kind]),
 );
 
+/** Columns a VehiclePatch may set (auth_code included: it is written, never selected). */
+const VEHICLE_PATCH: Record<keyof VehiclePatch, ColumnKind> = {
+  plate: 'text',
+  plate_color: 'int',
+  manufacturer: 'text',
+  model: 'text',
+  terminal_id: 'text',
+  channels: 'int',
+  online: 'int',
+  address: 'text',
+  version: 'text',
+  auth_code: 'text',
+  latitude: 'realNull',
+  longitude: 'realNull',
+  speed: 'real',
+  direction: 'int',
+  position_time: 'intNull',
+  av_attributes: 'json',
+};
+
+/** A SIM as terminals send it in BCD: 1 to 20 digits, kept without leading zeros. */
+function checkSim(sim: unknown): string {
+  if (typeof sim !== 'string' || !/^[0-9]{1,20}$/.test(sim)) throw new StoreError('sim must be 1 to 20 digits');
+  const stripped = sim.replace(/^0+/, '');
+  return stripped === '' ? '0' : stripped;
+}
+
 /** Default identity, the same as gosip's demo config and camgate's config defaults. */
 export const DEFAULT_SYS_INFO_SEED: SysInfoSeed = {
   lid: '37070000082008000001',
@@ -140,7 +174,9 @@ export class SqlStore implements Store {
   readonly channels: ChannelStore;
   readonly streams: StreamStore;
   readonly sysInfo: SysInfoStore;
+  readonly vehicles: VehicleStore;
 
+  private readonly selectVehicle: string;
   private readonly selectDevice: string;
   private readonly selectChannel: string;
   private readonly selectStream: string;
@@ -159,6 +195,7 @@ export class SqlStore implements Store {
     this.selectChannel = list(CHANNEL_COLUMNS);
     this.selectStream = list(STREAM_COLUMNS);
     this.selectSysInfo = list(SYS_INFO_COLUMNS);
+    this.selectVehicle = list(VEHICLE_COLUMNS);
 
     this.devices = {
       list: (query) => this.listDevices(query),
@@ -189,6 +226,18 @@ export class SqlStore implements Store {
     this.sysInfo = {
       get: () => this.getSysInfo(this.driver),
       seed: (seed) => this.seedSysInfo(seed),
+    };
+    this.vehicles = {
+      list: (query) => this.listRows(VEHICLE_LIST, this.selectVehicle, toVehicle, query, '1=1'),
+      get: (sim) => this.getVehicle(this.driver, sim),
+      create: (input) => this.createVehicle(input),
+      update: (sim, patch) => this.updateVehicle(this.driver, sim, patch),
+      upsert: (sim, patch) => this.upsertVehicle(sim, patch),
+      updateMany: (patches) => this.updateVehicles(patches),
+      delete: async (sim) => (await this.driver.run('DELETE FROM vehicles WHERE sim = ?', [checkSim(sim)])).changes > 0,
+      known: async () =>
+        (await this.driver.all('SELECT sim, auth_code FROM vehicles')).map((row) => ({ sim: String(row.sim), authCode: String(row.auth_code ?? '') })),
+      allOffline: async () => (await this.driver.run('UPDATE vehicles SET online = 0, uptime = ? WHERE online = 1', [this.now()])).changes,
     };
   }
 
@@ -631,6 +680,69 @@ export class SqlStore implements Store {
       [String(reason), now, now, id],
     );
     return this.getStream(this.driver, id);
+  }
+
+  // -------------------------------------------------------------------------
+  // vehicles
+  // -------------------------------------------------------------------------
+
+  private async getVehicle(exec: SqlExecutor, sim: string): Promise<Vehicle | null> {
+    const rows = await exec.all(`SELECT ${this.selectVehicle} FROM vehicles WHERE sim = ?`, [checkSim(sim)]);
+    return rows.length === 0 ? null : toVehicle(rows[0]!);
+  }
+
+  private async createVehicle(input: VehicleCreate): Promise<Vehicle> {
+    const sim = checkSim(input.sim);
+    const now = this.now();
+    try {
+      await this.driver.run('INSERT INTO vehicles (sim, plate, plate_color, channels, addtime, uptime) VALUES (?, ?, ?, ?, ?, ?)', [
+        sim,
+        String(input.plate ?? ''),
+        Math.trunc(input.plate_color ?? 0),
+        Math.trunc(input.channels ?? 0),
+        now,
+        now,
+      ]);
+    } catch (err) {
+      if (isUniqueViolation(err)) throw new DuplicateError('vehicle', sim);
+      throw err;
+    }
+    const vehicle = await this.getVehicle(this.driver, sim);
+    if (!vehicle) throw new StoreError(`vehicle ${sim} vanished after insert`);
+    return vehicle;
+  }
+
+  private async updateVehicle(exec: SqlExecutor, sim: string, patch: VehiclePatch): Promise<Vehicle | null> {
+    const { sets, params } = this.assignments(patch, VEHICLE_PATCH);
+    if (sets.length > 0) {
+      await exec.run(`UPDATE vehicles SET ${sets.join(', ')}, uptime = ? WHERE sim = ?`, [...params, this.now(), checkSim(sim)]);
+    }
+    return this.getVehicle(exec, sim);
+  }
+
+  private async upsertVehicle(sim: string, patch: VehiclePatch): Promise<Vehicle> {
+    const key = checkSim(sim);
+    const now = this.now();
+    const ignore = this.dialect === 'mysql' ? 'INSERT IGNORE' : 'INSERT OR IGNORE';
+    await this.driver.run(`${ignore} INTO vehicles (sim, addtime, uptime) VALUES (?, ?, ?)`, [key, now, now]);
+    const vehicle = await this.updateVehicle(this.driver, key, patch);
+    if (!vehicle) throw new StoreError(`vehicle ${key} vanished after upsert`);
+    return vehicle;
+  }
+
+  private updateVehicles(patches: ReadonlyMap<string, VehiclePatch>): Promise<number> {
+    if (patches.size === 0) return Promise.resolve(0);
+    return this.driver.transaction(async (tx) => {
+      let changed = 0;
+      const now = this.now();
+      for (const [sim, patch] of patches) {
+        const { sets, params } = this.assignments(patch, VEHICLE_PATCH);
+        if (sets.length === 0) continue;
+        const result = await tx.run(`UPDATE vehicles SET ${sets.join(', ')}, uptime = ? WHERE sim = ?`, [...params, now, checkSim(sim)]);
+        changed += result.changes;
+      }
+      return changed;
+    });
   }
 
   // -------------------------------------------------------------------------

@@ -50,7 +50,7 @@ export class QueryError extends StoreError {
 /** An alive row with the same unique key exists already. */
 export class DuplicateError extends StoreError {
   constructor(
-    readonly entity: 'device' | 'channel',
+    readonly entity: 'device' | 'channel' | 'vehicle',
     readonly key: string,
   ) {
     super(`${entity} ${key} already exists`);
@@ -395,6 +395,75 @@ export interface StreamStore {
   close(id: number, reason: string): Promise<Stream | null>;
 }
 
+/** A JT/T 808 terminal (one vehicle), keyed by its SIM without leading zeros. */
+export interface Vehicle extends Timestamps {
+  sim: string;
+  plate: string;
+  /** JT/T 808 plate colour (0: vehicle not registered, `plate` holds the VIN). */
+  plate_color: number;
+  manufacturer: string;
+  model: string;
+  terminal_id: string;
+  /** Video channels (from 0x1003, or set through the API). */
+  channels: number;
+  online: 0 | 1;
+  /** Where the terminal's connection comes from (host:port). */
+  address: string;
+  /** JT/T 808 header form it speaks: 2011, 2013 or 2019. */
+  version: string;
+  latitude: number | null;
+  longitude: number | null;
+  speed: number;
+  direction: number;
+  /** Device time of the last position, unix seconds. */
+  position_time: UnixSeconds | null;
+  av_attributes: Record<string, number> | null;
+}
+
+export interface VehicleCreate {
+  sim: string;
+  plate?: string;
+  plate_color?: number;
+  channels?: number;
+}
+
+export interface VehiclePatch {
+  plate?: string;
+  plate_color?: number;
+  manufacturer?: string;
+  model?: string;
+  terminal_id?: string;
+  channels?: number;
+  online?: 0 | 1;
+  address?: string;
+  version?: string;
+  auth_code?: string;
+  latitude?: number | null;
+  longitude?: number | null;
+  speed?: number;
+  direction?: number;
+  position_time?: UnixSeconds | null;
+  av_attributes?: Record<string, number> | null;
+}
+
+export interface VehicleStore {
+  list(query?: ListQuery): Promise<ListResult<Vehicle>>;
+  get(sim: string): Promise<Vehicle | null>;
+  /** Throws DuplicateError when the SIM exists. */
+  create(input: VehicleCreate): Promise<Vehicle>;
+  /** Null when there is no such vehicle. */
+  update(sim: string, patch: VehiclePatch): Promise<Vehicle | null>;
+  /** Creates the vehicle if missing (open registration), then applies the patch. */
+  upsert(sim: string, patch: VehiclePatch): Promise<Vehicle>;
+  /** Many patches in one transaction (coalesced positions); vehicles that do not exist are skipped. */
+  updateMany(patches: ReadonlyMap<string, VehiclePatch>): Promise<number>;
+  delete(sim: string): Promise<boolean>;
+  /** Every vehicle's SIM and stored auth code, for the JT/T 808 thread. */
+  known(): Promise<Array<{ sim: string; authCode: string }>>;
+  /** Marks every vehicle offline (start-up); returns how many were online. */
+  allOffline(): Promise<number>;
+}
+
 export interface SysInfoStore {
   get(): Promise<SysInfo | null>;
   /** Inserts the row if there is none (first run); the stored row wins afterwards. */
@@ -407,6 +476,7 @@ export interface Store {
   readonly channels: ChannelStore;
   readonly streams: StreamStore;
   readonly sysInfo: SysInfoStore;
+  readonly vehicles: VehicleStore;
   /** Same as `devices.getSecret` (the digest password for the SIP layer only). */
   getDeviceSecret(deviceid: string): Promise<string | null>;
   /** Versions of the applied migrations, ascending. */

@@ -13,7 +13,7 @@ import fc from 'fast-check';
 import { CHANNEL_LIST } from '../../../src/supervisor/store/schema.js';
 import { openStore } from '../../../src/supervisor/store/index.js';
 import { wellFormedFilters } from './fixtures/filter-arbitraries.js';
-import { TestClock, storeSuite } from './fixtures/store-suite.js';
+import { ALL_VERSIONS, TestClock, storeSuite } from './fixtures/store-suite.js';
 
 const serverUrl = process.env.CAMGATE_TEST_MYSQL ?? 'mysql://root@127.0.0.1:3306/test';
 
@@ -44,7 +44,7 @@ if (admin instanceof Error) {
     const url = new URL(serverUrl);
     url.pathname = `/${name}`;
     const store = await openStore(url.toString(), { poolSize: 1 });
-    t.same(await store.migrations(), [1]);
+    t.same(await store.migrations(), ALL_VERSIONS);
     t.equal((await store.devices.create({ pwd: 'x' })).deviceid, '37070000081118000001');
     await store.close();
   });

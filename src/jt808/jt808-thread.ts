@@ -1,0 +1,372 @@
+/**
+ * The JT/T 808 thread (docs/architecture.md): the TCP listener vehicle terminals connect
+ * to, one `Jt808Session` per connection through one `Jt808Server`. It owns no database:
+ * the vehicles the store knows come with `init` and the `vehicle.known` / `vehicle.forget`
+ * notes, and every state change goes back to the supervisor as a note
+ * (src/shared/contracts/jt808.ts). Commands (0x9101, 0x9102, 0x9003, 0x9205, raw) come
+ * down as requests and resolve with the terminal's answer.
+ *
+ * Limits: `jt808.maxConnections` open connections (more are closed at once and counted),
+ * `jt808.unauthenticatedTimeout` to authenticate, `jt808.offlineAfter` of silence, a
+ * write backlog per connection, and the session's own bad-frame and auth-failure limits.
+ */
+import { createServer, type Server, type Socket } from 'node:net';
+import { systemClock, type Clock } from '../protocol/sip/clock.js';
+import { AnswerResult, jt808TimeToMs, msToJt808Time, msgIdHex } from '../protocol/jt808/index.js';
+import type { ChildChannel } from '../shared/contracts/lifecycle.js';
+import type { CommandAnswer, Jt808Contract, Jt808Init, Jt808Ping, KnownVehicle, RecordItem } from '../shared/contracts/jt808.js';
+import { conflict, ServiceError, unavailable } from '../shared/errors.js';
+import { createLogger, type Logger } from '../shared/logger.js';
+import { SharedCounters } from '../shared/counters.js';
+import { JT808_COUNTER_NAMES, outSlotOf, type Jt808CounterName } from '../shared/contracts/jt808-counters.js';
+import { Jt808CommandError, type Jt808Answer, type Jt808Event, type Jt808Output } from './events.js';
+import { Jt808Server } from './server.js';
+import type { Jt808Session } from './session.js';
+
+type Jt808Channel = ChildChannel<Jt808Contract>;
+
+/** Bytes queued to one terminal before it counts as not reading and is dropped. */
+const MAX_WRITE_BACKLOG = 1 << 20;
+
+interface Connection {
+  socket: Socket;
+  session: Jt808Session;
+  authTimer: NodeJS.Timeout | null;
+}
+
+export interface Jt808ThreadStats {
+  connectionsRefused: number;
+  badFrames: number;
+  messagesIn: number;
+  framesOut: number;
+}
+
+export class Jt808Thread {
+  readonly server: Jt808Server;
+  readonly stats: Jt808ThreadStats = { connectionsRefused: 0, badFrames: 0, messagesIn: 0, framesOut: 0 };
+  readonly #channel: Jt808Channel;
+  readonly #log: Logger;
+  readonly #config: Jt808Init['config']['jt808'];
+  readonly #known = new Map<string, KnownVehicle>();
+  readonly #connections = new Map<Jt808Session, Connection>();
+  readonly #listener: Server;
+  readonly #counters: SharedCounters<Jt808CounterName>;
+  #nextId = 0;
+
+  constructor(init: Jt808Init, channel: Jt808Channel, clock: Clock = systemClock) {
+    this.#channel = channel;
+    this.#config = init.config.jt808;
+    this.#log = createLogger(init.config.log.level, { thread: 'jt808' });
+    for (const v of init.vehicles) this.#known.set(v.sim, v);
+    this.#counters = init.counters ? SharedCounters.attach(init.counters, JT808_COUNTER_NAMES) : SharedCounters.create(JT808_COUNTER_NAMES);
+    this.server = new Jt808Server({
+      clock,
+      mode: this.#config.registration,
+      lookupTerminal: (phone) => this.#known.get(phone),
+      onOutput: (session, out) => this.#apply(session, out),
+      session: { offlineAfterMs: this.#config.offlineAfter * 1000 },
+    });
+    this.#listener = createServer((socket) => this.#accept(socket));
+    this.#listener.maxConnections = this.#config.maxConnections;
+    this.#listener.on('drop', () => {
+      this.stats.connectionsRefused++;
+      this.#counters.add('refused|connection-cap');
+    });
+    this.#serve();
+  }
+
+  async start(): Promise<void> {
+    const { host, port } = this.#config;
+    await new Promise<void>((resolve, reject) => {
+      this.#listener.once('error', reject);
+      this.#listener.listen(port, host, () => {
+        this.#listener.off('error', reject);
+        resolve();
+      });
+    });
+    this.#listener.on('error', (err) => this.#log.error({ err }, 'jt808 listener error'));
+    this.#log.info({ host, port: this.port, registration: this.#config.registration }, 'jt808 listening');
+  }
+
+  /** The bound port (the configured one, or the one the OS chose for port 0). */
+  get port(): number {
+    const address = this.#listener.address();
+    return typeof address === 'object' && address !== null ? address.port : 0;
+  }
+
+  ping(): Jt808Ping {
+    const s = this.server.stats;
+    this.#gauges();
+    return {
+      role: 'jt808',
+      connections: this.#connections.size,
+      online: s.online,
+      registrations: s.registrations,
+      registrationsRefused: s.registrationsRefused,
+      authenticationsFailed: s.authenticationsFailed,
+      ...this.stats,
+    };
+  }
+
+  async close(): Promise<void> {
+    const closed = new Promise<void>((resolve) => this.#listener.close(() => resolve()));
+    for (const c of this.#connections.values()) c.socket.destroy();
+    await closed;
+    this.#log.info('jt808 stopped');
+  }
+
+  #accept(socket: Socket): void {
+    const session = this.server.open(`tcp-${this.#nextId++}`);
+    const connection: Connection = { socket, session, authTimer: null };
+    this.#connections.set(session, connection);
+    socket.setNoDelay(true);
+    connection.authTimer = setTimeout(() => {
+      connection.authTimer = null;
+      if (!session.authenticated) {
+        this.#counters.add('refused|auth-timeout');
+        this.#log.debug({ connection: session.connectionId, remote: socket.remoteAddress }, 'not authenticated in time');
+        socket.destroy();
+      }
+    }, this.#config.unauthenticatedTimeout * 1000);
+    connection.authTimer.unref();
+    socket.on('data', (chunk: Buffer) => {
+      const before = session.stats.messages;
+      const out = session.feed(chunk);
+      const received = session.stats.messages - before;
+      this.stats.messagesIn += received;
+      // Kinds the events name; answers to commands and the rest are `other`.
+      const named = out.events.filter((e) => e.type in IN_KIND).length;
+      if (received > named) this.#counters.add('messages|in|other', received - named);
+      this.#apply(session, out);
+    });
+    socket.on('error', () => {});
+    socket.on('close', () => {
+      if (connection.authTimer !== null) clearTimeout(connection.authTimer);
+      this.#apply(session, this.server.closeConnection(session));
+      this.#connections.delete(session);
+      this.#gauges();
+    });
+    this.#gauges();
+  }
+
+  #gauges(): void {
+    this.#counters.set('connections', this.#connections.size);
+    this.#counters.set('online', this.server.stats.online);
+  }
+
+  /** Writes a session's frames and acts on its events. */
+  #apply(session: Jt808Session, out: Jt808Output): void {
+    const connection = this.#connections.get(session);
+    const socket = connection?.socket;
+    if (socket !== undefined && !socket.destroyed) {
+      for (const frame of out.replies) {
+        socket.write(frame);
+        this.#counters.add(outSlotOf(frame));
+      }
+      this.stats.framesOut += out.replies.length;
+      if (socket.writableLength > MAX_WRITE_BACKLOG) {
+        this.#counters.add('refused|write-backlog');
+        this.#log.warn({ sim: session.phone, backlog: socket.writableLength }, 'terminal does not read; disconnected');
+        socket.destroy();
+      }
+    }
+    for (const event of out.events) this.#event(event, socket);
+  }
+
+  #event(event: Jt808Event, socket: Socket | undefined): void {
+    const channel = this.#channel;
+    const kind = IN_KIND[event.type];
+    if (kind !== undefined) this.#counters.add(`messages|in|${kind}`);
+    switch (event.type) {
+      case 'registered': {
+        this.#counters.add('registrations|ok');
+        const r = event.register;
+        channel.notify('vehicle.registered', {
+          sim: event.phone,
+          authCode: event.authCode,
+          plate: r.plate,
+          plateColor: r.plateColor,
+          model: r.model,
+          terminalId: r.terminalId,
+          manufacturerId: r.manufacturerId,
+          version: event.version,
+        });
+        return;
+      }
+      case 'authenticated':
+        this.#gauges();
+        channel.notify('vehicle.online', { sim: event.phone, address: socket ? `${socket.remoteAddress}:${socket.remotePort}` : '', version: event.version });
+        this.#log.info({ sim: event.phone, version: event.version }, 'terminal online');
+        return;
+      case 'offline':
+        this.#counters.add(`offline|${event.reason}`);
+        this.#gauges();
+        channel.notify('vehicle.offline', { sim: event.phone, reason: event.reason });
+        this.#log.info({ sim: event.phone, reason: event.reason }, 'terminal offline');
+        return;
+      case 'position':
+        channel.notify('vehicle.position', {
+          sim: event.phone,
+          latitude: event.latitude,
+          longitude: event.longitude,
+          altitude: event.altitude,
+          speedKmh: event.speedKmh,
+          direction: event.direction,
+          timeMs: event.timeMs,
+          alarms: event.alarms,
+        });
+        return;
+      case 'bad-frame':
+        this.stats.badFrames++;
+        this.#counters.add('bad_frames|all');
+        return;
+      case 'register-refused':
+        this.#counters.add('registrations|refused');
+        this.#log.info({ sim: event.phone, result: event.result }, event.type);
+        return;
+      case 'auth-failed':
+        this.#log.info({ sim: event.phone, reason: event.reason }, event.type);
+        return;
+      case 'disconnect':
+        if (event.reason === 'bad-frames' || event.reason === 'auth-failures') this.#counters.add(`refused|${event.reason}`);
+        // Replies already written go out first; end() flushes them, destroy() stops a peer that never closes.
+        socket?.end();
+        setTimeout(() => socket?.destroy(), 1000).unref();
+        return;
+      default:
+        return;
+    }
+  }
+
+  /** The online session of a SIM (leading zeros ignored), or a 409. */
+  #session(sim: string): Jt808Session {
+    const session = this.server.sessionOf(normalizeSim(sim));
+    if (session === undefined) {
+      this.#counters.add('commands|offline');
+      throw conflict(`vehicle ${sim} is not online`);
+    }
+    return session;
+  }
+
+  /** A command's outcome counted, its Jt808CommandError turned into the status the API answers with. */
+  async #command<T>(promise: Promise<T>): Promise<T> {
+    try {
+      const result = await commandOf(promise);
+      this.#counters.add('commands|ok');
+      return result;
+    } catch (error) {
+      const status = error instanceof ServiceError ? error.status : 500;
+      this.#counters.add(status === 409 ? 'commands|offline' : status === 504 ? 'commands|timeout' : status === 502 ? 'commands|refused' : 'commands|error');
+      throw error;
+    }
+  }
+
+  /** The supervisor's requests (src/shared/contracts/jt808.ts `down`). */
+  #serve(): void {
+    this.#channel
+      .handle('vehicle.stream', async ({ sim, ...request }) => accepted(0x9101, await this.#command(this.#session(sim).requestRealtime(request))))
+      .handle('vehicle.streamControl', async ({ sim, channel, command, closeType, streamType }) =>
+        accepted(0x9102, await this.#command(this.#session(sim).controlAv({ channel, command, closeType: closeType ?? 0, streamType: streamType ?? 0 }))),
+      )
+      .handle('vehicle.playback', async ({ sim, start, end, ...request }) =>
+        accepted(
+          0x9201,
+          await this.#command(this.#session(sim).requestPlayback({ ...request, start: msToJt808Time(start * 1000), end: msToJt808Time(end > 0 ? end * 1000 : null) })),
+        ),
+      )
+      .handle('vehicle.playbackControl', async ({ sim, channel, command, speed, seek }) =>
+        accepted(
+          0x9202,
+          await this.#command(this.#session(sim).controlPlayback({ channel, command, speed: speed ?? 0, seekTime: msToJt808Time(seek ? seek * 1000 : null) })),
+        ),
+      )
+      .handle('vehicle.avAttributes', ({ sim }) => this.#command(this.#session(sim).queryAvAttributes()))
+      .handle('vehicle.records', async ({ sim, channel, start, end }) => {
+        const list = await this.#command(
+          this.#session(sim).queryRecords({
+            channel,
+            start: msToJt808Time(start > 0 ? start * 1000 : null),
+            end: msToJt808Time(end > 0 ? end * 1000 : null),
+            alarmFlags: { videoAlarms: 0, alarms: 0 },
+            mediaType: 0,
+            streamType: 0,
+            storageType: 0,
+          }),
+        );
+        return list.items.map(
+          (item): RecordItem => ({
+            channel: item.channel,
+            start: Math.trunc((jt808TimeToMs(item.start) ?? 0) / 1000),
+            end: Math.trunc((jt808TimeToMs(item.end) ?? 0) / 1000),
+            alarm: `${item.alarmFlags.videoAlarms.toString(16).padStart(8, '0')}${item.alarmFlags.alarms.toString(16).padStart(8, '0')}`,
+            mediaType: item.mediaType,
+            streamType: item.streamType,
+            storageType: item.storageType,
+            size: item.fileSize,
+          }),
+        );
+      })
+      .handle('vehicle.raw', async ({ sim, msgId, bodyHex }) => answerOf(await this.#command(this.#session(sim).command(msgId, Buffer.from(bodyHex, 'hex')))));
+    this.#channel.onNote('vehicle.known', (vehicle) => this.#known.set(normalizeSim(vehicle.sim), { ...vehicle, sim: normalizeSim(vehicle.sim) }));
+    this.#channel.onNote('vehicle.forget', ({ sim }) => {
+      this.#known.delete(normalizeSim(sim));
+      const session = this.server.sessionOf(normalizeSim(sim));
+      if (session !== undefined) this.#connections.get(session)?.socket.destroy();
+    });
+  }
+}
+
+/** The `messages|in|…` kind of the events that stand for one received message. */
+const IN_KIND: Partial<Record<Jt808Event['type'], 'register' | 'authenticate' | 'heartbeat' | 'location' | 'logout'>> = {
+  registered: 'register',
+  'register-refused': 'register',
+  authenticated: 'authenticate',
+  'auth-failed': 'authenticate',
+  heartbeat: 'heartbeat',
+  position: 'location',
+  logout: 'logout',
+};
+
+function normalizeSim(sim: string): string {
+  const stripped = sim.replace(/^0+/, '');
+  return stripped === '' ? '0' : stripped;
+}
+
+/** A command's promise, its Jt808CommandError turned into the status the API answers with. */
+async function commandOf<T>(promise: Promise<T>): Promise<T> {
+  try {
+    return await promise;
+  } catch (error) {
+    if (!(error instanceof Jt808CommandError)) throw error;
+    switch (error.reason) {
+      case 'offline':
+        throw conflict(error.message);
+      case 'timeout':
+        throw new ServiceError(504, '1003', error.message);
+      case 'refused':
+        throw new ServiceError(502, '1002', error.message);
+      default:
+        throw unavailable(error.message);
+    }
+  }
+}
+
+function answerOf(answer: Jt808Answer): CommandAnswer {
+  switch (answer.msgId) {
+    case 0x0001:
+      return { msgId: answer.msgId, result: answer.general.result };
+    case 0x1003:
+      return { msgId: answer.msgId, body: answer.attributes };
+    case 0x1205:
+      return { msgId: answer.msgId, body: answer.recordList };
+  }
+}
+
+/** A 0x0001 with a result other than 0 is the terminal saying no: 502 with its result. */
+function accepted(msgId: number, answer: Jt808Answer): CommandAnswer {
+  const wire = answerOf(answer);
+  if (wire.msgId === 0x0001 && wire.result !== AnswerResult.Ok) {
+    throw new ServiceError(502, '1002', `${msgIdHex(msgId)} refused by the terminal (0x0001 result ${wire.result})`, wire.result);
+  }
+  return wire;
+}

@@ -1,0 +1,141 @@
+/**
+ * VehicleBridge between a real Jt808Thread (over a MessageChannel, as the supervisor
+ * drives it) and a real SQLite store, with a simulated terminal over TCP: the vehicle is
+ * created (open registration), online with its AV attributes, positions coalesced into
+ * batches, offline on logout, and the webhooks emitted.
+ */
+import t from 'tap';
+import { MessageChannel } from 'node:worker_threads';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { pino } from 'pino';
+import { Channel, portEndpoint } from '../../src/shared/channel.js';
+import type { ChildChannel, ParentChannel } from '../../src/shared/contracts/lifecycle.js';
+import type { Jt808Contract } from '../../src/shared/contracts/jt808.js';
+import { defaultConfig } from '../../src/shared/config/config.js';
+import { Jt808Thread } from '../../src/jt808/jt808-thread.js';
+import { startTerminalSimulation } from '../../src/tools/sim/index.js';
+import { openStore } from '../../src/supervisor/store/index.js';
+import { VehicleBridge } from '../../src/supervisor/vehicle-bridge.js';
+import { captureSource } from '../tools/sim/fixtures/helpers.js';
+
+async function until(what: string, condition: () => boolean | Promise<boolean>, timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(20);
+  }
+}
+
+t.test('a simulated terminal becomes a stored vehicle: online, AV attributes, coalesced positions, offline, webhooks', async (t) => {
+  const config = defaultConfig();
+  config.log.level = 'silent';
+  config.jt808 = { ...config.jt808, host: '127.0.0.1', port: 0, registration: 'open' };
+  const store = await openStore('sqlite::memory:');
+  t.teardown(() => store.close());
+  // A vehicle left online by a previous run is offline until its terminal reconnects.
+  await store.vehicles.upsert('13900000001', { online: 1, auth_code: 'kept-code' });
+
+  const events: Array<{ event: string; data: Record<string, unknown> }> = [];
+  const bridge = new VehicleBridge({ store, config, logger: pino({ level: 'silent' }), emit: (event, data) => events.push({ event, data }), positionFlushMs: 300 });
+  const known = await bridge.known();
+  t.same(known, [{ sim: '13900000001', authCode: 'kept-code' }], 'stored auth codes go to the thread');
+  t.equal((await store.vehicles.get('13900000001'))?.online, 0, 'marked offline at (re)start');
+
+  const { port1, port2 } = new MessageChannel();
+  const child: ChildChannel<Jt808Contract> = new Channel(portEndpoint(port1));
+  const parent: ParentChannel<Jt808Contract> = new Channel(portEndpoint(port2));
+  bridge.attach(parent);
+  const thread = new Jt808Thread({ config, vehicles: known }, child);
+  await thread.start();
+  t.teardown(async () => {
+    await thread.close();
+    port1.close();
+    port2.close();
+  });
+
+  const sim = await startTerminalSimulation({
+    port: thread.port,
+    simBase: '13800000041',
+    capture: await captureSource('data.txt'),
+    terminal: { heartbeatMs: 1000, positionMs: 50 },
+  });
+  t.teardown(() => sim.stop());
+
+  await until('vehicle online with AV attributes', async () => {
+    const v = await store.vehicles.get('13800000041');
+    return v?.online === 1 && v.av_attributes !== null;
+  });
+  const vehicle = (await store.vehicles.get('13800000041'))!;
+  t.match(vehicle, { sim: '13800000041', online: 1, version: '2013', address: /^127\.0\.0\.1:/, channels: vehicle.av_attributes!.maxVideoChannels });
+  t.ok(vehicle.model.length > 0, `model from 0x0100: ${vehicle.model}`);
+  t.match(vehicle.av_attributes, { videoCodec: 98 });
+  t.match(events.find((e) => e.event === 'vehicles.online'), { data: { sim: '13800000041' } });
+
+  await until('positions stored', async () => (await store.vehicles.get('13800000041'))?.latitude !== null);
+  await sleep(1000);
+  const positionEvents = events.filter((e) => e.event === 'vehicles.position');
+  // Every 50 ms for ~1 s is ~20 positions; flushed every 300 ms they make a handful of events.
+  t.ok(positionEvents.length >= 2 && positionEvents.length <= 8, `${positionEvents.length} coalesced position events`);
+  const stored = (await store.vehicles.get('13800000041'))!;
+  t.ok(Math.abs(stored.latitude! - 22.543) < 0.01 && stored.speed === 40, `last position stored: ${stored.latitude}, ${stored.longitude}`);
+
+  await sim.stop();
+  await until('offline', async () => (await store.vehicles.get('13800000041'))?.online === 0);
+  await bridge.drain();
+  t.match(events.find((e) => e.event === 'vehicles.offline'), { data: { sim: '13800000041', reason: /logout|closed/ } });
+  t.notOk(events.some((e) => e.event === 'vehicles.online' && e.data.sim === '13900000001'), 'no event for vehicles that did not connect');
+});
+
+t.test('provisioned: unknown terminals create no rows', async (t) => {
+  const config = defaultConfig();
+  config.log.level = 'silent';
+  config.jt808 = { ...config.jt808, host: '127.0.0.1', port: 0, registration: 'provisioned' };
+  const store = await openStore('sqlite::memory:');
+  t.teardown(() => store.close());
+  const bridge = new VehicleBridge({ store, config, logger: pino({ level: 'silent' }), emit: () => {} });
+  await store.vehicles.create({ sim: '13800000051', plate: 'TEST-1' });
+  const { port1, port2 } = new MessageChannel();
+  const parent: ParentChannel<Jt808Contract> = new Channel(portEndpoint(port2));
+  bridge.attach(parent);
+  const thread = new Jt808Thread({ config, vehicles: await bridge.known() }, new Channel(portEndpoint(port1)));
+  await thread.start();
+  t.teardown(async () => {
+    await thread.close();
+    port1.close();
+    port2.close();
+  });
+  const sim = await startTerminalSimulation({ port: thread.port, simBase: '13800000050', count: 2, capture: await captureSource('data.txt'), terminal: { heartbeatMs: 1000, positionMs: 1000 } });
+  t.teardown(() => sim.stop());
+  await until('provisioned vehicle online', async () => (await store.vehicles.get('13800000051'))?.online === 1);
+  t.match(await store.vehicles.get('13800000051'), { plate: 'TEST-1' }, 'the plate the API set wins over the terminal\'s');
+  t.equal(await store.vehicles.get('13800000050'), null, 'the unknown terminal got no row');
+  t.ok(thread.ping().registrationsRefused >= 1);
+});
+
+t.test('alarm bits are announced when they change, not on every position', async (t) => {
+  const config = defaultConfig();
+  const store = await openStore('sqlite::memory:');
+  t.teardown(() => store.close());
+  await store.vehicles.create({ sim: '13800000081' });
+  const events: Array<{ event: string; data: Record<string, unknown> }> = [];
+  const bridge = new VehicleBridge({ store, config, logger: pino({ level: 'silent' }), emit: (event, data) => events.push({ event, data }), positionFlushMs: 50 });
+  const { port1, port2 } = new MessageChannel();
+  t.teardown(() => {
+    port1.close();
+    port2.close();
+  });
+  bridge.attach(new Channel(portEndpoint(port2)));
+  const thread: ChildChannel<Jt808Contract> = new Channel(portEndpoint(port1));
+  const position = (alarms: string[]) =>
+    thread.notify('vehicle.position', { sim: '13800000081', latitude: 22.5, longitude: 114, altitude: 0, speedKmh: 0, direction: 0, timeMs: 1_700_000_000_000, alarms });
+  for (const alarms of [[], ['emergency'], ['emergency'], ['emergency', 'overspeed'], [], ['emergency']]) position(alarms);
+  await sleep(200);
+  await bridge.drain();
+  t.same(
+    events.filter((e) => e.event === 'vehicles.alarm').map((e) => e.data.alarms),
+    [['emergency'], ['emergency', 'overspeed'], ['emergency']],
+    'rising edges and changes only',
+  );
+  t.equal(events.filter((e) => e.event === 'vehicles.position').length, 1, 'six positions within one flush: one event');
+  t.match(await store.vehicles.get('13800000081'), { latitude: 22.5, position_time: 1_700_000_000 });
+});
