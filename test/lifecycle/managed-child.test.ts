@@ -47,7 +47,9 @@ t.test('restarts back off exponentially while a child keeps failing', async (t) 
       spawnedAt.push(Date.now());
       return threadSpawner(fixture, () => ({ failInit: failing && spawns > 1 }), 'flaky')();
     },
-    { minBackoff: 100, maxBackoff: 400, readyTimeout: 3000 },
+    // A thread that loads TypeScript can take seconds to start on a busy machine; the
+    // backoff is measured from a death to the next spawn, not by the ready time.
+    { minBackoff: 100, maxBackoff: 400, readyTimeout: 20_000 },
   );
   child.on('died', () => diedAt.push(Date.now()));
   await child.start();

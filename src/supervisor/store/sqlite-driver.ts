@@ -27,6 +27,25 @@ const BUSY_DEADLINE_MS = 15_000;
  * Runs a statement, retrying while another connection holds the write lock. A busy
  * statement has done nothing, so retrying it is safe. Waits grow from 2 to 50 ms.
  */
+/**
+ * A pragma at open time, retried while another process holds the database (it may be
+ * creating it): at start-up, blocking this thread for a few ms is fine, and there is no
+ * event loop work to starve yet. Gives up after 2 s.
+ */
+function openingPragma(db: Database.Database, pragma: string): void {
+  const deadline = Date.now() + 2000;
+  const pause = new Int32Array(new SharedArrayBuffer(4));
+  for (;;) {
+    try {
+      db.pragma(pragma);
+      return;
+    } catch (err) {
+      if ((err as { code?: string }).code !== 'SQLITE_BUSY' || Date.now() > deadline) throw err;
+      Atomics.wait(pause, 0, 0, 10);
+    }
+  }
+}
+
 async function whenNotBusy<T>(statement: () => T): Promise<T> {
   const deadline = Date.now() + BUSY_DEADLINE_MS;
   for (let wait = 2; ; wait = Math.min(wait * 2, 50)) {
@@ -71,8 +90,8 @@ export class SqliteDriver implements Driver {
         if ((err as { code?: string }).code !== 'SQLITE_BUSY') throw err;
       }
     }
-    this.db.pragma('foreign_keys = ON');
-    this.db.pragma('synchronous = NORMAL');
+    openingPragma(this.db, 'foreign_keys = ON');
+    openingPragma(this.db, 'synchronous = NORMAL');
     this.direct = {
       dialect: 'sqlite',
       all: async (sql, params) => this.allNow(sql, params),
