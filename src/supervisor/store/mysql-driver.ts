@@ -6,9 +6,27 @@
 import mysql from 'mysql2/promise';
 import type { SqlValue } from './filters.js';
 import type { Driver, Row, RunResult, SqlExecutor } from './driver.js';
+import { StoreError } from './types.js';
 
 const RETRYABLE = new Set(['ER_LOCK_DEADLOCK', 'ER_LOCK_WAIT_TIMEOUT']);
 const MAX_ATTEMPTS = 4;
+
+/** Default bound on one store operation (connect, query, transaction), in ms. */
+export const DEFAULT_STORE_TIMEOUT_MS = 1500;
+
+/**
+ * Rejects with a StoreError when `work` has not settled within `ms`: a frozen or
+ * unreachable server must fail the caller fast (API 503, REGISTER 503) rather than hang.
+ * The work itself goes on; its late result is dropped.
+ */
+export function withDeadline<T>(work: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new StoreError(`store unavailable: timed out after ${ms} ms`)), ms);
+  });
+  work.catch(() => undefined); // a late failure after the deadline is not unhandled
+  return Promise.race([work, deadline]).finally(() => clearTimeout(timer));
+}
 
 type Queryable = Pick<mysql.Pool, 'execute' | 'query'> | mysql.PoolConnection;
 
@@ -42,9 +60,13 @@ export class MysqlDriver implements Driver {
   private readonly pool: mysql.Pool;
   private readonly direct: SqlExecutor;
 
-  constructor(url: string, poolSize = 10) {
+  private readonly timeoutMs: number;
+
+  constructor(url: string, poolSize = 10, timeoutMs = DEFAULT_STORE_TIMEOUT_MS) {
+    this.timeoutMs = timeoutMs;
     this.pool = mysql.createPool({
       uri: url,
+      connectTimeout: timeoutMs,
       // withMigrationLock parks one connection on the lock while the work uses another.
       connectionLimit: Math.max(2, poolSize),
       charset: 'utf8mb4',
@@ -59,14 +81,19 @@ export class MysqlDriver implements Driver {
   }
 
   all(sql: string, params?: SqlValue[]): Promise<Row[]> {
-    return this.direct.all(sql, params);
+    return withDeadline(this.direct.all(sql, params), this.timeoutMs);
   }
 
   run(sql: string, params?: SqlValue[]): Promise<RunResult> {
-    return this.direct.run(sql, params);
+    return withDeadline(this.direct.run(sql, params), this.timeoutMs);
   }
 
-  async transaction<T>(fn: (tx: SqlExecutor) => Promise<T>): Promise<T> {
+  /** The whole transaction (retries included) is bounded by one deadline. */
+  transaction<T>(fn: (tx: SqlExecutor) => Promise<T>): Promise<T> {
+    return withDeadline(this.#transaction(fn), this.timeoutMs);
+  }
+
+  async #transaction<T>(fn: (tx: SqlExecutor) => Promise<T>): Promise<T> {
     for (let attempt = 1; ; attempt++) {
       const connection = await this.pool.getConnection();
       try {
@@ -96,13 +123,24 @@ export class MysqlDriver implements Driver {
         throw new Error('timed out waiting for the schema migration lock');
       }
       try {
-        return await fn(this);
+        // Migrations may legitimately take longer than one operation's bound (ALTER on a
+        // big table), and start-up waits for them anyway: they run without the deadline.
+        return await fn(this.#unbounded());
       } finally {
         await connection.query('SELECT RELEASE_LOCK(?)', [name]).catch(() => undefined);
       }
     } finally {
       connection.release();
     }
+  }
+
+  #unbounded(): Driver {
+    return {
+      ...this.direct,
+      transaction: (fn) => this.#transaction(fn),
+      withMigrationLock: (fn) => this.withMigrationLock(fn),
+      close: () => this.close(),
+    };
   }
 
   private closing: Promise<void> | undefined;
