@@ -1,8 +1,8 @@
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { createHash, randomBytes } from 'node:crypto';
 import { createSocket, type Socket } from 'node:dgram';
 import { parseMessage, type SipResponse } from '../../src/protocol/sip/index.js';
-import { getJson, startAppliance, waitFor } from '../helpers/appliance.js';
+import { getJson, startAppliance, waitFor, type Appliance } from '../helpers/appliance.js';
 import { startPrivateMariadb } from '../helpers/private-mariadb.js';
 
 /*
@@ -16,6 +16,52 @@ const REALM = '3707000008'; // sip.domain default
 const PASSWORD = 'outage-secret';
 const BOUND_MS = 2000;
 const md5 = (s: string) => createHash('md5').update(s).digest('hex');
+
+/** What every part answers during an outage; `auths` is the expected store-unavailable count after it. */
+async function checkOutage(t: Test, app: Appliance, device: Device, label: string, reason: RegExp, auths: number): Promise<string> {
+  const devices = await timed(() => getJson(`${app.api}/devices`));
+  t.equal(devices.value.status, 503, `${label}: GET /devices 503`);
+  t.equal(devices.value.body.code, '1001');
+  t.ok(devices.ms < BOUND_MS, `${label}: GET /devices answered in ${devices.ms} ms (< ${BOUND_MS})`);
+
+  const health = await timed(() => getJson(`${app.api}/healthz`));
+  t.equal(health.value.status, 503, `${label}: /healthz 503`);
+  t.equal(health.value.body.status, 'degraded');
+  t.equal(health.value.body.parts.store.ok, false);
+  t.match(health.value.body.parts.store.error, reason, `${label}: the reason is given`);
+  t.ok(health.ms < BOUND_MS, `${label}: /healthz answered in ${health.ms} ms (< ${BOUND_MS})`);
+
+  const register = await timed(() => device.register());
+  t.equal(register.value.status, 503, `${label}: REGISTER 503`);
+  t.equal(register.value.headers.get('retry-after'), '5');
+  t.ok(register.ms < BOUND_MS + 500, `${label}: REGISTER (challenge + answer) answered in ${register.ms} ms`);
+
+  const scrape = await timed(async () => {
+    const res = await fetch(`${app.api}/metrics`, { signal: AbortSignal.timeout(5000) });
+    return { status: res.status, text: await res.text() };
+  });
+  t.equal(scrape.value.status, 200, `${label}: /metrics still scrapes`);
+  t.ok(scrape.ms < BOUND_MS, `${label}: /metrics answered in ${scrape.ms} ms (< ${BOUND_MS})`);
+  t.match(scrape.value.text, new RegExp(`camgate_sip_auth_total\\{result="store-unavailable"\\} ${auths}\\b`), 'the outage REGISTER counted as auth store-unavailable');
+  t.notMatch(scrape.value.text, /^camgate_devices\{/m, 'no stale device counts while the store is unavailable');
+  return `${label}: GET /devices ${devices.ms} ms, /healthz ${health.ms} ms, REGISTER ${register.ms} ms, /metrics ${scrape.ms} ms`;
+}
+
+/** Healthy again: /healthz 200, the API and REGISTER work, device counts are back. */
+async function checkRecovered(t: Test, app: Appliance, device: Device, label: string): Promise<string> {
+  const recovered = await timed(() =>
+    waitFor(async () => {
+      const h = await getJson(`${app.api}/healthz`);
+      return h.status === 200 && h.body;
+    }, 10_000, `healthy again after ${label}`),
+  );
+  t.equal(recovered.value.parts.store.ok, true);
+  t.equal((await getJson(`${app.api}/devices`)).status, 200, `GET /devices after ${label}`);
+  t.equal((await device.register()).status, 200, `REGISTER accepted after ${label}`);
+  const metrics = await (await fetch(`${app.api}/metrics`)).text();
+  t.match(metrics, /^camgate_devices\{state="online"\} 1$/m, `device counts back after ${label}`);
+  return `healthy ${recovered.ms} ms after ${label}`;
+}
 
 async function timed<T>(work: () => Promise<T>): Promise<{ value: T; ms: number }> {
   const started = performance.now();
@@ -87,7 +133,7 @@ class Device {
   }
 }
 
-t.test('a frozen MariaDB: API and /healthz 503 within 2 s, REGISTER 503 + Retry-After, healthy after SIGCONT', async (t) => {
+t.test('MariaDB frozen, then stopped: API, /healthz and /metrics answer within 2 s, REGISTER 503 + Retry-After, healthy after', async (t) => {
   const db = await startPrivateMariadb(t);
   if (!db) return;
   t.teardown(() => db.stop());
@@ -122,45 +168,13 @@ t.test('a frozen MariaDB: API and /healthz 503 within 2 s, REGISTER 503 + Retry-
   t.teardown(() => {
     if (!thawed) db.thaw();
   });
-
-  const devices = await timed(() => getJson(`${app.api}/devices`));
-  t.equal(devices.value.status, 503, 'GET /devices while frozen');
-  t.equal(devices.value.body.code, '1001');
-  t.ok(devices.ms < BOUND_MS, `GET /devices answered in ${devices.ms} ms (< ${BOUND_MS})`);
-
-  const health = await timed(() => getJson(`${app.api}/healthz`));
-  t.equal(health.value.status, 503, '/healthz while frozen');
-  t.equal(health.value.body.status, 'degraded');
-  t.equal(health.value.body.parts.store.ok, false);
-  t.match(health.value.body.parts.store.error, /store unavailable: timed out after 1500 ms/, 'the reason is given');
-  t.ok(health.ms < BOUND_MS, `/healthz answered in ${health.ms} ms (< ${BOUND_MS})`);
-
-  const register = await timed(() => device.register());
-  t.equal(register.value.status, 503, 'REGISTER while frozen');
-  t.equal(register.value.headers.get('retry-after'), '5');
-  t.ok(register.ms < BOUND_MS + 500, `REGISTER (challenge + answer) answered in ${register.ms} ms`);
-
-  const scrape = await timed(async () => {
-    const res = await fetch(`${app.api}/metrics`, { signal: AbortSignal.timeout(5000) });
-    return { status: res.status, text: await res.text() };
-  });
-  t.equal(scrape.value.status, 200, '/metrics still scrapes while frozen');
-  t.ok(scrape.ms < BOUND_MS, `/metrics answered in ${scrape.ms} ms (< ${BOUND_MS})`);
-  t.match(scrape.value.text, /camgate_sip_auth_total\{result="store-unavailable"\} 1\b/, 'the outage REGISTER counted as auth store-unavailable');
-  t.notMatch(scrape.value.text, /^camgate_devices\{/m, 'no stale device counts while the store is unavailable');
-
+  const frozen = await checkOutage(t, app, device, 'frozen', /store unavailable: timed out after 1500 ms/, 1);
   db.thaw();
   thawed = true;
-  const recovered = await timed(() =>
-    waitFor(async () => {
-      const h = await getJson(`${app.api}/healthz`);
-      return h.status === 200 && h.body;
-    }, 10_000, 'healthy again after SIGCONT'),
-  );
-  t.equal(recovered.value.parts.store.ok, true);
-  t.equal((await getJson(`${app.api}/devices`)).status, 200, 'GET /devices after SIGCONT');
-  t.equal((await device.register()).status, 200, 'REGISTER accepted again');
-  const metrics = await (await fetch(`${app.api}/metrics`)).text();
-  t.match(metrics, /^camgate_devices\{state="online"\} 1$/m, 'device counts back after SIGCONT');
-  t.comment(`frozen: GET /devices ${devices.ms} ms, /healthz ${health.ms} ms, REGISTER ${register.ms} ms, /metrics ${scrape.ms} ms; healthy again ${recovered.ms} ms after SIGCONT`);
+  t.comment(`${frozen}; ${await checkRecovered(t, app, device, 'SIGCONT')}`);
+
+  await db.kill();
+  const stopped = await checkOutage(t, app, device, 'stopped', /store unavailable: /, 2);
+  await db.start();
+  t.comment(`${stopped}; ${await checkRecovered(t, app, device, 'restart')}`);
 });

@@ -24,8 +24,25 @@ export function withDeadline<T>(work: Promise<T>, ms: number): Promise<T> {
   const deadline = new Promise<never>((_, reject) => {
     timer = setTimeout(() => reject(new StoreError(`store unavailable: timed out after ${ms} ms`)), ms);
   });
-  work.catch(() => undefined); // a late failure after the deadline is not unhandled
-  return Promise.race([work, deadline]).finally(() => clearTimeout(timer));
+  const mapped = work.catch((error: unknown) => {
+    throw asUnavailable(error);
+  });
+  mapped.catch(() => undefined); // a late failure after the deadline is not unhandled
+  return Promise.race([mapped, deadline]).finally(() => clearTimeout(timer));
+}
+
+/**
+ * Connection-level failures (server stopped, unreachable, connection lost) become a
+ * StoreError, so every caller sees one "store unavailable" kind; SQL errors (ER_*, e.g.
+ * a duplicate key) keep their code for the store logic.
+ */
+function asUnavailable(error: unknown): unknown {
+  if (!(error instanceof Error) || error instanceof StoreError) return error;
+  const { code, fatal } = error as { code?: unknown; fatal?: unknown };
+  if (typeof code === 'string' && code.startsWith('ER_')) return error;
+  // A code that is not ER_* is a socket or protocol one (ECONNREFUSED, PROTOCOL_CONNECTION_LOST…).
+  const connectionLost = typeof code === 'string' || fatal === true || /closed state/.test(error.message);
+  return connectionLost ? new StoreError(`store unavailable: ${error.message || String(code)}`) : error;
 }
 
 type Queryable = Pick<mysql.Pool, 'execute' | 'query'> | mysql.PoolConnection;
