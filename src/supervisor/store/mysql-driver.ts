@@ -19,10 +19,13 @@ export const DEFAULT_STORE_TIMEOUT_MS = 1500;
  * unreachable server must fail the caller fast (API 503, REGISTER 503) rather than hang.
  * The work itself goes on; its late result is dropped.
  */
-export function withDeadline<T>(work: Promise<T>, ms: number): Promise<T> {
+export function withDeadline<T>(work: Promise<T>, ms: number, onExpired?: () => void): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const deadline = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new StoreError(`store unavailable: timed out after ${ms} ms`)), ms);
+    timer = setTimeout(() => {
+      onExpired?.();
+      reject(new StoreError(`store unavailable: timed out after ${ms} ms`));
+    }, ms);
   });
   const mapped = work.catch((error: unknown) => {
     throw asUnavailable(error);
@@ -107,21 +110,27 @@ export class MysqlDriver implements Driver {
 
   /** The whole transaction (retries included) is bounded by one deadline. */
   transaction<T>(fn: (tx: SqlExecutor) => Promise<T>): Promise<T> {
-    return withDeadline(this.#transaction(fn), this.timeoutMs);
+    const caller = { gaveUp: false };
+    return withDeadline(this.#transaction(fn, caller), this.timeoutMs, () => (caller.gaveUp = true));
   }
 
-  async #transaction<T>(fn: (tx: SqlExecutor) => Promise<T>): Promise<T> {
+  /**
+   * `caller.gaveUp`: the caller was already answered "timed out", so work that gets
+   * through late is rolled back rather than committed behind its back.
+   */
+  async #transaction<T>(fn: (tx: SqlExecutor) => Promise<T>, caller = { gaveUp: false }): Promise<T> {
     for (let attempt = 1; ; attempt++) {
       const connection = await this.pool.getConnection();
       try {
         await connection.query('START TRANSACTION');
         const result = await fn(executor(connection));
+        if (caller.gaveUp) throw new StoreError('store unavailable: transaction finished after its deadline; rolled back');
         await connection.query('COMMIT');
         return result;
       } catch (err) {
         await connection.query('ROLLBACK').catch(() => undefined);
         const code = (err as { code?: string }).code;
-        if (code && RETRYABLE.has(code) && attempt < MAX_ATTEMPTS) continue;
+        if (code && RETRYABLE.has(code) && attempt < MAX_ATTEMPTS && !caller.gaveUp) continue;
         throw err;
       } finally {
         connection.release();

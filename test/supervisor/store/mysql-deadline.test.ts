@@ -1,6 +1,7 @@
 import t from 'tap';
 import { createServer, type Socket } from 'node:net';
 import { openDriver, StoreError } from '../../../src/supervisor/store/index.js';
+import { scratchDatabase } from '../../helpers/mariadb.js';
 import { freePort } from '../../helpers/ports.js';
 
 /*
@@ -46,4 +47,31 @@ t.test('a port nobody listens on fails at once with a StoreError', async (t) => 
   t.ok(error instanceof StoreError, 'a StoreError, not a raw socket error');
   t.match((error as Error).message, /^store unavailable: /);
   t.ok(ms < 1000, `refused in ${Math.round(ms)} ms, well before the 5000 ms bound`);
+});
+
+t.test('a transaction that finishes after its deadline is rolled back, not committed behind the caller', async (t) => {
+  const db = await scratchDatabase(t, 'camgate_deadline');
+  if (!db) return;
+  const driver = openDriver(db.url, { timeoutMs: 300 });
+  t.teardown(async () => {
+    await driver.close();
+    await db.drop();
+  });
+  await driver.run('CREATE TABLE late (id INT PRIMARY KEY)');
+  let finished!: () => void;
+  const workDone = new Promise<void>((resolve) => (finished = resolve));
+  const error = await driver
+    .transaction(async (tx) => {
+      await tx.run('INSERT INTO late (id) VALUES (?)', [1]);
+      await new Promise((r) => setTimeout(r, 600)); // a slow server, past the 300 ms bound
+      finished();
+    })
+    .then(() => null, (e: unknown) => e);
+  t.ok(error instanceof StoreError, 'the caller got a StoreError');
+  t.match((error as Error).message, /timed out after 300 ms/);
+  await workDone;
+  await new Promise((r) => setTimeout(r, 100)); // let the late rollback run
+  t.same(await driver.all('SELECT id FROM late'), [], 'the late insert was rolled back');
+  await driver.transaction((tx) => tx.run('INSERT INTO late (id) VALUES (?)', [2]));
+  t.same(await driver.all('SELECT id FROM late'), [{ id: 2 }], 'a transaction within the bound commits');
 });
