@@ -22,7 +22,7 @@ import {
 } from '../protocol/sip/index.js';
 import type { SharedCounters } from '../shared/counters.js';
 import { DevicePresence, type OfflineReason, type PresenceEntry } from './presence.js';
-import { Registrar, type Binding, type DeviceCredentials } from './registrar.js';
+import { Registrar, type Binding, type DeviceCredentials, type RejectReason } from './registrar.js';
 import { methodLabel, statusClass } from '../shared/contracts/sip-counters.js';
 import { ServiceError, type ApiCode } from '../shared/errors.js';
 import type { InviteAnswer, InviteRequest } from '../shared/contracts/sip.js';
@@ -97,6 +97,9 @@ function httpStatusFor(sipStatus: number): [number, ApiCode] {
   if (sipStatus === 503) return [503, '1001'];
   return [502, '1001'];
 }
+
+/** REGISTER rejections with their own auth counter; the rest count as auth|other. */
+const COUNTED_REJECTS: ReadonlySet<RejectReason> = new Set(['bad-password', 'unknown-device', 'throttled', 'store-unavailable']);
 
 const ALLOW = 'REGISTER, MESSAGE, INVITE, ACK, BYE, CANCEL, OPTIONS, NOTIFY, INFO';
 
@@ -266,7 +269,7 @@ export class GbPlatform implements TransactionUser {
         return;
       case 'reject':
         this.#counters.add(
-          outcome.reason === 'bad-password' || outcome.reason === 'unknown-device' || outcome.reason === 'throttled' ? `auth|${outcome.reason}` : 'auth|other',
+          COUNTED_REJECTS.has(outcome.reason) ? `auth|${outcome.reason}` : 'auth|other',
         );
         if (outcome.reason === 'throttled') return; // counted; logging each would flood the log
         this.#options.events.log?.('info', 'REGISTER rejected', { device: outcome.deviceId, reason: outcome.reason, from: remote.address });

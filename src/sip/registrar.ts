@@ -76,7 +76,7 @@ export type RejectReason =
   | 'bad-password'
   | 'unknown-device'
   | 'interval-too-brief'
-  | 'lookup-failed'
+  | 'store-unavailable'
   | 'realm-mismatch'
   | 'unsupported-auth'
   | 'throttled';
@@ -90,6 +90,9 @@ export function gbDate(ms: number): string {
     `${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}.${p(d.getMilliseconds(), 3)}`
   );
 }
+
+/** Seconds a device is asked to wait before re-REGISTERing while the store is unavailable. */
+export const STORE_RETRY_AFTER_S = 5;
 
 export class Registrar {
   #options: RegistrarOptions;
@@ -149,7 +152,9 @@ export class Registrar {
     try {
       device = await this.#options.lookup(deviceId);
     } catch {
-      return this.#reject(request, 500, 'lookup-failed', deviceId);
+      // The credentials could not be read (store down or slow): a transient condition,
+      // so the device is told when to try again rather than that it failed.
+      return this.#reject(request, 503, 'store-unavailable', deviceId, [['Retry-After', String(STORE_RETRY_AFTER_S)]]);
     }
     const verdict = verifyDigest(creds, {
       method: 'REGISTER',

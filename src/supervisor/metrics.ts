@@ -69,11 +69,14 @@ export function createMetrics(sources: MetricsSources, version: string): Metrics
 
   new Gauge({
     name: 'camgate_devices',
-    help: 'Provisioned devices by presence.',
+    help: 'Provisioned devices by presence (absent while the store is unavailable).',
     labelNames: ['state'] as const,
     registers: [registry],
     async collect() {
-      const counts = await sources.deviceCounts();
+      // A store outage must not fail the whole scrape: the series goes absent instead
+      // of repeating a stale count.
+      const counts = await sources.deviceCounts().catch(() => null);
+      if (!counts) return this.reset();
       this.set({ state: 'online' }, counts.online);
       this.set({ state: 'offline' }, counts.offline);
     },
@@ -81,10 +84,12 @@ export function createMetrics(sources: MetricsSources, version: string): Metrics
 
   new Gauge({
     name: 'camgate_channels',
-    help: 'Provisioned channels.',
+    help: 'Provisioned channels (absent while the store is unavailable).',
     registers: [registry],
     async collect() {
-      this.set(await sources.channelCount());
+      const count = await sources.channelCount().catch(() => null);
+      if (count === null) return this.reset();
+      this.set(count);
     },
   });
 

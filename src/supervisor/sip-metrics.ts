@@ -13,7 +13,7 @@ const FAMILIES: Record<string, CounterFamily> = {
   malformed: { name: 'camgate_sip_malformed_total', help: 'SIP messages that did not parse, by transport.', labels: ['transport'] },
   auth: {
     name: 'camgate_sip_auth_total',
-    help: 'REGISTER digest outcomes other than success: challenge, stale, bad-password, unknown-device, throttled (403/503 with Retry-After from sip.limits), other.',
+    help: 'REGISTER digest outcomes other than success: challenge, stale, bad-password, unknown-device, throttled (403/503 with Retry-After from sip.limits), store-unavailable (503 with Retry-After: the credentials could not be read), other.',
     labels: ['result'],
   },
   tcp_refused: {

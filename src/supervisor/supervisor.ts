@@ -140,6 +140,7 @@ export class Supervisor {
   async #openStore(): Promise<Store> {
     const { config } = this;
     this.#store = await openStore(config.store.url, {
+      timeoutMs: config.store.timeout,
       seed: { lid: config.sip.id, region: config.sip.domain, did: config.gb28181.did, cid: config.gb28181.cid },
     });
     this.#logger.info({ store: this.#store.dialect, migrations: await this.#store.migrations() }, 'store open');

@@ -53,7 +53,7 @@ function answer(nonce: string, password: string, o: { username?: string; nc?: st
   return `Digest username="${username}",realm="${REALM}",nonce="${nonce}",uri="${uri}",response="${response}",algorithm=MD5,cnonce="${cnonce}",qop=auth,nc=${nc}`;
 }
 
-function setup(mode: 'provisioned' | 'open' = 'provisioned', devices: Record<string, string> = { [DEVICE]: 'secret' }) {
+function setup(mode: 'provisioned' | 'open' = 'provisioned', devices: Record<string, string> | 'store-down' = { [DEVICE]: 'secret' }) {
   const clock = new FakeClock(0);
   const nonces = new NonceStore({ clock, ttlMs: 60_000 });
   const lookups: string[] = [];
@@ -65,6 +65,7 @@ function setup(mode: 'provisioned' | 'open' = 'provisioned', devices: Record<str
     wallClock: () => Date.parse('2026-11-22T12:34:56.789+08:00'),
     lookup: async (id): Promise<DeviceCredentials> => {
       lookups.push(id);
+      if (devices === 'store-down') throw new Error('store unavailable: timed out after 1500 ms');
       return id in devices ? { known: true, password: devices[id]! } : { known: false, password: 'default-pw' };
     },
   });
@@ -176,4 +177,16 @@ t.test('malformed requests get 400, never a throw', async (t) => {
   const badAuth = register({ authorization: 'Digest nonsense' });
   t.equal((await registrar.handle(badAuth, source)).response.status, 400);
   t.ok(serializeMessage((await registrar.handle(register(), source)).response).length > 0);
+});
+
+t.test('a failed credentials lookup (store down) is 503 with Retry-After, not 500', async (t) => {
+  const { registrar, lookups } = setup('provisioned', 'store-down');
+  const c = challengeOf((await registrar.handle(register(), source)).response);
+  const outcome = await registrar.handle(register({ authorization: answer(c.nonce, 'secret'), cseq: 2 }), source);
+  t.same(lookups, [DEVICE], 'the lookup was tried');
+  t.equal(outcome.kind, 'reject');
+  t.equal(outcome.response.status, 503);
+  t.equal(outcome.response.reason, 'Service Unavailable');
+  t.equal(outcome.response.headers.get('retry-after'), '5');
+  if (outcome.kind === 'reject') t.equal(outcome.reason, 'store-unavailable');
 });

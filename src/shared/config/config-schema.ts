@@ -105,6 +105,9 @@ export const configSchema = {
           pattern: '^(sqlite:|mysql://)',
           default: 'sqlite:./data/camgate.db',
         },
+        // MySQL: bound on one connect, query or transaction (ms); past it the API answers
+        // 503 and REGISTER 503 + Retry-After instead of hanging on a frozen server.
+        timeout: { type: 'integer', minimum: 100, maximum: 60000, default: 1500 },
       },
     },
     log: {
@@ -316,7 +319,7 @@ export interface CamgateConfig {
     catalogInterval: number;
     queries: { concurrency: number; perDevice: number; perSecond: number; backlog: number };
   };
-  store: { url: string };
+  store: { url: string; timeout: number };
   log: { level: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent' };
   media: { server: 'builtin' | 'zlm'; workers: number; host: string; httpPort: number; publicHost: string; rtpPorts: string; ringBytes: number; forwardHighWater: number };
   zlm: {

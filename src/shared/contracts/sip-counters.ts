@@ -75,6 +75,8 @@ export const SIP_COUNTER_NAMES: string[] = [
   'auth|unknown-device',
   'auth|other',
   'auth|throttled',
+  // REGISTER answered 503 + Retry-After: the credentials lookup failed (store down or slow).
+  'auth|store-unavailable',
   ...TCP_REFUSALS.map((r) => `tcp_refused|${r}`),
   'oversize|udp',
   'queries|sent',

@@ -20,10 +20,10 @@ export { MIGRATIONS, type Migration } from './migrations.js';
 const systemClock = () => Math.floor(Date.now() / 1000);
 
 /** Creates the driver for a store URL without touching the schema. */
-export function openDriver(url: string, options: Pick<StoreOptions, 'poolSize'> = {}): Driver {
+export function openDriver(url: string, options: Pick<StoreOptions, 'poolSize' | 'timeoutMs'> = {}): Driver {
   if (url.startsWith('sqlite:')) return new SqliteDriver(sqlitePath(url));
   if (url.startsWith('mysql://') || url.startsWith('mariadb://')) {
-    return new MysqlDriver(url.replace(/^mariadb:/, 'mysql:'), options.poolSize);
+    return new MysqlDriver(url.replace(/^mariadb:/, 'mysql:'), options.poolSize, options.timeoutMs);
   }
   // Only the scheme goes into the message: the URL may carry a password.
   const scheme = /^[a-z][a-z0-9+.-]*:/i.exec(url)?.[0] ?? '(none)';

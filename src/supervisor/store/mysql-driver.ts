@@ -6,9 +6,47 @@
 import mysql from 'mysql2/promise';
 import type { SqlValue } from './filters.js';
 import type { Driver, Row, RunResult, SqlExecutor } from './driver.js';
+import { StoreError } from './types.js';
 
 const RETRYABLE = new Set(['ER_LOCK_DEADLOCK', 'ER_LOCK_WAIT_TIMEOUT']);
 const MAX_ATTEMPTS = 4;
+
+/** Default bound on one store operation (connect, query, transaction), in ms. */
+export const DEFAULT_STORE_TIMEOUT_MS = 1500;
+
+/**
+ * Rejects with a StoreError when `work` has not settled within `ms`: a frozen or
+ * unreachable server must fail the caller fast (API 503, REGISTER 503) rather than hang.
+ * The work itself goes on; its late result is dropped.
+ */
+export function withDeadline<T>(work: Promise<T>, ms: number, onExpired?: () => void): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      onExpired?.();
+      reject(new StoreError(`store unavailable: timed out after ${ms} ms`));
+    }, ms);
+  });
+  const mapped = work.catch((error: unknown) => {
+    throw asUnavailable(error);
+  });
+  mapped.catch(() => undefined); // a late failure after the deadline is not unhandled
+  return Promise.race([mapped, deadline]).finally(() => clearTimeout(timer));
+}
+
+/**
+ * Connection-level failures (server stopped, unreachable, connection lost) become a
+ * StoreError, so every caller sees one "store unavailable" kind; SQL errors (ER_*, e.g.
+ * a duplicate key) keep their code for the store logic.
+ */
+function asUnavailable(error: unknown): unknown {
+  if (!(error instanceof Error) || error instanceof StoreError) return error;
+  const { code, fatal } = error as { code?: unknown; fatal?: unknown };
+  if (typeof code === 'string' && code.startsWith('ER_')) return error;
+  // A code that is not ER_* is a socket or protocol one (ECONNREFUSED, PROTOCOL_CONNECTION_LOST…).
+  const connectionLost = typeof code === 'string' || fatal === true || /closed state/.test(error.message);
+  return connectionLost ? new StoreError(`store unavailable: ${error.message || String(code)}`) : error;
+}
 
 type Queryable = Pick<mysql.Pool, 'execute' | 'query'> | mysql.PoolConnection;
 
@@ -42,9 +80,13 @@ export class MysqlDriver implements Driver {
   private readonly pool: mysql.Pool;
   private readonly direct: SqlExecutor;
 
-  constructor(url: string, poolSize = 10) {
+  private readonly timeoutMs: number;
+
+  constructor(url: string, poolSize = 10, timeoutMs = DEFAULT_STORE_TIMEOUT_MS) {
+    this.timeoutMs = timeoutMs;
     this.pool = mysql.createPool({
       uri: url,
+      connectTimeout: timeoutMs,
       // withMigrationLock parks one connection on the lock while the work uses another.
       connectionLimit: Math.max(2, poolSize),
       charset: 'utf8mb4',
@@ -59,25 +101,36 @@ export class MysqlDriver implements Driver {
   }
 
   all(sql: string, params?: SqlValue[]): Promise<Row[]> {
-    return this.direct.all(sql, params);
+    return withDeadline(this.direct.all(sql, params), this.timeoutMs);
   }
 
   run(sql: string, params?: SqlValue[]): Promise<RunResult> {
-    return this.direct.run(sql, params);
+    return withDeadline(this.direct.run(sql, params), this.timeoutMs);
   }
 
-  async transaction<T>(fn: (tx: SqlExecutor) => Promise<T>): Promise<T> {
+  /** The whole transaction (retries included) is bounded by one deadline. */
+  transaction<T>(fn: (tx: SqlExecutor) => Promise<T>): Promise<T> {
+    const caller = { gaveUp: false };
+    return withDeadline(this.#transaction(fn, caller), this.timeoutMs, () => (caller.gaveUp = true));
+  }
+
+  /**
+   * `caller.gaveUp`: the caller was already answered "timed out", so work that gets
+   * through late is rolled back rather than committed behind its back.
+   */
+  async #transaction<T>(fn: (tx: SqlExecutor) => Promise<T>, caller = { gaveUp: false }): Promise<T> {
     for (let attempt = 1; ; attempt++) {
       const connection = await this.pool.getConnection();
       try {
         await connection.query('START TRANSACTION');
         const result = await fn(executor(connection));
+        if (caller.gaveUp) throw new StoreError('store unavailable: transaction finished after its deadline; rolled back');
         await connection.query('COMMIT');
         return result;
       } catch (err) {
         await connection.query('ROLLBACK').catch(() => undefined);
         const code = (err as { code?: string }).code;
-        if (code && RETRYABLE.has(code) && attempt < MAX_ATTEMPTS) continue;
+        if (code && RETRYABLE.has(code) && attempt < MAX_ATTEMPTS && !caller.gaveUp) continue;
         throw err;
       } finally {
         connection.release();
@@ -96,13 +149,24 @@ export class MysqlDriver implements Driver {
         throw new Error('timed out waiting for the schema migration lock');
       }
       try {
-        return await fn(this);
+        // Migrations may legitimately take longer than one operation's bound (ALTER on a
+        // big table), and start-up waits for them anyway: they run without the deadline.
+        return await fn(this.#unbounded());
       } finally {
         await connection.query('SELECT RELEASE_LOCK(?)', [name]).catch(() => undefined);
       }
     } finally {
       connection.release();
     }
+  }
+
+  #unbounded(): Driver {
+    return {
+      ...this.direct,
+      transaction: (fn) => this.#transaction(fn),
+      withMigrationLock: (fn) => this.withMigrationLock(fn),
+      close: () => this.close(),
+    };
   }
 
   private closing: Promise<void> | undefined;

@@ -491,4 +491,6 @@ export interface StoreOptions {
   seed?: SysInfoSeed;
   /** MySQL pool size (default 10). */
   poolSize?: number;
+  /** MySQL: bound on one connect, query or transaction in ms (default 1500); past it a StoreError. */
+  timeoutMs?: number;
 }
