@@ -104,3 +104,28 @@ t.test('a bad config stops the real entry point with exit code 78', async (t) =>
   t.equal(missing.status, EXIT_CONFIG, 'an explicit file that does not exist is a config error');
   t.match(missing.stderr, /cannot read file/);
 });
+
+t.test("m7s-jt1078's spellings of the stream keys are accepted (jt1078.md §3.2)", async (t) => {
+  const config = parseConfig(
+    [
+      'jt1078:',
+      '  realtime:',
+      '    addr: 0.0.0.0:1078',
+      '    on_join_url: http://127.0.0.1:10011/api/v1/join',
+      '    onleaveurl: http://127.0.0.1:10011/api/v1/leave',
+      '    prefix: live/jt1078',
+      '  playback:',
+      '    addr: 0.0.0.0:1079',
+      '    On_Join_Url: http://127.0.0.1:10011/api/v1/join',
+      '    prefix: live/jt1079',
+    ].join('\n'),
+  );
+  t.equal(config.jt1078.realtime.port, 1078);
+  t.equal(config.jt1078.realtime.onJoinUrl, 'http://127.0.0.1:10011/api/v1/join');
+  t.equal(config.jt1078.realtime.onLeaveUrl, 'http://127.0.0.1:10011/api/v1/leave');
+  t.equal(config.jt1078.playback.port, 1079);
+  t.equal(config.jt1078.playback.onJoinUrl, 'http://127.0.0.1:10011/api/v1/join');
+  t.throws(() => parseConfig('jt1078:\n  realtime:\n    on_join_url: http://a/\n    onJoinUrl: http://b/\n'), /jt1078\.realtime\.on_join_url: names the same setting as jt1078\.realtime\.onJoinUrl/);
+  t.throws(() => parseConfig('jt1078:\n  realtime:\n    addr: nowhere\n'), /jt1078\.realtime\.addr: must be host:port/);
+  t.throws(() => parseConfig('jt1078:\n  realtime:\n    on_join: http://a/\n'), /jt1078\.realtime/, 'an unknown key is still an error');
+});

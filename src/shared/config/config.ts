@@ -83,12 +83,57 @@ function crossCheck(config: CamgateConfig): ConfigProblem[] {
 }
 
 /** Validates a parsed document, filling defaults. Throws ConfigError. */
+/** m7s-jt1078's spellings of a stream section's keys (jt1078.md §3.2), by key with case and underscores folded. */
+const M7S_STREAM_KEYS: Record<string, string> = { onjoinurl: 'onJoinUrl', onleaveurl: 'onLeaveUrl', prefix: 'prefix', port: 'port' };
+
+/**
+ * Accepts m7s-jt1078's spellings under `jt1078.realtime` and `jt1078.playback`
+ * (`on_join_url` and `onjoinurl` for `onJoinUrl`, `on_leave_url`, and `addr: host:port`
+ * for `port`), so a config written for m7s keeps working. Rewrites them in place to our
+ * keys; naming the same key twice is a problem reported with its path.
+ */
+export function applyM7sAliases(document: object): ConfigProblem[] {
+  const problems: ConfigProblem[] = [];
+  const jt1078 = (document as Record<string, unknown>).jt1078;
+  if (!jt1078 || typeof jt1078 !== 'object' || Array.isArray(jt1078)) return problems;
+  for (const kind of ['realtime', 'playback']) {
+    const section = (jt1078 as Record<string, unknown>)[kind];
+    if (!section || typeof section !== 'object' || Array.isArray(section)) continue;
+    const entries = section as Record<string, unknown>;
+    for (const key of Object.keys(entries)) {
+      const folded = key.toLowerCase().replaceAll('_', '');
+      let ours = M7S_STREAM_KEYS[folded];
+      let value = entries[key];
+      if (folded === 'addr' && typeof value === 'string') {
+        // m7s's "host:port"; the listen host is jt1078.host for both ports here.
+        const port = Number(value.slice(value.lastIndexOf(':') + 1));
+        if (!Number.isInteger(port)) {
+          problems.push({ path: `jt1078.${kind}.${key}`, reason: 'must be host:port' });
+          continue;
+        }
+        ours = 'port';
+        value = port;
+      }
+      if (!ours || ours === key) continue;
+      if (ours in entries) {
+        problems.push({ path: `jt1078.${kind}.${key}`, reason: `names the same setting as jt1078.${kind}.${ours}` });
+        continue;
+      }
+      delete entries[key];
+      entries[ours] = value;
+    }
+  }
+  return problems;
+}
+
 export function validateConfig(document: unknown, source = 'configuration'): CamgateConfig {
   const data = document ?? {};
   if (typeof data !== 'object' || Array.isArray(data)) {
     throw new ConfigError(source, [{ path: '', reason: 'must be a mapping of keys' }]);
   }
   const copy = structuredClone(data);
+  const aliasProblems = applyM7sAliases(copy);
+  if (aliasProblems.length > 0) throw new ConfigError(source, aliasProblems);
   if (!validate(copy)) {
     const seen = new Set<string>();
     const problems: ConfigProblem[] = [];
