@@ -1,4 +1,5 @@
 import type { Clock } from '../protocol/sip/index.js';
+import type { SipLimits } from '../shared/config/config-schema.js';
 
 /**
  * fail2ban-like limits on REGISTER, sans-I/O (clock injected).
@@ -15,19 +16,16 @@ import type { Clock } from '../protocol/sip/index.js';
  * of made-up IDs or of spoofed addresses costs bounded memory.
  */
 
-export interface AuthThrottleOptions {
-  clock: Clock;
-  challengesPerSecond: number;
-  challengeBurst: number;
-  /** Failures within authWindow (s) that ban an address or guard a device ID. */
-  authFailures: number;
-  authWindow: number;
-  /** First ban (s), doubled per new ban up to banTimeMax (s). */
-  banTime: number;
-  banTimeMax: number;
-  /** Addresses (and known device IDs) remembered at once. */
-  trackedAddresses: number;
-}
+/**
+ * The clock and the `sip.limits` it reads: challengesPerSecond/challengeBurst (token
+ * bucket per address), authFailures within authWindow (s) that ban an address or guard a
+ * device ID, banTime doubled per new ban up to banTimeMax (s), trackedAddresses
+ * (addresses and known device IDs remembered at once).
+ */
+export type AuthThrottleOptions = { clock: Clock } & Pick<
+  SipLimits,
+  'challengesPerSecond' | 'challengeBurst' | 'authFailures' | 'authWindow' | 'banTime' | 'banTimeMax' | 'trackedAddresses'
+>;
 
 /** Why a REGISTER was refused before it was looked at, and for how long (s). */
 export type ThrottleVerdict =

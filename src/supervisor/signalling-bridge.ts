@@ -20,6 +20,8 @@ export class SignallingBridge {
   #emit: EmitEvent;
   #queue: KeyedQueue;
   #now: () => number;
+  /** Devices whose row this bridge set online: their keepalives need no read to know it is no change. */
+  #online = new Set<string>();
 
   constructor(options: { store: Store; config: CamgateConfig; logger: Logger; emit: EmitEvent; now?: () => number }) {
     this.#store = options.store;
@@ -56,6 +58,7 @@ export class SignallingBridge {
     });
     channel.onNote('device.offline', ({ deviceId, reason }) => {
       void this.#queue.run(deviceId, async () => {
+        this.#online.delete(deviceId);
         const device = await this.#store.devices.update(deviceId, { online: 0, expires_at: null });
         if (device) this.#emit('devices.offline', { deviceid: deviceId, reason }, deviceId);
       });
@@ -64,10 +67,13 @@ export class SignallingBridge {
       void this.#queue.run(deviceId, async () => {
         // devices.active on every keepalive would flood receivers (10 k devices: 170/s);
         // by default it marks a state change only: the store had the device offline.
+        // Only a device not known online here costs a read (the first keepalive after a restart).
         const every = this.#config.notify.activeEvents === 'every';
-        const before = every ? null : await this.#store.devices.get(deviceId);
+        const wasOnline = every || this.#online.has(deviceId) ? null : (await this.#store.devices.get(deviceId))?.online === 1;
         const device = await this.#store.devices.update(deviceId, { active: this.#now(), online: 1, source: `${address}:${port}` });
-        if (device && (every || before?.online !== 1)) this.#emit('devices.active', { deviceid: deviceId, active: device.active }, deviceId);
+        if (!device) return;
+        this.#online.add(deviceId);
+        if (every || wasOnline === false) this.#emit('devices.active', { deviceid: deviceId, active: device.active }, deviceId);
       });
     });
     channel.onNote('device.info', (info) => {
@@ -157,6 +163,7 @@ export class SignallingBridge {
       active: now,
       expires_at: now + n.expires,
     });
+    if (device) this.#online.add(n.deviceId);
     if (device && n.first) {
       this.#emit('devices.registered', { ...device, sysinfo: { lid: this.#config.sip.id, region: this.#config.sip.domain } }, n.deviceId);
     }

@@ -153,7 +153,9 @@ export function streamsRoutes(manager: () => StreamManager | null, vehicles: () 
       },
       async (request) => {
         const { action, speed, time, position, scale } = request.body;
-        const row = (await store.streams.getByStreamId(request.params.id)) ?? (await store.streams.getByStreamId(request.params.id.toUpperCase()));
+        // Camera stream ids are SSRCs in upper-case hex; vehicle ids are stream names.
+        const id = /^[0-9a-f]{8}$/i.test(request.params.id) ? request.params.id.toUpperCase() : request.params.id;
+        const row = await store.streams.getByStreamId(id);
         if (!row || row.status !== 0) throw notFound(`stream ${request.params.id} not found or closed`);
         if (row.kind === 'gb28181') {
           const manager = streams();
