@@ -80,7 +80,7 @@ export function eventsRoutes(feed: EventFeed | undefined) {
           },
         },
       },
-      async (request, reply) => {
+      async (_request, reply) => {
         if (!feed) throw new ApiError(503, '1001', 'events unavailable');
         if (clients.size >= MAX_EVENT_CLIENTS) {
           refused.inc({ reason: 'limit' });
@@ -110,7 +110,8 @@ export function eventsRoutes(feed: EventFeed | undefined) {
           res.write(`id: ${nextId++}\nevent: ${event}\ndata: ${JSON.stringify({ method: event, data })}\n\n`);
         });
         clients.add(client);
-        request.raw.once('close', () => end(client));
+        // The response's close is the connection's end; the request's may come as soon as its (empty) body is read.
+        res.once('close', () => end(client));
       },
     );
   };

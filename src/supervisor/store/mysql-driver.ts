@@ -15,17 +15,56 @@ const MAX_ATTEMPTS = 4;
 export const DEFAULT_STORE_TIMEOUT_MS = 1500;
 
 /**
- * Rejects with a StoreError when `work` has not settled within `ms`: a frozen or
- * unreachable server must fail the caller fast (API 503, REGISTER 503) rather than hang.
- * The work itself goes on; its late result is dropped.
+ * When the server last answered anything (a row set, an OK, an SQL error) on any of
+ * the pool's connections. A deadline counts server silence, not time in the pool's
+ * queue: 200 concurrent creates that wait their turn behind each other are load, and
+ * must not be told "store unavailable" while the server keeps answering.
  */
-export function withDeadline<T>(work: Promise<T>, ms: number, onExpired?: () => void): Promise<T> {
+export class ServerLiveness {
+  lastAnswerAt = 0;
+  constructor(private readonly now: () => number = Date.now) {}
+  answered(): void {
+    this.lastAnswerAt = this.now();
+  }
+  /** ms since the later of `since` and the server's last answer. */
+  silentFor(since: number): number {
+    return this.now() - Math.max(since, this.lastAnswerAt);
+  }
+  nowMs(): number {
+    return this.now();
+  }
+}
+
+/** However busy the pool, one operation gives up after this many deadlines. */
+const HARD_CAP_FACTOR = 20;
+
+/**
+ * Rejects with a StoreError once the server has been silent for `ms` while `work` is
+ * pending (a frozen or unreachable server must fail the caller fast: API 503, REGISTER
+ * 503) or, at the latest, after HARD_CAP_FACTOR × `ms`. Without `liveness` it is a plain
+ * `ms` deadline. The work itself goes on; its late result is dropped.
+ */
+export function withDeadline<T>(
+  work: Promise<T>,
+  ms: number,
+  onExpired?: () => void,
+  liveness?: ServerLiveness,
+): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
+  const now = () => (liveness ? liveness.nowMs() : Date.now());
+  const startedAt = now();
   const deadline = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => {
-      onExpired?.();
-      reject(new StoreError(`store unavailable: timed out after ${ms} ms`));
-    }, ms);
+    const check = (): void => {
+      const silent = liveness ? liveness.silentFor(startedAt) : now() - startedAt;
+      const total = now() - startedAt;
+      if (silent >= ms || total >= ms * HARD_CAP_FACTOR) {
+        onExpired?.();
+        reject(new StoreError(`store unavailable: timed out after ${ms} ms`));
+        return;
+      }
+      timer = setTimeout(check, Math.max(1, ms - silent));
+    };
+    timer = setTimeout(check, ms);
   });
   const mapped = work.catch((error: unknown) => {
     throw asUnavailable(error);
@@ -55,21 +94,34 @@ function toResult(result: unknown): RunResult {
   return { changes: Number(header.affectedRows ?? 0), insertId: Number(header.insertId ?? 0) };
 }
 
-function executor(target: Queryable): SqlExecutor {
+/** Resolves or rejects as `work` does; an answer from the server (rows or an ER_* error) counts as liveness. */
+async function noting<T>(liveness: ServerLiveness, work: Promise<T>): Promise<T> {
+  try {
+    const result = await work;
+    liveness.answered();
+    return result;
+  } catch (error) {
+    const code = (error as { code?: unknown }).code;
+    if (typeof code === 'string' && code.startsWith('ER_')) liveness.answered();
+    throw error;
+  }
+}
+
+function executor(target: Queryable, liveness: ServerLiveness): SqlExecutor {
   return {
     dialect: 'mysql',
     async all(sql, params = []) {
-      const [rows] = await target.execute(sql, params as unknown[] as never);
+      const [rows] = await noting(liveness, target.execute(sql, params as unknown[] as never));
       return rows as Row[];
     },
     async run(sql, params = []) {
       // DDL is not allowed as a prepared statement everywhere, so unparameterised
       // statements go through the text protocol.
       if (params.length === 0) {
-        const [result] = await target.query(sql);
+        const [result] = await noting(liveness, target.query(sql));
         return toResult(result);
       }
-      const [result] = await target.execute(sql, params as unknown[] as never);
+      const [result] = await noting(liveness, target.execute(sql, params as unknown[] as never));
       return toResult(result);
     },
   };
@@ -81,6 +133,7 @@ export class MysqlDriver implements Driver {
   private readonly direct: SqlExecutor;
 
   private readonly timeoutMs: number;
+  private readonly liveness = new ServerLiveness();
 
   constructor(url: string, poolSize = 10, timeoutMs = DEFAULT_STORE_TIMEOUT_MS) {
     this.timeoutMs = timeoutMs;
@@ -97,21 +150,21 @@ export class MysqlDriver implements Driver {
       // server-wide max_prepared_stmt_count is never reached.
       maxPreparedStatements: 256,
     });
-    this.direct = executor(this.pool);
+    this.direct = executor(this.pool, this.liveness);
   }
 
   all(sql: string, params?: SqlValue[]): Promise<Row[]> {
-    return withDeadline(this.direct.all(sql, params), this.timeoutMs);
+    return withDeadline(this.direct.all(sql, params), this.timeoutMs, undefined, this.liveness);
   }
 
   run(sql: string, params?: SqlValue[]): Promise<RunResult> {
-    return withDeadline(this.direct.run(sql, params), this.timeoutMs);
+    return withDeadline(this.direct.run(sql, params), this.timeoutMs, undefined, this.liveness);
   }
 
-  /** The whole transaction (retries included) is bounded by one deadline. */
+  /** The whole transaction (retries and its wait for a pooled connection included) is bounded by one deadline. */
   transaction<T>(fn: (tx: SqlExecutor) => Promise<T>): Promise<T> {
     const caller = { gaveUp: false };
-    return withDeadline(this.#transaction(fn, caller), this.timeoutMs, () => (caller.gaveUp = true));
+    return withDeadline(this.#transaction(fn, caller), this.timeoutMs, () => (caller.gaveUp = true), this.liveness);
   }
 
   /**
@@ -122,10 +175,10 @@ export class MysqlDriver implements Driver {
     for (let attempt = 1; ; attempt++) {
       const connection = await this.pool.getConnection();
       try {
-        await connection.query('START TRANSACTION');
-        const result = await fn(executor(connection));
+        await noting(this.liveness, connection.query('START TRANSACTION'));
+        const result = await fn(executor(connection, this.liveness));
         if (caller.gaveUp) throw new StoreError('store unavailable: transaction finished after its deadline; rolled back');
-        await connection.query('COMMIT');
+        await noting(this.liveness, connection.query('COMMIT'));
         return result;
       } catch (err) {
         await connection.query('ROLLBACK').catch(() => undefined);

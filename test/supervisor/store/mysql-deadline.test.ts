@@ -75,3 +75,47 @@ t.test('a transaction that finishes after its deadline is rolled back, not commi
   await driver.transaction((tx) => tx.run('INSERT INTO late (id) VALUES (?)', [2]));
   t.same(await driver.all('SELECT id FROM late'), [{ id: 2 }], 'a transaction within the bound commits');
 });
+
+t.test('a busy pool is load, not an outage: queued operations wait past the bound while the server answers', async (t) => {
+  const db = await scratchDatabase(t, 'camgate_busy');
+  if (!db) return;
+  // Two connections, forty transactions of ~60 ms each: the last one waits ~1.2 s in the
+  // pool's queue, four times the 300 ms bound, and must still succeed.
+  const driver = openDriver(db.url, { timeoutMs: 300, poolSize: 2 });
+  t.teardown(async () => {
+    await driver.close();
+    await db.drop();
+  });
+  const started = performance.now();
+  const results = await Promise.allSettled(
+    Array.from({ length: 40 }, (_, i) => driver.transaction(async (tx) => {
+      await tx.all('SELECT SLEEP(0.06) AS s');
+      return i;
+    })),
+  );
+  const ms = performance.now() - started;
+  const failed = results.filter((r) => r.status === 'rejected');
+  t.equal(failed.length, 0, `no operation failed (first: ${failed[0] && String((failed[0] as PromiseRejectedResult).reason)})`);
+  t.ok(ms > 600, `the queue really was longer than the bound: ${Math.round(ms)} ms`);
+});
+
+t.test('withDeadline: silence counts from the last answer, with a hard cap', async (t) => {
+  const { withDeadline, ServerLiveness } = await import('../../../src/supervisor/store/mysql-driver.js');
+  const liveness = new ServerLiveness();
+  const never = new Promise<never>(() => undefined);
+  // The server keeps answering other queries every 50 ms: a 200 ms bound does not fire…
+  const ticker = setInterval(() => liveness.answered(), 50);
+  const started = performance.now();
+  const error = await withDeadline(never, 200, undefined, liveness).then(() => null, (e: unknown) => e);
+  clearInterval(ticker);
+  const ms = performance.now() - started;
+  // …until the hard cap, 20 × 200 ms.
+  t.ok(error instanceof StoreError, 'gives up at last');
+  t.ok(ms >= 3900 && ms < 5500, `after the hard cap: ${Math.round(ms)} ms`);
+
+  const silentStart = performance.now();
+  const silentError = await withDeadline(never, 200, undefined, liveness).then(() => null, (e: unknown) => e);
+  const silentMs = performance.now() - silentStart;
+  t.ok(silentError instanceof StoreError);
+  t.ok(silentMs >= 190 && silentMs < 600, `a silent server: after ${Math.round(silentMs)} ms`);
+});
