@@ -18,15 +18,18 @@ const clock = (unix: number) => new Date(unix * 1000).toLocaleTimeString([], { h
 
 /**
  * Recordings of a camera channel on one day (RecordInfo), on a 24-hour timeline;
- * a click plays that recording. Pause and seek need GB28181 playback control
- * (MANSRTSP), which camgate does not send yet. Vehicle recordings (0x9205) come with JT/T 808.
+ * a click plays that recording; pause, resume, seek and speed go to the camera as
+ * MANSRTSP (`POST /streams/:id/playback`). Vehicle recordings (0x9205) are in the API
+ * (`GET /vehicles/:sim/records`), not on this page yet.
  */
 export function Playback() {
   const channels = useLoad(() => all<ChannelRow>('/channels', { sort: 'channelid' }), []);
   const [channel, setChannel] = useState('');
   const [day, setDay] = useState(today());
   const [records, setRecords] = useState<Records | null>(null);
-  const [playing, setPlaying] = useState<{ key: string; url: string; label: string; streamid: string } | null>(null);
+  const [playing, setPlaying] = useState<{ key: string; url: string; label: string; streamid: string; start: number; end: number } | null>(null);
+  const [seekTo, setSeekTo] = useState(0);
+  const [scale, setScale] = useState('1');
   const [message, failed, run] = useAction();
   const chosen = channel || channels.data?.[0]?.channelid || '';
   const dayStart = Math.floor(new Date(`${day}T00:00:00`).getTime() / 1000);
@@ -42,13 +45,17 @@ export function Playback() {
       const stream = await api.post<StreamRow>(`/channels/${chosen}/streams`, { replay: '1', start, end });
       const url = playUrl(stream.urls ?? {});
       if (!url) throw new Error('the media server gave no playable URL');
-      setPlaying({ key: stream.streamid, url, streamid: stream.streamid, label: `Recording ${clock(start)}–${clock(end)}` });
+      setPlaying({ key: stream.streamid, url, streamid: stream.streamid, label: `Recording ${clock(start)}–${clock(end)}`, start, end });
+      setSeekTo(0);
+      setScale('1');
     });
   const stop = () =>
     run(async () => {
       if (playing) await api.del(`/streams/${playing.streamid}`);
       setPlaying(null);
     });
+  const control = (body: Record<string, unknown>, done: string) =>
+    run(() => api.post(`/streams/${playing!.streamid}/playback`, body), done);
   const items = records?.list.flatMap((d) => d.items) ?? [];
   return html`<${Page} title="Playback">
     <form class="toolbar" onSubmit=${search}>
@@ -78,6 +85,23 @@ export function Playback() {
       ? html`<div class="tile playback">
           <div class="tile-bar"><span class="name">${playing.label}</span><button type="button" onClick=${stop}>Stop playback</button></div>
           <${Player} key=${playing.key} url=${playing.url} label=${playing.label} />
+          <div class="toolbar" role="group" aria-label="Playback control">
+            <button type="button" onClick=${() => control({ action: 'pause' }, 'paused')}>Pause</button>
+            <button type="button" onClick=${() => control({ action: 'resume' }, 'resumed')}>Resume</button>
+            <label for="pb-seek">Position</label>
+            <input id="pb-seek" type="range" min="0" max=${Math.max(1, playing.end - playing.start)} value=${seekTo}
+              onInput=${(e: Event) => setSeekTo(Number((e.target as HTMLInputElement).value))} />
+            <output for="pb-seek">${clock(playing.start + seekTo)}</output>
+            <button type="button" onClick=${() => control({ action: 'seek', position: seekTo }, `seeking to ${clock(playing.start + seekTo)}`)}>Seek</button>
+            <label for="pb-scale">Speed</label>
+            <select id="pb-scale" value=${scale} onChange=${(e: Event) => {
+              const value = (e.target as HTMLSelectElement).value;
+              setScale(value);
+              void control({ action: 'speed', scale: Number(value) }, `speed ×${value}`);
+            }}>
+              ${['0.25', '0.5', '1', '2', '4'].map((v) => html`<option value=${v}>×${v}</option>`)}
+            </select>
+          </div>
         </div>`
       : null}
   <//>`;

@@ -17,7 +17,7 @@ import { needPeer } from '../helpers/peers.js';
 import { startSipp } from '../helpers/sipp.js';
 import { freePort } from '../helpers/ports.js';
 import { capturesDir } from '../helpers/jt1078.js';
-import { startSimulation } from '../../src/tools/sim/index.js';
+import { startSimulation, startTerminalSimulation } from '../../src/tools/sim/index.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const TOKEN = 'console-test-operator-token';
@@ -105,7 +105,8 @@ async function expectPlaying(tt: Test, page: Page, label: string): Promise<Playb
 t.test('the console in Chromium: sign in, a device appears live, its GB2312 channel and a JT/T 1078 terminal play', async (t) => {
   mkdirSync(artefacts, { recursive: true });
   const pcap = longPcap();
-  const app = await startAppliance({ api: { tokens: [TOKEN] }, sip: SERVER, gb28181: { registration: 'open' }, streams: { noViewerClose: 0 } });
+  const jt808Port = await freePort();
+  const app = await startAppliance({ api: { tokens: [TOKEN] }, sip: SERVER, gb28181: { registration: 'open' }, streams: { noViewerClose: 0 }, jt808: { port: jt808Port, registration: 'open' } });
   t.teardown(async () => {
     if (app.process.exitCode === null) {
       app.process.kill('SIGTERM');
@@ -196,6 +197,28 @@ t.test('the console in Chromium: sign in, a device appears live, its GB2312 chan
   await page.locator('.play-info', { hasText: '640×480' }).first().waitFor();
   t.match(await page.locator('.play-info').first().textContent(), /avc1\.[0-9a-f]{6}.*640×480.*bit\/s/, 'codec, resolution and bitrate shown');
 
+  // The PTZ pad: hold Right (a DeviceControl PTZCmd the sipp camera answers 200), release (stop), call a preset.
+  await page.getByRole('button', { name: `PTZ ${CAMERA_NAME}` }).click();
+  const pad = page.getByRole('region', { name: `PTZ of ${CAMERA_NAME}` });
+  const right = pad.getByRole('button', { name: 'Right', exact: true });
+  await right.hover();
+  await page.mouse.down();
+  await pad.getByRole('status').filter({ hasText: 'Right: moving' }).waitFor({ timeout: 20_000 });
+  await page.mouse.up();
+  await pad.getByRole('status').filter({ hasText: 'stopped' }).waitFor({ timeout: 20_000 });
+  await pad.getByLabel('Preset').fill('3');
+  await pad.getByRole('button', { name: 'Call preset' }).click();
+  await pad.getByRole('status').filter({ hasText: 'preset 3: called' }).waitFor({ timeout: 20_000 });
+  let controls = '';
+  const answered = (command: string) => Number(new RegExp(`camgate_gb28181_commands_total\\{(?=[^}]*command="${command}")(?=[^}]*result="answered")[^}]*\\} (\\d+)`).exec(controls)?.[1] ?? 0);
+  // The SIP thread's counters reach /metrics with its next snapshot.
+  await waitFor(async () => {
+    controls = await (await fetch(`${app.api}/metrics`)).text();
+    return answered('preset') === 1;
+  }, 10_000, 'the preset command counted').catch(() => undefined);
+  t.equal(answered('ptz'), 2, 'the move and its stop reached the camera and were answered');
+  t.equal(answered('preset'), 1, 'the preset call too');
+
   // A JT/T 1078 terminal connects: it appears in the list (streams.started) and plays too.
   const system = (await (await fetch(`${app.api}/system`, { headers: { authorization: `Bearer ${TOKEN}` } })).json()) as { data: { listening: Array<{ name: string; bind: string }> } };
   const jtPort = Number(system.data.listening.find((l) => l.name === 'jt1078-realtime')?.bind.split(':').pop());
@@ -213,9 +236,35 @@ t.test('the console in Chromium: sign in, a device appears live, its GB2312 chan
   await page.getByRole('radio', { name: '4', exact: true }).check();
   await checkPage(t, page, '4-live');
 
+  // A JT/T 808 vehicle registers (with its emergency alarm bit set): the Vehicles page lists it
+  // live, its channel button plays it in the Live view (0x9101), and the alarm shows on the Overview.
+  const vehicleSim = await startTerminalSimulation({
+    port: jt808Port,
+    simBase: '13800000077',
+    capture: `${capturesDir}data.txt`,
+    terminal: { heartbeatMs: 5000, positionMs: 1000, alarmBits: 1 },
+  });
+  t.teardown(() => vehicleSim.stop());
+  await page.getByRole('link', { name: 'Vehicles' }).click();
+  await page.getByRole('heading', { name: 'Vehicles' }).waitFor();
+  const vehicleRow = page.locator('tr.vehicle', { hasText: '13800000077' });
+  await vehicleRow.locator('.badge.on').waitFor({ timeout: 20_000 });
+  t.pass('the vehicle appears online without a reload');
+  await vehicleRow.locator('td.position', { hasText: /\d+\.\d{5}, \d+\.\d{5}/ }).waitFor({ timeout: 20_000 });
+  t.match(await vehicleRow.textContent(), /H\.264 video, G\.711A audio 8 kHz/, 'its last position and 0x1003 attributes in words');
+  await checkPage(t, page, '5-vehicles');
+  await vehicleRow.getByRole('button', { name: /^Play .* channel 1$/ }).click();
+  await page.getByRole('heading', { name: 'Live view' }).waitFor();
+  const vehicleLabel = (await page.locator('.tile-bar .name').filter({ hasText: 'channel 1' }).filter({ hasNotText: 'terminal' }).first().textContent({ timeout: 20_000 }))!;
+  await expectPlaying(t, page, vehicleLabel);
+  await page.getByRole('link', { name: 'Overview' }).click();
+  await page.getByRole('heading', { name: 'Overview' }).waitFor();
+  await page.locator('ol.alarms li', { hasText: 'vehicle 13800000077' }).waitFor({ timeout: 10_000 });
+  t.pass('the vehicle\'s alarm is listed on the Overview');
+
   await page.getByRole('link', { name: 'Playback' }).click();
   await page.getByRole('heading', { name: 'Playback' }).waitFor();
-  await checkPage(t, page, '5-playback');
+  await checkPage(t, page, '6-playback');
 
   await page.getByRole('link', { name: 'Streams' }).click();
   await page.getByRole('heading', { name: 'Streams' }).waitFor();
@@ -224,7 +273,7 @@ t.test('the console in Chromium: sign in, a device appears live, its GB2312 chan
   await page.locator('tr', { hasText: 'live/jt1078-295696659617-1' }).waitFor();
   await gbRow.getByRole('button', { name: /^Forwards of/ }).click();
   await page.getByText('No forwards.').waitFor();
-  await checkPage(t, page, '6-streams');
+  await checkPage(t, page, '7-streams');
   await gbRow.getByRole('button', { name: /^Stop stream/ }).click();
   await page.getByText(/stream [0-9A-F]{8} stopped/).waitFor();
   t.equal(await page.locator('tr', { hasText: '34020000001310000001' }).count(), 0, 'stopped stream leaves the table');
@@ -233,9 +282,10 @@ t.test('the console in Chromium: sign in, a device appears live, its GB2312 chan
   await page.getByRole('heading', { name: 'Settings' }).waitFor();
   await page.getByRole('rowheader', { name: 'jt1078-realtime' }).waitFor();
   t.notMatch(await page.locator('pre.config').textContent(), TOKEN, 'the token is masked');
-  await checkPage(t, page, '7-settings');
+  await checkPage(t, page, '8-settings');
 
   t.same(pageErrors, [], 'no uncaught errors in the page');
   sipp.stop();
   sim.stop();
+  await vehicleSim.stop();
 });
