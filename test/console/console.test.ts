@@ -15,6 +15,7 @@ import { chromium, type Page } from 'playwright-core';
 import { getJson, startAppliance, waitFor } from '../helpers/appliance.js';
 import { needPeer } from '../helpers/peers.js';
 import { startSipp } from '../helpers/sipp.js';
+import { scratchDatabase } from '../helpers/mariadb.js';
 import { freePort } from '../helpers/ports.js';
 import { capturesDir } from '../helpers/jt1078.js';
 import { startSimulation, startTerminalSimulation } from '../../src/tools/sim/index.js';
@@ -102,21 +103,8 @@ async function expectPlaying(tt: Test, page: Page, label: string): Promise<Playb
   return later;
 }
 
-t.test('the console in Chromium: sign in, a device appears live, its GB2312 channel and a JT/T 1078 terminal play', async (t) => {
-  mkdirSync(artefacts, { recursive: true });
-  const pcap = longPcap();
-  const jt808Port = await freePort();
-  const app = await startAppliance({ api: { tokens: [TOKEN] }, sip: SERVER, gb28181: { registration: 'open' }, streams: { noViewerClose: 0 }, jt808: { port: jt808Port, registration: 'open' } });
-  t.teardown(async () => {
-    if (app.process.exitCode === null) {
-      app.process.kill('SIGTERM');
-      await app.exited;
-    }
-  });
-  await waitFor(async () => (await getJson(`${app.api}/healthz`)).status === 200, 15_000, 'healthy').catch((e: Error) => {
-    throw new Error(`${e.message}\n${app.output()}`);
-  });
-
+/** Headless Debian Chromium with a fresh profile; page errors collected. */
+async function openBrowser(t: Test) {
   const context = await chromium.launchPersistentContext(mkdtempSync(join(tmpdir(), 'camgate-chromium-')), {
     executablePath: CHROMIUM,
     headless: true,
@@ -127,6 +115,52 @@ t.test('the console in Chromium: sign in, a device appears live, its GB2312 chan
   const page = context.pages()[0] ?? (await context.newPage());
   const pageErrors: string[] = [];
   page.on('pageerror', (e) => pageErrors.push(e.message));
+  return { context, page, pageErrors };
+}
+
+/** The appliance as the console test runs it, healthy; `store` overrides the SQLite default. */
+async function startConsoleAppliance(t: Test, jt808Port: number, store?: { url: string }) {
+  const app = await startAppliance({
+    api: { tokens: [TOKEN] },
+    sip: SERVER,
+    gb28181: { registration: 'open' },
+    streams: { noViewerClose: 0 },
+    jt808: { port: jt808Port, registration: 'open' },
+    ...(store ? { store } : {}),
+  });
+  t.teardown(async () => {
+    if (app.process.exitCode === null) {
+      app.process.kill('SIGTERM');
+      await app.exited;
+    }
+  });
+  await waitFor(async () => (await getJson(`${app.api}/healthz`)).status === 200, 15_000, 'healthy').catch((e: Error) => {
+    throw new Error(`${e.message}\n${app.output()}`);
+  });
+  return app;
+}
+
+/** A sipp camera (one device, GB2312 channel name) registering to the appliance and streaming on INVITE. */
+async function startCamera(t: Test, sipPort: number, pcap: string) {
+  const sipp = startSipp(
+    [
+      `127.0.0.1:${sipPort}`, '-i', '127.0.0.1', '-p', String(await freePort()), '-mp', String(await freePort()),
+      '-sf', 'gb_device.xml', '-oocsf', 'gb_device_ooc_gb2312.xml', '-inf', 'device1.csv', '-m', '1', '-d', '1000', '-set', 'KA_COUNT', '90',
+    ],
+    150_000,
+    [pcap],
+  );
+  t.teardown(() => sipp.stop());
+  return sipp;
+}
+
+t.test('the console in Chromium: sign in, a device appears live, its GB2312 channel and a JT/T 1078 terminal play', async (t) => {
+  mkdirSync(artefacts, { recursive: true });
+  const pcap = longPcap();
+  const jt808Port = await freePort();
+  const app = await startConsoleAppliance(t, jt808Port);
+
+  const { context, page, pageErrors } = await openBrowser(t);
 
   // First screen, cold cache: the sign-in form.
   const started = Date.now();
@@ -170,15 +204,7 @@ t.test('the console in Chromium: sign in, a device appears live, its GB2312 chan
   t.match(page.url(), /#\/devices$/, 'nav links work from the keyboard');
 
   // A device registers while the page is open: it and its channel appear through /events.
-  const sipp = startSipp(
-    [
-      `127.0.0.1:${app.sipPort}`, '-i', '127.0.0.1', '-p', String(await freePort()), '-mp', String(await freePort()),
-      '-sf', 'gb_device.xml', '-oocsf', 'gb_device_ooc_gb2312.xml', '-inf', 'device1.csv', '-m', '1', '-d', '1000', '-set', 'KA_COUNT', '90',
-    ],
-    150_000,
-    [pcap],
-  );
-  t.teardown(() => sipp.stop());
+  const sipp = await startCamera(t, app.sipPort, pcap);
   const channel = page.locator('li.channel', { hasText: CAMERA_NAME });
   await channel.waitFor({ timeout: 20_000 });
   await page.locator('li.device', { hasText: '34020000001320000001' }).locator(':scope > .row > .badge.on').waitFor();
@@ -287,5 +313,43 @@ t.test('the console in Chromium: sign in, a device appears live, its GB2312 chan
   t.same(pageErrors, [], 'no uncaught errors in the page');
   sipp.stop();
   sim.stop();
+  await vehicleSim.stop();
+});
+
+t.test('the console against MySQL: a device and a vehicle appear live, a channel plays, settings name the MySQL store', async (t) => {
+  const db = await scratchDatabase(t, 'camgate_console');
+  if (!db) return;
+  t.teardown(() => db.drop());
+  const pcap = longPcap();
+  const jt808Port = await freePort();
+  const app = await startConsoleAppliance(t, jt808Port, { url: db.url });
+  const { page, pageErrors } = await openBrowser(t);
+  await page.goto(`${app.api}/`);
+  await page.getByLabel('API token').fill(TOKEN);
+  await page.keyboard.press('Enter');
+  await page.getByRole('heading', { name: 'Overview' }).waitFor();
+
+  await page.getByRole('link', { name: 'Devices' }).click();
+  const sipp = await startCamera(t, app.sipPort, pcap);
+  const channel = page.locator('li.channel', { hasText: CAMERA_NAME });
+  await channel.waitFor({ timeout: 20_000 });
+  t.pass('device and GB2312 channel shown live, stored in MySQL');
+  await channel.getByRole('button', { name: `Play ${CAMERA_NAME}` }).click();
+  await expectPlaying(t, page, CAMERA_NAME);
+
+  const vehicleSim = await startTerminalSimulation({ port: jt808Port, simBase: '13800000078', capture: `${capturesDir}data.txt`, terminal: { heartbeatMs: 5000, positionMs: 1000 } });
+  t.teardown(() => vehicleSim.stop());
+  await page.getByRole('link', { name: 'Vehicles' }).click();
+  await page.locator('tr.vehicle', { hasText: '13800000078' }).locator('.badge.on').waitFor({ timeout: 20_000 });
+  t.pass('vehicle online, stored in MySQL');
+
+  await page.getByRole('link', { name: 'Streams' }).click();
+  await page.locator('tr', { hasText: '34020000001310000001' }).waitFor();
+  await page.getByRole('link', { name: 'Settings' }).click();
+  await page.getByRole('heading', { name: 'Settings' }).waitFor();
+  t.match(await page.locator('pre.config').textContent(), /mysql:\/\/root@127\.0\.0\.1:3306\/camgate_console_/, 'the store is MySQL');
+  await page.screenshot({ path: join(artefacts, 'mysql-settings.png'), fullPage: true });
+  t.same(pageErrors, [], 'no uncaught errors in the page');
+  sipp.stop();
   await vehicleSim.stop();
 });
