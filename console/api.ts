@@ -104,6 +104,8 @@ export interface StreamRow {
   stream: boolean;
   addtime: number;
   closed_at: number | null;
+  /** Open streams on the built-in media server: what the viewer server sees now. */
+  live?: { viewers: number; bitsPerSecond: number; video?: { codec: string; width: number; height: number }; audio?: { codec: string; sampleRate: number } };
 }
 
 /** The fields of a `GET /vehicles` row the console shows (the API has more). */

@@ -252,6 +252,7 @@ export class MediaProcess {
   #serve(): void {
     this.#channel
       .handle('streams', () => [...this.#streams.values()])
+      .handle('streams.stats', () => this.#viewers?.liveStats() ?? [])
       .handle('rtp.open', (request) => this.#openRtp(request))
       .handle('rtp.close', async ({ name, reason }) => {
         const input = this.#rtpInputs.get(name);

@@ -296,6 +296,8 @@ t.test('the console in Chromium: sign in, a device appears live, its GB2312 chan
   const gbRow = page.locator('tr', { hasText: '34020000001310000001' });
   await gbRow.waitFor();
   await page.locator('tr', { hasText: 'live/jt1078-295696659617-1' }).waitFor();
+  await gbRow.filter({ hasText: /H264 640×480/ }).filter({ hasText: /[0-9.]+ (kbit|Mbit)\/s/ }).waitFor({ timeout: 15_000 });
+  t.pass('the camera stream\'s codec, picture size and bitrate from the media plane');
   await gbRow.getByRole('button', { name: /^Forwards of/ }).click();
   await page.getByText('No forwards.').waitFor();
   await checkPage(t, page, '7-streams');
