@@ -287,9 +287,26 @@ t.test('the console in Chromium: sign in, a device appears live, its GB2312 chan
   await page.locator('ol.alarms li', { hasText: 'vehicle 13800000077' }).waitFor({ timeout: 10_000 });
   t.pass('the vehicle\'s alarm is listed on the Overview');
 
+  // Playback of the vehicle's recordings (0x9205 list, 0x9201 play, 0x9202 pause and speed).
   await page.getByRole('link', { name: 'Playback' }).click();
   await page.getByRole('heading', { name: 'Playback' }).waitFor();
+  await page.getByLabel('Channel').selectOption({ label: vehicleLabel });
+  await page.getByRole('button', { name: 'Find recordings' }).click();
+  await page.getByRole('status').filter({ hasText: '30 recordings' }).waitFor({ timeout: 20_000 });
+  await page.locator('ol.records button').first().click();
+  const recording = (await page.locator('.tile.playback .name').textContent({ timeout: 20_000 }))!;
+  await expectPlaying(t, page, recording);
+  const playbackControl = page.getByRole('group', { name: 'Playback control' });
+  await playbackControl.getByRole('button', { name: 'Pause' }).click();
+  await page.getByRole('status').filter({ hasText: 'paused' }).waitFor({ timeout: 20_000 });
+  await playbackControl.getByRole('button', { name: 'Resume' }).click();
+  await page.getByRole('status').filter({ hasText: 'resumed' }).waitFor({ timeout: 20_000 });
+  await playbackControl.getByLabel('Speed').selectOption('3');
+  await page.getByRole('status').filter({ hasText: 'speed ×4' }).waitFor({ timeout: 20_000 });
+  const sent = await (await fetch(`${app.api}/metrics`)).text();
+  t.match(sent, /camgate_jt808_messages_total\{direction="out",msg="9202"\} 3\n/, 'pause, resume and speed reached the terminal as 0x9202');
   await checkPage(t, page, '6-playback');
+  await page.getByRole('button', { name: 'Stop playback' }).click();
 
   await page.getByRole('link', { name: 'Streams' }).click();
   await page.getByRole('heading', { name: 'Streams' }).waitFor();
