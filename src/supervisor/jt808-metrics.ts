@@ -1,4 +1,4 @@
-import { Gauge, type Registry } from 'prom-client';
+import { Gauge, Histogram, type Registry } from 'prom-client';
 import { registerCounterFamilies, type CounterFamily } from './counter-families.js';
 import type { SharedCounters } from '../shared/counters.js';
 
@@ -37,5 +37,16 @@ export function registerJt808Metrics(registry: Registry, counters: SharedCounter
     collect() {
       this.set(counters.get('online'));
     },
+  });
+}
+
+/** Command latency as the API sees it: from the request to the terminal's answer (VehicleControl). */
+export function jt808CommandHistogram(registry: Registry): Histogram<'command' | 'result'> {
+  return new Histogram({
+    name: 'camgate_jt808_command_seconds',
+    help: 'Time from sending a command to a terminal (0x9101 stream, 0x9102 streamControl, 0x9201 playback, 0x9202 playbackControl, 0x9205 records, 0x9003 avAttributes, raw) to its answer, by command and result: ok, refused, timeout, error.',
+    labelNames: ['command', 'result'],
+    buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 65],
+    registers: [registry],
   });
 }

@@ -26,7 +26,7 @@ import { SignallingBridge } from './signalling-bridge.js';
 import { VehicleBridge } from './vehicle-bridge.js';
 import { VehicleControl } from './vehicle-streams.js';
 import { registerSipMetrics } from './sip-metrics.js';
-import { registerJt808Metrics } from './jt808-metrics.js';
+import { jt808CommandHistogram, registerJt808Metrics } from './jt808-metrics.js';
 import { JT808_COUNTER_NAMES } from '../shared/contracts/jt808-counters.js';
 import { openStore } from './store/index.js';
 import type { Store } from './store/types.js';
@@ -279,6 +279,7 @@ export class Supervisor {
       jt808: () => this.#jt808?.channel ?? null,
       mediaHost: config.jt808.mediaHost || config.media.publicHost || advertisedHost,
       logger: this.#logger.child({ part: 'jt808' }),
+      commandSeconds: jt808CommandHistogram(metrics.registry),
     });
     this.#api = await buildApi({
       config,

@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import type { Histogram } from 'prom-client';
 import { jt1078StreamName, normalizeSim } from '../protocol/jt1078/stream-name.js';
 import type { CamgateConfig } from '../shared/config/config.js';
 import type { CommandAnswer, Jt808Contract, RecordItem } from '../shared/contracts/jt808.js';
@@ -32,7 +33,11 @@ export interface VehicleControlDeps {
   /** Where terminals reach our JT/T 1078 port: jt808.mediaHost, else media.publicHost, else the advertised host. */
   mediaHost: string;
   logger: Logger;
+  /** Seconds from sending a command to the terminal's answer, by command and outcome (camgate_jt808_command_seconds). */
+  commandSeconds?: Histogram<'command' | 'result'>;
 }
+
+type Jt808Down = Jt808Contract['down'];
 
 /**
  * What the API asks of the vehicles: live streams (0x9101 pointing the terminal at our
@@ -56,6 +61,21 @@ export class VehicleControl {
     const channel = this.#d.jt808();
     if (!channel) throw unavailable('JT/T 808 signalling is restarting; retry');
     return channel;
+  }
+
+  /** A command through the JT/T 808 thread, its answer time observed (thread hop included: what the API caller waits). */
+  async #request<K extends keyof Jt808Down & string>(method: K, data: Jt808Down[K][0], timeoutMs: number): Promise<Jt808Down[K][1]> {
+    const started = performance.now();
+    const observe = (result: string) => this.#d.commandSeconds?.observe({ command: method.replace(/^vehicle\./, ''), result }, (performance.now() - started) / 1000);
+    try {
+      const answer = await this.#channel().request(method, data, timeoutMs);
+      observe('ok');
+      return answer;
+    } catch (error) {
+      const status = (error as { status?: number }).status;
+      observe(status === 504 || /timed out/i.test((error as Error).message) ? 'timeout' : status === 502 ? 'refused' : 'error');
+      throw error;
+    }
   }
 
   async #online(sim: string): Promise<string> {
@@ -82,7 +102,7 @@ export class VehicleControl {
     const open = await this.#d.store.streams.getByStreamId(name);
     if (open && open.status === 0) return open;
     const { config } = this.#d;
-    await this.#channel().request(
+    await this.#request(
       'vehicle.stream',
       { sim: key, channel, dataType: options.dataType, streamType: options.streamType, host: this.#d.mediaHost, tcpPort: config.jt1078.realtime.port, udpPort: 0 },
       15_000,
@@ -109,7 +129,7 @@ export class VehicleControl {
     const open = await this.#d.store.streams.getByStreamId(name);
     if ((open && open.status === 0) || this.#starting.has(name)) throw conflict(`a playback of ${name} is open; stop it first`);
     const promise = (async () => {
-      await this.#channel().request(
+      await this.#request(
         'vehicle.playback',
         { sim: key, channel, host: this.#d.mediaHost, tcpPort: config.jt1078.playback.port, udpPort: 0, mediaType: 0, streamType: 0, storageType: 0, ...options },
         15_000,
@@ -128,8 +148,8 @@ export class VehicleControl {
   /** 0x9102 close (live) or 0x9202 stop (playback); failures are logged, not thrown. */
   async #stopAtTerminal(sim: string, channel: number, playback = false): Promise<CommandAnswer | null> {
     try {
-      if (playback) return await this.#channel().request('vehicle.playbackControl', { sim, channel, command: 2 }, 15_000);
-      return await this.#channel().request('vehicle.streamControl', { sim, channel, command: 0, closeType: 0, streamType: 0 }, 15_000);
+      if (playback) return await this.#request('vehicle.playbackControl', { sim, channel, command: 2 }, 15_000);
+      return await this.#request('vehicle.streamControl', { sim, channel, command: 0, closeType: 0, streamType: 0 }, 15_000);
     } catch (error) {
       this.#d.logger.info({ sim, channel, err: (error as Error).message }, playback ? '0x9202 not delivered' : '0x9102 not delivered');
       return null;
@@ -148,6 +168,13 @@ export class VehicleControl {
     return true;
   }
 
+  /** Switches an open live vehicle stream to the main (0) or sub (1) stream: 0x9102 command 1. */
+  async switchStream(row: Stream, streamType: 0 | 1): Promise<CommandAnswer> {
+    if (row.kind !== 'jt1078' || row.t !== 0 || row.status !== 0) throw conflict(`stream ${row.streamid} is not an open vehicle live stream`);
+    const sim = await this.#online(row.deviceid);
+    return this.#request('vehicle.streamControl', { sim, channel: Number(row.channelid), command: 1, closeType: 0, streamType }, 15_000);
+  }
+
   /**
    * Pause, resume, speed or seek an open vehicle playback (0x9202). Speed is the JT/T 1078
    * code (1 ×1 … 5 ×16), seek a unix time.
@@ -157,7 +184,7 @@ export class VehicleControl {
     const sim = await this.#online(row.deviceid);
     const channel = Number(row.channelid);
     const command = { pause: 1, resume: 0, speed: 3, seek: 5 }[action];
-    return this.#channel().request(
+    return this.#request(
       'vehicle.playbackControl',
       { sim, channel, command, ...(action === 'speed' ? { speed: value } : {}), ...(action === 'seek' ? { seek: value } : {}) },
       15_000,
@@ -166,12 +193,12 @@ export class VehicleControl {
 
   async records(sim: string, channel: number, start: number, end: number): Promise<RecordItem[]> {
     const key = await this.#online(sim);
-    return this.#channel().request('vehicle.records', { sim: key, channel, start, end }, 65_000);
+    return this.#request('vehicle.records', { sim: key, channel, start, end }, 65_000);
   }
 
   async raw(sim: string, msgId: number, bodyHex: string): Promise<CommandAnswer> {
     const key = await this.#online(sim);
-    return this.#channel().request('vehicle.raw', { sim: key, msgId, bodyHex }, 15_000);
+    return this.#request('vehicle.raw', { sim: key, msgId, bodyHex }, 15_000);
   }
 
   /** A vehicle created through the API: provisioned mode accepts it from now on. */

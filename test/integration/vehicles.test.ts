@@ -87,6 +87,14 @@ t.test('a simulated vehicle registers, streams on request, plays as HTTP-FLV, an
   viewer.abort();
   await drain;
 
+  // Main → sub stream: 0x9102 command 1 with stream type 1, answered by the terminal.
+  const switched = await fetch(`${app.api}/streams/${encodeURIComponent(row.streamid)}/switch`, json({ streamType: 1 }));
+  t.equal(switched.status, 200, `switch: ${await switched.text()}`);
+  await waitFor(async () => events.some((e) => e.type === 'action' && e.action.type === 'switch-stream' && e.action.streamType === 1 && e.action.channel === 2), 5000, '0x9102 command 1 seen by the terminal');
+  const badSwitch = await fetch(`${app.api}/streams/${encodeURIComponent(row.streamid)}/switch`, json({ streamType: 2 }));
+  t.equal(badSwitch.status, 400, 'streamType must be 0 or 1');
+  t.match(await badSwitch.text(), /streamType/, 'the 400 names the field');
+
   const del = await fetch(`${app.api}/streams/${encodeURIComponent(row.streamid)}`, { method: 'DELETE' });
   t.equal(del.status, 200, `DELETE: ${await del.text()}`);
   await waitFor(async () => events.some((e) => e.type === 'action' && e.action.type === 'close-stream'), 5000, '0x9102 seen by the terminal');
@@ -119,7 +127,10 @@ t.test('a simulated vehicle registers, streams on request, plays as HTTP-FLV, an
 
   const metrics = await (await fetch(`${app.api}/metrics`)).text();
   t.match(metrics, /camgate_jt808_messages_total\{direction="out",msg="9101"\} 1\n/, '0x9101 counted');
-  t.match(metrics, /camgate_jt808_messages_total\{direction="out",msg="9102"\} 1\n/, '0x9102 counted');
+  t.match(metrics, /camgate_jt808_messages_total\{direction="out",msg="9102"\} 2\n/, '0x9102 counted: switch, close');
+  t.match(metrics, /camgate_jt808_command_seconds_count\{command="stream",result="ok"\} 1\n/, 'the 0x9101 answer time observed');
+  t.match(metrics, /camgate_jt808_command_seconds_count\{command="streamControl",result="ok"\} 2\n/, 'the 0x9102 answer times observed');
+  t.match(metrics, /camgate_jt808_command_seconds_count\{command="records",result="ok"\} 1\n/);
   t.match(metrics, /camgate_jt808_messages_total\{direction="out",msg="9201"\} 1\n/, '0x9201 counted');
   t.match(metrics, /camgate_jt808_messages_total\{direction="out",msg="9202"\} 3\n/, '0x9202 counted: pause, resume, stop');
   t.match(metrics, /camgate_vehicles_online 1\n/);

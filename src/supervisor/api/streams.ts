@@ -203,6 +203,28 @@ export function streamsRoutes(manager: () => StreamManager | null, vehicles: () 
       },
     );
 
+    app.post<{ Params: { id: string }; Body: { streamType: 0 | 1 } }>(
+      '/streams/:id/switch',
+      {
+        schema: {
+          tags: ['streams'],
+          summary: 'Switch an open vehicle live stream between its main (0) and sub (1) stream: 0x9102 command 1 to the terminal.',
+          params: { type: 'object', required: ['id'], properties: { id: { type: 'string', maxLength: 128, description: 'streamid (URL-encoded live/jt1078-<sim>-<channel>)' } } },
+          body: { type: 'object', required: ['streamType'], properties: { streamType: { type: 'integer', enum: [0, 1], description: '0 main, 1 sub stream' } } },
+          response: { 200: envelopeSchema({ description: 'the terminal answered 0x0001 OK' }), ...errorResponses },
+        },
+      },
+      async (request) => {
+        const row = await store.streams.getByStreamId(request.params.id);
+        if (!row || row.status !== 0) throw notFound(`stream ${request.params.id} not found or closed`);
+        if (row.kind !== 'jt1078') throw new ApiError(409, '1002', 'only vehicle streams have a main and a sub stream to switch between');
+        const control = vehicles();
+        if (!control) throw new ApiError(503, '1001', 'JT/T 808 signalling unavailable');
+        await control.switchStream(row, request.body.streamType);
+        return ok('');
+      },
+    );
+
     const forwardBody = {
       type: 'object',
       required: ['host', 'port'],

@@ -88,7 +88,8 @@ export type TerminalAction =
   | { type: 'state'; state: TerminalState; detail?: string }
   | { type: 'open-stream'; mode: StreamMode; host: string; port: number; transport: 'tcp' | 'udp'; channel: number; dataType: number; streamType: number }
   | { type: 'close-stream'; mode: StreamMode; channel: number }
-  | { type: 'pause-stream'; mode: StreamMode; channel: number; paused: boolean };
+  | { type: 'pause-stream'; mode: StreamMode; channel: number; paused: boolean }
+  | { type: 'switch-stream'; channel: number; streamType: number };
 
 export interface TerminalOutput {
   frames: Uint8Array[];
@@ -351,6 +352,7 @@ export class SimTerminal {
         else if (control.command === AvControlCommand.Pause || control.command === AvControlCommand.Resume) {
           out.actions.push({ type: 'pause-stream', mode: 'realtime', channel: control.channel, paused: control.command === AvControlCommand.Pause });
         }
+        else if (control.command === AvControlCommand.SwitchStream) out.actions.push({ type: 'switch-stream', channel: control.channel, streamType: control.streamType });
         return;
       }
       case MsgId.PlaybackRequest: {
