@@ -252,6 +252,7 @@ export class MediaProcess {
   #serve(): void {
     this.#channel
       .handle('streams', () => [...this.#streams.values()])
+      .handle('rtp.inputs', () => [...this.#rtpInputs.keys()])
       .handle('rtp.open', (request) => this.#openRtp(request))
       .handle('rtp.close', async ({ name, reason }) => {
         const input = this.#rtpInputs.get(name);

@@ -3,13 +3,38 @@ import type { ParentChannel } from '../shared/contracts/lifecycle.js';
 import type { CatalogChange, DeviceRegistered, OnlineDevice, SipContract } from '../shared/contracts/sip.js';
 import { KeyedQueue } from '../shared/keyed-queue.js';
 import type { CamgateConfig } from '../shared/config/config.js';
-import { DuplicateError, type Store } from './store/types.js';
+import { DuplicateError, type DevicePatch, type Store } from './store/types.js';
+import { WriteBehind } from './write-behind.js';
 
 /**
  * The supervisor's half of the SIP thread's protocol: it answers credential
  * lookups from the store and turns the thread's events into store writes and
  * webhooks. Per-device writes are serialised so they land in the order reported.
+ *
+ * Presence (registered, keepalive, offline) is the SIP thread's: the bridge announces it
+ * at once (`devices.offline` does not wait for the store) and writes it through the
+ * supervisor's write-behind queue (src/supervisor/write-behind.ts), one coalesced entry
+ * per device, retried while the store is down. `reconcile` repairs the rows from the
+ * SIP thread's presence table when the store comes back.
  */
+
+/** A device's presence as it waits in the write-behind queue. */
+interface PresenceWrite {
+  patch: DevicePatch;
+  /** A REGISTER to apply (create the row under open registration; `devices.registered` when first). */
+  registered?: DeviceRegistered;
+  /** A keepalive of a device this bridge does not know online: `devices.active` when the row said offline. */
+  checkActive?: boolean;
+}
+
+function mergePresence(older: PresenceWrite, newer: PresenceWrite): PresenceWrite {
+  const registered = newer.registered ?? older.registered;
+  return {
+    patch: { ...older.patch, ...newer.patch },
+    ...(registered ? { registered: { ...registered, first: Boolean(older.registered?.first || newer.registered?.first) } } : {}),
+    ...(older.checkActive || newer.checkActive ? { checkActive: true } : {}),
+  };
+}
 
 export type EmitEvent = (event: string, data: Record<string, unknown>, orderKey?: string) => void;
 
@@ -19,12 +44,17 @@ export class SignallingBridge {
   #log: Logger;
   #emit: EmitEvent;
   #queue: KeyedQueue;
+  #writes: WriteBehind;
   #now: () => number;
-  /** Devices whose row this bridge set online: their keepalives need no read to know it is no change. */
+  /** Devices the SIP thread reported online (registered, or keepalive): their keepalives need no read to know it is no change. */
   #online = new Set<string>();
+  /** Devices whose `devices.offline` went out and that did not come back since: reconcile does not announce them again. */
+  #offlineSent = new Set<string>();
 
-  constructor(options: { store: Store; config: CamgateConfig; logger: Logger; emit: EmitEvent; now?: () => number }) {
+  constructor(options: { store: Store; config: CamgateConfig; logger: Logger; emit: EmitEvent; writes?: WriteBehind; now?: () => number }) {
     this.#store = options.store;
+    // A private queue when none is given (unit tests); the supervisor passes its one queue.
+    this.#writes = options.writes ?? new WriteBehind({ capacity: options.config.store.queueSize, retryMaxMs: options.config.store.retryMax });
     this.#config = options.config;
     this.#log = options.logger;
     this.#emit = options.emit;
@@ -54,27 +84,43 @@ export class SignallingBridge {
       return { known: secret !== null, password: secret || this.#config.sip.password };
     });
     channel.onNote('device.registered', (registered) => {
-      void this.#queue.run(registered.deviceId, () => this.#registered(registered));
+      this.#cameOnline(registered.deviceId);
+      const now = this.#now();
+      this.#presence(registered.deviceId, {
+        patch: {
+          region: registered.domain,
+          host: registered.via.host,
+          port: registered.via.port,
+          transport: registered.source.transport.toUpperCase(),
+          rport: registered.via.rport,
+          raddr: registered.via.received,
+          source: `${registered.source.address}:${registered.source.port}`,
+          uri: registered.fromUri,
+          online: 1,
+          regist: true,
+          active: now,
+          expires_at: now + registered.expires,
+        },
+        registered,
+      });
     });
     channel.onNote('device.offline', ({ deviceId, reason }) => {
-      void this.#queue.run(deviceId, async () => {
-        this.#online.delete(deviceId);
-        const device = await this.#store.devices.update(deviceId, { online: 0, expires_at: null });
-        if (device) this.#emit('devices.offline', { deviceid: deviceId, reason }, deviceId);
-      });
+      this.#online.delete(deviceId);
+      // The SIP thread decided; receivers hear it now, whether or not the store is up.
+      // A device deleted through the API (`removed`) has no row left to announce.
+      if (reason !== 'removed') this.#announceOffline(deviceId, reason);
+      this.#presence(deviceId, { patch: { online: 0, expires_at: null } });
     });
     channel.onNote('device.keepalive', ({ deviceId, address, port }) => {
-      void this.#queue.run(deviceId, async () => {
-        // devices.active on every keepalive would flood receivers (10 k devices: 170/s);
-        // by default it marks a state change only: the store had the device offline.
-        // Only a device not known online here costs a read (the first keepalive after a restart).
-        const every = this.#config.notify.activeEvents === 'every';
-        const wasOnline = every || this.#online.has(deviceId) ? null : (await this.#store.devices.get(deviceId))?.online === 1;
-        const device = await this.#store.devices.update(deviceId, { active: this.#now(), online: 1, source: `${address}:${port}` });
-        if (!device) return;
-        this.#online.add(deviceId);
-        if (every || wasOnline === false) this.#emit('devices.active', { deviceid: deviceId, active: device.active }, deviceId);
-      });
+      // devices.active on every keepalive would flood receivers (10 k devices: 170/s);
+      // by default it marks a state change only: the store had the device offline.
+      // Only a device not known online here costs a read (the first keepalive after a restart).
+      const every = this.#config.notify.activeEvents === 'every';
+      const known = this.#online.has(deviceId);
+      this.#cameOnline(deviceId);
+      const active = this.#now();
+      if (every) this.#emit('devices.active', { deviceid: deviceId, active }, deviceId);
+      this.#presence(deviceId, { patch: { active, online: 1, source: `${address}:${port}` }, ...(every || known ? {} : { checkActive: true }) });
     });
     channel.onNote('device.info', (info) => {
       void this.#queue.run(info.deviceId, async () => {
@@ -139,38 +185,76 @@ export class SignallingBridge {
     this.#log.info({ device: deviceId, ...countsOf(result) }, 'catalog change applied');
   }
 
-  async #registered(n: DeviceRegistered): Promise<void> {
-    const now = this.#now();
-    let existing = await this.#store.devices.get(n.deviceId);
-    if (!existing && this.#config.gb28181.registration === 'open') {
+  #cameOnline(deviceId: string): void {
+    this.#online.add(deviceId);
+    this.#offlineSent.delete(deviceId);
+  }
+
+  #announceOffline(deviceId: string, reason: string): void {
+    this.#offlineSent.add(deviceId);
+    this.#emit('devices.offline', { deviceid: deviceId, reason }, deviceId);
+  }
+
+  #presence(deviceId: string, write: PresenceWrite): void {
+    const queued = this.#writes.put(`device:${deviceId}`, write, (w) => this.#writePresence(deviceId, w), mergePresence);
+    if (!queued) this.#log.warn({ device: deviceId }, 'presence not queued: store write queue full (reconciled when the store is back)');
+  }
+
+  async #writePresence(deviceId: string, w: PresenceWrite): Promise<void> {
+    if (w.registered && !(await this.#store.devices.get(deviceId)) && this.#config.gb28181.registration === 'open') {
       try {
-        existing = await this.#store.devices.create({ deviceid: n.deviceId, pwd: '', region: n.domain });
+        await this.#store.devices.create({ deviceid: deviceId, pwd: '', region: w.registered.domain });
       } catch (error) {
         if (!(error instanceof DuplicateError)) throw error;
       }
     }
-    const device = await this.#store.devices.update(n.deviceId, {
-      region: n.domain,
-      host: n.via.host,
-      port: n.via.port,
-      transport: n.source.transport.toUpperCase(),
-      rport: n.via.rport,
-      raddr: n.via.received,
-      source: `${n.source.address}:${n.source.port}`,
-      uri: n.fromUri,
-      online: 1,
-      regist: true,
-      active: now,
-      expires_at: now + n.expires,
-    });
-    if (device) this.#online.add(n.deviceId);
-    if (device && n.first) {
-      this.#emit('devices.registered', { ...device, sysinfo: { lid: this.#config.sip.id, region: this.#config.sip.domain } }, n.deviceId);
+    const wasOnline = w.checkActive ? (await this.#store.devices.get(deviceId))?.online === 1 : null;
+    const device = await this.#store.devices.update(deviceId, w.patch);
+    if (!device) return;
+    if (w.registered?.first) {
+      this.#emit('devices.registered', { ...device, sysinfo: { lid: this.#config.sip.id, region: this.#config.sip.domain } }, deviceId);
     }
+    if (wasOnline === false && device.online === 1) this.#emit('devices.active', { deviceid: deviceId, active: device.active }, deviceId);
   }
 
-  drain(): Promise<void> {
-    return this.#queue.drain();
+  /**
+   * The store is back (or the SIP thread restarted): rows are made to say what the SIP
+   * thread's presence table says. A row online for a device the thread does not hold goes
+   * offline, with `devices.offline` (reason `reconciled`) unless one went out already; a
+   * device the thread holds whose row says offline is set online. Returns the counts.
+   */
+  async reconcile(live: OnlineDevice[]): Promise<{ offline: number; online: number }> {
+    const held = new Map(live.map((d) => [d.deviceId, d]));
+    const rows = await this.#store.devices.list({ limit: -1, filters: [{ field_name: 'online', operator: '=', value: 1 }] });
+    let offline = 0;
+    let online = 0;
+    const stored = new Set<string>();
+    for (const row of rows.list) {
+      stored.add(row.deviceid);
+      if (held.has(row.deviceid)) continue;
+      offline++;
+      this.#online.delete(row.deviceid);
+      if (!this.#offlineSent.has(row.deviceid)) this.#announceOffline(row.deviceid, 'reconciled');
+      this.#presence(row.deviceid, { patch: { online: 0, expires_at: null } });
+    }
+    for (const d of live) {
+      if (stored.has(d.deviceId)) continue;
+      online++;
+      this.#cameOnline(d.deviceId);
+      this.#presence(d.deviceId, { patch: { online: 1, source: `${d.address}:${d.port}`, expires_at: Math.floor(d.expiresAt) } });
+    }
+    if (offline + online > 0) this.#log.warn({ offline, online }, 'device rows reconciled with the SIP thread');
+    return { offline, online };
+  }
+
+  /**
+   * Resolves when the queued notes ran and, with `writes` (default) and the store up,
+   * their presence writes landed. Shutdown passes `writes: false` and flushes the shared
+   * queue with a bound instead.
+   */
+  async drain(options: { writes?: boolean } = {}): Promise<void> {
+    await this.#queue.drain();
+    if (options.writes !== false && this.#writes.up) await this.#writes.idle();
   }
 }
 

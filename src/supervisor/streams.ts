@@ -11,7 +11,8 @@ import { ApiError } from './api/envelope.js';
 import { ServiceError } from '../shared/errors.js';
 import { rtpStreamId, rtpStreamName } from '../shared/contracts/stream-name.js';
 import type { CamgateConfig } from '../shared/config/config.js';
-import type { Store, Stream } from './store/types.js';
+import type { Store, Stream, StreamInsert } from './store/types.js';
+import { WriteBehind } from './write-behind.js';
 import { ZlmBackend, type MediaBackend } from './media-backends.js';
 import { ssrcForName } from '../shared/contracts/destination.js';
 import { CoalescingRunner } from '../shared/coalescing-runner.js';
@@ -42,6 +43,27 @@ export interface StreamManagerDeps {
   emit(event: string, data: Record<string, unknown>, key?: string): void;
   /** Address devices send media to (c= of our offer). */
   mediaHost: string;
+  /** The supervisor's write-behind queue (JT/T 1078 rows); a private one when absent. */
+  writes?: WriteBehind;
+}
+
+/** What happens to the rows of one JT/T 1078 stream name, in order, as it waits in the write-behind queue. */
+type StreamOp =
+  | { kind: 'close'; reason: string }
+  | { kind: 'insert'; row: StreamInsert; closed?: string }
+  | { kind: 'closeId'; id: number; reason: string };
+
+/** Ops of one name, older then newer: a stop right after an unwritten start closes that start's row. */
+function mergeStreamOps(older: StreamOp[], newer: StreamOp[]): StreamOp[] {
+  const out = [...older];
+  for (const op of newer) {
+    const last = out[out.length - 1];
+    if (op.kind === 'close' && last?.kind === 'insert') {
+      if (last.closed === undefined) out[out.length - 1] = { ...last, closed: op.reason };
+    } else if (!(op.kind === 'close' && last?.kind === 'close')) out.push(op);
+  }
+  // Bounded: a terminal flapping through a long outage keeps its latest sessions.
+  return out.length > 8 ? out.slice(-8) : out;
 }
 
 export interface StartOptions {
@@ -77,6 +99,9 @@ export class StreamManager {
   #jt1078Waiters = new Map<string, Set<(row: Stream) => void>>();
   /** Where each JT/T 1078 stream is pushed to ZLMediaKit (media.server: zlm). */
   #zlmPushes = new Map<string, { host: string; port: number }>();
+  /** JT/T 1078 streams live in the media plane (from its notes): name → SIM. */
+  #jt1078Live = new Map<string, string>();
+  #writes: WriteBehind;
   /** One recovery at a time: on_server_started and the health probe may both report a restart. */
   #zlmRecovery = new CoalescingRunner(
     () => this.#recoverZlmStreams(),
@@ -86,6 +111,9 @@ export class StreamManager {
   constructor(deps: StreamManagerDeps) {
     this.#d = deps;
     this.#ssrc = new SsrcAllocator(deps.config.sip.domain);
+    this.#writes =
+      deps.writes ??
+      new WriteBehind({ capacity: deps.config.store.queueSize, retryMaxMs: deps.config.store.retryMax, onError: (err, key) => deps.logger.error({ err, key }, 'stream row write failed') });
   }
 
   /** The dialog state of a row, rebuilt from its columns. */
@@ -329,9 +357,13 @@ export class StreamManager {
     return ended.length;
   }
 
-  /** A JT/T 1078 stream went live in the media plane: it gets a row too, so GET /streams lists it. */
+  /**
+   * A JT/T 1078 stream went live in the media plane: `streams.started` now, and a row (so
+   * GET /streams lists it) through the write-behind queue, written when the store takes it.
+   */
   async jt1078Started(note: StreamInfo): Promise<void> {
     const backend = this.#d.backend;
+    this.#jt1078Live.set(note.name, note.sim ?? '');
     let urls: Record<string, string> = backend.name === 'camgate' ? backend.urls(note.name, note.slot) : {};
     let pushedTo: { host: string; port: number } | undefined;
     if (backend.name === 'zlm') {
@@ -342,7 +374,12 @@ export class StreamManager {
         this.#d.logger.warn({ stream: note.name, err: (error as Error).message }, 'could not push the stream to ZLMediaKit');
       }
     }
-    const row = await this.#d.store.streams.insert({
+    this.#d.emit('streams.started', { streamid: note.name, sim: note.sim, channel: note.channel }, note.sim);
+    this.#streamOps(note.name, [{ kind: 'insert', row: this.#jt1078Row(note, urls, pushedTo) }]);
+  }
+
+  #jt1078Row(note: StreamInfo, urls: Record<string, string>, pushedTo?: { host: string; port: number }): StreamInsert {
+    return {
       streamid: note.name,
       ssrc: '0',
       t: note.kind === 'playback' ? 1 : 0,
@@ -354,10 +391,37 @@ export class StreamManager {
       urls,
       stream: true,
       ...(pushedTo ? { media_host: pushedTo.host, media_port: pushedTo.port, media_transport: 'udp' as const } : {}),
-    });
-    this.#d.emit('streams.started', { streamid: note.name, sim: note.sim, channel: note.channel }, note.sim);
-    for (const resolve of this.#jt1078Waiters.get(note.name) ?? []) resolve(row);
-    this.#jt1078Waiters.delete(note.name);
+    };
+  }
+
+  #streamOps(name: string, ops: StreamOp[]): void {
+    if (!this.#writes.put(`stream:${name}`, ops, (queued) => this.#writeStreamOps(name, queued), mergeStreamOps)) {
+      this.#d.logger.warn({ stream: name }, 'stream row not queued: store write queue full (reconciled when the store is back)');
+    }
+  }
+
+  /** Applies the ops in order, dropping each once done, so a retry after a failure resumes where it stopped. */
+  async #writeStreamOps(name: string, ops: StreamOp[]): Promise<void> {
+    const { store } = this.#d;
+    while (ops.length > 0) {
+      const op = ops[0]!;
+      if (op.kind === 'close') {
+        for (const row of await store.streams.listOpen({ kind: 'jt1078' })) if (row.streamid === name) await store.streams.close(row.id, op.reason);
+      } else if (op.kind === 'closeId') {
+        await store.streams.close(op.id, op.reason);
+      } else {
+        // An insert the server committed after its deadline (a frozen server that thawed) is not made twice.
+        const open = (await store.streams.listOpen({ kind: 'jt1078' })).find((r) => r.streamid === name);
+        const row = open ?? (await store.streams.insert(op.row));
+        if (op.closed !== undefined) {
+          ops[0] = { kind: 'closeId', id: row.id, reason: op.closed };
+          continue;
+        }
+        for (const resolve of this.#jt1078Waiters.get(name) ?? []) resolve(row);
+        this.#jt1078Waiters.delete(name);
+      }
+      ops.shift();
+    }
   }
 
   /**
@@ -431,15 +495,54 @@ export class StreamManager {
     for (const row of lost) await this.stop(row, 'media server restarted');
   }
 
+  /** A JT/T 1078 stream ended in the media plane: `streams.stopped` now, its row closed through the write-behind queue. */
   async jt1078Stopped(name: string, reason: string): Promise<void> {
     this.#zlmPushes.delete(name);
+    const sim = this.#jt1078Live.get(name);
+    this.#jt1078Live.delete(name);
+    if (sim !== undefined) this.#d.emit('streams.stopped', { streamid: name, reason }, sim);
+    this.#streamOps(name, [{ kind: 'close', reason }]);
     if (this.#d.backend.name === 'zlm') await this.#d.backend.close(zlmIdOf(name), reason);
-    for (const row of await this.#d.store.streams.listOpen({ kind: 'jt1078' })) {
-      if (row.streamid !== name) continue;
-      if (await this.#d.store.streams.close(row.id, reason)) {
-        this.#d.emit('streams.stopped', { streamid: name, reason }, row.deviceid);
-      }
+  }
+
+  /**
+   * The store is back after an outage: stream rows are made to say what the media plane
+   * holds. Open JT/T 1078 rows of streams that ended are closed (their `streams.stopped`
+   * went out when they ended); JT/T 1078 streams that started meanwhile without a row get
+   * one; open GB28181 rows whose input is gone from the media process (media timeout, a
+   * device's BYE the store could not record) are stopped: BYE, row closed, `streams.stopped`.
+   * Built-in media only (ZLMediaKit holds its own). Returns the counts.
+   */
+  async reconcileLive(): Promise<{ closed: number; opened: number; stopped: number }> {
+    const media = this.#d.media?.();
+    if (!media || this.#d.backend.name !== 'camgate') return { closed: 0, opened: 0, stopped: 0 };
+    const [live, inputs] = await Promise.all([media.request('streams', undefined), media.request('rtp.inputs', undefined)]);
+    const names = new Map(live.map((s) => [s.name, s]));
+    const { store } = this.#d;
+    let closed = 0;
+    let opened = 0;
+    let stopped = 0;
+    const withRow = new Set<string>();
+    for (const row of await store.streams.listOpen({ kind: 'jt1078' })) {
+      withRow.add(row.streamid);
+      if (names.has(row.streamid)) continue;
+      closed++;
+      this.#streamOps(row.streamid, [{ kind: 'close', reason: 'ended during a store outage' }]);
     }
+    for (const s of live) {
+      if (s.kind === 'gb28181' || withRow.has(s.name)) continue;
+      opened++;
+      this.#jt1078Live.set(s.name, s.sim ?? '');
+      this.#streamOps(s.name, [{ kind: 'insert', row: this.#jt1078Row(s, this.#d.backend.urls(s.name, s.slot)) }]);
+    }
+    const inputSet = new Set(inputs);
+    for (const row of await store.streams.listOpen({ kind: 'gb28181' })) {
+      if (inputSet.has(rtpStreamName(row.streamid))) continue;
+      stopped++;
+      await this.stop(row, 'media ended during a store outage', { closeMedia: false });
+    }
+    if (closed + opened + stopped > 0) this.#d.logger.warn({ closed, opened, stopped }, 'stream rows reconciled with the media plane');
+    return { closed, opened, stopped };
   }
 
   /** The media plane ended a GB28181 input (media timeout, worker death...). */

@@ -43,6 +43,11 @@ export interface WriteBehindOptions {
   onDown?(error: unknown): void;
   /** A write succeeded after an outage: the store is back (how long it was down, ms). */
   onUp?(downForMs: number): void;
+  /**
+   * Run by the backoff timer instead of a write when the queue is down with nothing queued
+   * (it went down through `reportFailure`): resolving means the store is back.
+   */
+  probe?(): Promise<unknown>;
 }
 
 export type DropReason = 'full' | 'error' | 'shutdown';
@@ -66,7 +71,7 @@ export function isStoreUnavailable(error: unknown): boolean {
 const replace = (_older: unknown, newer: unknown) => newer;
 
 export class WriteBehind {
-  readonly #o: Required<Omit<WriteBehindOptions, 'onError' | 'onDown' | 'onUp'>> & Pick<WriteBehindOptions, 'onError' | 'onDown' | 'onUp'>;
+  readonly #o: Required<Omit<WriteBehindOptions, 'onError' | 'onDown' | 'onUp' | 'probe'>> & Pick<WriteBehindOptions, 'onError' | 'onDown' | 'onUp' | 'probe'>;
   readonly #slots = new Map<string, Slot>();
   /** Keys with a pending value and nothing running, oldest first. */
   readonly #ready = new Set<string>();
@@ -210,16 +215,40 @@ export class WriteBehind {
     });
   }
 
-  /**
-   * The oldest pending key is tried. (Down always has one: the value whose write failed
-   * went back in the queue, and only a write that succeeds or fails otherwise, which
-   * both mean up, takes it out.)
-   */
+  /** The oldest pending key is tried; with none, the `probe` option. */
   #probeNow(): void {
     const key = this.#ready.values().next().value as string | undefined;
-    if (key === undefined) return;
+    if (key !== undefined) {
+      this.#probing = true;
+      this.#start(key);
+      return;
+    }
+    const probe = this.#o.probe;
+    if (!probe || this.#closed) return;
     this.#probing = true;
-    this.#start(key);
+    probe().then(
+      () => {
+        this.#probing = false;
+        this.#recovered();
+        this.#pump();
+      },
+      () => {
+        this.#probing = false;
+        this.#scheduleProbe();
+      },
+    );
+  }
+
+  /**
+   * A store failure seen outside the queue (a read of the live-state paths, the health
+   * check): an outage puts the queue down, so the store's return is detected (by the next
+   * write or the probe) and reconciled even when no write failed.
+   */
+  reportFailure(error: unknown): void {
+    if (this.#closed || !this.#o.isOutage(error) || this.#downSince !== null) return;
+    this.#downSince = this.#o.clock.now();
+    this.#o.onDown?.(error);
+    this.#scheduleProbe();
   }
 
   /** Resolves when nothing is pending or in flight. */

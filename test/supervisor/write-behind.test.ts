@@ -194,3 +194,37 @@ t.test('flush: retries while the store is down for at most the bound, then count
   t.equal(await q2.flush(2000), 0, 'written during the flush');
   t.same(store2.rows.get('a'), 1);
 });
+
+t.test('reportFailure: an outage seen elsewhere puts the queue down; the probe finds the store back', async (t) => {
+  const clock = new FakeClock();
+  let probes = 0;
+  let storeUp = false;
+  const ups: number[] = [];
+  const q = new WriteBehind({
+    capacity: 10,
+    clock,
+    retryMinMs: 100,
+    retryMaxMs: 400,
+    onUp: (ms) => ups.push(ms),
+    probe: async () => {
+      probes++;
+      if (!storeUp) throw outage();
+    },
+  });
+  q.reportFailure(new Error('not a store outage'));
+  t.equal(q.up, true, 'other errors do not count');
+  q.reportFailure(outage());
+  t.equal(q.up, false);
+  for (let i = 0; i < 20; i++) {
+    clock.advance(50);
+    await settle();
+  }
+  t.equal(probes, 3, 'probed after 100, 200 and 400 ms');
+  storeUp = true;
+  for (let i = 0; i < 10; i++) {
+    clock.advance(50);
+    await settle();
+  }
+  t.equal(q.up, true);
+  t.same(ups, [1100]);
+});
