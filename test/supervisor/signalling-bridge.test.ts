@@ -7,6 +7,8 @@ import type { SipContract } from '../../src/shared/contracts/sip.js';
 import { validateConfig } from '../../src/shared/config/config.js';
 import { openStore } from '../../src/supervisor/store/index.js';
 import { SignallingBridge } from '../../src/supervisor/signalling-bridge.js';
+import { StoreError, type Store } from '../../src/supervisor/store/types.js';
+import { WriteBehind } from '../../src/supervisor/write-behind.js';
 
 const DEVICE = '34020000001320000001';
 
@@ -88,4 +90,67 @@ t.test('GB28181 events: catalog changes, alarms and positions reach the store an
   await settle();
   t.match(r.events.find((e) => e.event === 'channels.alarm')?.data, { deviceid: DEVICE, channelid: CAMERA, priority: 1, method: 5, description: 'Motion', via: 'message' });
   t.match(await r.store.channels.get(CAMERA), { longitude: 116.397128, latitude: 39.916527 });
+});
+
+t.test('store outage: devices.offline goes out at once, the write is retried, reconcile makes rows follow the SIP thread', async (t) => {
+  const store = await openStore('sqlite::memory:');
+  t.teardown(() => store.close());
+  const [A, B, C] = ['34020000001320000101', '34020000001320000102', '34020000001320000103'];
+  for (const deviceid of [A, B, C]) await store.devices.create({ deviceid, pwd: 'pw', region: '3402000000' });
+  await store.devices.update(C, { online: 1 }); // a row a lost write left online
+  let down = false;
+  const devices = new Proxy(store.devices, {
+    get(target, key) {
+      const value = Reflect.get(target, key) as unknown;
+      if (typeof value !== 'function') return value;
+      return (...args: unknown[]) => {
+        if (down) return Promise.reject(new StoreError('store unavailable: timed out after 1500 ms'));
+        return (value as (...a: unknown[]) => unknown).apply(target, args);
+      };
+    },
+  });
+  const flaky: Store = { ...store, devices, close: () => store.close() };
+  const config = validateConfig({});
+  const events: Array<{ event: string; data: Record<string, unknown> }> = [];
+  const writes = new WriteBehind({ capacity: 100, retryMinMs: 20, retryMaxMs: 50 });
+  const bridge = new SignallingBridge({ store: flaky, config, logger: pino({ level: 'silent' }), emit: (event, data) => events.push({ event, data }), writes });
+  const { port1, port2 } = new MessageChannel();
+  const sipSide: ChildChannel<SipContract> = new Channel(portEndpoint(port1));
+  bridge.attach(new Channel(portEndpoint(port2)));
+  t.teardown(() => {
+    port1.close();
+    port2.close();
+  });
+  const settle = () => new Promise((resolve) => setTimeout(resolve, 50));
+
+  sipSide.notify('device.keepalive', { deviceId: A, transport: 'UDP', address: '192.0.2.10', port: 5070 });
+  await settle();
+  await bridge.drain();
+  t.equal((await store.devices.get(A))?.online, 1);
+
+  down = true;
+  sipSide.notify('device.offline', { deviceId: A, reason: 'keepalive-timeout' });
+  await settle();
+  t.match(events.filter((e) => e.event === 'devices.offline'), [{ data: { deviceid: A, reason: 'keepalive-timeout' } }], 'announced while the store is down');
+  t.equal(writes.up, false, 'the failed write put the queue down');
+  t.equal((await store.devices.get(A))?.online, 1, 'not written yet');
+
+  down = false;
+  await settle();
+  await writes.idle();
+  t.equal(writes.up, true);
+  t.equal((await store.devices.get(A))?.online, 0, 'the retried write landed');
+
+  // The SIP thread holds B only: C's row is stale, B's row says offline.
+  const result = await bridge.reconcile([{ deviceId: B, transport: 'UDP', address: '192.0.2.11', port: 5060, expiresAt: Math.floor(Date.now() / 1000) + 3600, contact: '' }]);
+  await writes.idle();
+  t.same(result, { offline: 1, online: 1 });
+  t.equal((await store.devices.get(C))?.online, 0, 'stale online row set offline');
+  t.equal((await store.devices.get(B))?.online, 1, 'live device set online');
+  t.equal((await store.devices.get(B))?.source, '192.0.2.11:5060');
+  const offline = events.filter((e) => e.event === 'devices.offline');
+  t.same(offline.map((e) => [e.data.deviceid, e.data.reason]), [[A, 'keepalive-timeout'], [C, 'reconciled']], 'C announced once by the reconciliation; A not again');
+  await bridge.reconcile([]);
+  await writes.idle();
+  t.equal(events.filter((e) => e.event === 'devices.offline').length, 3, 'a second pass announces only B, which left');
 });
