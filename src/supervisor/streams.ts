@@ -12,7 +12,7 @@ import { ServiceError } from '../shared/errors.js';
 import { rtpStreamId, rtpStreamName } from '../shared/contracts/stream-name.js';
 import type { CamgateConfig } from '../shared/config/config.js';
 import type { Store, Stream, StreamInsert } from './store/types.js';
-import { WriteBehind } from './write-behind.js';
+import { isStoreUnavailable, WriteBehind } from './write-behind.js';
 import { ZlmBackend, type MediaBackend } from './media-backends.js';
 import { ssrcForName } from '../shared/contracts/destination.js';
 import { CoalescingRunner } from '../shared/coalescing-runner.js';
@@ -99,6 +99,14 @@ export class StreamManager {
   #jt1078Waiters = new Map<string, Set<(row: Stream) => void>>();
   /** Where each JT/T 1078 stream is pushed to ZLMediaKit (media.server: zlm). */
   #zlmPushes = new Map<string, { host: string; port: number }>();
+  /**
+   * Open GB28181 rows as this process last wrote or read them: while the store is
+   * unavailable, a device's BYE, a media time-out or shutdown still find the dialog,
+   * send BYE and queue the row's close (`#queuedCloses`, written behind).
+   */
+  #openRows = new Map<number, Stream>();
+  /** GB28181 rows whose close waits in the write-behind queue: they count as closed. */
+  #queuedCloses = new Set<number>();
   /** JT/T 1078 streams live in the media plane (from its notes): name → SIM. */
   #jt1078Live = new Map<string, string>();
   #writes: WriteBehind;
@@ -186,6 +194,7 @@ export class StreamManager {
       worker: opened.slot,
       urls: backend.urls(rtpStreamName(streamid), opened.slot),
     });
+    this.#remember(row);
     this.openIds.add(streamid);
     if (!playback) this.liveIds.add(streamid);
     const sdp = buildOffer({
@@ -214,6 +223,7 @@ export class StreamManager {
         // A device may answer with its own SSRC; it is what will be on the wire.
         ...(answer.ssrc && answer.ssrc !== ssrc ? { ssrc: answer.ssrc } : {}),
       });
+      this.#remember(updated ?? row);
       this.#d.emit('streams.started', { streamid, channelid: channelId, deviceid: device.deviceid, t: row.t }, device.deviceid);
       this.#d.metrics?.invites.inc({ result: 'ok' });
       return updated ?? row;
@@ -223,6 +233,7 @@ export class StreamManager {
       await backend.close(streamid, 'INVITE failed');
       const reason = `INVITE failed: ${error instanceof Error ? error.message : String(error)}`;
       this.openIds.delete(streamid);
+      this.#openRows.delete(row.id);
       await store.streams.close(row.id, reason);
       // The SIP thread's status crosses the channel: 409 offline, 504 no answer, 502 refused.
       if (error instanceof ServiceError) throw new ServiceError(error.status, error.code, reason, error.upstream);
@@ -250,6 +261,7 @@ export class StreamManager {
     const fallback = await this.#fallbackOf(row);
     const answer = await sip.request('playback.control', { deviceId: row.deviceid, dialog: this.dialogOf(row), action, ...(fallback ? { fallback } : {}) }, 40_000);
     const updated = (await this.#d.store.streams.update(row.id, { cseq: answer.dialog.localSeq })) ?? row;
+    this.#remember(updated);
     if (answer.failure) throw new ServiceError(answer.failure.status, answer.failure.code, answer.failure.message);
     return updated;
   }
@@ -272,12 +284,36 @@ export class StreamManager {
 
   async #stop(id: number, reason: string, options: StopOptions): Promise<void> {
     const { store } = this.#d;
+    if (this.#queuedCloses.has(id)) return;
     // The caller's copy may be stale: another stop may have closed the row since it was read.
-    const row = await store.streams.get(id);
-    if (!row || row.status === 1) return;
+    // With the store unavailable, the copy this process holds of an open row stands in.
+    // While the queue knows the store is down, the copy is used at once (no store.timeout wait before the BYE).
+    const down = !this.#writes.up;
+    let row: Stream | null = down ? (this.#openRows.get(id) ?? null) : null;
+    if (!row) {
+      try {
+        row = await store.streams.get(id);
+      } catch (error) {
+        row = this.#openRows.get(id) ?? null;
+        if (!row || !isStoreUnavailable(error)) throw error;
+      }
+    }
+    if (!row || row.status === 1) {
+      this.#openRows.delete(id);
+      return;
+    }
     // Closed before the BYE goes out, so whatever asks again from now on finds it closed.
+    // A store that is unavailable gets the close through the write-behind queue.
     let storeError: unknown;
-    await store.streams.close(row.id, reason).catch((error: unknown) => (storeError = error));
+    const open = row;
+    if (down) this.#queueClose(open, reason);
+    else {
+      await store.streams.close(open.id, reason).catch((error: unknown) => {
+        if (isStoreUnavailable(error)) this.#queueClose(open, reason);
+        else storeError = error;
+      });
+    }
+    if (storeError === undefined) this.#openRows.delete(row.id);
     this.openIds.delete(row.streamid);
     this.#invitedAt.delete(row.streamid);
     try {
@@ -290,6 +326,42 @@ export class StreamManager {
       }
     }
     if (storeError !== undefined) throw storeError;
+  }
+
+  #remember(row: Stream): void {
+    if (row.kind !== 'gb28181') return;
+    if (row.status === 0 && !this.#queuedCloses.has(row.id)) this.#openRows.set(row.id, row);
+    else this.#openRows.delete(row.id);
+  }
+
+  /** The row's close, written behind; the first reason is kept (as the store does). */
+  #queueClose(row: Stream, reason: string): void {
+    this.#queuedCloses.add(row.id);
+    const queued = this.#writes.put(
+      `stream-row:${row.id}`,
+      reason,
+      async (first) => {
+        await this.#d.store.streams.close(row.id, first);
+        this.#queuedCloses.delete(row.id);
+      },
+      (older) => older,
+    );
+    if (!queued) {
+      this.#queuedCloses.delete(row.id);
+      this.#d.logger.warn({ stream: row.streamid }, 'stream close not queued: store write queue full (reconciled when the store is back)');
+    }
+  }
+
+  /** Open GB28181 rows from the store (remembered), or, while it is unavailable, the ones this process remembers. */
+  async #openGb(filter: { deviceid?: string; t?: 0 | 1 } = {}): Promise<Stream[]> {
+    try {
+      const rows = await this.#d.store.streams.listOpen({ kind: 'gb28181', ...filter });
+      for (const row of rows) this.#remember(row);
+      return rows.filter((row) => !this.#queuedCloses.has(row.id));
+    } catch (error) {
+      if (!isStoreUnavailable(error)) throw error;
+      return [...this.#openRows.values()].filter((row) => (filter.deviceid === undefined || row.deviceid === filter.deviceid) && (filter.t === undefined || row.t === filter.t));
+    }
   }
 
   /** BYE in the row's dialog, to the device's registration or else its last known address; failures are logged. */
@@ -311,7 +383,7 @@ export class StreamManager {
     let open = 0;
     let stopped = 0;
     const work = (async () => {
-      const rows = await this.#d.store.streams.listOpen({ kind: 'gb28181' });
+      const rows = await this.#openGb();
       open = rows.length;
       await Promise.all(rows.map((row) => this.stop(row, 'shutdown', { closeMedia: false }).then(() => void stopped++, () => undefined)));
     })();
@@ -331,7 +403,7 @@ export class StreamManager {
 
   /** The device sent BYE for a dialog of ours. */
   async dialogEnded(callId: string): Promise<void> {
-    for (const row of await this.#d.store.streams.listOpen({ kind: 'gb28181' })) {
+    for (const row of await this.#openGb()) {
       if (row.callid === callId) await this.stop(row, 'device sent BYE', { sendBye: false });
     }
   }
@@ -351,7 +423,7 @@ export class StreamManager {
 
   /** MediaStatus 121 (end of file): the playback of that channel is over. */
   async playbackEnded(deviceId: string, channelId: string): Promise<number> {
-    const rows = await this.#d.store.streams.listOpen({ kind: 'gb28181', deviceid: deviceId, t: 1 });
+    const rows = await this.#openGb({ deviceid: deviceId, t: 1 });
     const ended = rows.filter((r) => r.channelid === channelId || r.deviceid === channelId || rows.length === 1);
     for (const row of ended) await this.stop(row, 'end of file (MediaStatus 121)');
     return ended.length;
@@ -553,7 +625,13 @@ export class StreamManager {
 
   /** Media for `streamid` ended outside our control (builtin media plane or ZLM). */
   async mediaGone(streamid: string, reason: string): Promise<void> {
-    const row = await this.#d.store.streams.getByStreamId(streamid);
+    let row: Stream | null;
+    try {
+      row = await this.#d.store.streams.getByStreamId(streamid);
+    } catch (error) {
+      if (!isStoreUnavailable(error)) throw error;
+      row = [...this.#openRows.values()].find((r) => r.streamid === streamid) ?? null;
+    }
     if (row && row.status === 0) await this.stop(row, reason, { closeMedia: false });
   }
 
@@ -587,7 +665,7 @@ export class StreamManager {
 
   /** Dialogs of open rows, for a SIP thread that (re)starts. */
   async openDialogs(): Promise<Array<{ callId: string; deviceId: string }>> {
-    return (await this.#d.store.streams.listOpen({ kind: 'gb28181' })).map((r) => ({ callId: r.callid, deviceId: r.deviceid }));
+    return (await this.#openGb()).map((r) => ({ callId: r.callid, deviceId: r.deviceid }));
   }
 }
 
