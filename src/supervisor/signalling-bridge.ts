@@ -1,7 +1,6 @@
 import type { Logger } from 'pino';
 import type { ParentChannel } from '../shared/contracts/lifecycle.js';
-import type { CatalogChange, DeviceRegistered, OnlineDevice, SipContract } from '../shared/contracts/sip.js';
-import { KeyedQueue } from '../shared/keyed-queue.js';
+import type { CatalogEntry, DeviceRegistered, OnlineDevice, SipContract } from '../shared/contracts/sip.js';
 import type { CamgateConfig } from '../shared/config/config.js';
 import { DuplicateError, type DevicePatch, type Store } from './store/types.js';
 import { WriteBehind } from './write-behind.js';
@@ -9,7 +8,9 @@ import { WriteBehind } from './write-behind.js';
 /**
  * The supervisor's half of the SIP thread's protocol: it answers credential
  * lookups from the store and turns the thread's events into store writes and
- * webhooks. Per-device writes are serialised so they land in the order reported.
+ * webhooks. Every write goes through the write-behind queue, keyed (a device's
+ * presence, its info, its catalog, a channel's position), so writes of one key land in
+ * the order reported and a store outage delays them instead of losing them.
  *
  * Presence (registered, keepalive, offline) is the SIP thread's: the bridge announces it
  * at once (`devices.offline` does not wait for the store) and writes it through the
@@ -25,6 +26,22 @@ interface PresenceWrite {
   registered?: DeviceRegistered;
   /** A keepalive of a device this bridge does not know online: `devices.active` when the row said offline. */
   checkActive?: boolean;
+}
+
+/** A device's catalog items (latest fields per channel) and, per channel, the NOTIFY event ('' for a Catalog answer). */
+interface CatalogWrite {
+  items: Map<string, CatalogEntry>;
+  events: Map<string, string>;
+}
+
+function mergeCatalog(older: CatalogWrite, newer: CatalogWrite): CatalogWrite {
+  const items = new Map(older.items);
+  for (const [id, item] of newer.items) items.set(id, { ...items.get(id), ...item });
+  return { items, events: new Map([...older.events, ...newer.events]) };
+}
+
+function mergePatch<P extends object>(older: P, newer: P): P {
+  return { ...older, ...newer };
 }
 
 function mergePresence(older: PresenceWrite, newer: PresenceWrite): PresenceWrite {
@@ -43,7 +60,6 @@ export class SignallingBridge {
   #config: CamgateConfig;
   #log: Logger;
   #emit: EmitEvent;
-  #queue: KeyedQueue;
   #writes: WriteBehind;
   #now: () => number;
   /** Devices the SIP thread reported online (registered, or keepalive): their keepalives need no read to know it is no change. */
@@ -54,12 +70,17 @@ export class SignallingBridge {
   constructor(options: { store: Store; config: CamgateConfig; logger: Logger; emit: EmitEvent; writes?: WriteBehind; now?: () => number }) {
     this.#store = options.store;
     // A private queue when none is given (unit tests); the supervisor passes its one queue.
-    this.#writes = options.writes ?? new WriteBehind({ capacity: options.config.store.queueSize, retryMaxMs: options.config.store.retryMax });
+    this.#writes =
+      options.writes ??
+      new WriteBehind({
+        capacity: options.config.store.queueSize,
+        retryMaxMs: options.config.store.retryMax,
+        onError: (err, key) => options.logger.error({ err, key }, 'store write failed'),
+      });
     this.#config = options.config;
     this.#log = options.logger;
     this.#emit = options.emit;
     this.#now = options.now ?? (() => Math.floor(Date.now() / 1000));
-    this.#queue = new KeyedQueue((error, key) => this.#log.error({ err: error, device: key }, 'store write failed'));
   }
 
   /** Devices the store believes online, for the SIP thread's init. */
@@ -123,39 +144,35 @@ export class SignallingBridge {
       this.#presence(deviceId, { patch: { active, online: 1, source: `${address}:${port}` }, ...(every || known ? {} : { checkActive: true }) });
     });
     channel.onNote('device.info', (info) => {
-      void this.#queue.run(info.deviceId, async () => {
-        await this.#store.devices.update(info.deviceId, {
-          ...(info.manufacturer ? { manufacturer: info.manufacturer } : {}),
-          ...(info.model ? { model: info.model } : {}),
-          ...(info.firmware ? { firmware: info.firmware } : {}),
-          ...(info.deviceType ? { devicetype: info.deviceType } : {}),
-        });
-      });
+      const patch: DevicePatch = {
+        ...(info.manufacturer ? { manufacturer: info.manufacturer } : {}),
+        ...(info.model ? { model: info.model } : {}),
+        ...(info.firmware ? { firmware: info.firmware } : {}),
+        ...(info.deviceType ? { devicetype: info.deviceType } : {}),
+      };
+      this.#put(`device-info:${info.deviceId}`, patch, (p) => this.#store.devices.update(info.deviceId, p), mergePatch);
     });
     channel.onNote('device.catalog', ({ deviceId, items }) => {
-      void this.#queue.run(deviceId, async () => {
-        const result = await this.#store.channels.upsertFromCatalog(deviceId, items, {
-          addUnknown: this.#config.gb28181.registration === 'open',
-        });
-        for (const channelid of [...result.updated, ...result.added]) {
-          const item = items.find((i) => i.channelid === channelid);
-          this.#emit('channels.active', { channelid, deviceid: deviceId, status: item?.status ?? '' }, deviceId);
-        }
-        this.#log.info({ device: deviceId, ...countsOf(result) }, 'catalog applied');
-      });
+      this.#catalog(deviceId, items.map((item) => ({ item, event: '' })));
     });
     channel.onNote('catalog.change', ({ deviceId, changes }) => {
-      void this.#queue.run(deviceId, () => this.#catalogChanged(deviceId, changes));
+      // DEL marks the channel OFF rather than deleting a row an operator may have provisioned.
+      this.#catalog(
+        deviceId,
+        changes.map(({ event, ...item }) => {
+          const e = event.toUpperCase();
+          const status = e === 'DEL' || e === 'OFF' || e === 'VLOST' || e === 'DEFECT' ? 'OFF' : e === 'ON' ? 'ON' : item.status;
+          return { item: status === undefined ? item : { ...item, status }, event: e };
+        }),
+      );
     });
     channel.onNote('device.alarm', ({ deviceId, channelId, ...alarm }) => {
       this.#emit('channels.alarm', { deviceid: deviceId, channelid: channelId, ...alarm }, deviceId);
     });
-    channel.onNote('device.position', ({ deviceId, channelId, longitude, latitude }) => {
+    channel.onNote('device.position', ({ channelId, longitude, latitude }) => {
       if (longitude === undefined || latitude === undefined) return;
-      void this.#queue.run(deviceId, async () => {
-        // A device reporting its own position has no channel row of that ID: nothing to store.
-        await this.#store.channels.update(channelId, { longitude, latitude });
-      });
+      // A device reporting its own position has no channel row of that ID: nothing to store.
+      this.#put(`position:${channelId}`, { longitude, latitude }, async (p) => void (await this.#store.channels.update(channelId, p)));
     });
     channel.onNote('subscription.state', (s) => {
       const level = s.state === 'active' || s.state === 'pending' || s.state === 'unsubscribed' ? 'debug' : 'info';
@@ -164,25 +181,39 @@ export class SignallingBridge {
   }
 
   /**
-   * A Catalog NOTIFY: the items are applied as a catalog answer would be (DEL marks the channel
-   * OFF rather than deleting a row an operator may have provisioned), then one webhook each:
-   * ADD channels.added, DEL channels.removed, the others (ON, OFF, VLOST, DEFECT, UPDATE)
-   * channels.active with the event.
+   * Catalog answers and NOTIFYs, written behind: one entry per device holding the latest
+   * fields of each channel. Once applied, one webhook per channel the store knows:
+   * a Catalog answer's `channels.active`; a NOTIFY's ADD `channels.added`, DEL
+   * `channels.removed`, the others (ON, OFF, VLOST, DEFECT, UPDATE) `channels.active` with the event.
    */
-  async #catalogChanged(deviceId: string, changes: CatalogChange[]): Promise<void> {
-    const items = changes.map(({ event, ...item }) => {
-      const e = event.toUpperCase();
-      return e === 'DEL' || e === 'OFF' || e === 'VLOST' || e === 'DEFECT' ? { ...item, status: 'OFF' } : e === 'ON' ? { ...item, status: 'ON' } : item;
-    });
+  #catalog(deviceId: string, entries: Array<{ item: CatalogEntry; event: string }>): void {
+    const write: CatalogWrite = { items: new Map(), events: new Map() };
+    for (const { item, event } of entries) {
+      write.items.set(item.channelid, item);
+      write.events.set(item.channelid, event);
+    }
+    this.#put(`catalog:${deviceId}`, write, (w) => this.#writeCatalog(deviceId, w), mergeCatalog);
+  }
+
+  async #writeCatalog(deviceId: string, w: CatalogWrite): Promise<void> {
+    const items = [...w.items.values()];
     const result = await this.#store.channels.upsertFromCatalog(deviceId, items, { addUnknown: this.#config.gb28181.registration === 'open' });
-    const applied = new Set([...result.updated, ...result.added]);
-    changes.forEach((change, i) => {
-      if (!applied.has(change.channelid)) return;
-      const e = change.event.toUpperCase();
-      const event = e === 'ADD' ? 'channels.added' : e === 'DEL' ? 'channels.removed' : 'channels.active';
-      this.#emit(event, { channelid: change.channelid, deviceid: deviceId, status: items[i]?.status ?? '', event: e }, deviceId);
-    });
-    this.#log.info({ device: deviceId, ...countsOf(result) }, 'catalog change applied');
+    for (const channelid of [...result.updated, ...result.added]) {
+      const status = w.items.get(channelid)?.status ?? '';
+      const e = w.events.get(channelid) ?? '';
+      if (e === '') this.#emit('channels.active', { channelid, deviceid: deviceId, status }, deviceId);
+      else {
+        const event = e === 'ADD' ? 'channels.added' : e === 'DEL' ? 'channels.removed' : 'channels.active';
+        this.#emit(event, { channelid, deviceid: deviceId, status, event: e }, deviceId);
+      }
+    }
+    this.#log.info({ device: deviceId, ...countsOf(result) }, 'catalog applied');
+  }
+
+  #put<V>(key: string, value: V, write: (value: V) => Promise<unknown>, merge?: (older: V, newer: V) => V): void {
+    if (!this.#writes.put(key, value, async (v) => void (await write(v)), merge)) {
+      this.#log.warn({ key }, 'not queued: store write queue full');
+    }
   }
 
   #cameOnline(deviceId: string): void {
@@ -247,14 +278,9 @@ export class SignallingBridge {
     return { offline, online };
   }
 
-  /**
-   * Resolves when the queued notes ran and, with `writes` (default) and the store up,
-   * their presence writes landed. Shutdown passes `writes: false` and flushes the shared
-   * queue with a bound instead.
-   */
-  async drain(options: { writes?: boolean } = {}): Promise<void> {
-    await this.#queue.drain();
-    if (options.writes !== false && this.#writes.up) await this.#writes.idle();
+  /** Resolves when the queued writes landed (at once while the store is down: shutdown flushes the queue with a bound). */
+  async drain(): Promise<void> {
+    if (this.#writes.up) await this.#writes.idle();
   }
 }
 

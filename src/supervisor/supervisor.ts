@@ -485,7 +485,6 @@ export class Supervisor {
       await step('jt808', () => this.#jt808?.stop(3000));
       await step('media', () => this.#media?.stop(3000));
       await step('writes', async () => {
-        await this.#bridge?.drain({ writes: false });
         await this.#vehicles?.drain({ writes: false });
         const left = await this.#writes?.flush(SHUTDOWN_FLUSH_MS);
         if (left) log.warn({ left }, 'store writes left unwritten at shutdown (reconciled at the next start)');

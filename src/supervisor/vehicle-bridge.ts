@@ -2,7 +2,6 @@ import type { Logger } from 'pino';
 import type { ParentChannel } from '../shared/contracts/lifecycle.js';
 import type { Jt808Contract, KnownVehicle, VehiclePosition } from '../shared/contracts/jt808.js';
 import type { CamgateConfig } from '../shared/config/config.js';
-import { KeyedQueue } from '../shared/keyed-queue.js';
 import type { EmitEvent } from './signalling-bridge.js';
 import type { Store, VehiclePatch } from './store/types.js';
 import { WriteBehind } from './write-behind.js';
@@ -39,7 +38,6 @@ export class VehicleBridge {
   #config: CamgateConfig;
   #log: Logger;
   #emit: EmitEvent;
-  #queue: KeyedQueue;
   #writes: WriteBehind;
   /** Vehicles the JT/T 808 thread reported online and not offline since. */
   #live = new Set<string>();
@@ -55,12 +53,17 @@ export class VehicleBridge {
   constructor(options: { store: Store; config: CamgateConfig; logger: Logger; emit: EmitEvent; writes?: WriteBehind; positionFlushMs?: number }) {
     this.#store = options.store;
     // A private queue when none is given (unit tests); the supervisor passes its one queue.
-    this.#writes = options.writes ?? new WriteBehind({ capacity: options.config.store.queueSize, retryMaxMs: options.config.store.retryMax });
+    this.#writes =
+      options.writes ??
+      new WriteBehind({
+        capacity: options.config.store.queueSize,
+        retryMaxMs: options.config.store.retryMax,
+        onError: (err, key) => options.logger.error({ err, key }, 'vehicle store write failed'),
+      });
     this.#config = options.config;
     this.#log = options.logger;
     this.#emit = options.emit;
     this.#positionFlushMs = options.positionFlushMs ?? 1000;
-    this.#queue = new KeyedQueue((error, key) => this.#log.error({ err: error, sim: key }, 'vehicle store write failed'));
   }
 
   /**
@@ -137,11 +140,7 @@ export class VehicleBridge {
       // What the terminal can send: its channels and codecs (0x9003 → 0x1003), stored when it answers.
       void channel
         .request('vehicle.avAttributes', { sim }, 15_000)
-        .then((attributes) =>
-          this.#queue.run(sim, async () => {
-            await this.#store.vehicles.update(sim, { av_attributes: { ...attributes }, channels: attributes.maxVideoChannels });
-          }),
-        )
+        .then((attributes) => this.#vehicle(sim, { patch: { av_attributes: { ...attributes }, channels: attributes.maxVideoChannels } }))
         .catch((err: Error) => this.#log.debug({ sim, err: err.message }, 'no AV attributes'));
     });
     channel.onNote('vehicle.offline', ({ sim, reason }) => {
@@ -201,7 +200,6 @@ export class VehicleBridge {
   /** As SignallingBridge.drain: notes, positions and (unless `writes: false`, or the store is down) the queued rows. */
   async drain(options: { writes?: boolean } = {}): Promise<void> {
     await this.flush();
-    await this.#queue.drain();
     if (options.writes !== false && this.#writes.up) await this.#writes.idle();
   }
 }

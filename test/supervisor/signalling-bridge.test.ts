@@ -99,17 +99,7 @@ t.test('store outage: devices.offline goes out at once, the write is retried, re
   for (const deviceid of [A, B, C]) await store.devices.create({ deviceid, pwd: 'pw', region: '3402000000' });
   await store.devices.update(C, { online: 1 }); // a row a lost write left online
   let down = false;
-  const devices = new Proxy(store.devices, {
-    get(target, key) {
-      const value = Reflect.get(target, key) as unknown;
-      if (typeof value !== 'function') return value;
-      return (...args: unknown[]) => {
-        if (down) return Promise.reject(new StoreError('store unavailable: timed out after 1500 ms'));
-        return (value as (...a: unknown[]) => unknown).apply(target, args);
-      };
-    },
-  });
-  const flaky: Store = { ...store, devices, close: () => store.close() };
+  const flaky: Store = { ...store, devices: unavailableWhile(store.devices, () => down), close: () => store.close() };
   const config = validateConfig({});
   const events: Array<{ event: string; data: Record<string, unknown> }> = [];
   const writes = new WriteBehind({ capacity: 100, retryMinMs: 20, retryMaxMs: 50 });
@@ -153,4 +143,51 @@ t.test('store outage: devices.offline goes out at once, the write is retried, re
   await bridge.reconcile([]);
   await writes.idle();
   t.equal(events.filter((e) => e.event === 'devices.offline').length, 3, 'a second pass announces only B, which left');
+});
+
+/** `target` whose methods reject with "store unavailable" while `down()`. */
+function unavailableWhile<T extends object>(target: T, down: () => boolean): T {
+  return new Proxy(target, {
+    get(object, key) {
+      const value = Reflect.get(object, key) as unknown;
+      if (typeof value !== 'function') return value;
+      return (...args: unknown[]) => {
+        if (down()) return Promise.reject(new StoreError('store unavailable: timed out after 1500 ms'));
+        return (value as (...a: unknown[]) => unknown).apply(object, args);
+      };
+    },
+  });
+}
+
+t.test('store outage: catalog changes and device info wait in the queue, merged per device, and land when it is back', async (t) => {
+  const store = await openStore('sqlite::memory:');
+  t.teardown(() => store.close());
+  await store.devices.create({ deviceid: DEVICE, pwd: 'pw', region: '3402000000' });
+  const CAMERA = '34020000001310000001';
+  await store.channels.create(DEVICE, { channelid: CAMERA });
+  let down = true;
+  const flaky: Store = { ...store, devices: unavailableWhile(store.devices, () => down), channels: unavailableWhile(store.channels, () => down), close: () => store.close() };
+  const events: Array<{ event: string; data: Record<string, unknown> }> = [];
+  const writes = new WriteBehind({ capacity: 100, retryMinMs: 20, retryMaxMs: 50 });
+  const bridge = new SignallingBridge({ store: flaky, config: validateConfig({}), logger: pino({ level: 'silent' }), emit: (event, data) => events.push({ event, data }), writes });
+  const { port1, port2 } = new MessageChannel();
+  const sipSide: ChildChannel<SipContract> = new Channel(portEndpoint(port1));
+  bridge.attach(new Channel(portEndpoint(port2)));
+  t.teardown(() => {
+    port1.close();
+    port2.close();
+  });
+  sipSide.notify('catalog.change', { deviceId: DEVICE, changes: [{ channelid: CAMERA, event: 'ON', name: 'Gate' }] });
+  sipSide.notify('catalog.change', { deviceId: DEVICE, changes: [{ channelid: CAMERA, event: 'OFF' }] });
+  sipSide.notify('device.info', { deviceId: DEVICE, manufacturer: 'Hikvision' });
+  sipSide.notify('device.info', { deviceId: DEVICE, model: 'DS-2CD' });
+  await new Promise((resolve) => setTimeout(resolve, 100));
+  t.equal(writes.up, false);
+  t.equal(writes.backlog, 2, 'one catalog entry and one info entry for the device');
+  down = false;
+  await new Promise((resolve) => setTimeout(resolve, 100));
+  await bridge.drain();
+  t.match(await store.channels.get(CAMERA), { name: 'Gate', status: 'OFF' }, 'the latest status, the name from the earlier change');
+  t.match(await store.devices.get(DEVICE), { manufacturer: 'Hikvision', model: 'DS-2CD' });
+  t.same(events.map((e) => [e.event, e.data.status, e.data.event]), [['channels.active', 'OFF', 'OFF']], 'one webhook, with the latest event');
 });
