@@ -3,7 +3,7 @@ import type { ParentChannel } from '../shared/contracts/lifecycle.js';
 import type { CatalogEntry, DeviceRegistered, OnlineDevice, SipContract } from '../shared/contracts/sip.js';
 import type { CamgateConfig } from '../shared/config/config.js';
 import { DuplicateError, type DevicePatch, type Store } from './store/types.js';
-import { WriteBehind } from './write-behind.js';
+import { ownQueue, type WriteBehind } from './write-behind.js';
 
 /**
  * The supervisor's half of the SIP thread's protocol: it answers credential
@@ -70,13 +70,7 @@ export class SignallingBridge {
   constructor(options: { store: Store; config: CamgateConfig; logger: Logger; emit: EmitEvent; writes?: WriteBehind; now?: () => number }) {
     this.#store = options.store;
     // A private queue when none is given (unit tests); the supervisor passes its one queue.
-    this.#writes =
-      options.writes ??
-      new WriteBehind({
-        capacity: options.config.store.queueSize,
-        retryMaxMs: options.config.store.retryMax,
-        onError: (err, key) => options.logger.error({ err, key }, 'store write failed'),
-      });
+    this.#writes = options.writes ?? ownQueue(options.config.store, options.logger, 'store write');
     this.#config = options.config;
     this.#log = options.logger;
     this.#emit = options.emit;

@@ -12,7 +12,7 @@ import { ServiceError } from '../shared/errors.js';
 import { rtpStreamId, rtpStreamName } from '../shared/contracts/stream-name.js';
 import type { CamgateConfig } from '../shared/config/config.js';
 import type { Store, Stream, StreamInsert } from './store/types.js';
-import { isStoreUnavailable, WriteBehind } from './write-behind.js';
+import { isStoreUnavailable, ownQueue, type WriteBehind } from './write-behind.js';
 import { ZlmBackend, type MediaBackend } from './media-backends.js';
 import { ssrcForName } from '../shared/contracts/destination.js';
 import { CoalescingRunner } from '../shared/coalescing-runner.js';
@@ -119,9 +119,7 @@ export class StreamManager {
   constructor(deps: StreamManagerDeps) {
     this.#d = deps;
     this.#ssrc = new SsrcAllocator(deps.config.sip.domain);
-    this.#writes =
-      deps.writes ??
-      new WriteBehind({ capacity: deps.config.store.queueSize, retryMaxMs: deps.config.store.retryMax, onError: (err, key) => deps.logger.error({ err, key }, 'stream row write failed') });
+    this.#writes = deps.writes ?? ownQueue(deps.config.store, deps.logger, 'stream row write');
   }
 
   /** The dialog state of a row, rebuilt from its columns. */

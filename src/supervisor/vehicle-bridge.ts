@@ -4,7 +4,7 @@ import type { Jt808Contract, KnownVehicle, VehiclePosition } from '../shared/con
 import type { CamgateConfig } from '../shared/config/config.js';
 import type { EmitEvent } from './signalling-bridge.js';
 import type { Store, VehiclePatch } from './store/types.js';
-import { WriteBehind } from './write-behind.js';
+import { ownQueue, type WriteBehind } from './write-behind.js';
 
 /** A vehicle's presence and registration as it waits in the write-behind queue. */
 interface VehicleWrite {
@@ -53,13 +53,7 @@ export class VehicleBridge {
   constructor(options: { store: Store; config: CamgateConfig; logger: Logger; emit: EmitEvent; writes?: WriteBehind; positionFlushMs?: number }) {
     this.#store = options.store;
     // A private queue when none is given (unit tests); the supervisor passes its one queue.
-    this.#writes =
-      options.writes ??
-      new WriteBehind({
-        capacity: options.config.store.queueSize,
-        retryMaxMs: options.config.store.retryMax,
-        onError: (err, key) => options.logger.error({ err, key }, 'vehicle store write failed'),
-      });
+    this.#writes = options.writes ?? ownQueue(options.config.store, options.logger, 'vehicle store write');
     this.#config = options.config;
     this.#log = options.logger;
     this.#emit = options.emit;

@@ -286,6 +286,14 @@ export class WriteBehind {
   }
 }
 
+/**
+ * A queue of its own for a component built without the supervisor's (unit tests), sized
+ * from `store.queueSize` / `store.retryMax`, logging failures that are not retried.
+ */
+export function ownQueue(store: { queueSize: number; retryMax: number }, logger: { error(data: object, message: string): void }, what: string): WriteBehind {
+  return new WriteBehind({ capacity: store.queueSize, retryMaxMs: store.retryMax, onError: (err, key) => logger.error({ err, key }, `${what} failed`) });
+}
+
 /** `camgate_store_write_backlog`, `camgate_store_up`, `camgate_store_writes_*` for one queue. */
 export function registerWriteBehindMetrics(registry: Registry, queue: WriteBehind): void {
   new Gauge({

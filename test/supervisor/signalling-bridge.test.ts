@@ -100,17 +100,7 @@ t.test('store outage: devices.offline goes out at once, the write is retried, re
   await store.devices.update(C, { online: 1 }); // a row a lost write left online
   let down = false;
   const flaky: Store = { ...store, devices: unavailableWhile(store.devices, () => down), close: () => store.close() };
-  const config = validateConfig({});
-  const events: Array<{ event: string; data: Record<string, unknown> }> = [];
-  const writes = new WriteBehind({ capacity: 100, retryMinMs: 20, retryMaxMs: 50 });
-  const bridge = new SignallingBridge({ store: flaky, config, logger: pino({ level: 'silent' }), emit: (event, data) => events.push({ event, data }), writes });
-  const { port1, port2 } = new MessageChannel();
-  const sipSide: ChildChannel<SipContract> = new Channel(portEndpoint(port1));
-  bridge.attach(new Channel(portEndpoint(port2)));
-  t.teardown(() => {
-    port1.close();
-    port2.close();
-  });
+  const { events, writes, bridge, sipSide } = flakyRig(t, flaky);
   const settle = () => new Promise((resolve) => setTimeout(resolve, 50));
 
   sipSide.notify('device.keepalive', { deviceId: A, transport: 'UDP', address: '192.0.2.10', port: 5070 });
@@ -167,16 +157,7 @@ t.test('store outage: catalog changes and device info wait in the queue, merged 
   await store.channels.create(DEVICE, { channelid: CAMERA });
   let down = true;
   const flaky: Store = { ...store, devices: unavailableWhile(store.devices, () => down), channels: unavailableWhile(store.channels, () => down), close: () => store.close() };
-  const events: Array<{ event: string; data: Record<string, unknown> }> = [];
-  const writes = new WriteBehind({ capacity: 100, retryMinMs: 20, retryMaxMs: 50 });
-  const bridge = new SignallingBridge({ store: flaky, config: validateConfig({}), logger: pino({ level: 'silent' }), emit: (event, data) => events.push({ event, data }), writes });
-  const { port1, port2 } = new MessageChannel();
-  const sipSide: ChildChannel<SipContract> = new Channel(portEndpoint(port1));
-  bridge.attach(new Channel(portEndpoint(port2)));
-  t.teardown(() => {
-    port1.close();
-    port2.close();
-  });
+  const { events, writes, bridge, sipSide } = flakyRig(t, flaky);
   sipSide.notify('catalog.change', { deviceId: DEVICE, changes: [{ channelid: CAMERA, event: 'ON', name: 'Gate' }] });
   sipSide.notify('catalog.change', { deviceId: DEVICE, changes: [{ channelid: CAMERA, event: 'OFF' }] });
   sipSide.notify('device.info', { deviceId: DEVICE, manufacturer: 'Hikvision' });
@@ -191,3 +172,18 @@ t.test('store outage: catalog changes and device info wait in the queue, merged 
   t.match(await store.devices.get(DEVICE), { manufacturer: 'Hikvision', model: 'DS-2CD' });
   t.same(events.map((e) => [e.event, e.data.status, e.data.event]), [['channels.active', 'OFF', 'OFF']], 'one webhook, with the latest event');
 });
+
+/** A bridge on `store` with a fast-retrying queue, attached to a channel whose SIP end is returned. */
+function flakyRig(t: Test, store: Store) {
+  const events: Array<{ event: string; data: Record<string, unknown> }> = [];
+  const writes = new WriteBehind({ capacity: 100, retryMinMs: 20, retryMaxMs: 50 });
+  const bridge = new SignallingBridge({ store, config: validateConfig({}), logger: pino({ level: 'silent' }), emit: (event, data) => events.push({ event, data }), writes });
+  const { port1, port2 } = new MessageChannel();
+  const sipSide: ChildChannel<SipContract> = new Channel(portEndpoint(port1));
+  bridge.attach(new Channel(portEndpoint(port2)));
+  t.teardown(() => {
+    port1.close();
+    port2.close();
+  });
+  return { events, writes, bridge, sipSide };
+}
