@@ -187,6 +187,9 @@ t.test('store frozen, then stopped: presence and stream rows follow the live sta
   await t.test('stopped (killed, then started again)', (t) =>
     phase(t, env, db, 'stopped', { stay: '34020000001320000021', silent: '34020000001320000022', simGone: '13700000021', simNew: '13700000022', vGone: '13800000021', vNew: '13800000022' }),
   );
+  const story = app.output().split('\n').filter((line) => /store unavailable: presence|store back|reconciled/.test(line));
+  t.ok(story.some((line) => line.includes('store back')), 'the queue saw the store come back');
+  for (const line of story) t.comment(line.slice(0, 300));
   if (t.passing()) return;
   t.comment(app.output().slice(-6000));
 });
