@@ -12,11 +12,12 @@ import { startSimulation, startTerminalSimulation } from '../../src/tools/sim/in
 
 /*
  * Issue 11 item 3: store outages lose nothing. A private mariadbd is frozen (SIGSTOP)
- * in one phase and killed in the other while sipp GB28181 devices keepalive, JT/T 1078
- * streams flow and JT/T 808 terminals are connected. During the outage: a device that
+ * in one phase and killed in the other while sipp GB28181 devices keepalive, a sipp
+ * camera sends a live stream, JT/T 1078 streams flow and JT/T 808 terminals are connected. During the outage: a device that
  * goes silent is offline by the SIP thread's keepalive timer and its `devices.offline`
  * reaches a local receiver; terminals that leave or arrive and streams that end or start
- * are announced; the API answers 503 within 2 s. When the store is back the rows say what
+ * are announced, the camera's stream times out (`streams.stopped`, BYE); the API answers
+ * 503 within 2 s. When the store is back the rows say what
  * the live parts hold: the silent device offline, the live one online, the ended stream's
  * row closed, the new stream's row open, vehicles offline/online; no webhook twice.
  */
@@ -24,6 +25,9 @@ import { startSimulation, startTerminalSimulation } from '../../src/tools/sim/in
 const PASSWORD = 'outage-pass';
 const BOUND_MS = 2000;
 const KEEPALIVE_S = 5; // gb28181.keepaliveInterval minimum; × 1 timeout = offline after 5 s of silence
+/** The shared sipp camera (device1.csv): its media is a 4 s pcap, so its stream times out (streams.mediaTimeout) a few seconds in. */
+const CAMERA_DEVICE = '34020000001320000001';
+const CAMERA = '34020000001310000001';
 
 interface Env {
   app: Appliance;
@@ -33,8 +37,8 @@ interface Env {
   dir: string;
 }
 
-async function provision(t: Test, env: Env, deviceid: string): Promise<void> {
-  const res = await fetch(`${env.app.api}/devices`, { method: 'POST', body: new URLSearchParams({ deviceid, name: deviceid, pwd: PASSWORD }) });
+async function provision(t: Test, env: Env, deviceid: string, pwd = PASSWORD): Promise<void> {
+  const res = await fetch(`${env.app.api}/devices`, { method: 'POST', body: new URLSearchParams({ deviceid, name: deviceid, pwd }) });
   t.equal(res.status, 200, `device ${deviceid} provisioned`);
 }
 
@@ -64,6 +68,11 @@ async function streamRows(env: Env, sim: string): Promise<Array<{ status: number
   return res.status === 200 ? res.body.data.List.filter((s: { kind: string; deviceid: string }) => s.kind === 'jt1078' && s.deviceid === sim) : undefined;
 }
 
+async function gbRow(env: Env, streamid: string): Promise<{ status: number; reason: string; stream: boolean } | undefined> {
+  const res = await getJson(`${env.app.api}/streams?filters=${encodeURIComponent(JSON.stringify([{ field_name: 'streamid', operator: '=', value: streamid }]))}`);
+  return res.status === 200 ? res.body.data.List[0] : undefined;
+}
+
 const eventsOf = (env: Env, method: string, match: (data: any) => boolean) => env.hooks.events.filter((e) => e.method === method && match(e.data));
 
 async function phase(t: Test, env: Env, db: PrivateMariadb, mode: 'frozen' | 'stopped', ids: { stay: string; silent: string; simGone: string; simNew: string; vGone: string; vNew: string }) {
@@ -84,6 +93,11 @@ async function phase(t: Test, env: Env, db: PrivateMariadb, mode: 'frozen' | 'st
   await waitFor(async () => (await device(env, ids.stay))?.online === 1 && (await device(env, ids.silent))?.online === 1, 10_000, `${mode}: both devices online`);
   await waitFor(async () => (await streamRows(env, ids.simGone))?.some((r) => r.status === 0), 10_000, `${mode}: a row for the stream before the outage`);
   await waitFor(async () => (await vehicle(env, ids.vGone))?.online === 1, 10_000, `${mode}: the vehicle online`);
+  const live = await fetch(`${env.app.api}/channels/${CAMERA}/streams`, { method: 'POST', body: new URLSearchParams({}) });
+  const liveBody = (await live.json()) as { data: { streamid: string } };
+  t.equal(live.status, 200, `${mode}: the camera's live stream: ${JSON.stringify(liveBody)}`);
+  const streamid = liveBody.data.streamid;
+  await waitFor(async () => (await gbRow(env, streamid))?.stream === true, 8000, `${mode}: media from the camera`);
 
   // The outage, then, while it lasts: a device goes silent, a stream ends and one starts,
   // a terminal leaves and one arrives.
@@ -121,6 +135,8 @@ async function phase(t: Test, env: Env, db: PrivateMariadb, mode: 'frozen' | 'st
   await waitFor(async () => eventsOf(env, 'vehicles.online', (d) => d.sim === ids.vNew)[0], 10_000, `${mode}: vehicles.online during the outage`);
   await waitFor(async () => eventsOf(env, 'streams.stopped', (d) => String(d.streamid).includes(`-${ids.simGone}-`))[0], 10_000, `${mode}: streams.stopped during the outage`);
   await waitFor(async () => eventsOf(env, 'streams.started', (d) => d.sim === ids.simNew)[0], 10_000, `${mode}: streams.started during the outage`);
+  const timedOut = await waitFor(async () => eventsOf(env, 'streams.stopped', (d) => d.streamid === streamid)[0], 15_000, `${mode}: the camera stream's streams.stopped during the outage`);
+  t.match(timedOut.data, { streamid, channelid: CAMERA, reason: 'media timeout' });
   const health = await getJson(`${env.app.api}/healthz`);
   t.equal(health.status, 503, `${mode}: still an outage when every webhook was received`);
   t.same(eventsOf(env, 'devices.offline', (d) => d.deviceid === ids.stay), [], `${mode}: the device that keeps alive is not offline`);
@@ -139,11 +155,16 @@ async function phase(t: Test, env: Env, db: PrivateMariadb, mode: 'frozen' | 'st
   t.equal(rows.newRows.filter((r) => r.status === 0).length, 1, `${mode}: one open row for the stream started during the outage`);
   t.ok(rows.goneRows.length >= 1, `${mode}: the ended stream's row closed (${rows.goneRows.map((r) => r.reason).join(', ')})`);
   await waitFor(async () => (await vehicle(env, ids.vGone))?.online === 0 && (await vehicle(env, ids.vNew))?.online === 1, 15_000, `${mode}: vehicle rows`);
+  t.match(await waitFor(async () => {
+    const row = await gbRow(env, streamid);
+    return row?.status === 1 && row;
+  }, 15_000, `${mode}: the camera stream's row closed`), { status: 1, reason: 'media timeout' }, `${mode}: the camera stream's row closed with its reason`);
   t.comment(`${mode}: rows right ${Date.now() - backAt} ms after the store returned`);
 
   await new Promise((r) => setTimeout(r, 1500));
   t.equal(eventsOf(env, 'devices.offline', (d) => d.deviceid === ids.silent).length, 1, `${mode}: one devices.offline, not repeated by the reconciliation`);
   t.equal(eventsOf(env, 'vehicles.offline', (d) => d.sim === ids.vGone).length, 1, `${mode}: one vehicles.offline`);
+  t.equal(eventsOf(env, 'streams.stopped', (d) => d.streamid === streamid).length, 1, `${mode}: one streams.stopped for the camera stream`);
   const metrics = await (await fetch(`${env.app.api}/metrics`)).text();
   t.match(metrics, /^camgate_store_write_backlog 0$/m, `${mode}: the queue is empty`);
   t.match(metrics, /^camgate_store_up 1$/m);
@@ -166,6 +187,7 @@ t.test('store frozen, then stopped: presence and stream rows follow the live sta
     sip: { id: '34020000002000000001', domain: '3402000000' },
     store: { url: db.url, timeout: 1500, retryMax: 1000 },
     gb28181: { keepaliveInterval: KEEPALIVE_S, keepaliveTimeouts: 1 },
+    streams: { mediaTimeout: 3 },
     jt1078: { realtime: { port: realtimePort } },
     jt808: { port: jt808Port, registration: 'open' },
     notify: { urls: Object.fromEntries(events.map((e) => [e, hooks.url])) },
@@ -180,6 +202,15 @@ t.test('store frozen, then stopped: presence and stream rows follow the live sta
   });
   if (!healthy) return;
   const env: Env = { app, hooks, realtimePort, jt808Port, dir: mkdtempSync(join(tmpdir(), 'camgate-outage-')) };
+  // The camera: registers, keeps alive every second, answers INVITE with 4 s of media.
+  await provision(t, env, CAMERA_DEVICE, '12345678');
+  t.equal((await fetch(`${app.api}/devices/${CAMERA_DEVICE}/channels`, { method: 'POST', body: new URLSearchParams({ channelid: CAMERA }) })).status, 200, 'camera channel provisioned');
+  const camera = startSipp([
+    `127.0.0.1:${app.sipPort}`, '-i', '127.0.0.1', '-p', String(await freePort()), '-mp', String(await freePort()),
+    '-sf', 'gb_device.xml', '-oocsf', 'gb_device_ooc_media.xml', '-inf', 'device1.csv', '-m', '1', '-d', '1000', '-set', 'KA_COUNT', '100000',
+  ], 600_000);
+  t.teardown(() => camera.stop());
+  await waitFor(async () => (await device(env, CAMERA_DEVICE))?.online === 1, 10_000, 'camera online');
 
   await t.test('frozen (SIGSTOP)', (t) =>
     phase(t, env, db, 'frozen', { stay: '34020000001320000011', silent: '34020000001320000012', simGone: '13700000011', simNew: '13700000012', vGone: '13800000011', vNew: '13800000012' }),
