@@ -195,7 +195,8 @@ export class Supervisor {
     const devices = sip && this.#bridge ? await this.#bridge.reconcile(await sip.request('presence.list', undefined)) : null;
     const vehicles = (await this.#vehicles?.reconcile()) ?? null;
     const streams = (await this.#streams?.reconcileLive()) ?? null;
-    this.#logger.info({ devices, vehicles, streams }, 'rows reconciled with the live state');
+    // Logged as a warning, like the outage it ends, so operators see what was corrected.
+    this.#logger.warn({ devices, vehicles, streams }, 'rows reconciled with the live state');
   }
 
   /** A store failure seen by a live-state path or the health check: the queue watches for the store's return. */

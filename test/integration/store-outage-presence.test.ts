@@ -218,8 +218,10 @@ t.test('store frozen, then stopped: presence and stream rows follow the live sta
   await t.test('stopped (killed, then started again)', (t) =>
     phase(t, env, db, 'stopped', { stay: '34020000001320000021', silent: '34020000001320000022', simGone: '13700000021', simNew: '13700000022', vGone: '13800000021', vNew: '13800000022' }),
   );
-  const story = app.output().split('\n').filter((line) => /store unavailable: presence|store back|reconciled/.test(line));
-  t.ok(story.some((line) => line.includes('store back')), 'the queue saw the store come back');
+  const story = app.output().split('\n').filter((line) => /store unavailable: presence|store back|reconcil/.test(line));
+  t.equal(story.filter((line) => line.includes('store back')).length, 2, 'the queue saw the store come back after each outage');
+  t.equal(story.filter((line) => line.includes('rows reconciled with the live state')).length, 2, 'a reconciliation after each (SIP presence table, vehicles, media streams)');
+  t.notOk(story.some((line) => line.includes('reconciliation with the live state failed')), 'no reconciliation failed');
   for (const line of story) t.comment(line.slice(0, 300));
   if (t.passing()) return;
   t.comment(app.output().slice(-6000));
