@@ -3,7 +3,7 @@ import type { ParentChannel } from '../shared/contracts/lifecycle.js';
 import type { CatalogEntry, DeviceRegistered, OnlineDevice, SipContract } from '../shared/contracts/sip.js';
 import type { CamgateConfig } from '../shared/config/config.js';
 import { DuplicateError, type DevicePatch, type Store } from './store/types.js';
-import { ownQueue, type WriteBehind } from './write-behind.js';
+import { isStoreUnavailable, ownQueue, type WriteBehind } from './write-behind.js';
 
 /**
  * The supervisor's half of the SIP thread's protocol: it answers credential
@@ -66,6 +66,8 @@ export class SignallingBridge {
   #online = new Set<string>();
   /** Devices whose `devices.offline` went out and that did not come back since: reconcile does not announce them again. */
   #offlineSent = new Set<string>();
+  /** Registrations as the SIP thread reported them (for its restart while the store is unavailable). */
+  #registrations = new Map<string, OnlineDevice>();
 
   constructor(options: { store: Store; config: CamgateConfig; logger: Logger; emit: EmitEvent; writes?: WriteBehind; now?: () => number }) {
     this.#store = options.store;
@@ -79,10 +81,15 @@ export class SignallingBridge {
 
   /** Devices the store believes online, for the SIP thread's init. */
   async onlineDevices(): Promise<OnlineDevice[]> {
-    const rows = await this.#store.devices.list({
-      limit: -1,
-      filters: [{ field_name: 'online', operator: '=', value: 1 }],
-    });
+    let rows: Awaited<ReturnType<Store['devices']['list']>>;
+    try {
+      rows = await this.#store.devices.list({ limit: -1, filters: [{ field_name: 'online', operator: '=', value: 1 }] });
+    } catch (error) {
+      // A SIP thread that restarts during a store outage gets the registrations the last one reported.
+      if (!isStoreUnavailable(error)) throw error;
+      this.#log.warn({ devices: this.#registrations.size }, 'store unavailable: the restarted SIP thread gets the registrations known here');
+      return [...this.#registrations.values()];
+    }
     const out: OnlineDevice[] = [];
     for (const d of rows.list) {
       const [address, port] = splitSource(d.source);
@@ -101,6 +108,15 @@ export class SignallingBridge {
     channel.onNote('device.registered', (registered) => {
       this.#cameOnline(registered.deviceId);
       const now = this.#now();
+      const { transport, address, port } = registered.source;
+      this.#registrations.set(registered.deviceId, {
+        deviceId: registered.deviceId,
+        transport: transport.toUpperCase(),
+        address,
+        port,
+        expiresAt: now + registered.expires,
+        contact: registered.fromUri,
+      });
       this.#presence(registered.deviceId, {
         patch: {
           region: registered.domain,
@@ -121,6 +137,7 @@ export class SignallingBridge {
     });
     channel.onNote('device.offline', ({ deviceId, reason }) => {
       this.#online.delete(deviceId);
+      this.#registrations.delete(deviceId);
       // The SIP thread decided; receivers hear it now, whether or not the store is up.
       // A device deleted through the API (`removed`) has no row left to announce.
       if (reason !== 'removed') this.#announceOffline(deviceId, reason);
@@ -133,6 +150,8 @@ export class SignallingBridge {
       const every = this.#config.notify.activeEvents === 'every';
       const known = this.#online.has(deviceId);
       this.#cameOnline(deviceId);
+      const registration = this.#registrations.get(deviceId);
+      if (registration) Object.assign(registration, { address, port });
       const active = this.#now();
       if (every) this.#emit('devices.active', { deviceid: deviceId, active }, deviceId);
       this.#presence(deviceId, { patch: { active, online: 1, source: `${address}:${port}` }, ...(every || known ? {} : { checkActive: true }) });
@@ -250,6 +269,7 @@ export class SignallingBridge {
    */
   async reconcile(live: OnlineDevice[]): Promise<{ offline: number; online: number }> {
     const held = new Map(live.map((d) => [d.deviceId, d]));
+    this.#registrations = new Map(held);
     const rows = await this.#store.devices.list({ limit: -1, filters: [{ field_name: 'online', operator: '=', value: 1 }] });
     let offline = 0;
     let online = 0;

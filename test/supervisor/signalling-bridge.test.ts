@@ -187,3 +187,25 @@ function flakyRig(t: Test, store: Store) {
   });
   return { events, writes, bridge, sipSide };
 }
+
+t.test('a SIP thread restarting during a store outage gets the registrations the bridge was told of', async (t) => {
+  const store = await openStore('sqlite::memory:');
+  t.teardown(() => store.close());
+  await store.devices.create({ deviceid: DEVICE, pwd: 'pw', region: '3402000000' });
+  let down = false;
+  const { bridge, sipSide } = flakyRig(t, { ...store, devices: unavailableWhile(store.devices, () => down), close: () => store.close() });
+  const via = { host: '192.0.2.10', port: 5070, transport: 'UDP', rport: 5070, received: '192.0.2.10' };
+  sipSide.notify('device.registered', { deviceId: DEVICE, first: true, fromUri: `sip:${DEVICE}@3402000000`, domain: '3402000000', contact: '', expires: 3600, source: { transport: 'udp', address: '192.0.2.10', port: 5070 }, via });
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  await bridge.drain();
+  t.match(await bridge.onlineDevices(), [{ deviceId: DEVICE, address: '192.0.2.10', port: 5070 }], 'from the store while it is up');
+  down = true;
+  sipSide.notify('device.keepalive', { deviceId: DEVICE, transport: 'UDP', address: '192.0.2.10', port: 5071 });
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  const known = await bridge.onlineDevices();
+  t.match(known, [{ deviceId: DEVICE, transport: 'UDP', address: '192.0.2.10', port: 5071 }], 'from the bridge while it is down (the keepalive moved the port)');
+  t.ok(known[0]!.expiresAt > Date.now() / 1000 + 3500);
+  sipSide.notify('device.offline', { deviceId: DEVICE, reason: 'keepalive-timeout' });
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  t.same(await bridge.onlineDevices(), [], 'gone once the thread said offline');
+});
