@@ -364,7 +364,8 @@ export class StreamManager {
 
   /** BYE in the row's dialog, to the device's registration or else its last known address; failures are logged. */
   async #bye(row: Stream): Promise<void> {
-    const fallback = await this.#fallbackOf(row).catch(() => undefined);
+    // The device's last address is read only while the store answers: an outage must not delay the BYE.
+    const fallback = this.#writes.up ? await this.#fallbackOf(row).catch(() => undefined) : undefined;
     await this.#d
       .sip()
       ?.request('bye', { dialog: this.dialogOf(row), deviceId: row.deviceid, ...(fallback ? { fallback } : {}) }, 35_000)
@@ -653,6 +654,7 @@ export class StreamManager {
    */
   async reconcile(reason: string): Promise<number> {
     // JT/T 1078 terminals reconnect by themselves; their old rows just close.
+    this.#jt1078Live.clear();
     for (const row of await this.#d.store.streams.listOpen({ kind: 'jt1078' })) await this.#d.store.streams.close(row.id, reason);
     const open = await this.#d.store.streams.listOpen({ kind: 'gb28181' });
     // ZLM keeps nothing either after its restart; the builtin ports died with the process.
