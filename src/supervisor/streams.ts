@@ -394,7 +394,7 @@ export class StreamManager {
   }
 
   async stopById(streamid: string, reason: string): Promise<boolean> {
-    const row = await this.#d.store.streams.getByStreamId(streamid);
+    const row = await this.#byStreamId(streamid);
     if (!row || row.status === 1) return false;
     await this.stop(row, reason);
     return true;
@@ -624,14 +624,18 @@ export class StreamManager {
 
   /** Media for `streamid` ended outside our control (builtin media plane or ZLM). */
   async mediaGone(streamid: string, reason: string): Promise<void> {
-    let row: Stream | null;
+    const row = await this.#byStreamId(streamid);
+    if (row && row.status === 0) await this.stop(row, reason, { closeMedia: false });
+  }
+
+  /** The newest row of `streamid`; while the store is unavailable, the open GB28181 row this process remembers. */
+  async #byStreamId(streamid: string): Promise<Stream | null> {
     try {
-      row = await this.#d.store.streams.getByStreamId(streamid);
+      return await this.#d.store.streams.getByStreamId(streamid);
     } catch (error) {
       if (!isStoreUnavailable(error)) throw error;
-      row = [...this.#openRows.values()].find((r) => r.streamid === streamid) ?? null;
+      return [...this.#openRows.values()].find((r) => r.streamid === streamid) ?? null;
     }
-    if (row && row.status === 0) await this.stop(row, reason, { closeMedia: false });
   }
 
   /** Media first seen on a stream. */
