@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { getJson, startAppliance, waitFor, type Appliance } from '../helpers/appliance.js';
 import { startPrivateMariadb, type PrivateMariadb } from '../helpers/private-mariadb.js';
 import { freePort } from '../helpers/ports.js';
-import { startSipp } from '../helpers/sipp.js';
+import { byesIn, startSipp } from '../helpers/sipp.js';
 import { webhookReceiver, type ReceivedEvent } from '../helpers/webhook-receiver.js';
 import { capturesDir } from '../helpers/jt1078.js';
 import { startSimulation, startTerminalSimulation } from '../../src/tools/sim/index.js';
@@ -75,7 +75,8 @@ async function gbRow(env: Env, streamid: string): Promise<{ status: number; reas
 
 const eventsOf = (env: Env, method: string, match: (data: any) => boolean) => env.hooks.events.filter((e) => e.method === method && match(e.data));
 
-async function phase(t: Test, env: Env, db: PrivateMariadb, mode: 'frozen' | 'stopped', ids: { stay: string; silent: string; simGone: string; simNew: string; vGone: string; vNew: string }) {
+/** One outage; returns the Call-ID of the camera stream that timed out during it. */
+async function phase(t: Test, env: Env, db: PrivateMariadb, mode: 'frozen' | 'stopped', ids: { stay: string; silent: string; simGone: string; simNew: string; vGone: string; vNew: string }): Promise<string> {
   const capture = `${capturesDir}data.txt`;
   await provision(t, env, ids.stay);
   await provision(t, env, ids.silent);
@@ -94,7 +95,7 @@ async function phase(t: Test, env: Env, db: PrivateMariadb, mode: 'frozen' | 'st
   await waitFor(async () => (await streamRows(env, ids.simGone))?.some((r) => r.status === 0), 10_000, `${mode}: a row for the stream before the outage`);
   await waitFor(async () => (await vehicle(env, ids.vGone))?.online === 1, 10_000, `${mode}: the vehicle online`);
   const live = await fetch(`${env.app.api}/channels/${CAMERA}/streams`, { method: 'POST', body: new URLSearchParams({}) });
-  const liveBody = (await live.json()) as { data: { streamid: string } };
+  const liveBody = (await live.json()) as { data: { streamid: string; callid: string } };
   t.equal(live.status, 200, `${mode}: the camera's live stream: ${JSON.stringify(liveBody)}`);
   const streamid = liveBody.data.streamid;
   await waitFor(async () => (await gbRow(env, streamid))?.stream === true, 8000, `${mode}: media from the camera`);
@@ -173,6 +174,7 @@ async function phase(t: Test, env: Env, db: PrivateMariadb, mode: 'frozen' | 'st
   stay.stop();
   fresh.stop();
   await vNew.stop();
+  return liveBody.data.callid;
 }
 
 t.test('store frozen, then stopped: presence and stream rows follow the live state; webhooks do not wait for the store', async (t) => {
@@ -207,17 +209,22 @@ t.test('store frozen, then stopped: presence and stream rows follow the live sta
   t.equal((await fetch(`${app.api}/devices/${CAMERA_DEVICE}/channels`, { method: 'POST', body: new URLSearchParams({ channelid: CAMERA }) })).status, 200, 'camera channel provisioned');
   const camera = startSipp([
     `127.0.0.1:${app.sipPort}`, '-i', '127.0.0.1', '-p', String(await freePort()), '-mp', String(await freePort()),
-    '-sf', 'gb_device.xml', '-oocsf', 'gb_device_ooc_media.xml', '-inf', 'device1.csv', '-m', '1', '-d', '1000', '-set', 'KA_COUNT', '100000',
+    '-sf', 'gb_device.xml', '-oocsf', 'gb_device_ooc_media.xml', '-inf', 'device1.csv', '-m', '1', '-d', '1000', '-set', 'KA_COUNT', '100000', '-trace_msg',
   ], 600_000);
   t.teardown(() => camera.stop());
   await waitFor(async () => (await device(env, CAMERA_DEVICE))?.online === 1, 10_000, 'camera online');
 
-  await t.test('frozen (SIGSTOP)', (t) =>
-    phase(t, env, db, 'frozen', { stay: '34020000001320000011', silent: '34020000001320000012', simGone: '13700000011', simNew: '13700000012', vGone: '13800000011', vNew: '13800000012' }),
-  );
-  await t.test('stopped (killed, then started again)', (t) =>
-    phase(t, env, db, 'stopped', { stay: '34020000001320000021', silent: '34020000001320000022', simGone: '13700000021', simNew: '13700000022', vGone: '13800000021', vNew: '13800000022' }),
-  );
+  const dialogs: string[] = [];
+  await t.test('frozen (SIGSTOP)', async (t) => {
+    dialogs.push(await phase(t, env, db, 'frozen', { stay: '34020000001320000011', silent: '34020000001320000012', simGone: '13700000011', simNew: '13700000012', vGone: '13800000011', vNew: '13800000012' }));
+  });
+  await t.test('stopped (killed, then started again)', async (t) => {
+    dialogs.push(await phase(t, env, db, 'stopped', { stay: '34020000001320000021', silent: '34020000001320000022', simGone: '13700000021', simNew: '13700000022', vGone: '13800000021', vNew: '13800000022' }));
+  });
+  camera.stop();
+  const byes = byesIn((await camera.done).messages);
+  // streams.stopped is sent once the BYE transaction ended, and it came during the outage: so did the BYE.
+  t.same(dialogs.map((callId) => byes.filter((b) => b.callId === callId).length), [1, 1], 'the camera got one BYE for each stream that timed out during an outage');
   const story = app.output().split('\n').filter((line) => /store unavailable: presence|store back|reconcil/.test(line));
   t.equal(story.filter((line) => line.includes('store back')).length, 2, 'the queue saw the store come back after each outage');
   t.equal(story.filter((line) => line.includes('rows reconciled with the live state')).length, 2, 'a reconciliation after each (SIP presence table, vehicles, media streams)');
