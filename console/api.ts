@@ -104,6 +104,28 @@ export interface StreamRow {
   stream: boolean;
   addtime: number;
   closed_at: number | null;
+  /** Open streams on the built-in media server: what the viewer server sees now. */
+  live?: { viewers: number; bitsPerSecond: number; video?: { codec: string; width: number; height: number }; audio?: { codec: string; sampleRate: number } };
+}
+
+/** The fields of a `GET /vehicles` row the console shows (the API has more). */
+export interface Vehicle {
+  sim: string;
+  plate: string;
+  online: number;
+  /** Last position and when the terminal took it (unix seconds). */
+  latitude: number | null;
+  longitude: number | null;
+  position_time: number | null;
+  speed: number;
+  /** What the terminal says of itself in 0x0100 and 0x1003. */
+  manufacturer: string;
+  model: string;
+  terminal_id: string;
+  version: string;
+  address: string;
+  channels: number;
+  av_attributes: Record<string, number> | null;
 }
 
 export interface Forward {
@@ -125,6 +147,28 @@ export async function all<T>(path: string, params: Params = {}): Promise<T[]> {
 
 export type EventHandler = (event: string, data: Record<string, unknown>) => void;
 
+/** The /events names the console listens to (GET /events documents them all). */
+const EVENT_NAMES = [
+  'devices.registered', 'devices.active', 'devices.offline',
+  'channels.active', 'channels.added', 'channels.removed', 'channels.alarm',
+  'streams.started', 'streams.stopped',
+  'vehicles.online', 'vehicles.offline', 'vehicles.position', 'vehicles.alarm',
+  'intercom.started', 'intercom.stopped',
+];
+
+export interface AlarmSeen {
+  at: number;
+  event: string;
+  data: Record<string, unknown>;
+}
+
+/** Alarms (channels.alarm, vehicles.alarm) seen since the console connected, newest first, at most 200. */
+export const recentAlarms: AlarmSeen[] = [];
+function remember(event: string, data: Record<string, unknown>): void {
+  recentAlarms.unshift({ at: Date.now(), event, data });
+  recentAlarms.length = Math.min(recentAlarms.length, 200);
+}
+
 const handlers = new Set<EventHandler>();
 let source: EventSource | null = null;
 
@@ -133,8 +177,7 @@ export function onEvents(handler: EventHandler): () => void {
   handlers.add(handler);
   if (!source) {
     source = new EventSource('/events');
-    for (const name of ['devices.registered', 'devices.active', 'devices.offline', 'channels.active', 'streams.started', 'streams.stopped']) {
-      // Vehicles and intercom events join this list with their issues.
+    for (const name of EVENT_NAMES) {
       source.addEventListener(name, (e) => {
         let body: { data?: Record<string, unknown> } = {};
         try {
@@ -142,6 +185,7 @@ export function onEvents(handler: EventHandler): () => void {
         } catch {
           return;
         }
+        if (name.endsWith('.alarm')) remember(name, body.data ?? {});
         for (const h of handlers) h(name, body.data ?? {});
       });
     }

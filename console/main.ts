@@ -1,7 +1,6 @@
 /**
  * camgate's web console: hash routes (#/overview, #/devices, …) over the REST API
- * and the /events feed. Pages still to come with their issues: Vehicles (JT/T 808),
- * Talk (intercom) and a PTZ pad (GB28181 control).
+ * and the /events feed. Talk (intercom) joins the Live view with its issue.
  */
 import { render } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
@@ -13,15 +12,16 @@ import { Devices } from './pages/devices.js';
 import { Live } from './pages/live.js';
 import { Playback } from './pages/playback.js';
 import { Streams } from './pages/streams.js';
+import { Vehicles } from './pages/vehicles.js';
 import { Settings } from './pages/settings.js';
 
 const ROUTES = [
   { path: 'overview', label: 'Overview', page: Overview },
   { path: 'devices', label: 'Devices', page: Devices },
+  { path: 'vehicles', label: 'Vehicles', page: Vehicles },
   { path: 'live', label: 'Live view', page: Live },
   { path: 'playback', label: 'Playback', page: Playback },
   { path: 'streams', label: 'Streams', page: Streams },
-  // { path: 'vehicles', … } arrives with JT/T 808 support.
   { path: 'settings', label: 'Settings', page: Settings },
 ] as const;
 

@@ -1,13 +1,17 @@
 import { useEffect, useRef, useState } from 'preact/hooks';
-import { all, api, filters, type ChannelRow, type Device, type StreamRow } from '../api.js';
+import { all, api, filters, type ChannelRow, type Device, type StreamRow, type Vehicle } from '../api.js';
 import { Player, playUrl } from '../player.js';
 import { channelName, html, Page, Status, useAction, useLoad } from '../ui.js';
+import { PtzPad } from './ptz.js';
+import { vehicleChannels, vehicleName } from './vehicles.js';
 
 interface Tile {
   /** Changes whenever the tile gets a new stream, so the player restarts. */
   key: number;
   label: string;
   url: string;
+  /** A camera channel's ID: its tile gets the PTZ pad when selected. */
+  channelid?: string;
 }
 
 const SPLITS = [1, 4, 9, 16] as const;
@@ -22,20 +26,24 @@ function terminalLabel(s: StreamRow): string {
 export function Live({ params }: { params: URLSearchParams }) {
   const { data, error } = useLoad(
     async () => {
-      const [devices, channels, terminals] = await Promise.all([
+      const [devices, channels, terminals, vehicles] = await Promise.all([
         all<Device>('/devices', { filters: filters(['online', '=', 1]) }),
         all<ChannelRow>('/channels', { sort: 'channelid' }),
         all<StreamRow>('/streams', { filters: filters(['status', '=', 0], ['kind', '=', 'jt1078']) }),
+        // Without JT/T 808 the route answers 503: the list is empty, not an error.
+        all<Vehicle>('/vehicles', { filters: filters(['online', '=', 1]) }).catch(() => [] as Vehicle[]),
       ]);
       const online = new Map(devices.map((d) => [d.deviceid, d]));
-      return { channels: channels.filter((c) => online.has(c.deviceid)), devices: online, terminals };
+      return { channels: channels.filter((c) => online.has(c.deviceid)), devices: online, terminals, vehicles };
     },
     [],
-    ['devices.', 'channels.', 'streams.'],
+    ['devices.', 'channels.', 'streams.', 'vehicles.online', 'vehicles.offline'],
   );
   const [split, setSplit] = useState<number>(4);
   const [tiles, setTiles] = useState<Array<Tile | null>>(Array(16).fill(null));
   const [selected, setSelected] = useState(0);
+  /** The tile whose PTZ pad is open (camera tiles only), or -1. */
+  const [ptzTile, setPtzTile] = useState(-1);
   const [search, setSearch] = useState('');
   const [message, failed, run] = useAction();
   const grid = useRef<HTMLDivElement>(null);
@@ -56,7 +64,14 @@ export function Live({ params }: { params: URLSearchParams }) {
       const stream = await api.post<StreamRow>(`/channels/${c.channelid}/streams`);
       const url = playUrl(stream.urls ?? {});
       if (!url) throw new Error('the media server gave no playable URL for this stream');
-      place({ label: channelName(c), url });
+      place({ label: channelName(c), url, channelid: c.channelid });
+    });
+  const playVehicle = (v: Pick<Vehicle, 'sim' | 'plate'>, channel: number) =>
+    run(async () => {
+      const stream = await api.post<StreamRow>(`/vehicles/${encodeURIComponent(v.sim)}/channels/${channel}/streams`);
+      const url = playUrl(stream.urls ?? {});
+      if (!url) throw new Error('no playable URL for this vehicle stream');
+      place({ label: `${vehicleName(v)} channel ${channel}`, url });
     });
   const playTerminal = (s: StreamRow) =>
     run(async () => {
@@ -66,15 +81,24 @@ export function Live({ params }: { params: URLSearchParams }) {
     });
   const stop = (i: number) => setTiles((current) => current.map((t, j) => (j === i ? null : t)));
 
-  // #/live?channel=<id> (from the Devices page) starts that channel once.
+  // #/live?channel=<id> (from the Devices page) starts that channel once;
+  // #/live?vehicle=<sim>&channel=<n> (from the Vehicles page) that vehicle channel.
   const wanted = params.get('channel');
+  const wantedVehicle = params.get('vehicle');
   useEffect(() => {
-    const c = wanted && data?.channels.find((x) => x.channelid === wanted);
+    if (!data) return;
+    if (wantedVehicle && wanted) {
+      const v = data.vehicles.find((x) => x.sim === wantedVehicle) ?? { sim: wantedVehicle, plate: '' };
+      void playVehicle(v, Number(wanted));
+      history.replaceState(null, '', '#/live');
+      return;
+    }
+    const c = wanted && data.channels.find((x) => x.channelid === wanted);
     if (c) {
       void playChannel(c);
       history.replaceState(null, '', '#/live');
     }
-  }, [wanted, !!data]);
+  }, [wanted, wantedVehicle, !!data]);
 
   const needle = search.trim().toLowerCase();
   const channels = (data?.channels ?? []).filter((c) => !needle || `${channelName(c)} ${c.channelid}`.toLowerCase().includes(needle));
@@ -103,7 +127,17 @@ export function Live({ params }: { params: URLSearchParams }) {
           )}
           ${data && data.terminals.length === 0 ? html`<li class="empty">No terminal is streaming.</li>` : null}
         </ul>
-        <!-- Vehicles (JT/T 808) join this list with their issue. -->
+        <h2>Vehicles</h2>
+        <ul class="source-list">
+          ${(data?.vehicles ?? []).flatMap((v) =>
+            vehicleChannels(v).map(
+              (n) => html`<li><button type="button" class="source" onClick=${() => playVehicle(v, n)}>
+                <span class="name"><span class="sr-only">Play </span>${vehicleName(v)} channel ${n}</span><small>${v.sim}</small>
+              </button></li>`,
+            ),
+          )}
+          ${data && data.vehicles.length === 0 ? html`<li class="empty">No vehicle online.</li>` : null}
+        </ul>
       </aside>
       <div class="wall">
         <fieldset class="split">
@@ -120,6 +154,9 @@ export function Live({ params }: { params: URLSearchParams }) {
                 ? html`<div class="tile-bar">
                       <span class="name">${tile.label}</span>
                       <button type="button" onClick=${() => document.getElementById(`tile-${i}`)?.requestFullscreen()} aria-label=${`Full screen ${tile.label}`}>Full screen</button>
+                      ${tile.channelid
+                        ? html`<button type="button" aria-pressed=${ptzTile === i} onClick=${() => setPtzTile(ptzTile === i ? -1 : i)} aria-label=${`PTZ ${tile.label}`}>PTZ</button>`
+                        : null}
                       <button type="button" onClick=${() => stop(i)} aria-label=${`Stop ${tile.label}`}>Stop</button>
                     </div>
                     <${Player} key=${tile.key} url=${tile.url} label=${tile.label} />`
@@ -129,7 +166,9 @@ export function Live({ params }: { params: URLSearchParams }) {
             </div>`,
           )}
         </div>
-        <!-- PTZ pad (GB28181 control) and Talk (intercom) join the tile bar with their issues. -->
+        ${ptzTile >= 0 && ptzTile < split && tiles[ptzTile]?.channelid
+          ? html`<${PtzPad} key=${tiles[ptzTile]!.channelid} channelid=${tiles[ptzTile]!.channelid!} label=${tiles[ptzTile]!.label} />`
+          : null}
       </div>
     </div>
   <//>`;

@@ -1,5 +1,5 @@
 import { useRef } from 'preact/hooks';
-import { api, filters, type List, type StreamRow } from '../api.js';
+import { api, filters, recentAlarms, type List, type StreamRow } from '../api.js';
 import { fmt, html, Page, useLoad } from '../ui.js';
 
 interface Part {
@@ -58,9 +58,17 @@ async function loadOverview() {
   return { devices, online, channels, streams: open.List, health, metrics: metricsText, log, at: Date.now() };
 }
 
+/** The fields of an alarm event worth a glance (type, priority, description, flags). */
+function alarmText(data: Record<string, unknown>): string {
+  return ['priority', 'method', 'alarmType', 'eventType', 'description', 'alarms']
+    .filter((k) => data[k] !== undefined && data[k] !== '')
+    .map((k) => `${k} ${typeof data[k] === 'object' ? JSON.stringify(data[k]) : String(data[k])}`)
+    .join(', ');
+}
+
 export function Overview() {
   const previous = useRef<{ at: number; inBytes: number; outBytes: number } | null>(null);
-  const { data, error } = useLoad(loadOverview, [], ['devices.', 'streams.'], 5000);
+  const { data, error } = useLoad(loadOverview, [], ['devices.', 'streams.', 'channels.alarm', 'vehicles.alarm'], 5000);
   let rates: { in: number; out: number } | null = null;
   if (data?.metrics) {
     const inBytes = sum(data.metrics, 'camgate_media_received_bytes_total');
@@ -118,6 +126,14 @@ export function Overview() {
         )}
       </tbody>
     </table>
+    <h2>Alarms</h2>
+    ${recentAlarms.length === 0
+      ? html`<p>None since this console connected.</p>`
+      : html`<ol class="alarms" aria-label="Alarms since this console connected, newest first">
+          ${recentAlarms.slice(0, 20).map(
+            (a) => html`<li><time datetime=${new Date(a.at).toISOString()}>${new Date(a.at).toLocaleString()}</time> <strong>${a.event === 'vehicles.alarm' ? `vehicle ${String(a.data.sim ?? '')}` : `channel ${String(a.data.channelid ?? '')}`}</strong> ${alarmText(a.data)}</li>`,
+          )}
+        </ol>`}
     <h2>Recent warnings and errors</h2>
     ${data.log.length === 0
       ? html`<p>None since the start.</p>`

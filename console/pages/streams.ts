@@ -66,7 +66,7 @@ export function Streams() {
     <${Status} message=${message} failed=${failed} />
     <table class="streams">
       <caption class="sr-only">Streams</caption>
-      <thead><tr><th scope="col">stream</th><th scope="col">kind</th><th scope="col">source</th><th scope="col">age</th><th scope="col">media</th><th scope="col">state</th><th scope="col">actions</th></tr></thead>
+      <thead><tr><th scope="col">stream</th><th scope="col">kind</th><th scope="col">source</th><th scope="col">age</th><th scope="col">media</th><th scope="col">viewers</th><th scope="col">bitrate</th><th scope="col">state</th><th scope="col">actions</th></tr></thead>
       <tbody>
         ${(data ?? []).map(
           (s) => html`<tr>
@@ -74,22 +74,22 @@ export function Streams() {
               <td>${s.kind}${s.t === 1 ? ' playback' : ' live'}</td>
               <td>${source(s)}</td>
               <td>${fmt.age(s.addtime)}</td>
-              <td>${s.stream ? 'flowing' : 'waiting'}${s.worker !== null && s.worker !== undefined ? ` (worker ${s.worker})` : ''}</td>
+              <td>${s.stream ? 'flowing' : 'waiting'}${s.live?.video ? `, ${s.live.video.codec.toUpperCase()} ${s.live.video.width}×${s.live.video.height}` : ''}${s.live?.audio ? `, ${s.live.audio.codec.toUpperCase()}` : ''}${s.worker !== null && s.worker !== undefined ? ` (worker ${s.worker})` : ''}</td>
+              <td>${s.live ? s.live.viewers : '—'}</td>
+              <td>${s.live ? fmt.bits(s.live.bitsPerSecond) : '—'}</td>
               <td>${s.status === 0 ? 'open' : `closed: ${s.reason ?? ''}`}</td>
               <td class="actions">
                 ${s.status === 0
                   ? html`<button type="button" aria-expanded=${open === s.streamid} onClick=${() => setOpen(open === s.streamid ? '' : s.streamid)} aria-label=${`Forwards of ${s.streamid}`}>Forwards</button>
-                      ${/^[0-9A-F]{8}$/i.test(s.streamid)
-                        ? html`<button type="button" class="danger" aria-label=${`Stop stream ${s.streamid}`} onClick=${() => run(() => api.del(`/streams/${s.streamid}`).then(reload), `stream ${s.streamid} stopped`)}>Stop</button>`
-                        : null}`
+                      <button type="button" class="danger" aria-label=${`Stop stream ${s.streamid}`} onClick=${() => run(() => api.del(`/streams/${encodeURIComponent(s.streamid)}`).then(reload), `stream ${s.streamid} stopped`)}>Stop</button>`
                   : null}
               </td>
             </tr>
-            ${open === s.streamid ? html`<tr><td colspan="7"><${Forwards} stream=${s} /></td></tr>` : null}`,
+            ${open === s.streamid ? html`<tr><td colspan="9"><${Forwards} stream=${s} /></td></tr>` : null}`,
         )}
-        ${data && data.length === 0 ? html`<tr><td colspan="7">No ${closed ? '' : 'open '}streams.</td></tr>` : null}
+        ${data && data.length === 0 ? html`<tr><td colspan="9">No ${closed ? '' : 'open '}streams.</td></tr>` : null}
       </tbody>
     </table>
-    <p class="note">Viewers and bitrate per stream are not reported by the media plane yet; the Overview shows the totals. A playing tile in Live view shows its codec, resolution and bitrate.</p>
+    <p class="note">Viewers and bitrate come from the built-in viewer server (bitrate over the last ~2 s, as muxed for viewers); streams on ZLMediaKit show none.</p>
   <//>`;
 }

@@ -4,6 +4,7 @@ import type { Logger } from 'pino';
 import { ManagedChild, processSpawner, threadSpawner, type ChildHealth } from '../shared/child.js';
 import type { RecentLog } from './recent-log.js';
 import { bindOf, listeningAddresses, listeningLines } from './listening.js';
+import { Simulations } from './simulations.js';
 import type { CamgateConfig } from '../shared/config/config.js';
 import { mediaWorkerCount } from '../shared/config/worker-count.js';
 import type { MediaContract, MediaPing } from '../shared/contracts/media.js';
@@ -63,6 +64,7 @@ export class Supervisor {
   #store: Store | null = null;
   #sip: ManagedChild<SipContract> | null = null;
   #jt808: ManagedChild<Jt808Contract> | null = null;
+  #simulations: Simulations | null = null;
   #media: ManagedChild<MediaContract> | null = null;
   #api: FastifyInstance | null = null;
   #metrics: Metrics | null = null;
@@ -152,6 +154,8 @@ export class Supervisor {
     if (this.#zlm) await this.#checkZlm(this.#zlm, streams);
     log.info('all parts started');
     for (const line of listeningLines(await this.listening())) log.info(line);
+    this.#simulations = new Simulations(this.config.jt1078.simulations, log.child({ part: 'simulations' }));
+    this.#simulations.start();
     return { apiAddress };
   }
 
@@ -477,6 +481,7 @@ export class Supervisor {
           log.error({ part: name, err: error }, 'stop failed');
         }
       };
+      await step('simulations', () => this.#simulations?.stop());
       await step('api', () => this.#api?.close());
       await step('streams', async () => {
         const ended = await this.#streams?.shutdown(SHUTDOWN_BYE_WAIT_MS);

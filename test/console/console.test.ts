@@ -12,12 +12,13 @@ import { mkdirSync, mkdtempSync, readFileSync, readdirSync, statSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, type Page } from 'playwright-core';
-import { getJson, startAppliance, waitFor } from '../helpers/appliance.js';
+import { getJson, startHealthyAppliance, waitFor } from '../helpers/appliance.js';
 import { needPeer } from '../helpers/peers.js';
 import { startSipp } from '../helpers/sipp.js';
+import { scratchDatabase } from '../helpers/mariadb.js';
 import { freePort } from '../helpers/ports.js';
 import { capturesDir } from '../helpers/jt1078.js';
-import { startSimulation } from '../../src/tools/sim/index.js';
+import { startSimulation, startTerminalSimulation } from '../../src/tools/sim/index.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const TOKEN = 'console-test-operator-token';
@@ -91,9 +92,18 @@ async function expectPlaying(tt: Test, page: Page, label: string): Promise<Playb
   const first = await waitFor(async () => {
     const p = await playback(page, label);
     return p.total > 50 && p;
-  }, 15_000, `${label}: more than 50 decoded frames`);
-  await page.waitForTimeout(1000);
-  const later = await playback(page, label);
+  }, 15_000, `${label}: more than 50 decoded frames`).catch(async (error: Error) => {
+    // Say what the page showed: the player's error line, the tile's figures, the video's state.
+    const tiles = await page.locator('.tile').allTextContents().catch(() => []);
+    const state = await playback(page, label).catch((e: Error) => e.message);
+    throw new Error(`${error.message}; video ${JSON.stringify(state)}; tiles ${JSON.stringify(tiles)}`);
+  });
+  // Time moves on: at least 0.5 s of media within 5 s (a loaded 2-core machine decodes
+  // three streams more slowly than real time at moments; a stalled player never gets there).
+  const later = await waitFor(async () => {
+    const p = await playback(page, label);
+    return p.currentTime > first.currentTime + 0.5 && p;
+  }, 5000, `${label}: currentTime advances`).catch(() => playback(page, label));
   tt.ok(later.currentTime > first.currentTime + 0.5, `${label}: currentTime advances (${first.currentTime.toFixed(2)} → ${later.currentTime.toFixed(2)} s)`);
   tt.ok(later.total > 50, `${label}: ${later.total} frames decoded`);
   // Dropped frames are the browser's decoder falling behind; on a 2-core machine shared with
@@ -102,20 +112,8 @@ async function expectPlaying(tt: Test, page: Page, label: string): Promise<Playb
   return later;
 }
 
-t.test('the console in Chromium: sign in, a device appears live, its GB2312 channel and a JT/T 1078 terminal play', async (t) => {
-  mkdirSync(artefacts, { recursive: true });
-  const pcap = longPcap();
-  const app = await startAppliance({ api: { tokens: [TOKEN] }, sip: SERVER, gb28181: { registration: 'open' }, streams: { noViewerClose: 0 } });
-  t.teardown(async () => {
-    if (app.process.exitCode === null) {
-      app.process.kill('SIGTERM');
-      await app.exited;
-    }
-  });
-  await waitFor(async () => (await getJson(`${app.api}/healthz`)).status === 200, 15_000, 'healthy').catch((e: Error) => {
-    throw new Error(`${e.message}\n${app.output()}`);
-  });
-
+/** Headless Debian Chromium with a fresh profile; page errors collected. */
+async function openBrowser(t: Test) {
   const context = await chromium.launchPersistentContext(mkdtempSync(join(tmpdir(), 'camgate-chromium-')), {
     executablePath: CHROMIUM,
     headless: true,
@@ -126,6 +124,42 @@ t.test('the console in Chromium: sign in, a device appears live, its GB2312 chan
   const page = context.pages()[0] ?? (await context.newPage());
   const pageErrors: string[] = [];
   page.on('pageerror', (e) => pageErrors.push(e.message));
+  return { context, page, pageErrors };
+}
+
+/** The appliance as the console test runs it, healthy; `store` overrides the SQLite default. */
+async function startConsoleAppliance(t: Test, jt808Port: number, store?: { url: string }) {
+  return startHealthyAppliance(t, {
+    api: { tokens: [TOKEN] },
+    sip: SERVER,
+    gb28181: { registration: 'open' },
+    streams: { noViewerClose: 0 },
+    jt808: { port: jt808Port, registration: 'open' },
+    ...(store ? { store } : {}),
+  });
+}
+
+/** A sipp camera (one device, GB2312 channel name) registering to the appliance and streaming on INVITE. */
+async function startCamera(t: Test, sipPort: number, pcap: string) {
+  const sipp = startSipp(
+    [
+      `127.0.0.1:${sipPort}`, '-i', '127.0.0.1', '-p', String(await freePort()), '-mp', String(await freePort()),
+      '-sf', 'gb_device.xml', '-oocsf', 'gb_device_ooc_gb2312.xml', '-inf', 'device1.csv', '-m', '1', '-d', '1000', '-set', 'KA_COUNT', '90',
+    ],
+    150_000,
+    [pcap],
+  );
+  t.teardown(() => sipp.stop());
+  return sipp;
+}
+
+t.test('the console in Chromium: sign in, a device appears live, its GB2312 channel and a JT/T 1078 terminal play', async (t) => {
+  mkdirSync(artefacts, { recursive: true });
+  const pcap = longPcap();
+  const jt808Port = await freePort();
+  const app = await startConsoleAppliance(t, jt808Port);
+
+  const { context, page, pageErrors } = await openBrowser(t);
 
   // First screen, cold cache: the sign-in form.
   const started = Date.now();
@@ -169,15 +203,7 @@ t.test('the console in Chromium: sign in, a device appears live, its GB2312 chan
   t.match(page.url(), /#\/devices$/, 'nav links work from the keyboard');
 
   // A device registers while the page is open: it and its channel appear through /events.
-  const sipp = startSipp(
-    [
-      `127.0.0.1:${app.sipPort}`, '-i', '127.0.0.1', '-p', String(await freePort()), '-mp', String(await freePort()),
-      '-sf', 'gb_device.xml', '-oocsf', 'gb_device_ooc_gb2312.xml', '-inf', 'device1.csv', '-m', '1', '-d', '1000', '-set', 'KA_COUNT', '90',
-    ],
-    150_000,
-    [pcap],
-  );
-  t.teardown(() => sipp.stop());
+  const sipp = await startCamera(t, app.sipPort, pcap);
   const channel = page.locator('li.channel', { hasText: CAMERA_NAME });
   await channel.waitFor({ timeout: 20_000 });
   await page.locator('li.device', { hasText: '34020000001320000001' }).locator(':scope > .row > .badge.on').waitFor();
@@ -196,6 +222,28 @@ t.test('the console in Chromium: sign in, a device appears live, its GB2312 chan
   await page.locator('.play-info', { hasText: '640×480' }).first().waitFor();
   t.match(await page.locator('.play-info').first().textContent(), /avc1\.[0-9a-f]{6}.*640×480.*bit\/s/, 'codec, resolution and bitrate shown');
 
+  // The PTZ pad: hold Right (a DeviceControl PTZCmd the sipp camera answers 200), release (stop), call a preset.
+  await page.getByRole('button', { name: `PTZ ${CAMERA_NAME}` }).click();
+  const pad = page.getByRole('region', { name: `PTZ of ${CAMERA_NAME}` });
+  const right = pad.getByRole('button', { name: 'Right', exact: true });
+  await right.hover();
+  await page.mouse.down();
+  await pad.getByRole('status').filter({ hasText: 'Right: moving' }).waitFor({ timeout: 20_000 });
+  await page.mouse.up();
+  await pad.getByRole('status').filter({ hasText: 'stopped' }).waitFor({ timeout: 20_000 });
+  await pad.getByLabel('Preset').fill('3');
+  await pad.getByRole('button', { name: 'Call preset' }).click();
+  await pad.getByRole('status').filter({ hasText: 'preset 3: called' }).waitFor({ timeout: 20_000 });
+  let controls = '';
+  const answered = (command: string) => Number(new RegExp(`camgate_gb28181_commands_total\\{(?=[^}]*command="${command}")(?=[^}]*result="answered")[^}]*\\} (\\d+)`).exec(controls)?.[1] ?? 0);
+  // The SIP thread's counters reach /metrics with its next snapshot.
+  await waitFor(async () => {
+    controls = await (await fetch(`${app.api}/metrics`)).text();
+    return answered('preset') === 1;
+  }, 10_000, 'the preset command counted').catch(() => undefined);
+  t.equal(answered('ptz'), 2, 'the move and its stop reached the camera and were answered');
+  t.equal(answered('preset'), 1, 'the preset call too');
+
   // A JT/T 1078 terminal connects: it appears in the list (streams.started) and plays too.
   const system = (await (await fetch(`${app.api}/system`, { headers: { authorization: `Bearer ${TOKEN}` } })).json()) as { data: { listening: Array<{ name: string; bind: string }> } };
   const jtPort = Number(system.data.listening.find((l) => l.name === 'jt1078-realtime')?.bind.split(':').pop());
@@ -213,18 +261,63 @@ t.test('the console in Chromium: sign in, a device appears live, its GB2312 chan
   await page.getByRole('radio', { name: '4', exact: true }).check();
   await checkPage(t, page, '4-live');
 
+  // A JT/T 808 vehicle registers (with its emergency alarm bit set): the Vehicles page lists it
+  // live, its channel button plays it in the Live view (0x9101), and the alarm shows on the Overview.
+  const vehicleSim = await startTerminalSimulation({
+    port: jt808Port,
+    simBase: '13800000077',
+    capture: `${capturesDir}data.txt`,
+    terminal: { heartbeatMs: 5000, positionMs: 1000, alarmBits: 1 },
+  });
+  t.teardown(() => vehicleSim.stop());
+  await page.getByRole('link', { name: 'Vehicles' }).click();
+  await page.getByRole('heading', { name: 'Vehicles' }).waitFor();
+  const vehicleRow = page.locator('tr.vehicle', { hasText: '13800000077' });
+  await vehicleRow.locator('.badge.on').waitFor({ timeout: 20_000 });
+  t.pass('the vehicle appears online without a reload');
+  await vehicleRow.locator('td.position', { hasText: /\d+\.\d{5}, \d+\.\d{5}/ }).waitFor({ timeout: 20_000 });
+  t.match(await vehicleRow.textContent(), /H\.264 video, G\.711A audio 8 kHz/, 'its last position and 0x1003 attributes in words');
+  await checkPage(t, page, '5-vehicles');
+  await vehicleRow.getByRole('button', { name: /^Play .* channel 1$/ }).click();
+  await page.getByRole('heading', { name: 'Live view' }).waitFor();
+  const vehicleLabel = (await page.locator('.tile-bar .name').filter({ hasText: 'channel 1' }).filter({ hasNotText: 'terminal' }).first().textContent({ timeout: 20_000 }))!;
+  await expectPlaying(t, page, vehicleLabel);
+  await page.getByRole('link', { name: 'Overview' }).click();
+  await page.getByRole('heading', { name: 'Overview' }).waitFor();
+  await page.locator('ol.alarms li', { hasText: 'vehicle 13800000077' }).waitFor({ timeout: 10_000 });
+  t.pass('the vehicle\'s alarm is listed on the Overview');
+
+  // Playback of the vehicle's recordings (0x9205 list, 0x9201 play, 0x9202 pause and speed).
   await page.getByRole('link', { name: 'Playback' }).click();
   await page.getByRole('heading', { name: 'Playback' }).waitFor();
-  await checkPage(t, page, '5-playback');
+  await page.getByLabel('Channel').selectOption({ label: vehicleLabel });
+  await page.getByRole('button', { name: 'Find recordings' }).click();
+  await page.getByRole('status').filter({ hasText: '30 recordings' }).waitFor({ timeout: 20_000 });
+  await page.locator('ol.records button').first().click();
+  const recording = (await page.locator('.tile.playback .name').textContent({ timeout: 20_000 }))!;
+  await expectPlaying(t, page, recording);
+  const playbackControl = page.getByRole('group', { name: 'Playback control' });
+  await playbackControl.getByRole('button', { name: 'Pause' }).click();
+  await page.getByRole('status').filter({ hasText: 'paused' }).waitFor({ timeout: 20_000 });
+  await playbackControl.getByRole('button', { name: 'Resume' }).click();
+  await page.getByRole('status').filter({ hasText: 'resumed' }).waitFor({ timeout: 20_000 });
+  await playbackControl.getByLabel('Speed').selectOption('3');
+  await page.getByRole('status').filter({ hasText: 'speed ×4' }).waitFor({ timeout: 20_000 });
+  const sent = await (await fetch(`${app.api}/metrics`)).text();
+  t.match(sent, /camgate_jt808_messages_total\{direction="out",msg="9202"\} 3\n/, 'pause, resume and speed reached the terminal as 0x9202');
+  await checkPage(t, page, '6-playback');
+  await page.getByRole('button', { name: 'Stop playback' }).click();
 
   await page.getByRole('link', { name: 'Streams' }).click();
   await page.getByRole('heading', { name: 'Streams' }).waitFor();
   const gbRow = page.locator('tr', { hasText: '34020000001310000001' });
   await gbRow.waitFor();
   await page.locator('tr', { hasText: 'live/jt1078-295696659617-1' }).waitFor();
+  await gbRow.filter({ hasText: /H264 640×480/ }).filter({ hasText: /[0-9.]+ (kbit|Mbit)\/s/ }).waitFor({ timeout: 15_000 });
+  t.pass('the camera stream\'s codec, picture size and bitrate from the media plane');
   await gbRow.getByRole('button', { name: /^Forwards of/ }).click();
   await page.getByText('No forwards.').waitFor();
-  await checkPage(t, page, '6-streams');
+  await checkPage(t, page, '7-streams');
   await gbRow.getByRole('button', { name: /^Stop stream/ }).click();
   await page.getByText(/stream [0-9A-F]{8} stopped/).waitFor();
   t.equal(await page.locator('tr', { hasText: '34020000001310000001' }).count(), 0, 'stopped stream leaves the table');
@@ -233,9 +326,48 @@ t.test('the console in Chromium: sign in, a device appears live, its GB2312 chan
   await page.getByRole('heading', { name: 'Settings' }).waitFor();
   await page.getByRole('rowheader', { name: 'jt1078-realtime' }).waitFor();
   t.notMatch(await page.locator('pre.config').textContent(), TOKEN, 'the token is masked');
-  await checkPage(t, page, '7-settings');
+  await checkPage(t, page, '8-settings');
 
   t.same(pageErrors, [], 'no uncaught errors in the page');
   sipp.stop();
   sim.stop();
+  await vehicleSim.stop();
+});
+
+t.test('the console against MySQL: a device and a vehicle appear live, a channel plays, settings name the MySQL store', async (t) => {
+  const db = await scratchDatabase(t, 'camgate_console');
+  if (!db) return;
+  t.teardown(() => db.drop());
+  const pcap = longPcap();
+  const jt808Port = await freePort();
+  const app = await startConsoleAppliance(t, jt808Port, { url: db.url });
+  const { page, pageErrors } = await openBrowser(t);
+  await page.goto(`${app.api}/`);
+  await page.getByLabel('API token').fill(TOKEN);
+  await page.keyboard.press('Enter');
+  await page.getByRole('heading', { name: 'Overview' }).waitFor();
+
+  await page.getByRole('link', { name: 'Devices' }).click();
+  const sipp = await startCamera(t, app.sipPort, pcap);
+  const channel = page.locator('li.channel', { hasText: CAMERA_NAME });
+  await channel.waitFor({ timeout: 20_000 });
+  t.pass('device and GB2312 channel shown live, stored in MySQL');
+  await channel.getByRole('button', { name: `Play ${CAMERA_NAME}` }).click();
+  await expectPlaying(t, page, CAMERA_NAME);
+
+  const vehicleSim = await startTerminalSimulation({ port: jt808Port, simBase: '13800000078', capture: `${capturesDir}data.txt`, terminal: { heartbeatMs: 5000, positionMs: 1000 } });
+  t.teardown(() => vehicleSim.stop());
+  await page.getByRole('link', { name: 'Vehicles' }).click();
+  await page.locator('tr.vehicle', { hasText: '13800000078' }).locator('.badge.on').waitFor({ timeout: 20_000 });
+  t.pass('vehicle online, stored in MySQL');
+
+  await page.getByRole('link', { name: 'Streams' }).click();
+  await page.locator('tr', { hasText: '34020000001310000001' }).waitFor();
+  await page.getByRole('link', { name: 'Settings' }).click();
+  await page.getByRole('heading', { name: 'Settings' }).waitFor();
+  t.match(await page.locator('pre.config').textContent(), /mysql:\/\/root@127\.0\.0\.1:3306\/camgate_console_/, 'the store is MySQL');
+  await page.screenshot({ path: join(artefacts, 'mysql-settings.png'), fullPage: true });
+  t.same(pageErrors, [], 'no uncaught errors in the page');
+  sipp.stop();
+  await vehicleSim.stop();
 });

@@ -70,6 +70,23 @@ t.test('a simulated vehicle registers, streams on request, plays as HTTP-FLV, an
   t.equal(probed.json.streams?.[0]?.codec_name, 'h264', `ffprobe: ${probed.stderr.slice(0, 300)}`);
   t.ok(Number(probed.json.streams?.[0]?.nb_read_frames) >= 10, `HTTP-FLV decodes: ${probed.json.streams?.[0]?.nb_read_frames} frames`);
 
+  // While a viewer watches, GET /streams carries the media plane's live figures for the row.
+  const viewer = new AbortController();
+  const watching = await fetch(row.urls.flv, { signal: viewer.signal });
+  const reader = watching.body!.getReader();
+  const drain = (async () => {
+    for (;;) if ((await reader.read().catch(() => ({ done: true }))).done) return;
+  })();
+  const live = await waitFor(async () => {
+    const list = await getJson(`${app.api}/streams?filters=${encodeURIComponent(`[{"field_name":"id","operator":"=","value":${row.id}}]`)}`);
+    const figures = list.body.data.List[0]?.live;
+    return figures?.viewers === 1 && figures.bitsPerSecond > 0 && figures;
+  }, 10_000, 'live figures with one viewer and a bitrate');
+  t.match(live, { viewers: 1, video: { codec: 'h264', width: 720, height: 576 } }, `live figures: ${JSON.stringify(live)}`);
+  t.ok(live.bitsPerSecond > 100_000 && live.bitsPerSecond < 20_000_000, `bitrate ${live.bitsPerSecond} bit/s`);
+  viewer.abort();
+  await drain;
+
   const del = await fetch(`${app.api}/streams/${encodeURIComponent(row.streamid)}`, { method: 'DELETE' });
   t.equal(del.status, 200, `DELETE: ${await del.text()}`);
   await waitFor(async () => events.some((e) => e.type === 'action' && e.action.type === 'close-stream'), 5000, '0x9102 seen by the terminal');

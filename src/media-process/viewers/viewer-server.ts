@@ -23,6 +23,7 @@ import type { HttpRequest, HttpResponse, TemplatedApp, us_listen_socket, WebSock
 import { RingBuffer } from '../../shared/ring.js';
 import type { FlvStreamInfo, FlvTag } from '../../protocol/flv/muxer.js';
 import type { FlvOpenRecord } from '../../shared/contracts/flv-records.js';
+import type { LiveStreamStats } from '../../shared/contracts/media.js';
 import { FlvFanout, type FlvFanoutStats, type FlvViewer, type FlvViewerOptions, type FlvViewerSink, type FlvViewerStats } from './flv-fanout.js';
 import { WorkerFlvFeed, type FlvFeedTarget, type WorkerFeedStats } from './worker-feed.js';
 
@@ -76,7 +77,12 @@ interface StreamEntry {
   readonly slot: number;
   readonly index: number;
   readonly fanout: FlvFanout;
+  /** The last rate sample: bytes in (FLV tags) at `at`, and the rate over the interval before it. */
+  readonly rate: { bytes: number; at: number; bitsPerSecond: number };
 }
+
+/** Rate samples are taken by the viewer check timer at most this often. */
+const RATE_INTERVAL_MS = 2000;
 
 interface WsViewerData {
   entry: StreamEntry;
@@ -250,7 +256,30 @@ export class ViewerServer implements FlvFeedTarget {
 
   /** Enforces stuck and start timeouts now (also runs on a timer). */
   checkViewers(now = this.#clock()): void {
-    for (const entry of this.#byName.values()) entry.fanout.checkViewers(now);
+    for (const entry of this.#byName.values()) {
+      entry.fanout.checkViewers(now);
+      const { rate } = entry;
+      if (now - rate.at < RATE_INTERVAL_MS) continue;
+      const bytes = entry.fanout.stats().bytesIn;
+      rate.bitsPerSecond = Math.round(((bytes - rate.bytes) * 8000) / (now - rate.at));
+      rate.bytes = bytes;
+      rate.at = now;
+    }
+  }
+
+  /** Every announced stream's viewers, media bitrate (FLV bytes in, over the last ~2 s) and codecs. */
+  liveStats(): LiveStreamStats[] {
+    return [...this.#byName.values()].map(({ name, fanout, rate }) => {
+      const info = fanout.streamInfo;
+      return {
+        name,
+        viewers: fanout.viewerCount,
+        bitsPerSecond: rate.bitsPerSecond,
+        bytesIn: fanout.stats().bytesIn,
+        ...(info.videoCodec ? { video: { codec: info.videoCodec, width: info.width ?? 0, height: info.height ?? 0 } } : {}),
+        ...(info.audioCodec ? { audio: { codec: info.audioCodec, sampleRate: info.audioSampleRate ?? 0 } } : {}),
+      };
+    });
   }
 
   stats(): ViewerServerStats {
@@ -309,7 +338,7 @@ export class ViewerServer implements FlvFeedTarget {
       ...(o.viewer === undefined ? {} : { viewer: o.viewer }),
       startTimeoutMs: o.startTimeoutMs ?? 15_000,
     });
-    const entry: StreamEntry = { name: open.name, slot, index, fanout };
+    const entry: StreamEntry = { name: open.name, slot, index, fanout, rate: { bytes: 0, at: this.#clock(), bitsPerSecond: 0 } };
     const sameIndex = record.streams.get(index);
     if (sameIndex) this.#endStream(sameIndex, 'replaced by a newer stream');
     record.streams.set(index, entry);

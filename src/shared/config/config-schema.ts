@@ -187,6 +187,22 @@ export const configSchema = {
             },
           },
         },
+        simulations: {
+          type: 'array',
+          default: [],
+          maxItems: 1000,
+          items: {
+            type: 'object',
+            additionalProperties: false,
+            required: ['name', 'addr'],
+            properties: {
+              name: { type: 'string', minLength: 1, maxLength: 4096 },
+              addr: { type: 'string', pattern: '^[A-Za-z0-9.:\\[\\]-]+:[0-9]{1,5}$', maxLength: 300 },
+              sim: { type: 'string', pattern: '^[0-9]{1,20}$' },
+              channel: { type: 'integer', minimum: 1, maximum: 255 },
+            },
+          },
+        },
       },
     },
     jt808: {
@@ -302,6 +318,14 @@ export interface SipLimits {
   trackedAddresses: number;
 }
 
+/** One replayed capture: the file (`name`, as m7s), where to send it, optional SIM and channel rewrite. */
+export interface Jt1078Simulation {
+  name: string;
+  addr: string;
+  sim?: string;
+  channel?: number;
+}
+
 export interface CamgateConfig {
   api: { host: string; port: number; tokens: string[]; publicMetrics: boolean; bodyLimit: number };
   sip: {
@@ -347,6 +371,8 @@ export interface CamgateConfig {
     realtime: Jt1078Service;
     playback: Jt1078Service;
     forward: Destination[];
+    /** m7s-jt1078's `simulations`: captures replayed from start-up (src/supervisor/simulations.ts). */
+    simulations: Jt1078Simulation[];
   };
   jt808: {
     host: string;

@@ -3,7 +3,7 @@ import { Ajv, type ErrorObject } from 'ajv';
 import { parseDocument } from 'yaml';
 import { configSchema, type CamgateConfig } from './config-schema.js';
 
-export type { CamgateConfig } from './config-schema.js';
+export type { CamgateConfig, Jt1078Simulation } from './config-schema.js';
 
 /** sysexits.h EX_CONFIG: systemd and operators read it as "fix the configuration". */
 export const EXIT_CONFIG = 78;

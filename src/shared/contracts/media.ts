@@ -29,6 +29,18 @@ export interface StreamInfo {
   destinations?: Destination[];
 }
 
+/** What the built-in viewer server sees of a live stream (`streams.stats`). */
+export interface LiveStreamStats {
+  name: string;
+  /** HTTP-FLV and WS-FLV viewers now. */
+  viewers: number;
+  /** Media bitrate as muxed for viewers (audio and video), over the last ~2 s. */
+  bitsPerSecond: number;
+  bytesIn: number;
+  video?: { codec: string; width: number; height: number };
+  audio?: { codec: string; sampleRate: number };
+}
+
 export interface StreamStopped extends StreamInfo {
   reason: string;
   endedAt: number;
@@ -100,6 +112,8 @@ export type MediaContract = {
     'worker.kill': [{ slot: number }, boolean];
     /** Names of the GB28181 inputs open now (`rtp/<streamid>`), media or not yet: for reconciling stream rows. */
     'rtp.inputs': [void, string[]];
+    /** Viewers, bitrate and codecs of every live stream (empty with media.server: zlm). */
+    'streams.stats': [void, LiveStreamStats[]];
   };
   up: Record<never, never>;
   downNotes: Record<never, never>;

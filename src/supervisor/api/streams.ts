@@ -40,8 +40,23 @@ export const streamSchema = {
     addtime: int,
     uptime: int,
     closed_at: { type: ['integer', 'null'] },
+    live: {
+      type: 'object',
+      description:
+        'Open streams on the built-in media server only (GET /streams): what the viewer server sees now. Absent when the media process does not answer within 1 s.',
+      properties: {
+        viewers: { type: 'integer', description: 'HTTP-FLV and WS-FLV viewers' },
+        bitsPerSecond: { type: 'integer', description: 'Media bitrate (audio and video as muxed for viewers) over the last ~2 s' },
+        bytesIn: int,
+        video: { type: 'object', properties: { codec: str, width: int, height: int } },
+        audio: { type: 'object', properties: { codec: str, sampleRate: int } },
+      },
+    },
   },
 } as const;
+
+/** How long GET /streams waits for the media process's live figures before answering without them. */
+const LIVE_STATS_TIMEOUT_MS = 1000;
 
 export function streamsRoutes(manager: () => StreamManager | null, vehicles: () => VehicleControl | null = () => null) {
   return async function routes(app: FastifyInstance): Promise<void> {
@@ -94,7 +109,16 @@ export function streamsRoutes(manager: () => StreamManager | null, vehicles: () 
       },
       async (request) => {
         const { total, list } = await store.streams.list(request.query);
-        return ok({ Total: total, List: list });
+        const open = list.filter((row) => row.status === 0 && row.media_server !== 'zlm');
+        const channel = open.length > 0 ? app.deps.media?.() : null;
+        if (!channel) return ok({ Total: total, List: list });
+        const stats = await channel.request('streams.stats', undefined, LIVE_STATS_TIMEOUT_MS).catch(() => null);
+        const byName = new Map((stats ?? []).map(({ name, ...live }) => [name, live]));
+        const withLive = list.map((row) => {
+          const live = row.status === 0 ? byName.get(row.kind === 'gb28181' ? rtpStreamName(row.streamid) : row.streamid) : undefined;
+          return live ? { ...row, live } : row;
+        });
+        return ok({ Total: total, List: withLive });
       },
     );
 

@@ -76,6 +76,8 @@ export interface SimTerminalOptions {
   /** Sub-package indexes left out the first time a long message is sent (to exercise 0x8003). */
   dropPacketsOnce?: readonly number[];
   avAttributes?: AvAttributes;
+  /** Alarm bits (Table 24, e.g. 1 = emergency) reported in every 0x0200. Default 0. */
+  alarmBits?: number;
 }
 
 export type TerminalState = 'idle' | 'registering' | 'authenticating' | 'online' | 'refused' | 'stopped';
@@ -263,7 +265,7 @@ export class SimTerminal {
     if (here.latitude < 0) status |= StatusBit.South;
     if (here.longitude < 0) status |= StatusBit.West;
     const body = encodeLocation({
-      alarm: 0,
+      alarm: this.options.alarmBits ?? 0,
       status,
       latitudeE6: Math.round(Math.abs(here.latitude) * 1e6),
       longitudeE6: Math.round(Math.abs(here.longitude) * 1e6),
