@@ -252,6 +252,7 @@ export class MediaProcess {
   #serve(): void {
     this.#channel
       .handle('streams', () => [...this.#streams.values()])
+      .handle('rtp.inputs', () => [...this.#rtpInputs.keys()])
       .handle('streams.stats', () => this.#viewers?.liveStats() ?? [])
       .handle('rtp.open', (request) => this.#openRtp(request))
       .handle('rtp.close', async ({ name, reason }) => {

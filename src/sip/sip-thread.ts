@@ -64,10 +64,12 @@ export class SipThread {
   readonly #channel: SipChannel;
   readonly #log: Logger;
   readonly #listen: { host: string; port: number; transports: string[] };
+  readonly #clock: Clock;
 
   constructor(init: SipInit, channel: SipChannel, clock: Clock = systemClock) {
     const { config } = init;
     this.#channel = channel;
+    this.#clock = clock;
     this.#listen = { host: config.sip.host, port: config.sip.port, transports: [...config.sip.transports] };
     this.#log = createLogger(config.log.level, { thread: 'sip' });
     const counters = SharedCounters.attach(init.counters, SIP_COUNTER_NAMES);
@@ -210,7 +212,19 @@ export class SipThread {
         return this.control.subscribe(deviceId, kind, options);
       })
       .handle('subscription.stop', async ({ deviceId, kind }) => (await this.control.unsubscribe(deviceId, kind)) ?? null)
-      .handle('subscription.list', ({ deviceId }) => this.control.subscriptions(deviceId));
+      .handle('subscription.list', ({ deviceId }) => this.control.subscriptions(deviceId))
+      .handle('presence.list', () => {
+        const nowMs = this.#clock.now();
+        const nowSeconds = Date.now() / 1000;
+        return [...p.presence.entries()].map((e) => ({
+          deviceId: e.deviceId,
+          transport: e.source.transport,
+          address: e.source.address,
+          port: e.source.port,
+          expiresAt: Math.floor(nowSeconds + (e.expiresAt - nowMs) / 1000),
+          contact: e.contact,
+        }));
+      });
   }
 
   async start(): Promise<void> {

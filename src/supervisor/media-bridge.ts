@@ -17,19 +17,32 @@ export class MediaBridge {
   #config: CamgateConfig;
   #log: Logger;
   #workerRestarted: (slot: number) => void;
+  #storeFailed: (error: unknown) => void;
 
-  constructor(options: { streams: StreamManager; callbacks: StreamCallbacks; config: CamgateConfig; logger: Logger; workerRestarted(slot: number): void }) {
+  constructor(options: {
+    streams: StreamManager;
+    callbacks: StreamCallbacks;
+    config: CamgateConfig;
+    logger: Logger;
+    workerRestarted(slot: number): void;
+    /** A stream path failed (a store outage is then watched, and reconciled when it ends). */
+    storeFailed?(error: unknown): void;
+  }) {
     this.#streams = options.streams;
     this.#callbacks = options.callbacks;
     this.#config = options.config;
     this.#log = options.logger;
     this.#workerRestarted = options.workerRestarted;
+    this.#storeFailed = options.storeFailed ?? (() => undefined);
   }
 
   /** Wires the notes of a (new) media process channel. */
   attach(channel: ParentChannel<MediaContract>): void {
     const streams = this.#streams;
-    const failed = (what: string) => (err: unknown) => this.#log.error({ err }, what);
+    const failed = (what: string) => (err: unknown) => {
+      this.#log.error({ err }, what);
+      this.#storeFailed(err);
+    };
     channel.onNote('stream.started', (stream) => {
       this.#log.info({ stream: stream.name, kind: stream.kind, worker: stream.slot }, 'stream started');
       this.#callbacks.joined(stream);

@@ -11,7 +11,8 @@ import { ApiError } from './api/envelope.js';
 import { ServiceError } from '../shared/errors.js';
 import { rtpStreamId, rtpStreamName } from '../shared/contracts/stream-name.js';
 import type { CamgateConfig } from '../shared/config/config.js';
-import type { Store, Stream } from './store/types.js';
+import type { Store, Stream, StreamInsert } from './store/types.js';
+import { isStoreUnavailable, ownQueue, type WriteBehind } from './write-behind.js';
 import { ZlmBackend, type MediaBackend } from './media-backends.js';
 import { ssrcForName } from '../shared/contracts/destination.js';
 import { CoalescingRunner } from '../shared/coalescing-runner.js';
@@ -42,6 +43,27 @@ export interface StreamManagerDeps {
   emit(event: string, data: Record<string, unknown>, key?: string): void;
   /** Address devices send media to (c= of our offer). */
   mediaHost: string;
+  /** The supervisor's write-behind queue (JT/T 1078 rows); a private one when absent. */
+  writes?: WriteBehind;
+}
+
+/** What happens to the rows of one JT/T 1078 stream name, in order, as it waits in the write-behind queue. */
+type StreamOp =
+  | { kind: 'close'; reason: string }
+  | { kind: 'insert'; row: StreamInsert; closed?: string }
+  | { kind: 'closeId'; id: number; reason: string };
+
+/** Ops of one name, older then newer: a stop right after an unwritten start closes that start's row. */
+function mergeStreamOps(older: StreamOp[], newer: StreamOp[]): StreamOp[] {
+  const out = [...older];
+  for (const op of newer) {
+    const last = out[out.length - 1];
+    if (op.kind === 'close' && last?.kind === 'insert') {
+      if (last.closed === undefined) out[out.length - 1] = { ...last, closed: op.reason };
+    } else if (!(op.kind === 'close' && last?.kind === 'close')) out.push(op);
+  }
+  // Bounded: a terminal flapping through a long outage keeps its latest sessions.
+  return out.length > 8 ? out.slice(-8) : out;
 }
 
 export interface StartOptions {
@@ -77,6 +99,17 @@ export class StreamManager {
   #jt1078Waiters = new Map<string, Set<(row: Stream) => void>>();
   /** Where each JT/T 1078 stream is pushed to ZLMediaKit (media.server: zlm). */
   #zlmPushes = new Map<string, { host: string; port: number }>();
+  /**
+   * Open GB28181 rows as this process last wrote or read them: while the store is
+   * unavailable, a device's BYE, a media time-out or shutdown still find the dialog,
+   * send BYE and queue the row's close (`#queuedCloses`, written behind).
+   */
+  #openRows = new Map<number, Stream>();
+  /** GB28181 rows whose close waits in the write-behind queue: they count as closed. */
+  #queuedCloses = new Set<number>();
+  /** JT/T 1078 streams live in the media plane (from its notes): name → SIM. */
+  #jt1078Live = new Map<string, string>();
+  #writes: WriteBehind;
   /** One recovery at a time: on_server_started and the health probe may both report a restart. */
   #zlmRecovery = new CoalescingRunner(
     () => this.#recoverZlmStreams(),
@@ -86,6 +119,7 @@ export class StreamManager {
   constructor(deps: StreamManagerDeps) {
     this.#d = deps;
     this.#ssrc = new SsrcAllocator(deps.config.sip.domain);
+    this.#writes = deps.writes ?? ownQueue(deps.config.store, deps.logger, 'stream row write');
   }
 
   /** The dialog state of a row, rebuilt from its columns. */
@@ -158,6 +192,7 @@ export class StreamManager {
       worker: opened.slot,
       urls: backend.urls(rtpStreamName(streamid), opened.slot),
     });
+    this.#remember(row);
     this.openIds.add(streamid);
     if (!playback) this.liveIds.add(streamid);
     const sdp = buildOffer({
@@ -186,6 +221,7 @@ export class StreamManager {
         // A device may answer with its own SSRC; it is what will be on the wire.
         ...(answer.ssrc && answer.ssrc !== ssrc ? { ssrc: answer.ssrc } : {}),
       });
+      this.#remember(updated ?? row);
       this.#d.emit('streams.started', { streamid, channelid: channelId, deviceid: device.deviceid, t: row.t }, device.deviceid);
       this.#d.metrics?.invites.inc({ result: 'ok' });
       return updated ?? row;
@@ -195,6 +231,7 @@ export class StreamManager {
       await backend.close(streamid, 'INVITE failed');
       const reason = `INVITE failed: ${error instanceof Error ? error.message : String(error)}`;
       this.openIds.delete(streamid);
+      this.#openRows.delete(row.id);
       await store.streams.close(row.id, reason);
       // The SIP thread's status crosses the channel: 409 offline, 504 no answer, 502 refused.
       if (error instanceof ServiceError) throw new ServiceError(error.status, error.code, reason, error.upstream);
@@ -222,6 +259,7 @@ export class StreamManager {
     const fallback = await this.#fallbackOf(row);
     const answer = await sip.request('playback.control', { deviceId: row.deviceid, dialog: this.dialogOf(row), action, ...(fallback ? { fallback } : {}) }, 40_000);
     const updated = (await this.#d.store.streams.update(row.id, { cseq: answer.dialog.localSeq })) ?? row;
+    this.#remember(updated);
     if (answer.failure) throw new ServiceError(answer.failure.status, answer.failure.code, answer.failure.message);
     return updated;
   }
@@ -244,12 +282,36 @@ export class StreamManager {
 
   async #stop(id: number, reason: string, options: StopOptions): Promise<void> {
     const { store } = this.#d;
+    if (this.#queuedCloses.has(id)) return;
     // The caller's copy may be stale: another stop may have closed the row since it was read.
-    const row = await store.streams.get(id);
-    if (!row || row.status === 1) return;
+    // With the store unavailable, the copy this process holds of an open row stands in.
+    // While the queue knows the store is down, the copy is used at once (no store.timeout wait before the BYE).
+    const down = !this.#writes.up;
+    let row: Stream | null = down ? (this.#openRows.get(id) ?? null) : null;
+    if (!row) {
+      try {
+        row = await store.streams.get(id);
+      } catch (error) {
+        row = this.#openRows.get(id) ?? null;
+        if (!row || !isStoreUnavailable(error)) throw error;
+      }
+    }
+    if (!row || row.status === 1) {
+      this.#openRows.delete(id);
+      return;
+    }
     // Closed before the BYE goes out, so whatever asks again from now on finds it closed.
+    // A store that is unavailable gets the close through the write-behind queue.
     let storeError: unknown;
-    await store.streams.close(row.id, reason).catch((error: unknown) => (storeError = error));
+    const open = row;
+    if (down) this.#queueClose(open, reason);
+    else {
+      await store.streams.close(open.id, reason).catch((error: unknown) => {
+        if (isStoreUnavailable(error)) this.#queueClose(open, reason);
+        else storeError = error;
+      });
+    }
+    if (storeError === undefined) this.#openRows.delete(row.id);
     this.openIds.delete(row.streamid);
     this.#invitedAt.delete(row.streamid);
     try {
@@ -264,9 +326,46 @@ export class StreamManager {
     if (storeError !== undefined) throw storeError;
   }
 
+  #remember(row: Stream): void {
+    if (row.kind !== 'gb28181') return;
+    if (row.status === 0 && !this.#queuedCloses.has(row.id)) this.#openRows.set(row.id, row);
+    else this.#openRows.delete(row.id);
+  }
+
+  /** The row's close, written behind; the first reason is kept (as the store does). */
+  #queueClose(row: Stream, reason: string): void {
+    this.#queuedCloses.add(row.id);
+    const queued = this.#writes.put(
+      `stream-row:${row.id}`,
+      reason,
+      async (first) => {
+        await this.#d.store.streams.close(row.id, first);
+        this.#queuedCloses.delete(row.id);
+      },
+      (older) => older,
+    );
+    if (!queued) {
+      this.#queuedCloses.delete(row.id);
+      this.#d.logger.warn({ stream: row.streamid }, 'stream close not queued: store write queue full (reconciled when the store is back)');
+    }
+  }
+
+  /** Open GB28181 rows from the store (remembered), or, while it is unavailable, the ones this process remembers. */
+  async #openGb(filter: { deviceid?: string; t?: 0 | 1 } = {}): Promise<Stream[]> {
+    try {
+      const rows = await this.#d.store.streams.listOpen({ kind: 'gb28181', ...filter });
+      for (const row of rows) this.#remember(row);
+      return rows.filter((row) => !this.#queuedCloses.has(row.id));
+    } catch (error) {
+      if (!isStoreUnavailable(error)) throw error;
+      return [...this.#openRows.values()].filter((row) => (filter.deviceid === undefined || row.deviceid === filter.deviceid) && (filter.t === undefined || row.t === filter.t));
+    }
+  }
+
   /** BYE in the row's dialog, to the device's registration or else its last known address; failures are logged. */
   async #bye(row: Stream): Promise<void> {
-    const fallback = await this.#fallbackOf(row).catch(() => undefined);
+    // The device's last address is read only while the store answers: an outage must not delay the BYE.
+    const fallback = this.#writes.up ? await this.#fallbackOf(row).catch(() => undefined) : undefined;
     await this.#d
       .sip()
       ?.request('bye', { dialog: this.dialogOf(row), deviceId: row.deviceid, ...(fallback ? { fallback } : {}) }, 35_000)
@@ -283,7 +382,7 @@ export class StreamManager {
     let open = 0;
     let stopped = 0;
     const work = (async () => {
-      const rows = await this.#d.store.streams.listOpen({ kind: 'gb28181' });
+      const rows = await this.#openGb();
       open = rows.length;
       await Promise.all(rows.map((row) => this.stop(row, 'shutdown', { closeMedia: false }).then(() => void stopped++, () => undefined)));
     })();
@@ -295,7 +394,7 @@ export class StreamManager {
   }
 
   async stopById(streamid: string, reason: string): Promise<boolean> {
-    const row = await this.#d.store.streams.getByStreamId(streamid);
+    const row = await this.#byStreamId(streamid);
     if (!row || row.status === 1) return false;
     await this.stop(row, reason);
     return true;
@@ -303,7 +402,7 @@ export class StreamManager {
 
   /** The device sent BYE for a dialog of ours. */
   async dialogEnded(callId: string): Promise<void> {
-    for (const row of await this.#d.store.streams.listOpen({ kind: 'gb28181' })) {
+    for (const row of await this.#openGb()) {
       if (row.callid === callId) await this.stop(row, 'device sent BYE', { sendBye: false });
     }
   }
@@ -323,15 +422,19 @@ export class StreamManager {
 
   /** MediaStatus 121 (end of file): the playback of that channel is over. */
   async playbackEnded(deviceId: string, channelId: string): Promise<number> {
-    const rows = await this.#d.store.streams.listOpen({ kind: 'gb28181', deviceid: deviceId, t: 1 });
+    const rows = await this.#openGb({ deviceid: deviceId, t: 1 });
     const ended = rows.filter((r) => r.channelid === channelId || r.deviceid === channelId || rows.length === 1);
     for (const row of ended) await this.stop(row, 'end of file (MediaStatus 121)');
     return ended.length;
   }
 
-  /** A JT/T 1078 stream went live in the media plane: it gets a row too, so GET /streams lists it. */
+  /**
+   * A JT/T 1078 stream went live in the media plane: `streams.started` now, and a row (so
+   * GET /streams lists it) through the write-behind queue, written when the store takes it.
+   */
   async jt1078Started(note: StreamInfo): Promise<void> {
     const backend = this.#d.backend;
+    this.#jt1078Live.set(note.name, note.sim ?? '');
     let urls: Record<string, string> = backend.name === 'camgate' ? backend.urls(note.name, note.slot) : {};
     let pushedTo: { host: string; port: number } | undefined;
     if (backend.name === 'zlm') {
@@ -342,7 +445,12 @@ export class StreamManager {
         this.#d.logger.warn({ stream: note.name, err: (error as Error).message }, 'could not push the stream to ZLMediaKit');
       }
     }
-    const row = await this.#d.store.streams.insert({
+    this.#d.emit('streams.started', { streamid: note.name, sim: note.sim, channel: note.channel }, note.sim);
+    this.#streamOps(note.name, [{ kind: 'insert', row: this.#jt1078Row(note, urls, pushedTo) }]);
+  }
+
+  #jt1078Row(note: StreamInfo, urls: Record<string, string>, pushedTo?: { host: string; port: number }): StreamInsert {
+    return {
       streamid: note.name,
       ssrc: '0',
       t: note.kind === 'playback' ? 1 : 0,
@@ -354,10 +462,37 @@ export class StreamManager {
       urls,
       stream: true,
       ...(pushedTo ? { media_host: pushedTo.host, media_port: pushedTo.port, media_transport: 'udp' as const } : {}),
-    });
-    this.#d.emit('streams.started', { streamid: note.name, sim: note.sim, channel: note.channel }, note.sim);
-    for (const resolve of this.#jt1078Waiters.get(note.name) ?? []) resolve(row);
-    this.#jt1078Waiters.delete(note.name);
+    };
+  }
+
+  #streamOps(name: string, ops: StreamOp[]): void {
+    if (!this.#writes.put(`stream:${name}`, ops, (queued) => this.#writeStreamOps(name, queued), mergeStreamOps)) {
+      this.#d.logger.warn({ stream: name }, 'stream row not queued: store write queue full (reconciled when the store is back)');
+    }
+  }
+
+  /** Applies the ops in order, dropping each once done, so a retry after a failure resumes where it stopped. */
+  async #writeStreamOps(name: string, ops: StreamOp[]): Promise<void> {
+    const { store } = this.#d;
+    while (ops.length > 0) {
+      const op = ops[0]!;
+      if (op.kind === 'close') {
+        for (const row of await store.streams.listOpen({ kind: 'jt1078' })) if (row.streamid === name) await store.streams.close(row.id, op.reason);
+      } else if (op.kind === 'closeId') {
+        await store.streams.close(op.id, op.reason);
+      } else {
+        // An insert the server committed after its deadline (a frozen server that thawed) is not made twice.
+        const open = (await store.streams.listOpen({ kind: 'jt1078' })).find((r) => r.streamid === name);
+        const row = open ?? (await store.streams.insert(op.row));
+        if (op.closed !== undefined) {
+          ops[0] = { kind: 'closeId', id: row.id, reason: op.closed };
+          continue;
+        }
+        for (const resolve of this.#jt1078Waiters.get(name) ?? []) resolve(row);
+        this.#jt1078Waiters.delete(name);
+      }
+      ops.shift();
+    }
   }
 
   /**
@@ -431,15 +566,54 @@ export class StreamManager {
     for (const row of lost) await this.stop(row, 'media server restarted');
   }
 
+  /** A JT/T 1078 stream ended in the media plane: `streams.stopped` now, its row closed through the write-behind queue. */
   async jt1078Stopped(name: string, reason: string): Promise<void> {
     this.#zlmPushes.delete(name);
+    const sim = this.#jt1078Live.get(name);
+    this.#jt1078Live.delete(name);
+    if (sim !== undefined) this.#d.emit('streams.stopped', { streamid: name, reason }, sim);
+    this.#streamOps(name, [{ kind: 'close', reason }]);
     if (this.#d.backend.name === 'zlm') await this.#d.backend.close(zlmIdOf(name), reason);
-    for (const row of await this.#d.store.streams.listOpen({ kind: 'jt1078' })) {
-      if (row.streamid !== name) continue;
-      if (await this.#d.store.streams.close(row.id, reason)) {
-        this.#d.emit('streams.stopped', { streamid: name, reason }, row.deviceid);
-      }
+  }
+
+  /**
+   * The store is back after an outage: stream rows are made to say what the media plane
+   * holds. Open JT/T 1078 rows of streams that ended are closed (their `streams.stopped`
+   * went out when they ended); JT/T 1078 streams that started meanwhile without a row get
+   * one; open GB28181 rows whose input is gone from the media process (media timeout, a
+   * device's BYE the store could not record) are stopped: BYE, row closed, `streams.stopped`.
+   * Built-in media only (ZLMediaKit holds its own). Returns the counts.
+   */
+  async reconcileLive(): Promise<{ closed: number; opened: number; stopped: number }> {
+    const media = this.#d.media?.();
+    if (!media || this.#d.backend.name !== 'camgate') return { closed: 0, opened: 0, stopped: 0 };
+    const [live, inputs] = await Promise.all([media.request('streams', undefined), media.request('rtp.inputs', undefined)]);
+    const names = new Map(live.map((s) => [s.name, s]));
+    const { store } = this.#d;
+    let closed = 0;
+    let opened = 0;
+    let stopped = 0;
+    const withRow = new Set<string>();
+    for (const row of await store.streams.listOpen({ kind: 'jt1078' })) {
+      withRow.add(row.streamid);
+      if (names.has(row.streamid)) continue;
+      closed++;
+      this.#streamOps(row.streamid, [{ kind: 'close', reason: 'ended during a store outage' }]);
     }
+    for (const s of live) {
+      if (s.kind === 'gb28181' || withRow.has(s.name)) continue;
+      opened++;
+      this.#jt1078Live.set(s.name, s.sim ?? '');
+      this.#streamOps(s.name, [{ kind: 'insert', row: this.#jt1078Row(s, this.#d.backend.urls(s.name, s.slot)) }]);
+    }
+    const inputSet = new Set(inputs);
+    for (const row of await store.streams.listOpen({ kind: 'gb28181' })) {
+      if (inputSet.has(rtpStreamName(row.streamid))) continue;
+      stopped++;
+      await this.stop(row, 'media ended during a store outage', { closeMedia: false });
+    }
+    if (closed + opened + stopped > 0) this.#d.logger.warn({ closed, opened, stopped }, 'stream rows reconciled with the media plane');
+    return { closed, opened, stopped };
   }
 
   /** The media plane ended a GB28181 input (media timeout, worker death...). */
@@ -450,8 +624,18 @@ export class StreamManager {
 
   /** Media for `streamid` ended outside our control (builtin media plane or ZLM). */
   async mediaGone(streamid: string, reason: string): Promise<void> {
-    const row = await this.#d.store.streams.getByStreamId(streamid);
+    const row = await this.#byStreamId(streamid);
     if (row && row.status === 0) await this.stop(row, reason, { closeMedia: false });
+  }
+
+  /** The newest row of `streamid`; while the store is unavailable, the open GB28181 row this process remembers. */
+  async #byStreamId(streamid: string): Promise<Stream | null> {
+    try {
+      return await this.#d.store.streams.getByStreamId(streamid);
+    } catch (error) {
+      if (!isStoreUnavailable(error)) throw error;
+      return [...this.#openRows.values()].find((r) => r.streamid === streamid) ?? null;
+    }
   }
 
   /** Media first seen on a stream. */
@@ -474,6 +658,7 @@ export class StreamManager {
    */
   async reconcile(reason: string): Promise<number> {
     // JT/T 1078 terminals reconnect by themselves; their old rows just close.
+    this.#jt1078Live.clear();
     for (const row of await this.#d.store.streams.listOpen({ kind: 'jt1078' })) await this.#d.store.streams.close(row.id, reason);
     const open = await this.#d.store.streams.listOpen({ kind: 'gb28181' });
     // ZLM keeps nothing either after its restart; the builtin ports died with the process.
@@ -484,7 +669,7 @@ export class StreamManager {
 
   /** Dialogs of open rows, for a SIP thread that (re)starts. */
   async openDialogs(): Promise<Array<{ callId: string; deviceId: string }>> {
-    return (await this.#d.store.streams.listOpen({ kind: 'gb28181' })).map((r) => ({ callId: r.callid, deviceId: r.deviceid }));
+    return (await this.#openGb()).map((r) => ({ callId: r.callid, deviceId: r.deviceid }));
   }
 }
 

@@ -32,6 +32,8 @@ import { openStore } from './store/index.js';
 import type { Store } from './store/types.js';
 import { StreamCallbacks } from './stream-callbacks.js';
 import { StreamManager } from './streams.js';
+import { CoalescingRunner } from '../shared/coalescing-runner.js';
+import { registerWriteBehindMetrics, WriteBehind } from './write-behind.js';
 
 /**
  * The supervisor's main thread (docs/architecture.md): owns config, store, REST API
@@ -41,6 +43,10 @@ import { StreamManager } from './streams.js';
 
 /** How long an ordered shutdown waits, in all, for the devices to answer their BYEs. */
 const SHUTDOWN_BYE_WAIT_MS = 2000;
+/** How long an ordered shutdown lets the write-behind queue write what it holds. */
+const SHUTDOWN_FLUSH_MS = 2000;
+/** How long reconciliation waits for the queue to write what it held before comparing rows with the live state. */
+const RECONCILE_SETTLE_MS = 2000;
 
 export interface SupervisorOptions {
   logger: Logger;
@@ -66,6 +72,16 @@ export class Supervisor {
   #bridge: SignallingBridge | null = null;
   #vehicles: VehicleBridge | null = null;
   #streams: StreamManager | null = null;
+  /** Presence and stream rows written behind the live state (src/supervisor/write-behind.ts). */
+  #writes: WriteBehind | null = null;
+  /** Rows made to agree with the live state when the store is back after an outage. */
+  #reconciler = new CoalescingRunner(
+    () => this.#reconcileWithLiveState(),
+    (error) => {
+      this.#logger.error({ err: error }, 'reconciliation with the live state failed; retried when the store is back');
+      this.#writes?.reportFailure(error);
+    },
+  );
   /** The ZLMediaKit backend when media.server is zlm. */
   #zlm: ZlmBackend | null = null;
   /** Outlives SIP thread restarts, so its counters stay monotonic. */
@@ -117,7 +133,9 @@ export class Supervisor {
    */
   async start(): Promise<{ apiAddress: string }> {
     const store = await this.#openStore();
+    const writes = this.#createWrites(store);
     const metrics = this.#createMetrics(store);
+    registerWriteBehindMetrics(metrics.registry, writes);
     const notifier = this.#createNotifier(metrics);
     const advertisedHost = this.sipHost();
     const streams = this.#createStreams(store, metrics, notifier, advertisedHost);
@@ -149,6 +167,45 @@ export class Supervisor {
     });
     this.#logger.info({ store: this.#store.dialect, migrations: await this.#store.migrations() }, 'store open');
     return this.#store;
+  }
+
+  #createWrites(store: Store): WriteBehind {
+    const log = this.#logger.child({ part: 'store' });
+    this.#writes = new WriteBehind({
+      capacity: this.config.store.queueSize,
+      retryMaxMs: this.config.store.retryMax,
+      probe: () => store.sysInfo.get(),
+      onError: (err, key) => log.error({ err, key }, 'store write failed; not retried'),
+      onDown: (err) => log.warn({ err: (err as Error).message }, 'store unavailable: presence and stream rows wait in the write-behind queue'),
+      onUp: (downForMs) => {
+        log.warn({ downForMs: Math.round(downForMs), backlog: this.#writes?.backlog }, 'store back: writing the queue and reconciling with the live state');
+        void this.#reconciler.request();
+      },
+    });
+    return this.#writes;
+  }
+
+  /**
+   * After an outage: the queue writes what it holds (up to RECONCILE_SETTLE_MS), then device,
+   * vehicle and stream rows are compared with the SIP thread's presence table, the JT/T 808
+   * thread's online vehicles and the media process's streams, and corrected.
+   */
+  async #reconcileWithLiveState(): Promise<void> {
+    const writes = this.#writes;
+    if (!writes || this.#stopping) return;
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([writes.idle(), new Promise((resolve) => (timer = setTimeout(resolve, RECONCILE_SETTLE_MS)))]).finally(() => clearTimeout(timer));
+    const sip = this.#sip?.channel;
+    const devices = sip && this.#bridge ? await this.#bridge.reconcile(await sip.request('presence.list', undefined)) : null;
+    const vehicles = (await this.#vehicles?.reconcile()) ?? null;
+    const streams = (await this.#streams?.reconcileLive()) ?? null;
+    // Logged as a warning, like the outage it ends, so operators see what was corrected.
+    this.#logger.warn({ devices, vehicles, streams }, 'rows reconciled with the live state');
+  }
+
+  /** A store failure seen by a live-state path or the health check: the queue watches for the store's return. */
+  storeFailed(error: unknown): void {
+    this.#writes?.reportFailure(error);
   }
 
   #createMetrics(store: Store): Metrics {
@@ -202,6 +259,7 @@ export class Supervisor {
       backend,
       emit: (event, data, key) => void notifier.emit(event, data, key),
       mediaHost: advertisedHost,
+      ...(this.#writes ? { writes: this.#writes } : {}),
     });
     return this.#streams;
   }
@@ -214,6 +272,7 @@ export class Supervisor {
       config,
       logger: log.child({ part: 'sip' }),
       emit: (event, data, key) => void notifier.emit(event, data, key),
+      writes: this.#writes!,
     });
     this.#bridge = bridge;
     const init = async () => ({
@@ -227,10 +286,10 @@ export class Supervisor {
       onChannel: (channel) => {
         bridge.attach(channel);
         channel.onNote('device.mediaStatus', ({ deviceId, channelId, endOfFile }) => {
-          if (endOfFile) void streams.playbackEnded(deviceId, channelId).catch((err) => log.error({ err }, 'playback end failed'));
+          if (endOfFile) void streams.playbackEnded(deviceId, channelId).catch((err) => this.#failed(err, 'playback end failed'));
         });
         channel.onNote('dialog.ended', ({ callId }) => {
-          void streams.dialogEnded(callId).catch((err) => log.error({ err }, 'dialog end failed'));
+          void streams.dialogEnded(callId).catch((err) => this.#failed(err, 'dialog end failed'));
         });
       },
     });
@@ -243,6 +302,7 @@ export class Supervisor {
       config,
       logger: this.#logger.child({ part: 'jt808' }),
       emit: (event, data, key) => void notifier.emit(event, data, key),
+      writes: this.#writes!,
     });
     this.#vehicles = vehicles;
     const init = async () => ({ config, vehicles: await vehicles.known(), counters: this.#jt808Counters.sab });
@@ -259,6 +319,7 @@ export class Supervisor {
       config,
       logger: this.#logger.child({ part: 'media' }),
       workerRestarted: (slot) => metrics.childRestarts.inc({ child: `media-worker-${slot}` }),
+      storeFailed: (error) => this.storeFailed(error),
     });
     return new ManagedChild<MediaContract>('media', processSpawner<MediaContract>(entryPath('media-process'), () => ({ config })), {
       onChannel: (channel) => bridge.attach(channel),
@@ -330,6 +391,12 @@ export class Supervisor {
     zlm.onReachableAgain = () => void streams.mediaServerRestarted();
   }
 
+  /** A live-state path failed: logged; a store outage makes the queue watch for its return (then reconcile). */
+  #failed(error: unknown, what: string): void {
+    this.#logger.error({ err: error }, what);
+    this.storeFailed(error);
+  }
+
   #watch(child: ManagedChild<SipContract> | ManagedChild<MediaContract> | ManagedChild<Jt808Contract>): void {
     child.on('died', (reason) => this.#logger.error({ child: child.name, reason }, 'child died; restarting'));
     child.on('restarted', (restarts) => {
@@ -378,6 +445,7 @@ export class Supervisor {
           parts.store = { ok: true, dialect: this.#store!.dialect };
         } catch (error) {
           parts.store = { ok: false, error: (error as Error).message };
+          this.storeFailed(error);
         }
       })(),
     );
@@ -423,11 +491,12 @@ export class Supervisor {
       await step('sip', () => this.#sip?.stop(3000));
       await step('jt808', () => this.#jt808?.stop(3000));
       await step('media', () => this.#media?.stop(3000));
-      await step('notify', async () => {
-        await this.#bridge?.drain();
-        await this.#vehicles?.drain();
-        await this.#notifier?.close({ drainTimeout: 2000 });
+      await step('writes', async () => {
+        await this.#vehicles?.drain({ writes: false });
+        const left = await this.#writes?.flush(SHUTDOWN_FLUSH_MS);
+        if (left) log.warn({ left }, 'store writes left unwritten at shutdown (reconciled at the next start)');
       });
+      await step('notify', () => this.#notifier?.close({ drainTimeout: 2000 }));
       this.#metrics?.stopMeters();
       await step('store', () => this.#store?.close());
     })();

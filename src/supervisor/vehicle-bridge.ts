@@ -2,9 +2,21 @@ import type { Logger } from 'pino';
 import type { ParentChannel } from '../shared/contracts/lifecycle.js';
 import type { Jt808Contract, KnownVehicle, VehiclePosition } from '../shared/contracts/jt808.js';
 import type { CamgateConfig } from '../shared/config/config.js';
-import { KeyedQueue } from '../shared/keyed-queue.js';
 import type { EmitEvent } from './signalling-bridge.js';
 import type { Store, VehiclePatch } from './store/types.js';
+import { ownQueue, type WriteBehind } from './write-behind.js';
+
+/** A vehicle's presence and registration as it waits in the write-behind queue. */
+interface VehicleWrite {
+  patch: VehiclePatch;
+  /** The plate the terminal registered with: stored unless the API typed one in. */
+  terminalPlate?: { plate: string; plate_color: number };
+}
+
+function mergeVehicle(older: VehicleWrite, newer: VehicleWrite): VehicleWrite {
+  const terminalPlate = newer.terminalPlate ?? older.terminalPlate;
+  return { patch: { ...older.patch, ...newer.patch }, ...(terminalPlate ? { terminalPlate } : {}) };
+}
 
 /**
  * The supervisor's half of the JT/T 808 thread's notes: vehicles registered, online and
@@ -13,13 +25,24 @@ import type { Store, VehiclePatch } from './store/types.js';
  * change to a non-empty set. Positions are coalesced: the last one of each
  * vehicle is written in one transaction per `positionFlushMs` and announced once per
  * flush (`vehicles.position`), so a fleet reporting every few seconds costs one batch.
+ *
+ * Online, offline and registrations are the JT/T 808 thread's: `vehicles.online` and
+ * `vehicles.offline` go out when its note arrives (the bridge keeps the set of vehicles it
+ * reported online), and the rows are written through the write-behind queue, coalesced
+ * per vehicle and retried while the store is down; `reconcile` repairs them when it is
+ * back. Positions are not queued: a batch the store refuses is dropped (logged) and the
+ * next position replaces it.
  */
 export class VehicleBridge {
   #store: Store;
   #config: CamgateConfig;
   #log: Logger;
   #emit: EmitEvent;
-  #queue: KeyedQueue;
+  #writes: WriteBehind;
+  /** Vehicles the JT/T 808 thread reported online and not offline since. */
+  #live = new Set<string>();
+  /** Vehicles whose `vehicles.offline` went out and that did not come back since. */
+  #offlineSent = new Set<string>();
   #positions = new Map<string, VehiclePosition>();
   /** The alarm bits last reported per vehicle (joined names), to announce changes only. */
   #alarms = new Map<string, string>();
@@ -27,13 +50,14 @@ export class VehicleBridge {
   #flushing: Promise<void> = Promise.resolve();
   #positionFlushMs: number;
 
-  constructor(options: { store: Store; config: CamgateConfig; logger: Logger; emit: EmitEvent; positionFlushMs?: number }) {
+  constructor(options: { store: Store; config: CamgateConfig; logger: Logger; emit: EmitEvent; writes?: WriteBehind; positionFlushMs?: number }) {
     this.#store = options.store;
+    // A private queue when none is given (unit tests); the supervisor passes its one queue.
+    this.#writes = options.writes ?? ownQueue(options.config.store, options.logger, 'vehicle store write');
     this.#config = options.config;
     this.#log = options.logger;
     this.#emit = options.emit;
     this.#positionFlushMs = options.positionFlushMs ?? 1000;
-    this.#queue = new KeyedQueue((error, key) => this.#log.error({ err: error, sim: key }, 'vehicle store write failed'));
   }
 
   /**
@@ -41,53 +65,84 @@ export class VehicleBridge {
    * vehicle is offline; the ones the store knows (with their auth codes) go to its init.
    */
   async known(): Promise<KnownVehicle[]> {
+    this.#live.clear();
     const wereOnline = await this.#store.vehicles.allOffline();
     if (wereOnline > 0) this.#log.info({ vehicles: wereOnline }, 'vehicles marked offline until their terminals reconnect');
     return (await this.#store.vehicles.known()).map(({ sim, authCode }) => (authCode ? { sim, authCode } : { sim }));
   }
 
-  attach(channel: ParentChannel<Jt808Contract>): void {
-    const open = this.#config.jt808.registration === 'open';
-    /** Open registration creates vehicles; provisioned only updates the ones the API created. */
-    const write = async (sim: string, patch: VehiclePatch) => (open ? this.#store.vehicles.upsert(sim, patch) : this.#store.vehicles.update(sim, patch));
+  #vehicle(sim: string, write: VehicleWrite): void {
+    if (!this.#writes.put(`vehicle:${sim}`, write, (w) => this.#writeVehicle(sim, w), mergeVehicle)) {
+      this.#log.warn({ sim }, 'vehicle state not queued: store write queue full (reconciled when the store is back)');
+    }
+  }
 
+  async #writeVehicle(sim: string, w: VehicleWrite): Promise<void> {
+    let patch = w.patch;
+    if (w.terminalPlate) {
+      // A plate typed in through the API wins over the one the terminal was configured with.
+      const before = await this.#store.vehicles.get(sim);
+      if (!before?.plate) patch = { ...w.terminalPlate, ...patch };
+    }
+    // Open registration creates vehicles; provisioned only updates the ones the API created.
+    if (this.#config.jt808.registration === 'open') await this.#store.vehicles.upsert(sim, patch);
+    else await this.#store.vehicles.update(sim, patch);
+  }
+
+  /**
+   * The store is back: rows online for vehicles the JT/T 808 thread did not report online go
+   * offline (with `vehicles.offline`, reason `reconciled`, unless one went out), and
+   * vehicles it holds whose row says offline are set online.
+   */
+  async reconcile(): Promise<{ offline: number; online: number }> {
+    const rows = await this.#store.vehicles.list({ limit: -1, filters: [{ field_name: 'online', operator: '=', value: 1 }] });
+    const stored = new Set<string>();
+    let offline = 0;
+    let online = 0;
+    for (const row of rows.list) {
+      stored.add(row.sim);
+      if (this.#live.has(row.sim)) continue;
+      offline++;
+      if (!this.#offlineSent.has(row.sim)) {
+        this.#offlineSent.add(row.sim);
+        this.#emit('vehicles.offline', { sim: row.sim, reason: 'reconciled' }, row.sim);
+      }
+      this.#vehicle(row.sim, { patch: { online: 0 } });
+    }
+    for (const sim of this.#live) {
+      if (stored.has(sim)) continue;
+      online++;
+      this.#vehicle(sim, { patch: { online: 1 } });
+    }
+    if (offline + online > 0) this.#log.warn({ offline, online }, 'vehicle rows reconciled with the JT/T 808 thread');
+    return { offline, online };
+  }
+
+  attach(channel: ParentChannel<Jt808Contract>): void {
     channel.onNote('vehicle.registered', (r) => {
-      void this.#queue.run(r.sim, async () => {
-        // A plate typed in through the API wins over the one the terminal was configured with.
-        const before = await this.#store.vehicles.get(r.sim);
-        const plate = before?.plate ? {} : { plate: r.plate, plate_color: r.plateColor };
-        await write(r.sim, {
-          auth_code: r.authCode,
-          ...plate,
-          model: r.model,
-          terminal_id: r.terminalId,
-          manufacturer: r.manufacturerId,
-          version: r.version,
-        });
+      this.#vehicle(r.sim, {
+        patch: { auth_code: r.authCode, model: r.model, terminal_id: r.terminalId, manufacturer: r.manufacturerId, version: r.version },
+        terminalPlate: { plate: r.plate, plate_color: r.plateColor },
       });
     });
     channel.onNote('vehicle.online', ({ sim, address, version }) => {
-      void this.#queue.run(sim, async () => {
-        const before = await this.#store.vehicles.get(sim);
-        const vehicle = await write(sim, { online: 1, address, version });
-        if (vehicle && before?.online !== 1) this.#emit('vehicles.online', { sim, address }, sim);
-      });
+      // The thread says so: announced now, written when the store takes it.
+      if (!this.#live.has(sim)) this.#emit('vehicles.online', { sim, address }, sim);
+      this.#live.add(sim);
+      this.#offlineSent.delete(sim);
+      this.#vehicle(sim, { patch: { online: 1, address, version } });
       // What the terminal can send: its channels and codecs (0x9003 → 0x1003), stored when it answers.
       void channel
         .request('vehicle.avAttributes', { sim }, 15_000)
-        .then((attributes) =>
-          this.#queue.run(sim, async () => {
-            await this.#store.vehicles.update(sim, { av_attributes: { ...attributes }, channels: attributes.maxVideoChannels });
-          }),
-        )
+        .then((attributes) => this.#vehicle(sim, { patch: { av_attributes: { ...attributes }, channels: attributes.maxVideoChannels } }))
         .catch((err: Error) => this.#log.debug({ sim, err: err.message }, 'no AV attributes'));
     });
     channel.onNote('vehicle.offline', ({ sim, reason }) => {
       this.#alarms.delete(sim);
-      void this.#queue.run(sim, async () => {
-        const vehicle = await this.#store.vehicles.update(sim, { online: 0 });
-        if (vehicle) this.#emit('vehicles.offline', { sim, reason }, sim);
-      });
+      this.#live.delete(sim);
+      this.#offlineSent.add(sim);
+      this.#emit('vehicles.offline', { sim, reason }, sim);
+      this.#vehicle(sim, { patch: { online: 0 } });
     });
     channel.onNote('vehicle.position', (position) => {
       // Alarms are not coalesced: a new set of alarm bits is announced at once.
@@ -136,8 +191,9 @@ export class VehicleBridge {
     return this.#flushing;
   }
 
-  async drain(): Promise<void> {
+  /** As SignallingBridge.drain: notes, positions and (unless `writes: false`, or the store is down) the queued rows. */
+  async drain(options: { writes?: boolean } = {}): Promise<void> {
     await this.flush();
-    await this.#queue.drain();
+    if (options.writes !== false && this.#writes.up) await this.#writes.idle();
   }
 }

@@ -51,3 +51,19 @@ export function startSipp(args: string[], timeoutMs = 120_000, extraFiles: strin
   const controller = new AbortController();
   return { done: runSipp(args, timeoutMs, extraFiles, controller.signal), stop: () => controller.abort() };
 }
+
+/** BYE requests the device received (sipp's message trace logs each received message once). */
+export function byesIn(messages: string): Array<{ callId: string; cseq: string; branch: string }> {
+  const byes = [];
+  for (const block of messages.split(/^-{10,}.*$/m)) {
+    if (!/message received/.test(block)) continue;
+    const request = /^BYE sip:[^\r\n]*$/m.exec(block);
+    if (!request) continue;
+    byes.push({
+      callId: /^Call-ID:\s*(\S+)/im.exec(block)?.[1] ?? '',
+      cseq: /^CSeq:\s*([^\r\n]+)/im.exec(block)?.[1]?.trim() ?? '',
+      branch: /branch=([^;\s]+)/i.exec(block)?.[1] ?? '',
+    });
+  }
+  return byes;
+}

@@ -47,7 +47,7 @@ t.test('the compiled appliance starts healthy, survives a killed media process, 
   t.ok(Date.now() - stopAt < 10_000, `stopped in ${Date.now() - stopAt} ms`);
   await waitFor(async () => !alive(newMedia), 3000, 'media process gone');
   const order = [...app.output().matchAll(/"part":"(\w+)","msg":"stopped"/g)].map((m) => m[1]);
-  t.same(order, ['simulations', 'api', 'streams', 'sip', 'jt808', 'media', 'notify', 'store'], 'stopped in order: simulations, api, streams (BYEs), sip, jt808, media, notify, store');
+  t.same(order, ['simulations', 'api', 'streams', 'sip', 'jt808', 'media', 'writes', 'notify', 'store'], 'stopped in order: simulations, api, streams (BYEs), sip, jt808, media, writes (queue flushed), notify, store');
 });
 
 t.test('a kill -9 of the supervisor takes the media process with it', async (t) => {

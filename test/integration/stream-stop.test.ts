@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { getJson, startAppliance, waitFor, type Appliance } from '../helpers/appliance.js';
 import { needPeer } from '../helpers/peers.js';
-import { sharedSipp, startSipp } from '../helpers/sipp.js';
+import { byesIn, sharedSipp, startSipp } from '../helpers/sipp.js';
 import { freePort } from '../helpers/ports.js';
 import { webhookReceiver, type ReceivedEvent } from '../helpers/webhook-receiver.js';
 
@@ -94,22 +94,6 @@ async function liveStream(t: Test, app: Appliance): Promise<{ streamid: string; 
 async function streamRow(app: Appliance, streamid: string) {
   const r = await getJson(`${app.api}/streams?filters=${encodeURIComponent(JSON.stringify([{ field_name: 'streamid', operator: '=', value: streamid }]))}`);
   return r.body.data.List[0];
-}
-
-/** BYE requests the device received (sipp's message trace logs each received message once). */
-function byesIn(messages: string): Array<{ callId: string; cseq: string; branch: string }> {
-  const byes = [];
-  for (const block of messages.split(/^-{10,}.*$/m)) {
-    if (!/message received/.test(block)) continue;
-    const request = /^BYE sip:[^\r\n]*$/m.exec(block);
-    if (!request) continue;
-    byes.push({
-      callId: /^Call-ID:\s*(\S+)/im.exec(block)?.[1] ?? '',
-      cseq: /^CSeq:\s*([^\r\n]+)/im.exec(block)?.[1]?.trim() ?? '',
-      branch: /branch=([^;\s]+)/i.exec(block)?.[1] ?? '',
-    });
-  }
-  return byes;
 }
 
 const stoppedEvents = (events: ReceivedEvent[], streamid: string) => events.filter((e) => e.method === 'streams.stopped' && e.data.streamid === streamid);

@@ -4,7 +4,7 @@
  * created (open registration), online with its AV attributes, positions coalesced into
  * batches, offline on logout, and the webhooks emitted.
  */
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { MessageChannel } from 'node:worker_threads';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { pino } from 'pino';
@@ -16,6 +16,8 @@ import { Jt808Thread } from '../../src/jt808/jt808-thread.js';
 import { startTerminalSimulation } from '../../src/tools/sim/index.js';
 import { openStore } from '../../src/supervisor/store/index.js';
 import { VehicleBridge } from '../../src/supervisor/vehicle-bridge.js';
+import { StoreError } from '../../src/supervisor/store/types.js';
+import { WriteBehind } from '../../src/supervisor/write-behind.js';
 import { captureSource } from '../tools/sim/fixtures/helpers.js';
 
 async function until(what: string, condition: () => boolean | Promise<boolean>, timeoutMs = 20_000): Promise<void> {
@@ -119,13 +121,7 @@ t.test('alarm bits are announced when they change, not on every position', async
   await store.vehicles.create({ sim: '13800000081' });
   const events: Array<{ event: string; data: Record<string, unknown> }> = [];
   const bridge = new VehicleBridge({ store, config, logger: pino({ level: 'silent' }), emit: (event, data) => events.push({ event, data }), positionFlushMs: 50 });
-  const { port1, port2 } = new MessageChannel();
-  t.teardown(() => {
-    port1.close();
-    port2.close();
-  });
-  bridge.attach(new Channel(portEndpoint(port2)));
-  const thread: ChildChannel<Jt808Contract> = new Channel(portEndpoint(port1));
+  const thread = attached(t, bridge);
   const position = (alarms: string[]) =>
     thread.notify('vehicle.position', { sim: '13800000081', latitude: 22.5, longitude: 114, altitude: 0, speedKmh: 0, direction: 0, timeMs: 1_700_000_000_000, alarms });
   for (const alarms of [[], ['emergency'], ['emergency'], ['emergency', 'overspeed'], [], ['emergency']]) position(alarms);
@@ -139,3 +135,55 @@ t.test('alarm bits are announced when they change, not on every position', async
   t.equal(events.filter((e) => e.event === 'vehicles.position').length, 1, 'six positions within one flush: one event');
   t.match(await store.vehicles.get('13800000081'), { latitude: 22.5, position_time: 1_700_000_000 });
 });
+
+t.test('store outage: vehicles.online / vehicles.offline go out at once; rows follow the thread after reconcile', async (t) => {
+  const config = defaultConfig();
+  const store = await openStore('sqlite::memory:');
+  t.teardown(() => store.close());
+  for (const sim of ['13800000091', '13800000092', '13800000093']) await store.vehicles.create({ sim });
+  await store.vehicles.update('13800000093', { online: 1 }); // left online by a write that never landed
+  let down = false;
+  const vehicles = new Proxy(store.vehicles, {
+    get(target, key) {
+      const value = Reflect.get(target, key) as unknown;
+      if (typeof value !== 'function') return value;
+      return (...args: unknown[]) =>
+        down ? Promise.reject(new StoreError('store unavailable: timed out after 1500 ms')) : (value as (...a: unknown[]) => unknown).apply(target, args);
+    },
+  });
+  const events: Array<{ event: string; data: Record<string, unknown> }> = [];
+  const writes = new WriteBehind({ capacity: 100, retryMinMs: 20, retryMaxMs: 50 });
+  const bridge = new VehicleBridge({ store: { ...store, vehicles, close: () => store.close() }, config, logger: pino({ level: 'silent' }), emit: (event, data) => events.push({ event, data }), writes });
+  const thread = attached(t, bridge);
+  thread.notify('vehicle.online', { sim: '13800000091', address: '127.0.0.1:5000', version: '2013' });
+  await sleep(50);
+  await bridge.drain();
+  t.equal((await store.vehicles.get('13800000091'))?.online, 1);
+
+  down = true;
+  thread.notify('vehicle.offline', { sim: '13800000091', reason: 'connection closed' });
+  thread.notify('vehicle.online', { sim: '13800000092', address: '127.0.0.1:5001', version: '2019' });
+  await sleep(50);
+  t.same(events.map((e) => `${e.event} ${e.data.sim}`), ['vehicles.online 13800000091', 'vehicles.offline 13800000091', 'vehicles.online 13800000092'], 'announced while the store is down');
+  t.equal(writes.up, false);
+
+  down = false;
+  await sleep(100);
+  await bridge.drain();
+  t.same(await bridge.reconcile(), { offline: 1, online: 0 }, 'the stale row of 93 found (91 and 92 were written by the retries)');
+  await bridge.drain();
+  const online = await Promise.all(['13800000091', '13800000092', '13800000093'].map(async (sim) => (await store.vehicles.get(sim))?.online));
+  t.same(online, [0, 1, 0], 'rows: 91 offline, 92 online, 93 offline');
+  t.same(events.slice(3).map((e) => `${e.event} ${e.data.sim} ${e.data.reason}`), ['vehicles.offline 13800000093 reconciled'], 'one reconciled offline, 91 not announced again');
+});
+
+/** The bridge attached to a channel; returns the thread's end. */
+function attached(t: Test, bridge: VehicleBridge): ChildChannel<Jt808Contract> {
+  const { port1, port2 } = new MessageChannel();
+  t.teardown(() => {
+    port1.close();
+    port2.close();
+  });
+  bridge.attach(new Channel(portEndpoint(port2)));
+  return new Channel(portEndpoint(port1));
+}

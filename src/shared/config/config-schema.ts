@@ -108,6 +108,11 @@ export const configSchema = {
         // MySQL: bound on one connect, query or transaction (ms); past it the API answers
         // 503 and REGISTER 503 + Retry-After instead of hanging on a frozen server.
         timeout: { type: 'integer', minimum: 100, maximum: 60000, default: 1500 },
+        // Write-behind queue of presence and stream rows (src/supervisor/write-behind.ts):
+        // keys (devices, vehicles, streams) pending at most, and the longest retry delay (ms)
+        // while the store is unavailable.
+        queueSize: { type: 'integer', minimum: 100, maximum: 1000000, default: 50000 },
+        retryMax: { type: 'integer', minimum: 100, maximum: 60000, default: 5000 },
       },
     },
     log: {
@@ -343,7 +348,7 @@ export interface CamgateConfig {
     catalogInterval: number;
     queries: { concurrency: number; perDevice: number; perSecond: number; backlog: number };
   };
-  store: { url: string; timeout: number };
+  store: { url: string; timeout: number; queueSize: number; retryMax: number };
   log: { level: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent' };
   media: { server: 'builtin' | 'zlm'; workers: number; host: string; httpPort: number; publicHost: string; rtpPorts: string; ringBytes: number; forwardHighWater: number };
   zlm: {

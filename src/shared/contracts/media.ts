@@ -110,6 +110,8 @@ export type MediaContract = {
     'rtp.open': [RtpOpenRequest, { name: string; port: number; slot: number }];
     /** Kills a media worker as a crash would: its streams end, its terminals reconnect. */
     'worker.kill': [{ slot: number }, boolean];
+    /** Names of the GB28181 inputs open now (`rtp/<streamid>`), media or not yet: for reconciling stream rows. */
+    'rtp.inputs': [void, string[]];
     /** Viewers, bitrate and codecs of every live stream (empty with media.server: zlm). */
     'streams.stats': [void, LiveStreamStats[]];
   };

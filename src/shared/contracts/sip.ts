@@ -241,6 +241,8 @@ export type SipContract = {
     /** Null when there was no such subscription. */
     'subscription.stop': [{ deviceId: string; kind: SubscriptionKind }, SubscriptionSnapshot | null];
     'subscription.list': [{ deviceId?: string }, SubscriptionSnapshot[]];
+    /** The presence table: every device online now (expiresAt in unix seconds), for reconciling the store. */
+    'presence.list': [void, OnlineDevice[]];
   };
   up: {
     'device.credentials': [{ deviceId: string }, { known: boolean; password: string }];
