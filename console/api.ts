@@ -156,17 +156,21 @@ const EVENT_NAMES = [
   'intercom.started', 'intercom.stopped',
 ];
 
-export interface AlarmSeen {
-  at: number;
-  event: string;
-  data: Record<string, unknown>;
-}
-
-/** Alarms (channels.alarm, vehicles.alarm) seen since the console connected, newest first, at most 200. */
-export const recentAlarms: AlarmSeen[] = [];
-function remember(event: string, data: Record<string, unknown>): void {
-  recentAlarms.unshift({ at: Date.now(), event, data });
-  recentAlarms.length = Math.min(recentAlarms.length, 200);
+/** The fields of a stored alarm (`GET /alarms`) the Overview shows. */
+export interface AlarmRow {
+  /** When camgate received it (unix s). */
+  addtime: number;
+  kind: 'gb28181' | 'jt808';
+  /** Camera: device and channel or alarm input; vehicle: its SIM. */
+  deviceid: string;
+  channelid: string;
+  /** GB28181 AlarmPriority, AlarmMethod, AlarmType and description. */
+  priority: number | null;
+  method: number | null;
+  type: number | null;
+  description: string;
+  /** Vehicle alarm bits by name. */
+  flags: string;
 }
 
 const handlers = new Set<EventHandler>();
@@ -185,7 +189,6 @@ export function onEvents(handler: EventHandler): () => void {
         } catch {
           return;
         }
-        if (name.endsWith('.alarm')) remember(name, body.data ?? {});
         for (const h of handlers) h(name, body.data ?? {});
       });
     }

@@ -1,5 +1,5 @@
 import { useRef } from 'preact/hooks';
-import { api, filters, recentAlarms, type List, type StreamRow } from '../api.js';
+import { api, filters, type AlarmRow, type List, type StreamRow } from '../api.js';
 import { fmt, html, Page, useLoad } from '../ui.js';
 
 interface Part {
@@ -45,7 +45,7 @@ function sum(text: string, name: string): number {
 
 async function loadOverview() {
   const count = async (path: string, f?: string) => (await api.get<List<unknown>>(path, { limit: 0, ...(f ? { filters: f } : {}) })).Total;
-  const [devices, online, channels, open, healthRes, metricsText, log] = await Promise.all([
+  const [devices, online, channels, open, healthRes, metricsText, log, alarms] = await Promise.all([
     count('/devices'),
     count('/devices', filters(['online', '=', 1])),
     count('/channels'),
@@ -53,17 +53,17 @@ async function loadOverview() {
     fetch('/healthz', { credentials: 'same-origin' }),
     fetch('/metrics', { credentials: 'same-origin' }).then((r) => (r.ok ? r.text() : '')),
     api.get<LogEntry[]>('/system/log').catch(() => [] as LogEntry[]),
+    api.get<List<AlarmRow>>('/alarms', { limit: 20, sort: '-id' }).catch(() => ({ Total: 0, List: [] as AlarmRow[] })),
   ]);
   const health = (await healthRes.json()) as { status: string; version: string; uptime: number; parts: Record<string, Part> };
-  return { devices, online, channels, streams: open.List, health, metrics: metricsText, log, at: Date.now() };
+  return { devices, online, channels, streams: open.List, health, metrics: metricsText, log, alarms, at: Date.now() };
 }
 
-/** The fields of an alarm event worth a glance (type, priority, description, flags). */
-function alarmText(data: Record<string, unknown>): string {
-  return ['priority', 'method', 'alarmType', 'eventType', 'description', 'alarms']
-    .filter((k) => data[k] !== undefined && data[k] !== '')
-    .map((k) => `${k} ${typeof data[k] === 'object' ? JSON.stringify(data[k]) : String(data[k])}`)
-    .join(', ');
+/** What an alarm row says, in a line: GB28181 priority/method/type and description, or a vehicle's alarm bits. */
+function alarmText(a: AlarmRow): string {
+  if (a.kind === 'jt808') return a.flags;
+  const parts = [a.priority !== null ? `priority ${a.priority}` : '', a.method !== null ? `method ${a.method}` : '', a.type !== null ? `type ${a.type}` : '', a.description];
+  return parts.filter(Boolean).join(', ');
 }
 
 export function Overview() {
@@ -127,11 +127,11 @@ export function Overview() {
       </tbody>
     </table>
     <h2>Alarms</h2>
-    ${recentAlarms.length === 0
-      ? html`<p>None since this console connected.</p>`
-      : html`<ol class="alarms" aria-label="Alarms since this console connected, newest first">
-          ${recentAlarms.slice(0, 20).map(
-            (a) => html`<li><time datetime=${new Date(a.at).toISOString()}>${new Date(a.at).toLocaleString()}</time> <strong>${a.event === 'vehicles.alarm' ? `vehicle ${String(a.data.sim ?? '')}` : `channel ${String(a.data.channelid ?? '')}`}</strong> ${alarmText(a.data)}</li>`,
+    ${data.alarms.Total === 0
+      ? html`<p>None stored.</p>`
+      : html`<ol class="alarms" aria-label=${`The newest alarms (${data.alarms.Total} stored)`}>
+          ${data.alarms.List.map(
+            (a) => html`<li><time datetime=${new Date(a.addtime * 1000).toISOString()}>${new Date(a.addtime * 1000).toLocaleString()}</time> <strong>${a.kind === 'jt808' ? `vehicle ${a.deviceid}` : `channel ${a.channelid || a.deviceid}`}</strong> ${alarmText(a)}</li>`,
           )}
         </ol>`}
     <h2>Recent warnings and errors</h2>

@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import type { ParentChannel } from '../shared/contracts/lifecycle.js';
 import type { CatalogEntry, DeviceRegistered, OnlineDevice, SipContract } from '../shared/contracts/sip.js';
 import type { CamgateConfig } from '../shared/config/config.js';
-import { DuplicateError, type DevicePatch, type Store } from './store/types.js';
+import { DuplicateError, type AlarmCreate, type DevicePatch, type Store } from './store/types.js';
 import { isStoreUnavailable, ownQueue, type WriteBehind } from './write-behind.js';
 
 /**
@@ -61,6 +61,7 @@ export class SignallingBridge {
   #log: Logger;
   #emit: EmitEvent;
   #writes: WriteBehind;
+  #alarmSeq = 0;
   #now: () => number;
   /** Devices the SIP thread reported online (registered, or keepalive): their keepalives need no read to know it is no change. */
   #online = new Set<string>();
@@ -181,6 +182,21 @@ export class SignallingBridge {
     });
     channel.onNote('device.alarm', ({ deviceId, channelId, ...alarm }) => {
       this.#emit('channels.alarm', { deviceid: deviceId, channelid: channelId, ...alarm }, deviceId);
+      // Every alarm is its own row (never coalesced), written behind like presence.
+      const row: AlarmCreate = {
+        kind: 'gb28181',
+        deviceid: deviceId,
+        channelid: channelId,
+        priority: alarm.priority ?? null,
+        method: alarm.method ?? null,
+        type: alarm.alarmType ?? null,
+        event_type: alarm.eventType ?? null,
+        description: alarm.description ?? '',
+        alarm_time: alarm.time ?? null,
+        latitude: alarm.latitude ?? null,
+        longitude: alarm.longitude ?? null,
+      };
+      this.#put(`alarm:${++this.#alarmSeq}`, row, (r) => this.#store.alarms.add(r));
     });
     channel.onNote('device.position', ({ channelId, longitude, latitude }) => {
       if (longitude === undefined || latitude === undefined) return;

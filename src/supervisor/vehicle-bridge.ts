@@ -3,7 +3,7 @@ import type { ParentChannel } from '../shared/contracts/lifecycle.js';
 import type { Jt808Contract, KnownVehicle, VehiclePosition } from '../shared/contracts/jt808.js';
 import type { CamgateConfig } from '../shared/config/config.js';
 import type { EmitEvent } from './signalling-bridge.js';
-import type { Store, VehiclePatch } from './store/types.js';
+import type { AlarmCreate, Store, VehiclePatch } from './store/types.js';
 import { ownQueue, type WriteBehind } from './write-behind.js';
 
 /** A vehicle's presence and registration as it waits in the write-behind queue. */
@@ -39,6 +39,7 @@ export class VehicleBridge {
   #log: Logger;
   #emit: EmitEvent;
   #writes: WriteBehind;
+  #alarmSeq = 0;
   /** Vehicles the JT/T 808 thread reported online and not offline since. */
   #live = new Set<string>();
   /** Vehicles whose `vehicles.offline` went out and that did not come back since. */
@@ -153,6 +154,10 @@ export class VehicleBridge {
           this.#alarms.set(position.sim, alarms);
           const { sim, latitude, longitude, timeMs } = position;
           this.#emit('vehicles.alarm', { sim, alarms: position.alarms, latitude, longitude, time: timeMs }, sim);
+          const row: AlarmCreate = { kind: 'jt808', deviceid: sim, flags: alarms, latitude, longitude, alarm_time: timeMs === null ? null : Math.floor(timeMs / 1000) };
+          if (!this.#writes.put(`alarm:${sim}:${++this.#alarmSeq}`, row, async (r) => void (await this.#store.alarms.add(r)))) {
+            this.#log.warn({ sim }, 'alarm not queued: store write queue full');
+          }
         }
       }
       this.#positions.set(position.sim, position);

@@ -94,6 +94,11 @@ t.test('PTZ, presets, guard, status and playback control reach the camera as it 
   const status = await call('GET', `${app.api}/devices/${DEVICE}/status?channelid=${CAMERA}`);
   t.match(status, { status: 200, body: { data: { deviceId: CAMERA, online: true, encode: 'ON', record: 'OFF' } } });
 
+  // The Alarm that followed SetGuard is stored: GET /alarms lists it (kind, device, input, priority, method).
+  const stored = await waitFor(async () => (await getJson(`${app.api}/alarms`)).body.data.List.find((a: { deviceid: string }) => a.deviceid === DEVICE), 5000, 'the alarm stored');
+  t.match(stored, { kind: 'gb28181', deviceid: DEVICE, channelid: String, priority: Number, method: Number, addtime: Number });
+  t.equal((await getJson(`${app.api}/alarms?filters=${encodeURIComponent('[{"field_name":"kind","operator":"=","value":"jt808"}]')}`)).body.data.Total, 0, 'filters work');
+
   // Catalog subscription: 200 Expires 4, a NOTIFY (camera OFF, a second camera ADDed), a refresh, then un-SUBSCRIBE.
   const sub = await call('POST', `${app.api}/devices/${DEVICE}/subscriptions`, { kind: 'catalog' });
   t.match(sub, { status: 200, body: { data: { kind: 'catalog', state: 'active', expires: 4 } } }, JSON.stringify(sub.body));

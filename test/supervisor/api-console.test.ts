@@ -130,10 +130,15 @@ t.test(`GET /events refuses more than ${MAX_EVENT_CLIENTS} streams`, async (t) =
   const { app } = await makeApi(t);
   const address = await app.listen({ host: '127.0.0.1', port: 0 });
   const controllers: AbortController[] = [];
+  // The responses are kept: undici cancels the body of a Response that is garbage-collected
+  // unread, which closes its connection and frees a slot (the flake this test once had under load).
+  const open: Response[] = [];
   for (let i = 0; i < MAX_EVENT_CLIENTS; i++) {
     const c = new AbortController();
     controllers.push(c);
-    t.equal((await fetch(`${address}/events`, { signal: c.signal })).status, 200);
+    const res = await fetch(`${address}/events`, { signal: c.signal });
+    open.push(res);
+    t.equal(res.status, 200);
   }
   const overController = new AbortController();
   controllers.push(overController);
@@ -142,6 +147,7 @@ t.test(`GET /events refuses more than ${MAX_EVENT_CLIENTS} streams`, async (t) =
   // An accepted stream never ends: read the body only when it is the refusal.
   t.match(over.status === 503 ? ((await over.json()) as { data: string }).data : '', /too many/);
   t.match(await (await fetch(`${address}/metrics`)).text(), /camgate_events_refused_total\{reason="limit"\} 1/);
+  t.equal(open.length, MAX_EVENT_CLIENTS);
   for (const c of controllers) c.abort();
 });
 
@@ -219,4 +225,20 @@ t.test('the console is served at / (public), OpenAPI documents the new routes', 
   t.notOk(doc.paths['/'], 'the console page is not an API route');
   t.same(doc.components.securitySchemes.session, { type: 'apiKey', in: 'cookie', name: 'camgate_session', description: 'Set by POST /session (the console)' });
   await t.resolves(SwaggerParser.validate(structuredClone(doc)), 'valid OpenAPI 3');
+});
+
+t.test('a session cookie is accepted in its canonical spelling only (the unused bits of its last character are not ignored)', async (t) => {
+  const { signSession, sessionValid } = await import('../../src/supervisor/api/session.js');
+  const token = Buffer.from(TOKEN);
+  const expires = Math.floor(Date.now() / 1000) + 3600;
+  const value = signSession(token, expires);
+  t.ok(sessionValid(value, [token]));
+  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
+  const last = alphabet.indexOf(value.at(-1)!);
+  // The three other characters with the same four high bits decode to the same bytes.
+  for (const low of [0, 1, 2, 3].filter((b) => b !== (last & 3))) {
+    const twin = value.slice(0, -1) + alphabet[(last & ~3) | low];
+    t.equal(Buffer.from(twin.split('.')[1]!, 'base64url').equals(Buffer.from(value.split('.')[1]!, 'base64url')), true, 'same bytes');
+    t.notOk(sessionValid(twin, [token]), `the twin spelling ${twin.at(-1)} is refused`);
+  }
 });

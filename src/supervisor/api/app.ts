@@ -18,6 +18,7 @@ import { systemRoutes, type HealthReport } from './system.js';
 import { streamsRoutes } from './streams.js';
 import { controlRoutes } from './control.js';
 import { vehiclesRoutes } from './vehicles.js';
+import { alarmsRoutes } from './alarms.js';
 import { SESSION_COOKIE, authenticated, sessionRoutes } from './session.js';
 import { eventsRoutes, type EventFeed } from './events.js';
 import { consoleRoutes, isConsolePath } from './console.js';
@@ -204,6 +205,7 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
   await app.register(streamsRoutes(deps.streams ?? (() => null), deps.vehicles ?? (() => null)));
   await app.register(controlRoutes(deps.streams ?? (() => null)));
   await app.register(vehiclesRoutes(deps.vehicles ?? (() => null)));
+  await app.register(alarmsRoutes);
   if (deps.config.media.server === 'zlm' && deps.streams) await registerZlmHooks(app, deps.config, deps.streams);
   return app;
 }

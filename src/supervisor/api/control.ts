@@ -177,7 +177,16 @@ export function controlRoutes(manager: () => StreamManager | null) {
       schema('control', 'The device\'s status (DeviceStatus query): online, encode, record, alarm inputs.', {
         querystring: { type: 'object', properties: targetProperty },
       }, anyObject),
-      async (request) => ok(await sip().request('control.status', await deviceTarget(request.params.id, request.query.channelid), CONTROL_TIMEOUT)),
+      async (request) => {
+        const target = await deviceTarget(request.params.id, request.query.channelid);
+        const status = await sip().request('control.status', target, CONTROL_TIMEOUT);
+        // The device's own status is kept on its row (GET /devices shows it with status_at);
+        // a channel's or alarm input's answer is only returned.
+        if (target.channelId === target.deviceId) {
+          await store.devices.update(target.deviceId, { status: { ...status }, status_at: Math.floor(Date.now() / 1000) });
+        }
+        return ok(status);
+      },
     );
 
     const CONFIG_TYPES = ['BasicParam', 'VideoParamOpt', 'SVACEncodeConfig', 'SVACDecodeConfig', 'VideoParamAttribute', 'VideoRecordPlan', 'VideoAlarmRecord', 'PictureMask', 'FrameMirror', 'AlarmReport', 'OSDConfig', 'SnapShotConfig'] as const;

@@ -1,4 +1,7 @@
 /** JSON Schemas of the API's rows and list parameters; they drive validation, serialisation and OpenAPI. */
+import type { FastifyInstance } from 'fastify';
+import { envelopeSchema, errorResponses, ok } from './envelope.js';
+import type { ListQuery, ListResult } from '../store/types.js';
 
 const str = { type: 'string' } as const;
 const int = { type: 'integer' } as const;
@@ -55,6 +58,8 @@ export const deviceSchema = {
     active: { type: 'integer', description: 'Last keepalive (unix s), 0 never, -1 bad status' },
     regist: { type: 'boolean' },
     expires_at: { type: ['integer', 'null'], description: 'Registration expiry (unix s)' },
+    status: { type: ['object', 'null'], additionalProperties: true, description: 'The last DeviceStatus answer (GET /devices/:id/status stores it)' },
+    status_at: { type: ['integer', 'null'], description: 'When that answer came (unix s)' },
     addtime: int,
     uptime: int,
   },
@@ -103,4 +108,29 @@ export function listSchema(item: object) {
     required: ['Total', 'List'],
     properties: { Total: { type: 'integer' }, List: { type: 'array', items: item } },
   } as const;
+}
+
+/**
+ * A plain `GET <path>` list route over one store table: gosip's paging, sort and filters
+ * in, `{Total, List}` out, the item schema in OpenAPI.
+ */
+export function listRoute<T>(
+  app: FastifyInstance,
+  options: { path: string; tag: string; summary: string; item: object; list: (query: ListQuery) => Promise<ListResult<T>> },
+): void {
+  app.get<{ Querystring: ListQuery }>(
+    options.path,
+    {
+      schema: {
+        tags: [options.tag],
+        summary: options.summary,
+        querystring: listQuerystring,
+        response: { 200: envelopeSchema(listSchema(options.item)), ...errorResponses },
+      },
+    },
+    async (request) => {
+      const { total, list } = await options.list(request.query);
+      return ok({ Total: total, List: list });
+    },
+  );
 }

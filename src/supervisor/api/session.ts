@@ -28,10 +28,13 @@ export function sessionValid(value: string | undefined, tokens: Buffer[], nowSec
   if (!match) return false;
   const expires = Number(match[1]);
   if (expires <= nowSeconds) return false;
-  const presented = Buffer.from(match[2]!, 'base64url');
+  // The signature's text is compared, not its decoded bytes: the last of 43 base64url
+  // characters carries two unused bits, so four spellings decode alike, and only the
+  // canonical one (what signSession wrote) is accepted.
+  const presented = Buffer.from(match[2]!, 'ascii');
   let found = false;
   // Every token is tried, so timing does not tell which one matched.
-  for (const token of tokens) if (timingSafeEqual(mac(token, expires), presented)) found = true;
+  for (const token of tokens) if (timingSafeEqual(Buffer.from(mac(token, expires).toString('base64url'), 'ascii'), presented)) found = true;
   return found;
 }
 

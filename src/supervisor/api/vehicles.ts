@@ -1,8 +1,8 @@
 import type { FastifyInstance } from 'fastify';
 import { ApiError, badRequest, envelopeSchema, errorResponses, notFound, ok } from './envelope.js';
-import { listQuerystring, listSchema } from './schemas.js';
+import { listRoute } from './schemas.js';
 import { streamSchema } from './streams.js';
-import type { ListQuery, VehiclePatch } from '../store/types.js';
+import type { VehiclePatch } from '../store/types.js';
 import type { VehicleControl } from '../vehicle-streams.js';
 
 const str = { type: 'string' } as const;
@@ -62,21 +62,7 @@ export function vehiclesRoutes(control: () => VehicleControl | null) {
       return c;
     };
 
-    app.get<{ Querystring: ListQuery }>(
-      '/vehicles',
-      {
-        schema: {
-          tags: ['vehicles'],
-          summary: 'List vehicles (paging, sort, filters).',
-          querystring: listQuerystring,
-          response: { 200: envelopeSchema(listSchema(vehicleSchema)), ...errorResponses },
-        },
-      },
-      async (request) => {
-        const { total, list } = await store.vehicles.list(request.query);
-        return ok({ Total: total, List: list });
-      },
-    );
+    listRoute(app, { path: '/vehicles', tag: 'vehicles', summary: 'List vehicles (paging, sort, filters).', item: vehicleSchema, list: (query) => store.vehicles.list(query) });
 
     app.post<{ Body: VehicleBody }>(
       '/vehicles',

@@ -313,6 +313,54 @@ export const MIGRATIONS: readonly Migration[] = [
       ) ${MYSQL_TABLE}`,
     ],
   },
+  {
+    version: 4,
+    name: 'alarms (GB28181 and JT/T 808), the devices\' last DeviceStatus',
+    sqlite: [
+      `CREATE TABLE alarms (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        kind TEXT NOT NULL,
+        deviceid TEXT NOT NULL,
+        channelid TEXT NOT NULL DEFAULT '',
+        priority INTEGER NULL,
+        method INTEGER NULL,
+        type INTEGER NULL,
+        event_type INTEGER NULL,
+        description TEXT NOT NULL DEFAULT '',
+        flags TEXT NOT NULL DEFAULT '',
+        alarm_time INTEGER NULL,
+        latitude REAL NULL,
+        longitude REAL NULL,
+        addtime INTEGER NOT NULL
+      )`,
+      'CREATE INDEX alarms_addtime ON alarms (addtime)',
+      'CREATE INDEX alarms_device ON alarms (deviceid, addtime)',
+      'ALTER TABLE devices ADD COLUMN status TEXT NULL',
+      'ALTER TABLE devices ADD COLUMN status_at INTEGER NULL',
+    ],
+    mysql: [
+      `CREATE TABLE IF NOT EXISTS alarms (
+        id BIGINT NOT NULL AUTO_INCREMENT,
+        kind VARCHAR(16) NOT NULL,
+        deviceid VARCHAR(64) NOT NULL,
+        channelid VARCHAR(64) NOT NULL DEFAULT '',
+        priority INT NULL,
+        method INT NULL,
+        type INT NULL,
+        event_type INT NULL,
+        description VARCHAR(1024) NOT NULL DEFAULT '',
+        flags VARCHAR(1024) NOT NULL DEFAULT '',
+        alarm_time BIGINT NULL,
+        latitude DOUBLE NULL,
+        longitude DOUBLE NULL,
+        addtime BIGINT NOT NULL,
+        PRIMARY KEY (id),
+        KEY alarms_addtime (addtime),
+        KEY alarms_device (deviceid, addtime)
+      ) ${MYSQL_TABLE}`,
+      'ALTER TABLE devices ADD COLUMN status TEXT NULL, ADD COLUMN status_at BIGINT NULL',
+    ],
+  },
 ];
 
 const CREATE_LEDGER: Record<Dialect, string> = {

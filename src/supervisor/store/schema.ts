@@ -4,7 +4,7 @@
  * sort on. The DDL lives in migrations.ts.
  */
 import { tableSpec, type FieldSpec, type FieldType, type TableSpec } from './filters.js';
-import type { Channel, Device, Stream, SysInfo, Vehicle } from './types.js';
+import type { Alarm, Channel, Device, Stream, SysInfo, Vehicle } from './types.js';
 
 /** How a column's raw value is decoded. */
 export type ColumnKind = 'int' | 'intNull' | 'real' | 'realNull' | 'text' | 'textNull' | 'bool' | 'json';
@@ -46,6 +46,8 @@ export const DEVICE_COLUMNS: Columns = {
   active: int,
   regist: bool,
   expires_at: intNull,
+  status: json,
+  status_at: intNull,
   addtime: int,
   uptime: int,
 };
@@ -134,6 +136,23 @@ export const VEHICLE_COLUMNS: Columns = {
   uptime: int,
 };
 
+export const ALARM_COLUMNS: Columns = {
+  id: int,
+  kind: text,
+  deviceid: text,
+  channelid: text,
+  priority: intNull,
+  method: intNull,
+  type: intNull,
+  event_type: intNull,
+  description: text,
+  flags: text,
+  alarm_time: intNull,
+  latitude: realNull,
+  longitude: realNull,
+  addtime: int,
+};
+
 export const SYS_INFO_COLUMNS: Columns = {
   lid: text,
   region: text,
@@ -175,6 +194,7 @@ function listSpec(table: string, columns: Columns, aliases: Record<string, strin
 }
 
 export const DEVICE_LIST = listSpec('devices', DEVICE_COLUMNS, { report: 'rport' });
+export const ALARM_LIST = listSpec('alarms', ALARM_COLUMNS);
 export const CHANNEL_LIST = listSpec('channels', CHANNEL_COLUMNS);
 export const STREAM_LIST = listSpec('streams', STREAM_COLUMNS, { cseqno: 'cseq' });
 export const VEHICLE_LIST = listSpec('vehicles', VEHICLE_COLUMNS, {}, 'sim');
@@ -227,6 +247,8 @@ export const toStream = mapper<Stream>(STREAM_COLUMNS, (row) => {
   row.status = row.status ? 1 : 0;
 });
 export const toSysInfo = mapper<SysInfo>(SYS_INFO_COLUMNS);
+export const toAlarm = mapper<Alarm>(ALARM_COLUMNS);
+
 export const toVehicle = mapper<Vehicle>(VEHICLE_COLUMNS, (row) => {
   row.online = row.online ? 1 : 0;
 });

@@ -21,6 +21,9 @@ import {
   toStream,
   toSysInfo,
   toVehicle,
+  toAlarm,
+  ALARM_COLUMNS,
+  ALARM_LIST,
   type ColumnKind,
 } from './schema.js';
 import {
@@ -54,6 +57,9 @@ import {
   type VehicleCreate,
   type VehiclePatch,
   type VehicleStore,
+  type Alarm,
+  type AlarmCreate,
+  type AlarmStore,
 } from './types.js';
 
 /** Counter suffix of generated IDs: `did`/`cid` (14 digits) + 6 digits. */
@@ -63,6 +69,8 @@ const MAX_ID_LENGTH = 64;
 
 /** Columns a DevicePatch may set, with how each value is encoded. */
 const DEVICE_PATCH: Record<keyof DevicePatch, ColumnKind> = {
+  status: 'json',
+  status_at: 'intNull',
   name: 'text',
   pwd: 'text',
   region: 'text',
@@ -168,6 +176,8 @@ function checkId(kind: 'deviceid' | 'channelid', id: unknown): string {
   return id;
 }
 
+const ALARM_PRUNE_EVERY = 1000;
+
 export class SqlStore implements Store {
   readonly dialect: Dialect;
   readonly devices: DeviceStore;
@@ -175,8 +185,11 @@ export class SqlStore implements Store {
   readonly streams: StreamStore;
   readonly sysInfo: SysInfoStore;
   readonly vehicles: VehicleStore;
+  readonly alarms: AlarmStore;
 
   private readonly selectVehicle: string;
+  private readonly selectAlarm: string;
+  private alarmsAdded = 0;
   private readonly selectDevice: string;
   private readonly selectChannel: string;
   private readonly selectStream: string;
@@ -196,6 +209,11 @@ export class SqlStore implements Store {
     this.selectStream = list(STREAM_COLUMNS);
     this.selectSysInfo = list(SYS_INFO_COLUMNS);
     this.selectVehicle = list(VEHICLE_COLUMNS);
+    this.selectAlarm = list(ALARM_COLUMNS);
+    this.alarms = {
+      add: (alarm) => this.addAlarm(alarm),
+      list: (query) => this.listRows(ALARM_LIST, this.selectAlarm, toAlarm, query, '1=1'),
+    };
 
     this.devices = {
       list: (query) => this.listDevices(query),
@@ -683,6 +701,41 @@ export class SqlStore implements Store {
   }
 
   // -------------------------------------------------------------------------
+  // alarms
+
+  /** Rows kept: the oldest beyond this are deleted every ALARM_PRUNE_EVERY inserts. */
+  static readonly ALARMS_KEPT = 100_000;
+
+  private async addAlarm(a: AlarmCreate): Promise<Alarm> {
+    const row = {
+      kind: a.kind,
+      deviceid: a.deviceid,
+      channelid: a.channelid ?? '',
+      priority: a.priority ?? null,
+      method: a.method ?? null,
+      type: a.type ?? null,
+      event_type: a.event_type ?? null,
+      description: (a.description ?? '').slice(0, 1024),
+      flags: (a.flags ?? '').slice(0, 1024),
+      alarm_time: a.alarm_time ?? null,
+      latitude: a.latitude ?? null,
+      longitude: a.longitude ?? null,
+      addtime: this.now(),
+    };
+    const columns = Object.keys(row);
+    const result = await this.driver.run(
+      `INSERT INTO alarms (${columns.map((c) => this.q(c)).join(', ')}) VALUES (${columns.map(() => '?').join(', ')})`,
+      Object.values(row),
+    );
+    if (++this.alarmsAdded % ALARM_PRUNE_EVERY === 0) {
+      // The id of the newest row beyond the kept ones; everything up to it goes.
+      // A constant, written in (MariaDB refuses a bound LIMIT/OFFSET of the kind mysql2 sends).
+      const cut = await this.driver.all(`SELECT id FROM alarms ORDER BY id DESC LIMIT 1 OFFSET ${SqlStore.ALARMS_KEPT}`);
+      if (cut[0]) await this.driver.run('DELETE FROM alarms WHERE id <= ?', [Number(cut[0].id)]);
+    }
+    return { id: result.insertId, ...row };
+  }
+
   // vehicles
   // -------------------------------------------------------------------------
 

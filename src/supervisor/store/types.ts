@@ -134,6 +134,9 @@ export interface Device extends Timestamps {
   regist: boolean;
   /** Registration expiry (unix s) or null when not registered. */
   expires_at: UnixSeconds | null;
+  /** The device's last DeviceStatus answer (online, encode, record, alarm inputs…), and when it came. */
+  status: Record<string, unknown> | null;
+  status_at: UnixSeconds | null;
 }
 
 export interface DeviceCreate {
@@ -166,6 +169,8 @@ export interface DevicePatch {
   active?: number;
   regist?: boolean;
   expires_at?: UnixSeconds | null;
+  status?: Record<string, unknown> | null;
+  status_at?: UnixSeconds | null;
 }
 
 export interface Channel extends Timestamps {
@@ -470,6 +475,39 @@ export interface SysInfoStore {
   seed(seed: SysInfoSeed): Promise<SysInfo>;
 }
 
+/** An alarm a camera (MESSAGE Notify Alarm) or a vehicle (0x0200 alarm bits) reported. */
+export interface Alarm {
+  id: number;
+  kind: 'gb28181' | 'jt808';
+  /** Device ID, or the vehicle's SIM. */
+  deviceid: string;
+  /** Channel or alarm input ID (cameras); '' for vehicles. */
+  channelid: string;
+  /** GB28181 AlarmPriority, AlarmMethod, AlarmType, EventType, as sent. */
+  priority: number | null;
+  method: number | null;
+  type: number | null;
+  event_type: number | null;
+  description: string;
+  /** Vehicles: the alarm bits set, by name, comma-separated. */
+  flags: string;
+  /** When the device says it happened (unix s). */
+  alarm_time: UnixSeconds | null;
+  latitude: number | null;
+  longitude: number | null;
+  /** When camgate received it. */
+  addtime: UnixSeconds;
+}
+
+export type AlarmCreate = Omit<Alarm, 'id' | 'addtime' | 'channelid' | 'priority' | 'method' | 'type' | 'event_type' | 'description' | 'flags' | 'alarm_time' | 'latitude' | 'longitude'> &
+  Partial<Omit<Alarm, 'id' | 'addtime' | 'kind' | 'deviceid'>>;
+
+export interface AlarmStore {
+  /** Stores one alarm; the oldest beyond `keep` rows are deleted now and then. */
+  add(alarm: AlarmCreate): Promise<Alarm>;
+  list(query?: ListQuery): Promise<ListResult<Alarm>>;
+}
+
 export interface Store {
   readonly dialect: Dialect;
   readonly devices: DeviceStore;
@@ -477,6 +515,7 @@ export interface Store {
   readonly streams: StreamStore;
   readonly sysInfo: SysInfoStore;
   readonly vehicles: VehicleStore;
+  readonly alarms: AlarmStore;
   /** Same as `devices.getSecret` (the digest password for the SIP layer only). */
   getDeviceSecret(deviceid: string): Promise<string | null>;
   /** Versions of the applied migrations, ascending. */
