@@ -9,6 +9,8 @@
  *
  * Prints the supervisor process's RSS and the SIP thread's heap before, at the peak
  * and after, the legitimate devices' registration times and how the flood was answered.
+ * `--gc` collects garbage before every heap figure (node --expose-gc), to tell a leak from
+ * garbage V8 has not collected yet.
  */
 import { readFileSync } from 'node:fs';
 import { createSocket, type Socket } from 'node:dgram';
@@ -25,6 +27,9 @@ function arg(name: string, fallback: number): number {
 }
 
 const seconds = arg('seconds', 60);
+// --gc: each heap figure is taken right after a full collection (live memory, not garbage);
+// the collections cost the SIP thread CPU, so leave it off when timing matters.
+if (process.argv.includes('--gc')) process.env.CAMGATE_GC_BEFORE_PING = '1';
 const legitRate = arg('rate', 50);
 const floodRate = legitRate * 10;
 
@@ -160,14 +165,23 @@ async function main(): Promise<void> {
     await Promise.all(pending);
   })();
 
+  // Every 30 s a point of the series: a plateau is bounded state (transactions live 32 s,
+  // nonces and tracked addresses are capped); a line that keeps rising is a leak.
+  const series: Array<{ s: number; rss: number; heap: number }> = [];
+  const startedAt = Date.now();
+  let ticks = 0;
   const sampler = setInterval(async () => {
     const now = { rss: rssBytes(pid), heap: await sipHeap(app.api).catch(() => NaN) };
     peak = { rss: Math.max(peak.rss, now.rss), heap: Math.max(peak.heap, now.heap || 0) };
+    if (++ticks % 30 === 0) series.push({ s: Math.round((Date.now() - startedAt) / 1000), ...now });
   }, 1000);
   await Promise.all([flood, legit]);
   clearInterval(sampler);
   await new Promise((r) => setTimeout(r, 5000));
   const after = { rss: rssBytes(pid), heap: await sipHeap(app.api) };
+  // Once every transaction of the flood has ended (Timer J, 32 s) the state left is what is kept.
+  await new Promise((r) => setTimeout(r, 40_000));
+  const settled = { rss: rssBytes(pid), heap: await sipHeap(app.api) };
   const metrics = await (await fetch(`${app.api}/metrics`)).text();
   const auth = Object.fromEntries([...metrics.matchAll(/camgate_sip_auth_total\{result="([^"]+)"\} (\d+)/g)].map((m) => [m[1], Number(m[2])]));
   for (const s of [...attackers, ...legitSockets]) s.close();
@@ -176,10 +190,11 @@ async function main(): Promise<void> {
   const mib = (b: number) => (b / 1048576).toFixed(1);
   console.log(
     table([
-      { what: 'supervisor RSS MiB', before: mib(before.rss), peak: mib(peak.rss), after: mib(after.rss) },
-      { what: 'SIP thread heap MiB', before: mib(before.heap), peak: mib(peak.heap), after: mib(after.heap) },
+      { what: 'supervisor RSS MiB', before: mib(before.rss), peak: mib(peak.rss), after: mib(after.rss), 'after 45 s': mib(settled.rss) },
+      { what: 'SIP thread heap MiB', before: mib(before.heap), peak: mib(peak.heap), after: mib(after.heap), 'after 45 s': mib(settled.heap) },
     ]),
   );
+  console.log(`\nevery 30 s (s: RSS MiB / SIP heap MiB): ${series.map((p) => `${p.s}: ${mib(p.rss)} / ${mib(p.heap)}`).join(', ')}`);
   console.log(
     `\nlegitimate: ${times.length} registered, ${[...failures].map(([s, n]) => `${n}× ${s}`).join(', ') || 'no failures'}; ` +
       `registration ms p50 ${percentile(times, 50).toFixed(1)}, p99 ${percentile(times, 99).toFixed(1)}, max ${Math.max(...times).toFixed(1)}`,
@@ -189,8 +204,9 @@ async function main(): Promise<void> {
     seconds,
     legitRate,
     floodRate,
-    rssBytes: { before: before.rss, peak: peak.rss, after: after.rss },
-    sipHeapBytes: { before: before.heap, peak: peak.heap, after: after.heap },
+    rssBytes: { before: before.rss, peak: peak.rss, after: after.rss, settled: settled.rss },
+    sipHeapBytes: { before: before.heap, peak: peak.heap, after: after.heap, settled: settled.heap },
+    series,
     legit: { registered: times.length, failures: Object.fromEntries(failures), ms: { p50: percentile(times, 50), p99: percentile(times, 99), max: Math.max(...times) } },
     flood: { sent, answers: Object.fromEntries(answers), auth },
   });

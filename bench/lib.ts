@@ -95,7 +95,9 @@ export async function startAppliance(config: Record<string, any>): Promise<Runni
   };
   writeFileSync(join(dir, 'camgate.yaml'), stringify(full));
   const profile = process.env.CAMGATE_PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${process.env.CAMGATE_PROFILE_DIR}`] : [];
-  const child = spawn(process.execPath, [...profile, join(repoRoot, 'dist/workers/supervisor.js'), '--config', join(dir, 'camgate.yaml')], {
+  // bench:flood --gc: every thread collects garbage before it reports its heap.
+  const gc = process.env.CAMGATE_GC_BEFORE_PING === '1' ? ['--expose-gc'] : [];
+  const child = spawn(process.execPath, [...profile, ...gc, join(repoRoot, 'dist/workers/supervisor.js'), '--config', join(dir, 'camgate.yaml')], {
     cwd: dir,
     stdio: ['ignore', 'ignore', 'inherit'],
   });

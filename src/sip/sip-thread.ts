@@ -65,11 +65,13 @@ export class SipThread {
   readonly #log: Logger;
   readonly #listen: { host: string; port: number; transports: string[] };
   readonly #clock: Clock;
+  readonly #autoSubscriptions: ReadonlyArray<'catalog' | 'alarm' | 'mobilePosition'>;
 
   constructor(init: SipInit, channel: SipChannel, clock: Clock = systemClock) {
     const { config } = init;
     this.#channel = channel;
     this.#clock = clock;
+    this.#autoSubscriptions = config.gb28181.subscribe;
     this.#listen = { host: config.sip.host, port: config.sip.port, transports: [...config.sip.transports] };
     this.#log = createLogger(config.log.level, { thread: 'sip' });
     const counters = SharedCounters.attach(init.counters, SIP_COUNTER_NAMES);
@@ -95,7 +97,10 @@ export class SipThread {
         registered: (binding, first) => {
           const { known: _known, ...registered } = binding;
           channel.notify('device.registered', { ...registered, source: sourceOf(binding.source), first });
-          if (first) this.service.deviceOnline(binding.deviceId);
+          if (first) {
+            this.service.deviceOnline(binding.deviceId);
+            this.#autoSubscribe(binding.deviceId);
+          }
         },
         offline: (deviceId, reason) => {
           this.service.deviceOffline(deviceId);
@@ -154,6 +159,19 @@ export class SipThread {
    * their registered address stay trusted until the registration expires. Dialogs of
    * open streams stay known, so a device's BYE still ends its stream.
    */
+  /**
+   * gb28181.subscribe: a device that comes online gets these SUBSCRIBEs through the paced
+   * query queue (a registration storm does not become a SUBSCRIBE storm); a refusal only
+   * sets the subscription's state (GET /devices/:id/subscriptions).
+   */
+  #autoSubscribe(deviceId: string): void {
+    for (const kind of this.#autoSubscriptions) {
+      this.service.queries.enqueue(deviceId, `subscribe:${kind}`, () =>
+        this.control.subscribe(deviceId, kind).catch((error: Error) => this.#log.info({ device: deviceId, kind, err: error.message }, 'automatic subscription refused')),
+      );
+    }
+  }
+
   #restore(init: SipInit, clock: Clock): void {
     const nowSeconds = Date.now() / 1000;
     for (const d of init.online) {

@@ -131,3 +131,27 @@ t.test('PTZ, presets, guard, status and playback control reach the camera as it 
     t.equal((check.stdout + check.stderr).trim(), '', 'the registry with the control families passes promtool');
   }
 });
+
+t.test('gb28181.subscribe: a device that comes online is subscribed automatically; a camera that refuses only has the subscriptions marked rejected', async (t) => {
+  const app = await startHealthyAppliance(t, { sip: SERVER, gb28181: { registration: 'open', subscribe: ['catalog', 'alarm'] } });
+  const sipp = startSipp([
+    `127.0.0.1:${app.sipPort}`, '-i', '127.0.0.1', '-p', String(await freePort()), '-mp', String(await freePort()),
+    '-sf', 'gb_device.xml', '-oocsf', 'gb_camera_nosub_ooc.xml', '-inf', 'device1.csv', '-m', '1', '-d', '1000', '-set', 'KA_COUNT', '10',
+  ], 60_000);
+  t.teardown(() => sipp.stop());
+  const subscriptions = await waitFor(async () => {
+    const list = await call('GET', `${app.api}/devices/${DEVICE}/subscriptions`);
+    const rows = (list.body.data ?? []) as Array<{ kind: string; state: string; status: number }>;
+    return rows.length === 2 && rows.every((r) => r.state === 'rejected') && rows;
+  }, 20_000, 'both automatic subscriptions answered');
+  t.match(
+    subscriptions.map((s) => [s.kind, s.state, s.status]).sort(),
+    [
+      ['alarm', 'rejected', 403],
+      ['catalog', 'rejected', 489],
+    ],
+    'catalog 489 Bad Event, alarm 403 Forbidden, as the camera answers',
+  );
+  t.equal((await getJson(`${app.api}/healthz`)).status, 200, 'nothing else is affected');
+  sipp.stop();
+});

@@ -82,6 +82,12 @@ export const configSchema = {
         keepaliveInterval: { type: 'integer', minimum: 5, maximum: 3600, default: 60 },
         keepaliveTimeouts: { type: 'integer', minimum: 1, maximum: 10, default: 3 },
         catalogInterval: { type: 'integer', minimum: 0, maximum: 86400, default: 3600 },
+        subscribe: {
+          type: 'array',
+          uniqueItems: true,
+          items: { enum: ['catalog', 'alarm', 'mobilePosition'] },
+          default: [],
+        },
         queries: {
           type: 'object',
           additionalProperties: false,
@@ -346,6 +352,8 @@ export interface CamgateConfig {
     keepaliveInterval: number;
     keepaliveTimeouts: number;
     catalogInterval: number;
+    /** Subscriptions every device gets when it comes online (through the paced query queue). */
+    subscribe: Array<'catalog' | 'alarm' | 'mobilePosition'>;
     queries: { concurrency: number; perDevice: number; perSecond: number; backlog: number };
   };
   store: { url: string; timeout: number; queueSize: number; retryMax: number };
