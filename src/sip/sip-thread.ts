@@ -20,6 +20,8 @@ import { GbPlatform } from './platform.js';
 import { SIP_COUNTER_NAMES } from '../shared/contracts/sip-counters.js';
 import { SipTransport, transportLimits } from './transport.js';
 import { AuthThrottle } from './auth-throttle.js';
+import { Cascade } from './cascade.js';
+import { packageVersion } from '../shared/entry.js';
 
 type SipChannel = ChildChannel<SipContract>;
 
@@ -61,13 +63,16 @@ export class SipThread {
   readonly service: GbService;
   readonly control: GbControlService;
   readonly transport: SipTransport;
+  readonly cascade: Cascade;
   readonly #channel: SipChannel;
   readonly #log: Logger;
+  readonly #platforms: SipInit['platforms'];
   readonly #listen: { host: string; port: number; transports: string[] };
 
   constructor(init: SipInit, channel: SipChannel, clock: Clock = systemClock) {
     const { config } = init;
     this.#channel = channel;
+    this.#platforms = init.platforms ?? [];
     this.#listen = { host: config.sip.host, port: config.sip.port, transports: [...config.sip.transports] };
     this.#log = createLogger(config.log.level, { thread: 'sip' });
     const counters = SharedCounters.attach(init.counters, SIP_COUNTER_NAMES);
@@ -104,6 +109,7 @@ export class SipThread {
         dialogEnded: (callId, deviceId) => channel.notify('dialog.ended', { callId, deviceId: deviceId ?? '' }),
         manscdp: (deviceId, body, contentType, source) => this.service.handleMessage(deviceId, body, contentType, source),
         notify: (request, remote) => this.control.handleNotify(request, remote),
+        upstream: (tx, request, remote) => this.cascade.handle(tx, request, remote),
         log,
       },
     });
@@ -134,6 +140,17 @@ export class SipThread {
         position: (position) => channel.notify('device.position', position),
         log,
       },
+    });
+    this.cascade = new Cascade({
+      clock,
+      local: { host: init.advertisedHost, port: config.sip.port },
+      send: (request, remote, handlers) => {
+        this.platform.transactions.sendRequest(request, remote, handlers);
+      },
+      status: (status) => channel.notify('platform.status', status),
+      catalog: (id) => channel.request('platform.catalog', { id }, 30_000),
+      version: packageVersion(),
+      log,
     });
     this.#restore(init, clock);
     const platform = this.platform;
@@ -210,12 +227,14 @@ export class SipThread {
         return this.control.subscribe(deviceId, kind, options);
       })
       .handle('subscription.stop', async ({ deviceId, kind }) => (await this.control.unsubscribe(deviceId, kind)) ?? null)
-      .handle('subscription.list', ({ deviceId }) => this.control.subscriptions(deviceId));
+      .handle('subscription.list', ({ deviceId }) => this.control.subscriptions(deviceId))
+      .handle('platforms.set', ({ platforms }) => this.cascade.set(platforms));
   }
 
   async start(): Promise<void> {
     await this.transport.start();
     this.#log.info(this.#listen, 'sip listening');
+    if (this.#platforms.length > 0) this.cascade.set(this.#platforms);
   }
 
   ping(): SipPing {
@@ -228,6 +247,8 @@ export class SipThread {
   }
 
   async close(): Promise<void> {
+    // Unregister upward while the transport still runs, bounded so shutdown never hangs on a silent platform.
+    await Promise.race([this.cascade.close(), new Promise((resolve) => setTimeout(resolve, 1500).unref())]);
     this.control.close();
     this.service.close();
     this.platform.close();

@@ -22,6 +22,7 @@ import { CounterTotals, registerMediaMetrics } from './media-metrics.js';
 import { createMetrics, type Metrics, type ThreadLoad } from './metrics.js';
 import { Notifier } from './notify/index.js';
 import { SignallingBridge } from './signalling-bridge.js';
+import { PlatformManager } from './platforms.js';
 import { VehicleBridge } from './vehicle-bridge.js';
 import { VehicleControl } from './vehicle-streams.js';
 import { registerSipMetrics } from './sip-metrics.js';
@@ -62,6 +63,7 @@ export class Supervisor {
   #metrics: Metrics | null = null;
   #notifier: Notifier | null = null;
   #bridge: SignallingBridge | null = null;
+  #platforms: PlatformManager | null = null;
   #vehicles: VehicleBridge | null = null;
   #streams: StreamManager | null = null;
   /** The ZLMediaKit backend when media.server is zlm. */
@@ -212,7 +214,17 @@ export class Supervisor {
       emit: (event, data, key) => void notifier.emit(event, data, key),
     });
     this.#bridge = bridge;
+    const platforms = new PlatformManager({
+      store,
+      config,
+      logger: log.child({ part: 'cascade' }),
+      emit: (event, data, key) => void notifier.emit(event, data, key),
+      sip: () => this.#sip?.channel ?? null,
+      ...(this.#metrics ? { registry: this.#metrics.registry } : {}),
+    });
+    this.#platforms = platforms;
     const init = async () => ({
+      platforms: await platforms.upstreams(),
       config,
       advertisedHost,
       counters: this.#sipCounters.sab,
@@ -222,6 +234,7 @@ export class Supervisor {
     return new ManagedChild<SipContract>('sip', threadSpawner<SipContract>(entryPath('sip-thread'), init, 'sip'), {
       onChannel: (channel) => {
         bridge.attach(channel);
+        platforms.attach(channel);
         channel.onNote('device.mediaStatus', ({ deviceId, channelId, endOfFile }) => {
           if (endOfFile) void streams.playbackEnded(deviceId, channelId).catch((err) => log.error({ err }, 'playback end failed'));
         });
@@ -283,6 +296,7 @@ export class Supervisor {
       health: () => this.health(),
       streams: () => this.#streams,
       vehicles: () => vehicles,
+      platforms: () => this.#platforms,
       media: () => this.#media?.channel ?? null,
       sip: () => this.#sip?.channel ?? null,
       sipHost: advertisedHost,

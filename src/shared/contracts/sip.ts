@@ -197,6 +197,51 @@ export interface PlaybackControlAnswer {
   failure?: { status: number; code: ApiCode; message: string };
 }
 
+/** An upper platform as the SIP thread needs it to register upward (cascade, issue 16). */
+export interface UpstreamConfig {
+  /** The platform's row id. */
+  id: number;
+  serverId: string;
+  domain: string;
+  host: string;
+  port: number;
+  transport: 'UDP' | 'TCP';
+  /** Our device ID towards it. */
+  deviceId: string;
+  password: string;
+  expires: number;
+  keepaliveInterval: number;
+  keepaliveTimeouts: number;
+  charset: 'GB2312' | 'UTF-8';
+}
+
+/** registering: first REGISTER in flight; online: registered; retrying: refused, timed out or dropped, next try scheduled. */
+export type UpstreamState = 'registering' | 'online' | 'retrying' | 'stopped';
+
+export interface UpstreamStatus {
+  id: number;
+  state: UpstreamState;
+  /** Why it is not online (the upper platform's answer, a time-out, unanswered keepalives); null when fine. */
+  error: string | null;
+  /** Seconds the registration was granted for (0 when not online). */
+  expires: number;
+  /** Failures since the last success. */
+  failures: number;
+}
+
+/** One channel of the catalog we share with an upper platform, under the ID that platform sees. */
+export interface SharedCatalogItem {
+  channelId: string;
+  name: string;
+  status: 'ON' | 'OFF';
+  manufacturer?: string;
+  model?: string;
+  address?: string;
+  civilCode?: string;
+  longitude?: number;
+  latitude?: number;
+}
+
 export interface SipInit {
   config: CamgateConfig;
   advertisedHost: string;
@@ -205,6 +250,8 @@ export interface SipInit {
   online: OnlineDevice[];
   /** Media dialogs open before this thread (re)started. */
   dialogs: Array<{ callId: string; deviceId: string }>;
+  /** Enabled upper platforms to register to. */
+  platforms: UpstreamConfig[];
 }
 
 export interface SipPing {
@@ -241,12 +288,17 @@ export type SipContract = {
     /** Null when there was no such subscription. */
     'subscription.stop': [{ deviceId: string; kind: SubscriptionKind }, SubscriptionSnapshot | null];
     'subscription.list': [{ deviceId?: string }, SubscriptionSnapshot[]];
+    /** The enabled upper platforms, all of them: new ones register, removed ones unregister, changed ones start over. */
+    'platforms.set': [{ platforms: UpstreamConfig[] }, UpstreamStatus[]];
   };
   up: {
     'device.credentials': [{ deviceId: string }, { known: boolean; password: string }];
+    /** The channels shared with an upper platform, for its Catalog query. */
+    'platform.catalog': [{ id: number }, SharedCatalogItem[]];
   };
   downNotes: Record<never, never>;
   upNotes: {
+    'platform.status': UpstreamStatus;
     'device.registered': DeviceRegistered;
     'device.offline': { deviceId: string; reason: string };
     'device.keepalive': { deviceId: string } & SourceAddress;

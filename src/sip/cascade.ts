@@ -1,0 +1,198 @@
+/**
+ * The cascade side of the SIP thread (issue 16): one {@link UpstreamClient} per enabled
+ * upper platform, and the answers to what an upper platform asks of us as its device:
+ * Catalog (the shared channels, split into paced MESSAGEs that all carry SumNum),
+ * DeviceInfo and DeviceStatus about ourselves.
+ *
+ * Requests are recognised as an upper platform's by their From user (its server ID);
+ * the platform's configured address must match when it is an IP literal, so another
+ * host cannot read our catalog by claiming that ID.
+ */
+import { isIP } from 'node:net';
+import {
+  buildDeviceInfoResponse,
+  buildDeviceStatusResponse,
+  buildCatalogResponses,
+  formatManscdpTime,
+  parseManscdp,
+  CHINA_UTC_OFFSET_MINUTES,
+} from '../protocol/gb28181/index.js';
+import { parseNameAddr, parseUri, type Clock, type Endpoint, type ServerTransaction, type SipRequest, type ClientTransactionHandlers } from '../protocol/sip/index.js';
+import type { SharedCatalogItem, UpstreamConfig, UpstreamStatus } from '../shared/contracts/sip.js';
+import { UpstreamClient } from './upstream.js';
+
+/** Catalog items per MESSAGE: small enough for one UDP datagram without IP fragments on most paths. */
+export const CATALOG_ITEMS_PER_MESSAGE = { UDP: 4, TCP: 16 } as const;
+/** Catalog MESSAGEs in flight at once (each waits for its 200; the transaction layer retransmits). */
+export const CATALOG_WINDOW = 4;
+
+export interface CascadeDeps {
+  clock: Clock;
+  local: { host: string; port: number };
+  send(request: SipRequest, remote: Endpoint, handlers: ClientTransactionHandlers): void;
+  status(status: UpstreamStatus): void;
+  /** The channels shared with platform `id`. */
+  catalog(id: number): Promise<SharedCatalogItem[]>;
+  version: string;
+  log(level: 'debug' | 'info' | 'warn', message: string, data?: Record<string, unknown>): void;
+  retryMinMs?: number;
+}
+
+/** What one Catalog answer did, for logs and tests. */
+export interface CatalogAnswer {
+  items: number;
+  messages: number;
+  failed: number;
+}
+
+export class Cascade {
+  readonly #deps: CascadeDeps;
+  readonly #clients = new Map<number, UpstreamClient>();
+  #closed = false;
+
+  constructor(deps: CascadeDeps) {
+    this.#deps = deps;
+  }
+
+  get size(): number {
+    return this.#clients.size;
+  }
+
+  statuses(): UpstreamStatus[] {
+    return [...this.#clients.values()].map((c) => c.status());
+  }
+
+  /** Applies the full set of enabled platforms: new ones start, removed ones stop, changed ones start over. */
+  set(platforms: UpstreamConfig[]): UpstreamStatus[] {
+    if (this.#closed) return [];
+    const wanted = new Map(platforms.map((p) => [p.id, p]));
+    for (const [id, client] of this.#clients) {
+      const next = wanted.get(id);
+      if (next && sameConfig(next, client.config)) continue;
+      this.#clients.delete(id);
+      void client.stop();
+      if (!next) this.#deps.status({ ...client.status(), state: 'stopped', error: null });
+    }
+    for (const config of platforms) {
+      if (this.#clients.has(config.id)) continue;
+      const client = new UpstreamClient(config, {
+        clock: this.#deps.clock,
+        local: this.#deps.local,
+        send: this.#deps.send,
+        status: (status) => {
+          if (this.#clients.get(config.id) === client) this.#deps.status(status);
+        },
+        userAgent: `camgate/${this.#deps.version}`,
+        ...(this.#deps.retryMinMs === undefined ? {} : { retryMinMs: this.#deps.retryMinMs }),
+      });
+      this.#clients.set(config.id, client);
+      client.start();
+    }
+    return this.statuses();
+  }
+
+  /** The upper platform a request comes from, if any. */
+  #platformOf(request: SipRequest, remote: Endpoint): UpstreamClient | undefined {
+    const from = parseNameAddr(request.headers.get('from') ?? '');
+    const user = from ? parseUri(from.uri)?.user : undefined;
+    if (!user) return undefined;
+    for (const client of this.#clients.values()) {
+      if (client.config.serverId !== user) continue;
+      if (isIP(client.config.host) !== 0 && client.config.host !== remote.address) continue;
+      return client;
+    }
+    return undefined;
+  }
+
+  /** Takes a request from an upper platform (true) or leaves it to the platform side (false). */
+  handle(tx: ServerTransaction, request: SipRequest, remote: Endpoint): boolean {
+    if (request.method !== 'MESSAGE') return false;
+    const client = this.#platformOf(request, remote);
+    if (!client) return false;
+    const parsed = parseManscdp(request.body, undefined);
+    if (!parsed.ok) {
+      tx.reply(400, 'Bad Request');
+      this.#deps.log('warn', 'upper platform sent a MESSAGE we cannot read', { platform: client.config.id, reason: parsed.reason });
+      return true;
+    }
+    tx.reply(200, 'OK');
+    const message = parsed.message;
+    if (message.root !== 'Query') return true;
+    const cmd = message.cmdType.toLowerCase();
+    const { deviceId } = client.config;
+    if (cmd === 'catalog') {
+      void this.answerCatalog(client, message.sn).then(
+        (answer) => this.#deps.log('info', 'catalog sent to upper platform', { platform: client.config.id, ...answer }),
+        (error: Error) => this.#deps.log('warn', 'catalog for upper platform failed', { platform: client.config.id, error: error.message }),
+      );
+    } else if (cmd === 'deviceinfo') {
+      void this.#deps.catalog(client.config.id).then(
+        (items) =>
+          client.message(
+            buildDeviceInfoResponse({ sn: message.sn, deviceId, deviceName: 'camgate', manufacturer: 'camgate', model: 'camgate gateway', firmware: this.#deps.version, channels: items.length }),
+          ),
+        () => undefined,
+      );
+    } else if (cmd === 'devicestatus') {
+      void client.message(buildDeviceStatusResponse({ sn: message.sn, deviceId, deviceTime: formatManscdpTime(Math.floor(Date.now() / 1000), CHINA_UTC_OFFSET_MINUTES) }));
+    } else {
+      this.#deps.log('debug', 'upper platform query not answered', { platform: client.config.id, cmdType: message.cmdType });
+    }
+    return true;
+  }
+
+  /** Sends the shared catalog to the platform: SumNum in every message, at most CATALOG_WINDOW in flight. */
+  async answerCatalog(client: UpstreamClient, sn: number): Promise<CatalogAnswer> {
+    const items = await this.#deps.catalog(client.config.id);
+    const { deviceId } = client.config;
+    const bodies = buildCatalogResponses(
+      sn,
+      deviceId,
+      items.map((i) => ({
+        deviceId: i.channelId,
+        name: i.name,
+        manufacturer: i.manufacturer ?? 'camgate',
+        model: i.model ?? '',
+        owner: 'camgate',
+        civilCode: i.civilCode ?? i.channelId.slice(0, 6),
+        address: i.address ?? '',
+        parental: 0,
+        parentId: deviceId,
+        safetyWay: 0,
+        registerWay: 1,
+        secrecy: 0,
+        status: i.status,
+        ...(i.longitude === undefined ? {} : { longitude: i.longitude }),
+        ...(i.latitude === undefined ? {} : { latitude: i.latitude }),
+      })),
+      CATALOG_ITEMS_PER_MESSAGE[client.config.transport],
+    );
+    let next = 0;
+    let failed = 0;
+    const worker = async () => {
+      while (next < bodies.length && client.state !== 'stopped') {
+        const body = bodies[next++]!;
+        const status = await client.message(body);
+        if (status >= 300) failed++;
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(CATALOG_WINDOW, bodies.length) }, worker));
+    return { items: items.length, messages: bodies.length, failed };
+  }
+
+  client(id: number): UpstreamClient | undefined {
+    return this.#clients.get(id);
+  }
+
+  /** Unregisters from every platform (waits for the answers, each bounded by the transaction time-out). */
+  async close(): Promise<void> {
+    this.#closed = true;
+    const clients = [...this.#clients.values()];
+    this.#clients.clear();
+    await Promise.all(clients.map((c) => c.stop()));
+  }
+}
+
+function sameConfig(a: UpstreamConfig, b: UpstreamConfig): boolean {
+  return (Object.keys(a) as Array<keyof UpstreamConfig>).every((k) => a[k] === b[k]);
+}
