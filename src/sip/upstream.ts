@@ -106,6 +106,7 @@ export class UpstreamClient {
   }
 
   start(): void {
+    this.#deps.status(this.status());
     this.#register();
   }
 

@@ -12,7 +12,7 @@ import { mkdirSync, mkdtempSync, readFileSync, readdirSync, statSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, type Page } from 'playwright-core';
-import { getJson, startAppliance, waitFor } from '../helpers/appliance.js';
+import { getJson, healthyAppliance, waitFor } from '../helpers/appliance.js';
 import { needPeer } from '../helpers/peers.js';
 import { startSipp } from '../helpers/sipp.js';
 import { freePort } from '../helpers/ports.js';
@@ -105,16 +105,7 @@ async function expectPlaying(tt: Test, page: Page, label: string): Promise<Playb
 t.test('the console in Chromium: sign in, a device appears live, its GB2312 channel and a JT/T 1078 terminal play', async (t) => {
   mkdirSync(artefacts, { recursive: true });
   const pcap = longPcap();
-  const app = await startAppliance({ api: { tokens: [TOKEN] }, sip: SERVER, gb28181: { registration: 'open' }, streams: { noViewerClose: 0 } });
-  t.teardown(async () => {
-    if (app.process.exitCode === null) {
-      app.process.kill('SIGTERM');
-      await app.exited;
-    }
-  });
-  await waitFor(async () => (await getJson(`${app.api}/healthz`)).status === 200, 15_000, 'healthy').catch((e: Error) => {
-    throw new Error(`${e.message}\n${app.output()}`);
-  });
+  const app = await healthyAppliance(t, { api: { tokens: [TOKEN] }, sip: SERVER, gb28181: { registration: 'open' }, streams: { noViewerClose: 0 } });
 
   const context = await chromium.launchPersistentContext(mkdtempSync(join(tmpdir(), 'camgate-chromium-')), {
     executablePath: CHROMIUM,

@@ -129,3 +129,18 @@ export function deepMerge(base: Record<string, unknown>, extra: Record<string, u
   for (const [k, v] of Object.entries(extra)) out[k] = isObject(v) && isObject(out[k]) ? deepMerge(out[k] as Record<string, unknown>, v) : v;
   return out;
 }
+
+/** startAppliance, stopped (SIGTERM) when `t` ends, resolved once /healthz answers 200 (else the output is in the error). */
+export async function healthyAppliance(t: { teardown(fn: () => unknown): void }, extra: Record<string, unknown> = {}): Promise<Appliance> {
+  const app = await startAppliance(extra);
+  t.teardown(async () => {
+    if (app.process.exitCode === null) {
+      app.process.kill('SIGTERM');
+      await app.exited;
+    }
+  });
+  await waitFor(async () => (await getJson(`${app.api}/healthz`)).status === 200, 15_000, 'healthy').catch((e: Error) => {
+    throw new Error(`${e.message}\n${app.output()}`);
+  });
+  return app;
+}

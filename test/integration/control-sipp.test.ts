@@ -1,6 +1,6 @@
 import t from 'tap';
 import { spawnSync } from 'node:child_process';
-import { getJson, startAppliance, waitFor } from '../helpers/appliance.js';
+import { getJson, healthyAppliance, waitFor } from '../helpers/appliance.js';
 import { needPeer } from '../helpers/peers.js';
 import { startSipp } from '../helpers/sipp.js';
 import { freePort } from '../helpers/ports.js';
@@ -32,16 +32,7 @@ async function call(method: string, url: string, body?: Record<string, unknown>)
 }
 
 t.test('PTZ, presets, guard, status and playback control reach the camera as it expects; refusals map to HTTP statuses', async (t) => {
-  const app = await startAppliance({ sip: SERVER, gb28181: { registration: 'open' } });
-  t.teardown(async () => {
-    if (app.process.exitCode === null) {
-      app.process.kill('SIGTERM');
-      await app.exited;
-    }
-  });
-  await waitFor(async () => (await getJson(`${app.api}/healthz`)).status === 200, 15_000, 'healthy').catch((e: Error) => {
-    throw new Error(`${e.message}\n${app.output()}`);
-  });
+  const app = await healthyAppliance(t, { sip: SERVER, gb28181: { registration: 'open' } });
   const device = async () => (await getJson(`${app.api}/devices?filters=${encodeURIComponent(JSON.stringify([{ field_name: 'deviceid', operator: '=', value: DEVICE }]))}`)).body.data.List[0];
   const devicePort = await freePort();
   const sipp = startSipp([
