@@ -18,7 +18,9 @@ import {
   CHINA_UTC_OFFSET_MINUTES,
 } from '../protocol/gb28181/index.js';
 import { parseNameAddr, parseUri, type Clock, type Endpoint, type ServerTransaction, type SipRequest, type ClientTransactionHandlers } from '../protocol/sip/index.js';
-import type { SharedCatalogItem, UpstreamConfig, UpstreamStatus } from '../shared/contracts/sip.js';
+import type { SharedCatalogItem, UpstreamConfig, UpstreamInvite, UpstreamInviteAnswer, UpstreamStatus } from '../shared/contracts/sip.js';
+import { buildSendAnswer, parseAnswer } from '../protocol/sdp/gb-sdp.js';
+import { ServiceError } from '../shared/errors.js';
 import { UpstreamClient } from './upstream.js';
 
 /** Catalog items per MESSAGE: small enough for one UDP datagram without IP fragments on most paths. */
@@ -33,6 +35,10 @@ export interface CascadeDeps {
   status(status: UpstreamStatus): void;
   /** The channels shared with platform `id`. */
   catalog(id: number): Promise<SharedCatalogItem[]>;
+  /** Asks the supervisor to start the channel and send it; rejects with a ServiceError. */
+  invite(request: UpstreamInvite): Promise<UpstreamInviteAnswer>;
+  /** The platform hung up (BYE). */
+  bye(id: number, callId: string): void;
   version: string;
   log(level: 'debug' | 'info' | 'warn', message: string, data?: Record<string, unknown>): void;
   retryMinMs?: number;
@@ -48,6 +54,8 @@ export interface CatalogAnswer {
 export class Cascade {
   readonly #deps: CascadeDeps;
   readonly #clients = new Map<number, UpstreamClient>();
+  /** Media dialogs the upper platforms opened, by Call-ID → platform id. */
+  readonly #calls = new Map<string, number>();
   #closed = false;
 
   constructor(deps: CascadeDeps) {
@@ -80,7 +88,10 @@ export class Cascade {
         local: this.#deps.local,
         send: this.#deps.send,
         status: (status) => {
-          if (this.#clients.get(config.id) === client) this.#deps.status(status);
+          if (this.#clients.get(config.id) !== client) return;
+          // Dropped by (or from) the platform: its media dialogs are gone with it; the supervisor ends their streams.
+          if (status.state !== 'online') for (const [callId, id] of this.#calls) if (id === config.id) this.#calls.delete(callId);
+          this.#deps.status(status);
         },
         userAgent: `camgate/${this.#deps.version}`,
         ...(this.#deps.retryMinMs === undefined ? {} : { retryMinMs: this.#deps.retryMinMs }),
@@ -106,9 +117,22 @@ export class Cascade {
 
   /** Takes a request from an upper platform (true) or leaves it to the platform side (false). */
   handle(tx: ServerTransaction, request: SipRequest, remote: Endpoint): boolean {
-    if (request.method !== 'MESSAGE') return false;
+    if (request.method === 'BYE') {
+      const callId = request.headers.get('call-id') ?? '';
+      const id = this.#calls.get(callId);
+      if (id === undefined) return false;
+      this.#calls.delete(callId);
+      tx.reply(200, 'OK');
+      this.#deps.bye(id, callId);
+      return true;
+    }
+    if (request.method !== 'MESSAGE' && request.method !== 'INVITE') return false;
     const client = this.#platformOf(request, remote);
     if (!client) return false;
+    if (request.method === 'INVITE') {
+      void this.#invite(client, tx, request);
+      return true;
+    }
     const parsed = parseManscdp(request.body, undefined);
     if (!parsed.ok) {
       tx.reply(400, 'Bad Request');
@@ -139,6 +163,51 @@ export class Cascade {
       this.#deps.log('debug', 'upper platform query not answered', { platform: client.config.id, cmdType: message.cmdType });
     }
     return true;
+  }
+
+  /** An upper platform's live INVITE: the supervisor starts the source and adds the platform as an output. */
+  async #invite(client: UpstreamClient, tx: ServerTransaction, request: SipRequest): Promise<void> {
+    const callId = request.headers.get('call-id') ?? '';
+    const channelId = parseUri(request.uri)?.user ?? '';
+    const offer = parseAnswer(Buffer.from(request.body).toString('utf8'));
+    if (offer.session !== undefined && offer.session.toLowerCase() !== 'play') {
+      tx.reply(488, 'Not Acceptable Here', [['Warning', `399 camgate "only live (s=Play) is shared upward"`]]);
+      return;
+    }
+    if (!offer.host || !offer.port) {
+      tx.reply(400, 'Bad Request', [['Warning', '399 camgate "no media address in the SDP"']]);
+      return;
+    }
+    if (offer.transport === 'tcp-passive') {
+      // It wants to connect to us (a=setup:active): our RTP outputs only connect out.
+      tx.reply(488, 'Not Acceptable Here', [['Warning', '399 camgate "TCP active receivers are not supported; offer setup:passive or UDP"']]);
+      return;
+    }
+    const ssrc = offer.ssrc === undefined ? undefined : Number(offer.ssrc);
+    try {
+      const answer = await this.#deps.invite({
+        id: client.config.id,
+        callId,
+        channelId,
+        host: offer.host,
+        port: offer.port,
+        transport: offer.transport === 'udp' ? 'udp' : 'tcp',
+        ...(ssrc === undefined ? {} : { ssrc }),
+      });
+      this.#calls.set(callId, client.config.id);
+      const sdp = buildSendAnswer({
+        deviceId: client.config.deviceId,
+        mediaHost: answer.mediaHost,
+        transport: offer.transport === 'udp' ? 'udp' : 'tcp-active',
+        ssrc: String(answer.ssrc).padStart(10, '0'),
+      });
+      const { host, port } = this.#deps.local;
+      tx.reply(200, 'OK', [['Contact', `<sip:${client.config.deviceId}@${host}:${port}>`]], { body: Buffer.from(sdp), contentType: 'APPLICATION/SDP' });
+    } catch (error) {
+      const [status, reason] = inviteFailure(error);
+      this.#deps.log('info', 'upper platform INVITE refused', { platform: client.config.id, channel: channelId, status, error: error instanceof Error ? error.message : String(error) });
+      tx.reply(status, reason, [['Warning', `399 camgate "${String(error instanceof Error ? error.message : error).replace(/"/g, "'").slice(0, 200)}"`]]);
+    }
   }
 
   /** Sends the shared catalog to the platform: SumNum in every message, at most CATALOG_WINDOW in flight. */
@@ -191,6 +260,16 @@ export class Cascade {
     this.#clients.clear();
     await Promise.all(clients.map((c) => c.stop()));
   }
+}
+
+/** SIP status for a failed upward INVITE: unknown channel 404, source offline 480, busy/unavailable 503, no answer 408. */
+function inviteFailure(error: unknown): [number, string] {
+  const status = error instanceof ServiceError ? error.status : 500;
+  if (status === 404) return [404, 'Not Found'];
+  if (status === 409) return [480, 'Temporarily Unavailable'];
+  if (status === 504) return [408, 'Request Timeout'];
+  if (status === 503) return [503, 'Service Unavailable'];
+  return [500, 'Server Internal Error'];
 }
 
 function sameConfig(a: UpstreamConfig, b: UpstreamConfig): boolean {

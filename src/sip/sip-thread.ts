@@ -149,6 +149,8 @@ export class SipThread {
       },
       status: (status) => channel.notify('platform.status', status),
       catalog: (id) => channel.request('platform.catalog', { id }, 30_000),
+      invite: (request) => channel.request('platform.invite', request, 45_000),
+      bye: (id, callId) => channel.notify('platform.bye', { id, callId }),
       version: packageVersion(),
       log,
     });

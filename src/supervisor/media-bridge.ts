@@ -17,8 +17,18 @@ export class MediaBridge {
   #config: CamgateConfig;
   #log: Logger;
   #workerRestarted: (slot: number) => void;
+  #feeds: (name: string) => boolean;
 
-  constructor(options: { streams: StreamManager; callbacks: StreamCallbacks; config: CamgateConfig; logger: Logger; workerRestarted(slot: number): void }) {
+  constructor(options: {
+    streams: StreamManager;
+    callbacks: StreamCallbacks;
+    config: CamgateConfig;
+    logger: Logger;
+    workerRestarted(slot: number): void;
+    /** True while an upper platform is fed from the stream: no viewers does not make it idle then. */
+    feeds?(name: string): boolean;
+  }) {
+    this.#feeds = options.feeds ?? (() => false);
     this.#streams = options.streams;
     this.#callbacks = options.callbacks;
     this.#config = options.config;
@@ -45,7 +55,7 @@ export class MediaBridge {
     channel.onNote('stream.idle', ({ name }) => {
       // A terminal's stream ends when the terminal stops it; a camera's is ours to end.
       const streamid = rtpStreamId(name);
-      if (streamid === null) return;
+      if (streamid === null || this.#feeds(name)) return;
       void streams.stopById(streamid, `no viewer for ${this.#config.streams.noViewerClose} s`).catch(failed('idle stream stop failed'));
     });
     channel.onNote('worker.died', (died) => this.#log.warn(died, 'media worker died'));

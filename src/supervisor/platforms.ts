@@ -9,7 +9,12 @@
 import type { Logger } from 'pino';
 import { Counter, Gauge, type Registry } from 'prom-client';
 import type { ParentChannel } from '../shared/contracts/lifecycle.js';
-import type { SharedCatalogItem, SipContract, UpstreamConfig, UpstreamStatus } from '../shared/contracts/sip.js';
+import type { SharedCatalogItem, SipContract, UpstreamConfig, UpstreamInvite, UpstreamInviteAnswer, UpstreamStatus } from '../shared/contracts/sip.js';
+import type { MediaContract } from '../shared/contracts/media.js';
+import { rtpStreamName } from '../shared/contracts/stream-name.js';
+import { missing, unavailable } from '../shared/errors.js';
+import type { StreamManager } from './streams.js';
+import type { VehicleControl } from './vehicle-streams.js';
 import type { CamgateConfig } from '../shared/config/config.js';
 import type { Platform, Store } from './store/index.js';
 import type { EmitEvent } from './signalling-bridge.js';
@@ -35,6 +40,28 @@ export interface PlatformManagerOptions {
   sip: () => ParentChannel<SipContract> | null;
   registry?: Registry;
   now?: () => number;
+  /** For play upward: camera streams, vehicle streams, the media process (forwards), and the address we send media from. */
+  streams?: () => StreamManager | null;
+  vehicles?: () => VehicleControl | null;
+  media?: () => ParentChannel<MediaContract> | null;
+  mediaHost?: string;
+}
+
+/** Where a shared channel comes from. */
+type ChannelSource = { kind: 'camera'; channelid: string } | { kind: 'vehicle'; sim: string; channel: number };
+
+/** One upper platform's media dialog: the stream it is fed from and where it is sent. */
+interface UpwardSession {
+  platformId: number;
+  callId: string;
+  /** Media-plane name of the source stream. */
+  name: string;
+  streamid: string;
+  kind: 'gb28181' | 'jt1078';
+  host: string;
+  port: number;
+  /** The source was started for this session (it was not live before). */
+  started: boolean;
 }
 
 export class PlatformManager {
@@ -42,6 +69,7 @@ export class PlatformManager {
   readonly #status = new Map<number, UpstreamStatus & { since: number }>();
   readonly #now: () => number;
   readonly #registrations: Counter<'result'> | undefined;
+  readonly #sessions = new Map<string, UpwardSession>();
 
   constructor(options: PlatformManagerOptions) {
     this.#o = options;
@@ -95,6 +123,8 @@ export class PlatformManager {
   /** Wires a (new) SIP thread channel. */
   attach(channel: ParentChannel<SipContract>): void {
     channel.handle('platform.catalog', ({ id }) => this.catalog(id));
+    channel.handle('platform.invite', (invite) => this.invite(invite));
+    channel.onNote('platform.bye', ({ callId }) => void this.bye(callId, 'upper platform sent BYE'));
     channel.onNote('platform.status', (status) => this.#statusChanged(status));
   }
 
@@ -130,6 +160,7 @@ export class PlatformManager {
       this.#registrations?.inc({ result: 'failed' });
       this.#o.logger.warn({ platform: status.id, error: status.error, failures: status.failures }, 'upper platform registration failed');
     }
+    if (!isOnline) void this.#endSessions(status.id, `upper platform ${status.state}`);
     if (wasOnline && !isOnline) {
       this.#o.emit('platforms.offline', { id: status.id, state: status.state, error: status.error }, `platform:${status.id}`);
     }
@@ -143,6 +174,10 @@ export class PlatformManager {
 
   /** The channels shared with platform `id`, each under the ID that platform sees. */
   async catalog(id: number): Promise<SharedCatalogItem[]> {
+    return (await this.#shared(id)).map(({ source: _source, ...item }) => item);
+  }
+
+  async #shared(id: number): Promise<Array<SharedCatalogItem & { source: ChannelSource }>> {
     const { store } = this.#o;
     const platform = await store.platforms.get(id);
     if (!platform) return [];
@@ -160,9 +195,9 @@ export class PlatformManager {
         if (c.custom_id) custom.set(`v:${c.sim}/${c.channel}`, c.custom_id);
       }
     }
-    const items: SharedCatalogItem[] = [];
+    const items: Array<SharedCatalogItem & { source: ChannelSource }> = [];
     const seen = new Set<string>();
-    const push = (item: SharedCatalogItem) => {
+    const push = (item: SharedCatalogItem & { source: ChannelSource }) => {
       if (seen.has(item.channelId)) return; // a custom ID equal to another channel's ID: the first wins
       seen.add(item.channelId);
       items.push(item);
@@ -173,6 +208,7 @@ export class PlatformManager {
       : (await Promise.all([...cameras].map((c) => store.channels.get(c)))).filter((c) => c !== null);
     for (const ch of channelRows) {
       push({
+        source: { kind: 'camera', channelid: ch.channelid },
         channelId: custom.get(`c:${ch.channelid}`) ?? ch.channelid,
         name: ch.name || ch.channelid,
         status: ch.status === 'ON' ? 'ON' : 'OFF',
@@ -199,6 +235,7 @@ export class PlatformManager {
           const key = `${v.sim}/${n}`;
           const stable = ids.get(key) ?? (await store.platforms.vehicleChannelId(v.sim, n, prefix, VEHICLE_CHANNEL_TYPE));
           push({
+            source: { kind: 'vehicle', sim: v.sim, channel: n },
             channelId: custom.get(`v:${key}`) ?? stable,
             name: `${v.plate || v.sim} 通道${n}`,
             status: v.online ? 'ON' : 'OFF',
@@ -211,5 +248,80 @@ export class PlatformManager {
       }
     }
     return items;
+  }
+
+  /** True while an upper platform is fed from the stream (the no-viewer timer must leave it alone). */
+  feeds(name: string): boolean {
+    for (const s of this.#sessions.values()) if (s.name === name) return true;
+    return false;
+  }
+
+  /** Open media dialogs of upper platforms, for the API. */
+  sessions(platformId?: number): Array<Omit<UpwardSession, 'started'> & { started: boolean }> {
+    return [...this.#sessions.values()].filter((s) => platformId === undefined || s.platformId === platformId).map((s) => ({ ...s }));
+  }
+
+  /**
+   * An upper platform's INVITE for a shared channel: starts the source when it is not live
+   * (camera INVITE, or 0x9101 to the terminal) and adds the platform as one more PS/RTP output.
+   */
+  async invite(request: UpstreamInvite): Promise<UpstreamInviteAnswer> {
+    const shared = (await this.#shared(request.id)).find((i) => i.channelId === request.channelId);
+    if (!shared) throw missing(`channel ${request.channelId} is not shared with platform ${request.id}`);
+    const media = this.#o.media?.();
+    if (!media) throw unavailable('media process is restarting');
+    let row;
+    let started: boolean;
+    if (shared.source.kind === 'camera') {
+      const streams = this.#o.streams?.();
+      if (!streams) throw unavailable('streams unavailable');
+      started = (await this.#o.store.streams.listOpen({ channelid: shared.source.channelid, t: 0 })).length === 0;
+      row = await streams.start(shared.source.channelid);
+    } else {
+      const vehicles = this.#o.vehicles?.();
+      if (!vehicles) throw unavailable('JT/T 808 signalling unavailable');
+      const before = await this.#o.store.streams.listOpen({ kind: 'jt1078', deviceid: shared.source.sim, channelid: String(shared.source.channel), t: 0 });
+      started = before.length === 0;
+      row = await vehicles.startStream(shared.source.sim, shared.source.channel, { dataType: 0, streamType: 0 });
+    }
+    const name = row.kind === 'gb28181' ? rtpStreamName(row.streamid) : row.streamid;
+    const added = await media.request('forward.add', {
+      name,
+      destination: { host: request.host, port: request.port, transport: request.transport, ...(request.ssrc === undefined ? {} : { ssrc: request.ssrc }) },
+    });
+    this.#sessions.set(request.callId, {
+      platformId: request.id,
+      callId: request.callId,
+      name,
+      streamid: row.streamid,
+      kind: row.kind,
+      host: request.host,
+      port: request.port,
+      started,
+    });
+    this.#o.logger.info({ platform: request.id, channel: request.channelId, stream: name, to: `${request.transport}:${request.host}:${request.port}`, ssrc: added.ssrc }, 'sending to upper platform');
+    return { ssrc: added.ssrc, mediaHost: this.#o.mediaHost ?? '127.0.0.1' };
+  }
+
+  /** Ends one upward media dialog: its output removed, and the source stopped when this session started it and nothing else is fed from it. */
+  async bye(callId: string, reason: string): Promise<void> {
+    const session = this.#sessions.get(callId);
+    if (!session) return;
+    this.#sessions.delete(callId);
+    const media = this.#o.media?.();
+    const removed = await media?.request('forward.remove', { name: session.name, host: session.host, port: session.port }).catch(() => false);
+    const others = (await media?.request('forward.list', { name: session.name }).catch(() => []))?.length ?? 0;
+    this.#o.logger.info({ platform: session.platformId, stream: session.name, removed, others, reason }, 'upper platform output ended');
+    if (!session.started || others > 0 || this.feeds(session.name)) return;
+    const row = await this.#o.store.streams.getByStreamId(session.streamid);
+    if (!row || row.status !== 0) return;
+    if (row.kind === 'gb28181') await this.#o.streams?.()?.stopById(row.streamid, `${reason}; nothing else uses it`);
+    else await this.#o.vehicles?.()?.stopStream(row, `${reason}; nothing else uses it`);
+  }
+
+  async #endSessions(platformId: number, reason: string): Promise<void> {
+    for (const session of [...this.#sessions.values()]) {
+      if (session.platformId === platformId) await this.bye(session.callId, reason).catch((err: Error) => this.#o.logger.warn({ err }, 'upward session not ended'));
+    }
   }
 }

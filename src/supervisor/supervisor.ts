@@ -64,6 +64,7 @@ export class Supervisor {
   #notifier: Notifier | null = null;
   #bridge: SignallingBridge | null = null;
   #platforms: PlatformManager | null = null;
+  #vehicleControl: VehicleControl | null = null;
   #vehicles: VehicleBridge | null = null;
   #streams: StreamManager | null = null;
   /** The ZLMediaKit backend when media.server is zlm. */
@@ -221,6 +222,10 @@ export class Supervisor {
       emit: (event, data, key) => void notifier.emit(event, data, key),
       sip: () => this.#sip?.channel ?? null,
       ...(this.#metrics ? { registry: this.#metrics.registry } : {}),
+      streams: () => this.#streams,
+      vehicles: () => this.#vehicleControl,
+      media: () => this.#media?.channel ?? null,
+      mediaHost: config.media.publicHost || advertisedHost,
     });
     this.#platforms = platforms;
     const init = async () => ({
@@ -268,6 +273,7 @@ export class Supervisor {
       config,
       logger: this.#logger.child({ part: 'media' }),
       workerRestarted: (slot) => metrics.childRestarts.inc({ child: `media-worker-${slot}` }),
+      feeds: (name) => this.#platforms?.feeds(name) ?? false,
     });
     return new ManagedChild<MediaContract>('media', processSpawner<MediaContract>(entryPath('media-process'), () => ({ config })), {
       onChannel: (channel) => bridge.attach(channel),
@@ -281,14 +287,14 @@ export class Supervisor {
       if (!channel) throw unavailable('signalling is restarting; retry');
       return channel;
     };
-    const vehicles = new VehicleControl({
+    const vehicles = (this.#vehicleControl = new VehicleControl({
       config,
       store,
       streams: () => this.#streams,
       jt808: () => this.#jt808?.channel ?? null,
       mediaHost: config.jt808.mediaHost || config.media.publicHost || advertisedHost,
       logger: this.#logger.child({ part: 'jt808' }),
-    });
+    }));
     this.#api = await buildApi({
       config,
       store,

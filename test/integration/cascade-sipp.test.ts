@@ -1,5 +1,5 @@
 import t from 'tap';
-import { getJson, healthyAppliance, waitFor, type Appliance } from '../helpers/appliance.js';
+import { apiCall, getJson, healthyAppliance, waitFor, type Appliance } from '../helpers/appliance.js';
 import { needPeer } from '../helpers/peers.js';
 import { startSipp } from '../helpers/sipp.js';
 import { freePort } from '../helpers/ports.js';
@@ -14,14 +14,7 @@ const UPPER = { serverid: '44000000002000000001', domain: '4400000000', deviceid
 
 if (!needPeer(t, 'sipp', 'sip-tester')) process.exit(0);
 
-async function call(method: string, url: string, body?: Record<string, unknown>) {
-  const res = await fetch(url, {
-    method,
-    ...(body ? { body: JSON.stringify(body), headers: { 'content-type': 'application/json' } } : {}),
-    signal: AbortSignal.timeout(10_000),
-  });
-  return { status: res.status, body: (await res.json()) as { code: string; data: any } };
-}
+const call = apiCall;
 
 async function appliance(t: Tap.Test): Promise<Appliance> {
   const app = await healthyAppliance(t);

@@ -242,6 +242,29 @@ export interface SharedCatalogItem {
   latitude?: number;
 }
 
+/** An upper platform's live INVITE for a shared channel, as the SIP thread read its SDP. */
+export interface UpstreamInvite {
+  /** The platform's row id. */
+  id: number;
+  callId: string;
+  /** The channel ID the platform asked for (as it sees it in our catalog). */
+  channelId: string;
+  /** Where it wants the PS over RTP. */
+  host: string;
+  port: number;
+  /** udp, or tcp (we connect: it offered a=setup:passive). */
+  transport: 'udp' | 'tcp';
+  /** Its `y=` SSRC, when it sent one. */
+  ssrc?: number;
+}
+
+export interface UpstreamInviteAnswer {
+  /** The SSRC we send with. */
+  ssrc: number;
+  /** Address we send from, for the SDP answer. */
+  mediaHost: string;
+}
+
 export interface SipInit {
   config: CamgateConfig;
   advertisedHost: string;
@@ -295,10 +318,14 @@ export type SipContract = {
     'device.credentials': [{ deviceId: string }, { known: boolean; password: string }];
     /** The channels shared with an upper platform, for its Catalog query. */
     'platform.catalog': [{ id: number }, SharedCatalogItem[]];
+    /** Starts the shared channel's source if it is not live and sends it to the platform; rejects with a ServiceError. */
+    'platform.invite': [UpstreamInvite, UpstreamInviteAnswer];
   };
   downNotes: Record<never, never>;
   upNotes: {
     'platform.status': UpstreamStatus;
+    /** The upper platform ended a media dialog (BYE); already answered 200. */
+    'platform.bye': { id: number; callId: string };
     'device.registered': DeviceRegistered;
     'device.offline': { deviceId: string; reason: string };
     'device.keepalive': { deviceId: string } & SourceAddress;

@@ -1,0 +1,111 @@
+/**
+ * Cascade end to end with two real appliances (built dist/): the lower camgate has a sipp
+ * camera (PS over RTP from a pcap) and a simulated JT/T 808 vehicle; it registers upward to
+ * the upper camgate, which runs in its ordinary role (open registration). The upper's catalog
+ * lists the camera's channel and the vehicle's channel; a stream started on the upper for
+ * each plays through the upper's own HTTP-FLV (ffprobe decodes frames). BYE from the upper
+ * ends the lower's output and the source it started; a second INVITE plays again.
+ */
+import t from 'tap';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { apiCall, getJson, healthyAppliance, waitFor, type Appliance } from '../helpers/appliance.js';
+import { capturesDir } from '../helpers/jt1078.js';
+import { needPeer } from '../helpers/peers.js';
+import { freePort } from '../helpers/ports.js';
+import { ffprobe } from '../helpers/ffprobe.js';
+import { startSipp } from '../helpers/sipp.js';
+import { startTerminalSimulation } from '../../src/tools/sim/index.js';
+
+const LOWER_SIP = { id: '34020000002000000001', domain: '3402000000' };
+const CAMERA = '34020000001310000001';
+const SIM = '13800000061';
+/** The lower's domain + 131 + the SIM's last 5 digits + channel 01. */
+const VEHICLE_CHANNEL = '34020000001310006101';
+const LOWER_AS_DEVICE = '34020000001180000077';
+const media = new URL('../../../shared/media/', import.meta.url).pathname;
+
+if (!needPeer(t, 'sipp', 'sip-tester') || !needPeer(t, 'ffprobe', 'ffmpeg')) process.exit(0);
+
+/** A 30 s PS-over-RTP pcap under the name the sipp camera scenario plays, so a viewer that joins late still gets frames. */
+function longPcap(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'camgate-cascade-media-'));
+  const es = join(dir, 'long.h264');
+  const pcap = join(dir, 'gb_h264_4s_rtp.pcap');
+  const ffmpeg = spawnSync('ffmpeg', ['-v', 'error', '-y', '-f', 'lavfi', '-i', 'testsrc=size=320x240:rate=25', '-t', '30', '-c:v', 'libx264', '-preset', 'ultrafast', '-profile:v', 'baseline', '-pix_fmt', 'yuv420p', '-g', '25', '-bf', '0', '-x264-params', 'repeat-headers=1', '-b:v', '300k', '-f', 'h264', es], { encoding: 'utf8' });
+  if (ffmpeg.status !== 0) throw new Error(`ffmpeg failed: ${ffmpeg.stderr}`);
+  const ps = spawnSync('python3', [join(media, 'gbps.py'), '--video', es, '--pcap', pcap, '--ssrc', '200000001'], { encoding: 'utf8' });
+  if (ps.status !== 0) throw new Error(`gbps.py failed: ${ps.stderr}`);
+  return pcap;
+}
+
+const call = apiCall;
+
+async function frames(url: string): Promise<number> {
+  const probed = await ffprobe(['-read_intervals', '%+#30', '-count_frames', '-select_streams', 'v:0', '-show_entries', 'stream=codec_name,nb_read_frames', url], 30_000);
+  return Number(probed.json.streams?.[0]?.nb_read_frames ?? 0);
+}
+
+const openStreams = async (app: Appliance) =>
+  (await getJson(`${app.api}/streams?limit=-1&filters=${encodeURIComponent('[{"field_name":"status","operator":"=","value":0}]')}`)).body.data.List as Array<{ streamid: string; kind: string; channelid: string; deviceid: string }>;
+
+t.test('two camgates: the lower registers upward; the upper lists and plays a camera and a vehicle through its FLV', async (t) => {
+  const pcap = longPcap();
+  const upper = await healthyAppliance(t, { gb28181: { registration: 'open' }, streams: { noViewerClose: 0 } });
+  const jt808Port = await freePort();
+  const lower = await healthyAppliance(t, { sip: LOWER_SIP, gb28181: { registration: 'open' }, jt808: { port: jt808Port, registration: 'open' } });
+
+  const camera = startSipp([
+    `127.0.0.1:${lower.sipPort}`, '-i', '127.0.0.1', '-p', String(await freePort()), '-mp', String(await freePort()),
+    '-sf', 'gb_device.xml', '-oocsf', 'gb_device_ooc_media.xml', '-inf', 'device1.csv', '-m', '1', '-d', '1000', '-set', 'KA_COUNT', '120',
+  ], 180_000, [pcap]);
+  t.teardown(() => camera.stop());
+  const sim = await startTerminalSimulation({ port: jt808Port, simBase: SIM, capture: `${capturesDir}data.txt`, terminal: { heartbeatMs: 5000, positionMs: 1000 } });
+  t.teardown(() => sim.stop());
+  await waitFor(async () => (await getJson(`${lower.api}/channels`)).body.data.List.some((c: { channelid: string }) => c.channelid === CAMERA), 10_000, 'the camera on the lower');
+  await waitFor(async () => (await getJson(`${lower.api}/vehicles/${SIM}`)).body.data?.online === 1, 10_000, 'the vehicle on the lower');
+  await call('PATCH', `${lower.api}/vehicles/${SIM}`, { channels: 1 });
+
+  const upperId = (await getJson(`${upper.api}/system`)).body.data?.sip?.id ?? '37070000082008000001';
+  const created = await call('POST', `${lower.api}/platforms`, {
+    name: 'upper camgate', serverid: upperId, domain: '3707000008', host: '127.0.0.1', port: upper.sipPort,
+    deviceid: LOWER_AS_DEVICE, pwd: '12345678', keepalive_interval: 5, keepalive_timeouts: 1, share_cameras: true, share_vehicles: true,
+  });
+  t.equal(created.status, 200, JSON.stringify(created.body));
+  const platform = created.body.data.id;
+  await waitFor(async () => (await getJson(`${lower.api}/platforms/${platform}`)).body.data.status.state === 'online', 10_000, 'the lower registered upward');
+  const shared = (await getJson(`${lower.api}/platforms/${platform}/catalog`)).body.data.List as Array<{ channelId: string; status: string; name: string }>;
+  t.match(shared.find((c) => c.channelId === CAMERA), { status: 'ON' }, 'the camera is shared');
+  t.match(shared.find((c) => c.channelId === VEHICLE_CHANNEL), { status: 'ON', name: '粤B00061 通道1' }, 'the vehicle channel is shared under its stable ID');
+
+  // The upper, as an ordinary platform, sees a device with two channels.
+  const lowerOnUpper = `${upper.api}/devices?filters=${encodeURIComponent(JSON.stringify([{ field_name: 'deviceid', operator: '=', value: LOWER_AS_DEVICE }]))}`;
+  await waitFor(async () => (await getJson(lowerOnUpper)).body.data.List[0]?.online === 1, 10_000, 'the lower online on the upper');
+  const channels = await waitFor(async () => {
+    const list = (await getJson(`${upper.api}/channels?limit=-1`)).body.data.List as Array<{ channelid: string; deviceid: string; name: string; status: string }>;
+    const ours = list.filter((c) => c.deviceid === LOWER_AS_DEVICE);
+    return ours.length >= 3 && ours;
+  }, 20_000, 'the upper catalog lists both channels');
+  t.same(channels.map((c) => c.channelid).sort(), [CAMERA, '34020000001340000001', VEHICLE_CHANNEL].sort(), 'camera, its alarm input and the vehicle channel');
+  t.match(channels.find((c) => c.channelid === VEHICLE_CHANNEL), { name: '粤B00061 通道1', status: 'ON' }, 'the vehicle channel name survived GB2312 both ways');
+
+  for (const channel of [CAMERA, VEHICLE_CHANNEL]) {
+    const started = await call('POST', `${upper.api}/channels/${channel}/streams`, {});
+    t.equal(started.status, 200, `${channel}: ${JSON.stringify(started.body).slice(0, 300)}`);
+    const n = await frames(started.body.data.urls.flv);
+    t.ok(n >= 10, `${channel}: the upper's FLV decodes (${n} frames)`);
+  }
+  const lowerOpen = await openStreams(lower);
+  t.equal(lowerOpen.length, 2, 'the lower runs one source per channel');
+
+  // BYE from the upper: the lower's vehicle output and the source it started end.
+  const vehicleRow = (await openStreams(upper)).find((s) => s.channelid === VEHICLE_CHANNEL)!;
+  t.equal((await call('DELETE', `${upper.api}/streams/${vehicleRow.streamid}`)).status, 200);
+  await waitFor(async () => !(await openStreams(lower)).some((s) => s.kind === 'jt1078'), 10_000, 'the lower stopped the vehicle stream');
+  // Re-INVITE: plays again.
+  const again = await call('POST', `${upper.api}/channels/${VEHICLE_CHANNEL}/streams`, {});
+  t.equal(again.status, 200, JSON.stringify(again.body).slice(0, 300));
+  t.ok((await frames(again.body.data.urls.flv)) >= 10, 'the vehicle plays again after BYE and a new INVITE');
+});
