@@ -256,6 +256,7 @@ export class UpstreamClient {
   #stopKeepalives(): void {
     clearTimer(this.#deps.clock, this.#keepaliveTimer);
     this.#keepaliveTimer = undefined;
+    this.#pending = undefined;
   }
 
   #keepalive(): void {
@@ -263,17 +264,28 @@ export class UpstreamClient {
       this.#keepaliveTimer = undefined;
       return;
     }
+    // The previous keepalive still unanswered one interval later counts as missed now, not at
+    // its transaction time-out (32 s): a platform that went away is noticed after
+    // interval × timeouts, as the standard's "timeout count" means.
+    const previous = this.#pending;
+    if (previous && !previous.settled) {
+      previous.settled = true;
+      if (this.#miss('no answer within the interval')) return;
+    }
     this.#scheduleKeepalive();
     const generation = this.#generation;
     const body = buildKeepalive({ sn: this.#nextSn(), deviceId: this.config.deviceId });
+    const pending = { settled: false };
+    this.#pending = pending;
     const miss = (why: string) => {
-      if (this.#stopped || generation !== this.#generation || this.#state !== 'online') return;
-      this.#missed++;
-      if (this.#missed >= this.config.keepaliveTimeouts) this.#failed(`keepalive: ${this.#missed} without an answer (${why})`);
+      if (pending.settled || this.#stopped || generation !== this.#generation || this.#state !== 'online') return;
+      pending.settled = true;
+      this.#miss(why);
     };
     this.#deps.send(this.#message(body), this.remote, {
       onResponse: (response) => {
         if (response.status < 200 || this.#stopped || generation !== this.#generation) return;
+        pending.settled = true;
         if (response.status < 300) {
           this.#missed = 0;
           return;
@@ -284,6 +296,17 @@ export class UpstreamClient {
       onTimeout: () => miss('timed out'),
       onTransportError: () => miss('could not be sent'),
     });
+  }
+
+  /** The keepalive in flight, settled once answered or counted as missed. */
+  #pending: { settled: boolean } | undefined;
+
+  /** Counts a missed keepalive; true when that was one too many and registration starts over. */
+  #miss(why: string): boolean {
+    this.#missed++;
+    if (this.#missed < this.config.keepaliveTimeouts) return false;
+    this.#failed(`keepalive: ${this.#missed} without an answer (${why})`);
+    return true;
   }
 
   #nextSn(): number {

@@ -11,7 +11,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { apiCall, getJson, healthyAppliance, waitFor, type Appliance } from '../helpers/appliance.js';
+import { apiCall, getJson, healthyAppliance, restartAppliance, waitFor, type Appliance } from '../helpers/appliance.js';
 import { capturesDir } from '../helpers/jt1078.js';
 import { needPeer } from '../helpers/peers.js';
 import { freePort } from '../helpers/ports.js';
@@ -108,4 +108,34 @@ t.test('two camgates: the lower registers upward; the upper lists and plays a ca
   const again = await call('POST', `${upper.api}/channels/${VEHICLE_CHANNEL}/streams`, {});
   t.equal(again.status, 200, JSON.stringify(again.body).slice(0, 300));
   t.ok((await frames(again.body.data.urls.flv)) >= 10, 'the vehicle plays again after BYE and a new INVITE');
+  t.equal((await openStreams(lower)).length, 2, 'camera and vehicle fed upward again');
+
+  // The upper goes away without a word (SIGKILL, no BYE): the lower notices within
+  // keepalive_interval × keepalive_timeouts, ends the outputs (no RTP into the void) and the sources it started.
+  const killedAt = Date.now();
+  upper.process.kill('SIGKILL');
+  await upper.exited;
+  const dropped = await waitFor(async () => {
+    const status = (await getJson(`${lower.api}/platforms/${platform}`)).body.data.status;
+    return status.state === 'retrying' && status;
+  }, 15_000, 'the lower noticed the upper is gone');
+  t.match(dropped.error, /keepalive/, `dropped after ${Date.now() - killedAt} ms: ${dropped.error}`);
+  await waitFor(async () => (await openStreams(lower)).length === 0, 10_000, 'the lower ended the streams it fed the upper');
+  t.pass(`no stream left on the lower ${Date.now() - killedAt} ms after the upper died`);
+
+  // It comes back on the same database and ports: registration and sharing resume.
+  const back = restartAppliance(upper);
+  t.teardown(async () => {
+    if (back.process.exitCode === null) {
+      back.process.kill('SIGTERM');
+      await back.exited;
+    }
+  });
+  await waitFor(async () => (await getJson(`${back.api}/healthz`)).status === 200, 15_000, 'the upper back');
+  const restartedAt = Date.now();
+  await waitFor(async () => (await getJson(`${lower.api}/platforms/${platform}`)).body.data.status.state === 'online', 20_000, 'registered again');
+  t.pass(`registered again ${Date.now() - restartedAt} ms after the upper answered`);
+  const resumed = await call('POST', `${back.api}/channels/${CAMERA}/streams`, {});
+  t.equal(resumed.status, 200, JSON.stringify(resumed.body).slice(0, 300));
+  t.ok((await frames(resumed.body.data.urls.flv)) >= 10, 'the camera plays on the upper again');
 });

@@ -174,6 +174,21 @@ t.test('keepalives unanswered: dropped, registers again; a keepalive refused reg
   t.match(h.client.status(), { state: 'retrying', error: 'keepalive answered 404 Not Found' });
 });
 
+t.test('a keepalive still unanswered at the next interval counts as missed (the platform went away)', async (t) => {
+  const h = harness({ keepaliveTimeouts: 2 });
+  h.client.start();
+  h.answer(200, 'OK');
+  h.clock.advance(20_000);
+  t.equal(h.last().request.method, 'MESSAGE', 'first keepalive, never answered');
+  h.clock.advance(20_000);
+  t.equal(h.client.state, 'online', 'one miss of two allowed');
+  h.clock.advance(20_000);
+  t.match(h.client.status(), { state: 'retrying', error: 'keepalive: 2 without an answer (no answer within the interval)' });
+  const late = h.sent.filter((s) => s.request.method === 'MESSAGE')[0]!;
+  late.handlers.onTimeout?.(undefined as never);
+  t.equal(h.client.status().failures, 1, 'the late time-out of a keepalive already counted changes nothing');
+});
+
 t.test('stop unregisters with Expires: 0 and stays quiet', async (t) => {
   const h = harness();
   h.client.start();
