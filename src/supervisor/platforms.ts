@@ -250,6 +250,33 @@ export class PlatformManager {
     return items;
   }
 
+  /**
+   * Where the channel a platform asked for comes from, without building its whole catalog
+   * (an INVITE must not cost a 10,000-channel walk): a custom ID, an explicit entry, or, with
+   * the share-all switches, any camera channel or any vehicle channel by its stable ID.
+   */
+  async #sourceOf(id: number, channelId: string): Promise<ChannelSource | null> {
+    const { store } = this.#o;
+    const platform = await store.platforms.get(id);
+    if (!platform) return null;
+    const customised = new Set<string>();
+    for (const c of platform.channels) {
+      const source: ChannelSource = c.kind === 'camera' ? { kind: 'camera', channelid: c.channelid } : { kind: 'vehicle', sim: c.sim, channel: c.channel };
+      if (c.custom_id === channelId) return source;
+      if (c.custom_id) customised.add(c.kind === 'camera' ? c.channelid : `${c.sim}/${c.channel}`);
+      else if (c.kind === 'camera' && c.channelid === channelId) return source;
+    }
+    if (platform.share_cameras && !customised.has(channelId) && (await store.channels.get(channelId))) return { kind: 'camera', channelid: channelId };
+    for (const [key, stable] of await store.platforms.vehicleChannelIds()) {
+      if (stable !== channelId || customised.has(key)) continue;
+      const [sim, n] = key.split('/') as [string, string];
+      const explicit = platform.channels.some((c) => c.kind === 'vehicle' && c.sim === sim && c.channel === Number(n));
+      const vehicle = platform.share_vehicles ? await store.vehicles.get(sim) : null;
+      if (explicit || (vehicle && Number(n) <= Math.max(1, vehicle.channels))) return { kind: 'vehicle', sim, channel: Number(n) };
+    }
+    return null;
+  }
+
   /** True while an upper platform is fed from the stream (the no-viewer timer must leave it alone). */
   feeds(name: string): boolean {
     for (const s of this.#sessions.values()) if (s.name === name) return true;
@@ -266,8 +293,9 @@ export class PlatformManager {
    * (camera INVITE, or 0x9101 to the terminal) and adds the platform as one more PS/RTP output.
    */
   async invite(request: UpstreamInvite): Promise<UpstreamInviteAnswer> {
-    const shared = (await this.#shared(request.id)).find((i) => i.channelId === request.channelId);
-    if (!shared) throw missing(`channel ${request.channelId} is not shared with platform ${request.id}`);
+    const source = await this.#sourceOf(request.id, request.channelId);
+    if (!source) throw missing(`channel ${request.channelId} is not shared with platform ${request.id}`);
+    const shared = { source };
     const media = this.#o.media?.();
     if (!media) throw unavailable('media process is restarting');
     let row;
