@@ -17,7 +17,7 @@ import {
   parseManscdp,
   CHINA_UTC_OFFSET_MINUTES,
 } from '../protocol/gb28181/index.js';
-import { parseNameAddr, parseUri, type Clock, type Endpoint, type ServerTransaction, type SipRequest, type ClientTransactionHandlers } from '../protocol/sip/index.js';
+import { Dialog, parseNameAddr, parseUri, type DialogState, type Clock, type Endpoint, type ServerTransaction, type SipRequest, type ClientTransactionHandlers } from '../protocol/sip/index.js';
 import type { SharedCatalogItem, UpstreamConfig, UpstreamInvite, UpstreamInviteAnswer, UpstreamStatus } from '../shared/contracts/sip.js';
 import { buildSendAnswer, parseAnswer } from '../protocol/sdp/gb-sdp.js';
 import { ServiceError } from '../shared/errors.js';
@@ -54,8 +54,8 @@ export interface CatalogAnswer {
 export class Cascade {
   readonly #deps: CascadeDeps;
   readonly #clients = new Map<number, UpstreamClient>();
-  /** Media dialogs the upper platforms opened, by Call-ID → platform id. */
-  readonly #calls = new Map<string, number>();
+  /** Media dialogs the upper platforms opened, by Call-ID: the platform, the dialog (for our BYE) and where it came from. */
+  readonly #calls = new Map<string, { id: number; dialog: DialogState; remote: Endpoint }>();
   #closed = false;
 
   constructor(deps: CascadeDeps) {
@@ -90,7 +90,7 @@ export class Cascade {
         status: (status) => {
           if (this.#clients.get(config.id) !== client) return;
           // Dropped by (or from) the platform: its media dialogs are gone with it; the supervisor ends their streams.
-          if (status.state !== 'online') for (const [callId, id] of this.#calls) if (id === config.id) this.#calls.delete(callId);
+          if (status.state !== 'online') for (const [callId, call] of this.#calls) if (call.id === config.id) this.#calls.delete(callId);
           this.#deps.status(status);
         },
         userAgent: `camgate/${this.#deps.version}`,
@@ -119,18 +119,18 @@ export class Cascade {
   handle(tx: ServerTransaction, request: SipRequest, remote: Endpoint): boolean {
     if (request.method === 'BYE') {
       const callId = request.headers.get('call-id') ?? '';
-      const id = this.#calls.get(callId);
-      if (id === undefined) return false;
+      const call = this.#calls.get(callId);
+      if (call === undefined) return false;
       this.#calls.delete(callId);
       tx.reply(200, 'OK');
-      this.#deps.bye(id, callId);
+      this.#deps.bye(call.id, callId);
       return true;
     }
     if (request.method !== 'MESSAGE' && request.method !== 'INVITE') return false;
     const client = this.#platformOf(request, remote);
     if (!client) return false;
     if (request.method === 'INVITE') {
-      void this.#invite(client, tx, request);
+      void this.#invite(client, tx, request, remote);
       return true;
     }
     const parsed = parseManscdp(request.body, undefined);
@@ -166,7 +166,7 @@ export class Cascade {
   }
 
   /** An upper platform's live INVITE: the supervisor starts the source and adds the platform as an output. */
-  async #invite(client: UpstreamClient, tx: ServerTransaction, request: SipRequest): Promise<void> {
+  async #invite(client: UpstreamClient, tx: ServerTransaction, request: SipRequest, remote: Endpoint): Promise<void> {
     const callId = request.headers.get('call-id') ?? '';
     const channelId = parseUri(request.uri)?.user ?? '';
     const offer = parseAnswer(Buffer.from(request.body).toString('utf8'));
@@ -194,15 +194,17 @@ export class Cascade {
         transport: offer.transport === 'udp' ? 'udp' : 'tcp',
         ...(ssrc === undefined ? {} : { ssrc }),
       });
-      this.#calls.set(callId, client.config.id);
+      const { host, port } = this.#deps.local;
+      const contact = `<sip:${client.config.deviceId}@${host}:${port}>`;
+      const dialog = Dialog.fromUasRequest(request, tx.toTag, contact);
+      if (dialog) this.#calls.set(callId, { id: client.config.id, dialog: dialog.toJSON(), remote });
       const sdp = buildSendAnswer({
         deviceId: client.config.deviceId,
         mediaHost: answer.mediaHost,
         transport: offer.transport === 'udp' ? 'udp' : 'tcp-active',
         ssrc: String(answer.ssrc).padStart(10, '0'),
       });
-      const { host, port } = this.#deps.local;
-      tx.reply(200, 'OK', [['Contact', `<sip:${client.config.deviceId}@${host}:${port}>`]], { body: Buffer.from(sdp), contentType: 'APPLICATION/SDP' });
+      tx.reply(200, 'OK', [['Contact', contact]], { body: Buffer.from(sdp), contentType: 'APPLICATION/SDP' });
     } catch (error) {
       const [status, reason] = inviteFailure(error);
       this.#deps.log('info', 'upper platform INVITE refused', { platform: client.config.id, channel: channelId, status, error: error instanceof Error ? error.message : String(error) });
@@ -247,6 +249,17 @@ export class Cascade {
     };
     await Promise.all(Array.from({ length: Math.min(CATALOG_WINDOW, bodies.length) }, worker));
     return { items: items.length, messages: bodies.length, failed };
+  }
+
+  /** BYE to the upper platform for one of its media dialogs (our source ended by itself). */
+  hangup(callId: string): boolean {
+    const call = this.#calls.get(callId);
+    if (!call) return false;
+    this.#calls.delete(callId);
+    const { host, port } = this.#deps.local;
+    const bye = Dialog.fromJSON(call.dialog).createBye({ sentBy: { transport: call.remote.transport.toUpperCase(), host, port } });
+    this.#deps.send(bye, call.remote, {});
+    return true;
   }
 
   client(id: number): UpstreamClient | undefined {

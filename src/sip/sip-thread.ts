@@ -230,7 +230,8 @@ export class SipThread {
       })
       .handle('subscription.stop', async ({ deviceId, kind }) => (await this.control.unsubscribe(deviceId, kind)) ?? null)
       .handle('subscription.list', ({ deviceId }) => this.control.subscriptions(deviceId))
-      .handle('platforms.set', ({ platforms }) => this.cascade.set(platforms));
+      .handle('platforms.set', ({ platforms }) => this.cascade.set(platforms))
+      .handle('platform.hangup', ({ callId }) => this.cascade.hangup(callId));
   }
 
   async start(): Promise<void> {

@@ -18,6 +18,7 @@ export class MediaBridge {
   #log: Logger;
   #workerRestarted: (slot: number) => void;
   #feeds: (name: string) => boolean;
+  #stopped: (name: string, reason: string) => void;
 
   constructor(options: {
     streams: StreamManager;
@@ -27,7 +28,10 @@ export class MediaBridge {
     workerRestarted(slot: number): void;
     /** True while an upper platform is fed from the stream: no viewers does not make it idle then. */
     feeds?(name: string): boolean;
+    /** A stream stopped (for the upper platforms it fed). */
+    stopped?(name: string, reason: string): void;
   }) {
+    this.#stopped = options.stopped ?? (() => undefined);
     this.#feeds = options.feeds ?? (() => false);
     this.#streams = options.streams;
     this.#callbacks = options.callbacks;
@@ -49,6 +53,7 @@ export class MediaBridge {
     channel.onNote('stream.stopped', (stream) => {
       this.#log.info({ stream: stream.name, reason: stream.reason }, 'stream stopped');
       this.#callbacks.left(stream);
+      this.#stopped(stream.name, stream.reason);
       if (stream.kind === 'gb28181') void streams.mediaStopped(stream.name, stream.reason).catch(failed('stream stop failed'));
       else void streams.jt1078Stopped(stream.name, stream.reason).catch(failed('stream row failed'));
     });

@@ -277,6 +277,16 @@ export class PlatformManager {
     return null;
   }
 
+  /** A stream ended by itself (source gone): the platforms fed from it are told with a BYE. */
+  sourceStopped(name: string, reason: string): void {
+    for (const session of [...this.#sessions.values()]) {
+      if (session.name !== name) continue;
+      this.#sessions.delete(session.callId);
+      this.#o.logger.info({ platform: session.platformId, stream: name, reason }, 'source ended; BYE to the upper platform');
+      void this.#o.sip()?.request('platform.hangup', { callId: session.callId }).catch(() => undefined);
+    }
+  }
+
   /** True while an upper platform is fed from the stream (the no-viewer timer must leave it alone). */
   feeds(name: string): boolean {
     for (const s of this.#sessions.values()) if (s.name === name) return true;

@@ -274,6 +274,7 @@ export class Supervisor {
       logger: this.#logger.child({ part: 'media' }),
       workerRestarted: (slot) => metrics.childRestarts.inc({ child: `media-worker-${slot}` }),
       feeds: (name) => this.#platforms?.feeds(name) ?? false,
+      stopped: (name, reason) => this.#platforms?.sourceStopped(name, reason),
     });
     return new ManagedChild<MediaContract>('media', processSpawner<MediaContract>(entryPath('media-process'), () => ({ config })), {
       onChannel: (channel) => bridge.attach(channel),

@@ -138,4 +138,14 @@ t.test('two camgates: the lower registers upward; the upper lists and plays a ca
   const resumed = await call('POST', `${back.api}/channels/${CAMERA}/streams`, {});
   t.equal(resumed.status, 200, JSON.stringify(resumed.body).slice(0, 300));
   t.ok((await frames(resumed.body.data.urls.flv)) >= 10, 'the camera plays on the upper again');
+
+  // A source that ends by itself (the terminal goes away) ends the upper's stream with a BYE from the lower.
+  const vehicleAgain = await call('POST', `${back.api}/channels/${VEHICLE_CHANNEL}/streams`, {});
+  t.equal(vehicleAgain.status, 200, JSON.stringify(vehicleAgain.body).slice(0, 300));
+  await sim.stop();
+  const ended = await waitFor(async () => {
+    const rows = (await getJson(`${back.api}/streams?filters=${encodeURIComponent(JSON.stringify([{ field_name: 'id', operator: '=', value: vehicleAgain.body.data.id }]))}`)).body.data.List;
+    return rows[0]?.status === 1 && rows[0];
+  }, 15_000, 'the upper stream ended by the lower');
+  t.match(ended.reason, /BYE/, `upper stream closed: ${ended.reason}`);
 });

@@ -313,6 +313,8 @@ export type SipContract = {
     'subscription.list': [{ deviceId?: string }, SubscriptionSnapshot[]];
     /** The enabled upper platforms, all of them: new ones register, removed ones unregister, changed ones start over. */
     'platforms.set': [{ platforms: UpstreamConfig[] }, UpstreamStatus[]];
+    /** BYE to an upper platform for one of its media dialogs (our source ended); false when the dialog is unknown. */
+    'platform.hangup': [{ callId: string }, boolean];
   };
   up: {
     'device.credentials': [{ deviceId: string }, { known: boolean; password: string }];
