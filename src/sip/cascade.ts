@@ -18,7 +18,8 @@ import {
   CHINA_UTC_OFFSET_MINUTES,
 } from '../protocol/gb28181/index.js';
 import { Dialog, parseNameAddr, parseUri, type DialogState, type Clock, type Endpoint, type ServerTransaction, type SipRequest, type ClientTransactionHandlers } from '../protocol/sip/index.js';
-import type { SharedCatalogItem, UpstreamConfig, UpstreamInvite, UpstreamInviteAnswer, UpstreamStatus } from '../shared/contracts/sip.js';
+import type { SharedCatalogItem, UpstreamConfig, UpstreamInvite, UpstreamInviteAnswer, UpstreamNotify, UpstreamStatus, UpstreamSubscription } from '../shared/contracts/sip.js';
+import { buildCatalogResponse, buildMobilePositionNotify, encodeXmlBody, type CatalogItem } from '../protocol/gb28181/index.js';
 import { buildSendAnswer, parseAnswer } from '../protocol/sdp/gb-sdp.js';
 import { ServiceError } from '../shared/errors.js';
 import { UpstreamClient } from './upstream.js';
@@ -39,6 +40,8 @@ export interface CascadeDeps {
   invite(request: UpstreamInvite): Promise<UpstreamInviteAnswer>;
   /** The platform hung up (BYE). */
   bye(id: number, callId: string): void;
+  /** A platform's subscription started, was refreshed or ended. */
+  subscription(subscription: UpstreamSubscription): void;
   version: string;
   log(level: 'debug' | 'info' | 'warn', message: string, data?: Record<string, unknown>): void;
   retryMinMs?: number;
@@ -56,6 +59,8 @@ export class Cascade {
   readonly #clients = new Map<number, UpstreamClient>();
   /** Media dialogs the upper platforms opened, by Call-ID: the platform, the dialog (for our BYE) and where it came from. */
   readonly #calls = new Map<string, { id: number; dialog: DialogState; remote: Endpoint }>();
+  /** Subscriptions of the upper platforms, by Call-ID (their dialog). */
+  readonly #subs = new Map<string, UpSubscription>();
   #closed = false;
 
   constructor(deps: CascadeDeps) {
@@ -90,7 +95,10 @@ export class Cascade {
         status: (status) => {
           if (this.#clients.get(config.id) !== client) return;
           // Dropped by (or from) the platform: its media dialogs are gone with it; the supervisor ends their streams.
-          if (status.state !== 'online') for (const [callId, call] of this.#calls) if (call.id === config.id) this.#calls.delete(callId);
+          if (status.state !== 'online') {
+            for (const [callId, call] of this.#calls) if (call.id === config.id) this.#calls.delete(callId);
+            for (const [callId, sub] of this.#subs) if (sub.id === config.id) this.#endSubscription(callId, sub);
+          }
           this.#deps.status(status);
         },
         userAgent: `camgate/${this.#deps.version}`,
@@ -124,6 +132,13 @@ export class Cascade {
       this.#calls.delete(callId);
       tx.reply(200, 'OK');
       this.#deps.bye(call.id, callId);
+      return true;
+    }
+    if (request.method === 'SUBSCRIBE') {
+      const existing = this.#subs.get(request.headers.get('call-id') ?? '');
+      const client = existing ? this.#clients.get(existing.id) : this.#platformOf(request, remote);
+      if (!client) return false;
+      this.#subscribe(client, tx, request, remote, existing);
       return true;
     }
     if (request.method !== 'MESSAGE' && request.method !== 'INVITE') return false;
@@ -219,23 +234,7 @@ export class Cascade {
     const bodies = buildCatalogResponses(
       sn,
       deviceId,
-      items.map((i) => ({
-        deviceId: i.channelId,
-        name: i.name,
-        manufacturer: i.manufacturer ?? 'camgate',
-        model: i.model ?? '',
-        owner: 'camgate',
-        civilCode: i.civilCode ?? i.channelId.slice(0, 6),
-        address: i.address ?? '',
-        parental: 0,
-        parentId: deviceId,
-        safetyWay: 0,
-        registerWay: 1,
-        secrecy: 0,
-        status: i.status,
-        ...(i.longitude === undefined ? {} : { longitude: i.longitude }),
-        ...(i.latitude === undefined ? {} : { latitude: i.latitude }),
-      })),
+      items.map((i) => catalogItem(i, deviceId)),
       CATALOG_ITEMS_PER_MESSAGE[client.config.transport],
     );
     let next = 0;
@@ -249,6 +248,97 @@ export class Cascade {
     };
     await Promise.all(Array.from({ length: Math.min(CATALOG_WINDOW, bodies.length) }, worker));
     return { items: items.length, messages: bodies.length, failed };
+  }
+
+  /**
+   * SUBSCRIBE from an upper platform (GB/T 28181-2016 §9.11): Catalog, or MobilePosition with
+   * its Interval; 200 with the Expires granted, refreshes in the same dialog, Expires 0 ends it.
+   */
+  #subscribe(client: UpstreamClient, tx: ServerTransaction, request: SipRequest, remote: Endpoint, existing: UpSubscription | undefined): void {
+    const callId = request.headers.get('call-id') ?? '';
+    const parsed = request.body.length > 0 ? parseManscdp(request.body) : undefined;
+    const cmd = parsed?.ok ? parsed.message.cmdType.toLowerCase() : undefined;
+    const kind = existing?.kind ?? (cmd === 'catalog' ? 'catalog' : cmd === 'mobileposition' ? 'mobilePosition' : undefined);
+    if (!kind) {
+      tx.reply(489, 'Bad Event', [['Allow-Events', 'Catalog, presence']]);
+      return;
+    }
+    const header = request.headers.get('expires');
+    const expires = Math.min(86_400, header !== undefined && /^\s*\d+\s*$/.test(header) ? Number(header) : 3600);
+    if (expires === 0) {
+      tx.reply(200, 'OK', [['Expires', '0']]);
+      if (existing) this.#endSubscription(callId, existing);
+      return;
+    }
+    const { host, port } = this.#deps.local;
+    const contact = `<sip:${client.config.deviceId}@${host}:${port}>`;
+    tx.reply(200, 'OK', [['Expires', String(expires)], ['Contact', contact]]);
+    const interval = parsed?.ok && parsed.message.kind === 'query' && parsed.message.interval ? parsed.message.interval : (existing?.interval ?? 5);
+    let sub = existing;
+    if (!sub) {
+      const dialog = Dialog.fromUasRequest(request, tx.toTag, contact);
+      if (!dialog) return;
+      sub = { id: client.config.id, kind, dialog: dialog.toJSON(), remote, expiresAt: 0, timer: undefined, interval, sent: new Map() };
+      this.#subs.set(callId, sub);
+    }
+    sub.interval = interval;
+    sub.expiresAt = this.#deps.clock.now() + expires * 1000;
+    if (sub.timer !== undefined) this.#deps.clock.clearTimer(sub.timer);
+    const current = sub;
+    sub.timer = this.#deps.clock.setTimer(expires * 1000 + 5000, () => this.#endSubscription(callId, current));
+    this.#deps.subscription({ id: sub.id, kind, active: true, interval });
+  }
+
+  #endSubscription(callId: string, sub: UpSubscription): void {
+    if (this.#subs.get(callId) !== sub) return;
+    this.#subs.delete(callId);
+    if (sub.timer !== undefined) this.#deps.clock.clearTimer(sub.timer);
+    this.#deps.subscription({ id: sub.id, kind: sub.kind, active: false });
+  }
+
+  /** NOTIFY the platform's subscriptions of that kind (catalog changes, or positions paced by each subscription's interval). */
+  notify(n: UpstreamNotify): number {
+    const client = this.#clients.get(n.id);
+    if (!client) return 0;
+    let sent = 0;
+    for (const sub of this.#subs.values()) {
+      if (sub.id !== n.id || sub.kind !== n.kind) continue;
+      if (n.kind === 'catalog') {
+        const items = n.items.map((i) => ({ ...catalogItem(i, client.config.deviceId), event: i.event }));
+        const body = buildCatalogResponse({ root: 'Notify', sn: client.nextSn(), deviceId: client.config.deviceId, sumNum: items.length, items });
+        this.#notifyIn(sub, client, 'Catalog', body);
+        sent++;
+        continue;
+      }
+      const now = this.#deps.clock.now();
+      for (const p of n.positions) {
+        const last = sub.sent.get(p.channelId);
+        if (last !== undefined && now - last < sub.interval * 1000) continue;
+        sub.sent.set(p.channelId, now);
+        const body = buildMobilePositionNotify({ sn: client.nextSn(), deviceId: p.channelId, time: Math.floor(p.time / 1000), longitude: p.longitude, latitude: p.latitude, ...(p.speed === undefined ? {} : { speed: p.speed }), ...(p.direction === undefined ? {} : { direction: p.direction }) });
+        this.#notifyIn(sub, client, 'presence', body);
+        sent++;
+      }
+    }
+    return sent;
+  }
+
+  #notifyIn(sub: UpSubscription, client: UpstreamClient, event: string, body: string): void {
+    const dialog = Dialog.fromJSON(sub.dialog);
+    const { host, port } = this.#deps.local;
+    const remaining = Math.max(0, Math.round((sub.expiresAt - this.#deps.clock.now()) / 1000));
+    const request = dialog.createRequest('NOTIFY', {
+      sentBy: { transport: sub.remote.transport.toUpperCase(), host, port },
+      body: encodeXmlBody(body, client.config.charset),
+      contentType: 'Application/MANSCDP+xml',
+      headers: [
+        ['Event', event],
+        ['Subscription-State', `active;expires=${remaining}`],
+        ['User-Agent', `camgate/${this.#deps.version}`],
+      ],
+    });
+    sub.dialog = dialog.toJSON();
+    this.#deps.send(request, sub.remote, {});
   }
 
   /** BYE to the upper platform for one of its media dialogs (our source ended by itself). */
@@ -273,6 +363,41 @@ export class Cascade {
     this.#clients.clear();
     await Promise.all(clients.map((c) => c.stop()));
   }
+}
+
+/** One shared channel as a Catalog Item: we are its parent; civil code from its ID unless it has one. */
+function catalogItem(i: SharedCatalogItem, parentId: string): Omit<CatalogItem, 'statusRaw'> {
+  return {
+    deviceId: i.channelId,
+    name: i.name,
+    manufacturer: i.manufacturer ?? 'camgate',
+    model: i.model ?? '',
+    owner: 'camgate',
+    civilCode: i.civilCode ?? i.channelId.slice(0, 6),
+    address: i.address ?? '',
+    parental: 0,
+    parentId,
+    safetyWay: 0,
+    registerWay: 1,
+    secrecy: 0,
+    status: i.status,
+    ...(i.longitude === undefined ? {} : { longitude: i.longitude }),
+    ...(i.latitude === undefined ? {} : { latitude: i.latitude }),
+  };
+}
+
+interface UpSubscription {
+  id: number;
+  kind: 'catalog' | 'mobilePosition';
+  dialog: DialogState;
+  remote: Endpoint;
+  /** clock ms */
+  expiresAt: number;
+  timer: unknown;
+  /** MobilePosition: seconds between reports of one channel. */
+  interval: number;
+  /** MobilePosition: when each channel was last reported (clock ms). */
+  sent: Map<string, number>;
 }
 
 /** SIP status for a failed upward INVITE: unknown channel 404, source offline 480, busy/unavailable 503, no answer 408. */

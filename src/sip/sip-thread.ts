@@ -151,6 +151,7 @@ export class SipThread {
       catalog: (id) => channel.request('platform.catalog', { id }, 30_000),
       invite: (request) => channel.request('platform.invite', request, 45_000),
       bye: (id, callId) => channel.notify('platform.bye', { id, callId }),
+      subscription: (subscription) => channel.notify('platform.subscription', subscription),
       version: packageVersion(),
       log,
     });
@@ -231,7 +232,8 @@ export class SipThread {
       .handle('subscription.stop', async ({ deviceId, kind }) => (await this.control.unsubscribe(deviceId, kind)) ?? null)
       .handle('subscription.list', ({ deviceId }) => this.control.subscriptions(deviceId))
       .handle('platforms.set', ({ platforms }) => this.cascade.set(platforms))
-      .handle('platform.hangup', ({ callId }) => this.cascade.hangup(callId));
+      .handle('platform.hangup', ({ callId }) => this.cascade.hangup(callId))
+      .handle('platform.notify', (n) => this.cascade.notify(n));
   }
 
   async start(): Promise<void> {

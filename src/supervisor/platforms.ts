@@ -45,6 +45,8 @@ export interface PlatformManagerOptions {
   vehicles?: () => VehicleControl | null;
   media?: () => ParentChannel<MediaContract> | null;
   mediaHost?: string;
+  /** Every event the appliance emits (the Notifier): vehicle and device changes become NOTIFYs to subscribed platforms. */
+  events?: { subscribe(listener: (event: string, data: object) => void): () => void };
 }
 
 /** Where a shared channel comes from. */
@@ -70,6 +72,8 @@ export class PlatformManager {
   readonly #now: () => number;
   readonly #registrations: Counter<'result'> | undefined;
   readonly #sessions = new Map<string, UpwardSession>();
+  /** What each platform subscribed to: catalog changes, positions. */
+  readonly #subscribed = new Map<number, { catalog: boolean; mobilePosition: boolean }>();
 
   constructor(options: PlatformManagerOptions) {
     this.#o = options;
@@ -94,6 +98,42 @@ export class PlatformManager {
         registers: [options.registry],
       });
       for (const result of ['online', 'failed']) this.#registrations.inc({ result }, 0);
+    }
+    options.events?.subscribe((event, data) => this.#event(event, data as Record<string, unknown>));
+  }
+
+  /** Vehicle and device changes → NOTIFYs to the platforms subscribed (only when one is). */
+  #event(event: string, data: Record<string, unknown>): void {
+    if (this.#subscribed.size === 0) return;
+    const sim = typeof data.sim === 'string' ? data.sim : undefined;
+    const deviceid = typeof data.deviceid === 'string' ? data.deviceid : undefined;
+    const work = async () => {
+      if (sim && (event === 'vehicles.online' || event === 'vehicles.offline')) await this.#notifyCatalog((s) => s.kind === 'vehicle' && s.sim === sim, event === 'vehicles.online' ? 'ON' : 'OFF', sim);
+      else if (deviceid && (event === 'devices.offline' || event === 'devices.registered')) {
+        const channels = new Set((await this.#o.store.channels.listByDevice(deviceid)).map((c) => c.channelid));
+        await this.#notifyCatalog((s) => s.kind === 'camera' && channels.has(s.channelid), event === 'devices.registered' ? 'ON' : 'OFF');
+      } else if (sim && event === 'vehicles.position' && typeof data.latitude === 'number' && typeof data.longitude === 'number') {
+        await this.#notifyPositions(sim, data.latitude, data.longitude, Number(data.speed ?? 0), Number(data.direction ?? 0), typeof data.time === 'number' ? data.time : Date.now());
+      }
+    };
+    void work().catch((err: Error) => this.#o.logger.warn({ err, event }, 'NOTIFY to upper platforms failed'));
+  }
+
+  async #notifyCatalog(match: (source: ChannelSource) => boolean, event: 'ON' | 'OFF', sim?: string): Promise<void> {
+    for (const [id, subs] of this.#subscribed) {
+      if (!subs.catalog) continue;
+      const items = (await this.#shared(id, sim)).filter((i) => match(i.source)).map(({ source: _source, ...item }) => ({ ...item, status: event, event }));
+      if (items.length > 0) await this.#o.sip()?.request('platform.notify', { id, kind: 'catalog', items });
+    }
+  }
+
+  async #notifyPositions(sim: string, latitude: number, longitude: number, speed: number, direction: number, time: number): Promise<void> {
+    for (const [id, subs] of this.#subscribed) {
+      if (!subs.mobilePosition) continue;
+      const positions = (await this.#shared(id, sim))
+        .filter((i) => i.source.kind === 'vehicle' && i.source.sim === sim)
+        .map((i) => ({ channelId: i.channelId, time, latitude, longitude, speed, direction }));
+      if (positions.length > 0) await this.#o.sip()?.request('platform.notify', { id, kind: 'mobilePosition', positions });
     }
   }
 
@@ -126,6 +166,13 @@ export class PlatformManager {
     channel.handle('platform.invite', (invite) => this.invite(invite));
     channel.onNote('platform.bye', ({ callId }) => void this.bye(callId, 'upper platform sent BYE'));
     channel.onNote('platform.status', (status) => this.#statusChanged(status));
+    channel.onNote('platform.subscription', ({ id, kind, active }) => {
+      const subs = this.#subscribed.get(id) ?? { catalog: false, mobilePosition: false };
+      subs[kind] = active;
+      if (subs.catalog || subs.mobilePosition) this.#subscribed.set(id, subs);
+      else this.#subscribed.delete(id);
+      this.#o.logger.info({ platform: id, kind, active }, active ? 'upper platform subscribed' : 'upper platform subscription ended');
+    });
   }
 
   /** After a change through the API: the SIP thread gets the new set (no-op while it restarts: its init has them). */
@@ -177,7 +224,8 @@ export class PlatformManager {
     return (await this.#shared(id)).map(({ source: _source, ...item }) => item);
   }
 
-  async #shared(id: number): Promise<Array<SharedCatalogItem & { source: ChannelSource }>> {
+  /** `onlySim`: just that vehicle's channels (a position or a vehicle's change must not walk the whole catalog). */
+  async #shared(id: number, onlySim?: string): Promise<Array<SharedCatalogItem & { source: ChannelSource }>> {
     const { store } = this.#o;
     const platform = await store.platforms.get(id);
     if (!platform) return [];
@@ -203,9 +251,12 @@ export class PlatformManager {
       items.push(item);
     };
 
-    const channelRows = platform.share_cameras
-      ? (await store.channels.list({ limit: -1, sort: 'channelid' })).list
-      : (await Promise.all([...cameras].map((c) => store.channels.get(c)))).filter((c) => c !== null);
+    const channelRows =
+      onlySim !== undefined
+        ? []
+        : platform.share_cameras
+          ? (await store.channels.list({ limit: -1, sort: 'channelid' })).list
+          : (await Promise.all([...cameras].map((c) => store.channels.get(c)))).filter((c) => c !== null);
     for (const ch of channelRows) {
       push({
         source: { kind: 'camera', channelid: ch.channelid },
@@ -221,11 +272,17 @@ export class PlatformManager {
       });
     }
 
-    const vehicles = platform.share_vehicles
-      ? (await store.vehicles.list({ limit: -1, sort: 'sim' })).list
-      : (await Promise.all([...vehicleChannels.keys()].map((sim) => store.vehicles.get(sim)))).filter((v) => v !== null);
+    const vehicles =
+      onlySim !== undefined
+        ? platform.share_vehicles || vehicleChannels.has(onlySim)
+          ? [await store.vehicles.get(onlySim)].filter((v) => v !== null)
+          : []
+        : platform.share_vehicles
+          ? (await store.vehicles.list({ limit: -1, sort: 'sim' })).list
+          : (await Promise.all([...vehicleChannels.keys()].map((sim) => store.vehicles.get(sim)))).filter((v) => v !== null);
     if (vehicles.length > 0) {
-      const ids = await store.platforms.vehicleChannelIds();
+      // All stored IDs in one read for a whole catalog; one vehicle's are read row by row.
+      const ids = onlySim === undefined ? await store.platforms.vehicleChannelIds() : new Map<string, string>();
       const prefix = this.#vehiclePrefix();
       for (const v of vehicles) {
         const numbers = platform.share_vehicles

@@ -226,6 +226,7 @@ export class Supervisor {
       vehicles: () => this.#vehicleControl,
       media: () => this.#media?.channel ?? null,
       mediaHost: config.media.publicHost || advertisedHost,
+      events: notifier,
     });
     this.#platforms = platforms;
     const init = async () => ({

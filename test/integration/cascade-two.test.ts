@@ -91,6 +91,16 @@ t.test('two camgates: the lower registers upward; the upper lists and plays a ca
   t.same(channels.map((c) => c.channelid).sort(), [CAMERA, '34020000001340000001', VEHICLE_CHANNEL].sort(), 'camera, its alarm input and the vehicle channel');
   t.match(channels.find((c) => c.channelid === VEHICLE_CHANNEL), { name: '粤B00061 通道1', status: 'ON' }, 'the vehicle channel name survived GB2312 both ways');
 
+  // The upper subscribes to the lower's positions: the vehicle's 0x0200s reach it as MobilePosition NOTIFYs.
+  const positions = await call('POST', `${upper.api}/devices/${LOWER_AS_DEVICE}/subscriptions`, { kind: 'mobile-position', interval: 1 });
+  t.equal(positions.status, 200, JSON.stringify(positions.body));
+  const located = await waitFor(async () => {
+    const list = (await getJson(`${upper.api}/channels?limit=-1`)).body.data.List as Array<{ channelid: string; longitude: number | null; latitude: number | null }>;
+    const ch = list.find((c) => c.channelid === VEHICLE_CHANNEL);
+    return ch && ch.longitude !== null && ch.latitude !== null && ch;
+  }, 10_000, 'the vehicle position on the upper');
+  t.ok(Math.abs(located.longitude!) > 1 && Math.abs(located.latitude!) > 1, `position upward: ${located.longitude}, ${located.latitude}`);
+
   for (const channel of [CAMERA, VEHICLE_CHANNEL]) {
     const started = await call('POST', `${upper.api}/channels/${channel}/streams`, {});
     t.equal(started.status, 200, `${channel}: ${JSON.stringify(started.body).slice(0, 300)}`);
@@ -139,7 +149,10 @@ t.test('two camgates: the lower registers upward; the upper lists and plays a ca
   t.equal(resumed.status, 200, JSON.stringify(resumed.body).slice(0, 300));
   t.ok((await frames(resumed.body.data.urls.flv)) >= 10, 'the camera plays on the upper again');
 
-  // A source that ends by itself (the terminal goes away) ends the upper's stream with a BYE from the lower.
+  // A source that ends by itself (the terminal goes away) ends the upper's stream with a BYE from the lower,
+  // and a Catalog subscription hears the channel go OFF.
+  const catalogSub = await call('POST', `${back.api}/devices/${LOWER_AS_DEVICE}/subscriptions`, { kind: 'catalog' });
+  t.equal(catalogSub.status, 200, JSON.stringify(catalogSub.body));
   const vehicleAgain = await call('POST', `${back.api}/channels/${VEHICLE_CHANNEL}/streams`, {});
   t.equal(vehicleAgain.status, 200, JSON.stringify(vehicleAgain.body).slice(0, 300));
   await sim.stop();
@@ -148,4 +161,9 @@ t.test('two camgates: the lower registers upward; the upper lists and plays a ca
     return rows[0]?.status === 1 && rows[0];
   }, 15_000, 'the upper stream ended by the lower');
   t.match(ended.reason, /BYE/, `upper stream closed: ${ended.reason}`);
+  await waitFor(async () => {
+    const list = (await getJson(`${back.api}/channels?limit=-1`)).body.data.List as Array<{ channelid: string; status: string }>;
+    return list.find((c) => c.channelid === VEHICLE_CHANNEL)?.status === 'OFF';
+  }, 10_000, 'the vehicle channel OFF on the upper through the Catalog NOTIFY');
+  t.pass('Catalog NOTIFY: the vehicle channel went OFF on the upper');
 });

@@ -242,6 +242,19 @@ export interface SharedCatalogItem {
   latitude?: number;
 }
 
+/** What an upper platform subscribed to (SUBSCRIBE Catalog, or MobilePosition with its interval in seconds). */
+export interface UpstreamSubscription {
+  id: number;
+  kind: 'catalog' | 'mobilePosition';
+  active: boolean;
+  interval?: number;
+}
+
+/** A change or a position to NOTIFY to the platforms subscribed to it. */
+export type UpstreamNotify =
+  | { id: number; kind: 'catalog'; items: Array<SharedCatalogItem & { event: 'ON' | 'OFF' | 'ADD' | 'DEL' | 'UPDATE' }> }
+  | { id: number; kind: 'mobilePosition'; positions: Array<{ channelId: string; time: number; longitude: number; latitude: number; speed?: number; direction?: number }> };
+
 /** An upper platform's live INVITE for a shared channel, as the SIP thread read its SDP. */
 export interface UpstreamInvite {
   /** The platform's row id. */
@@ -315,6 +328,8 @@ export type SipContract = {
     'platforms.set': [{ platforms: UpstreamConfig[] }, UpstreamStatus[]];
     /** BYE to an upper platform for one of its media dialogs (our source ended); false when the dialog is unknown. */
     'platform.hangup': [{ callId: string }, boolean];
+    /** NOTIFY to the platform's subscriptions of that kind; resolves with how many NOTIFYs went out. */
+    'platform.notify': [UpstreamNotify, number];
   };
   up: {
     'device.credentials': [{ deviceId: string }, { known: boolean; password: string }];
@@ -328,6 +343,8 @@ export type SipContract = {
     'platform.status': UpstreamStatus;
     /** The upper platform ended a media dialog (BYE); already answered 200. */
     'platform.bye': { id: number; callId: string };
+    /** An upper platform subscribed, refreshed, or its subscription ended (un-SUBSCRIBE, expiry, platform dropped). */
+    'platform.subscription': UpstreamSubscription;
     'device.registered': DeviceRegistered;
     'device.offline': { deviceId: string; reason: string };
     'device.keepalive': { deviceId: string } & SourceAddress;
