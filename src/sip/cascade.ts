@@ -19,7 +19,7 @@ import {
 } from '../protocol/gb28181/index.js';
 import { Dialog, parseNameAddr, parseUri, type DialogState, type Clock, type Endpoint, type ServerTransaction, type SipRequest, type ClientTransactionHandlers } from '../protocol/sip/index.js';
 import type { SharedCatalogItem, UpstreamConfig, UpstreamInvite, UpstreamInviteAnswer, UpstreamNotify, UpstreamStatus, UpstreamSubscription } from '../shared/contracts/sip.js';
-import { buildCatalogResponse, buildMobilePositionNotify, encodeXmlBody, type CatalogItem } from '../protocol/gb28181/index.js';
+import { buildCatalogResponse, buildMobilePositionNotify, decodeXmlBody, encodeXmlBody, type CatalogItem } from '../protocol/gb28181/index.js';
 import { buildSendAnswer, parseAnswer } from '../protocol/sdp/gb-sdp.js';
 import { ServiceError } from '../shared/errors.js';
 import { UpstreamClient } from './upstream.js';
@@ -38,6 +38,10 @@ export interface CascadeDeps {
   catalog(id: number): Promise<SharedCatalogItem[]>;
   /** Asks the supervisor to start the channel and send it; rejects with a ServiceError. */
   invite(request: UpstreamInvite): Promise<UpstreamInviteAnswer>;
+  /** Where a channel the platform named comes from. */
+  resolve(id: number, channelId: string): Promise<{ kind: 'camera'; deviceId: string; channelId: string } | { kind: 'vehicle'; sim: string; channel: number } | null>;
+  /** Sends a MANSCDP body to a registered device's channel (a relayed DeviceControl); resolves with the SIP status. */
+  relay(deviceId: string, channelId: string, body: Uint8Array): Promise<number>;
   /** The platform hung up (BYE). */
   bye(id: number, callId: string): void;
   /** A platform's subscription started, was refreshed or ended. */
@@ -156,6 +160,10 @@ export class Cascade {
     }
     tx.reply(200, 'OK');
     const message = parsed.message;
+    if (message.root === 'Control') {
+      void this.#relayControl(client, message.deviceId, parsed.charset, request.body);
+      return true;
+    }
     if (message.root !== 'Query') return true;
     const cmd = message.cmdType.toLowerCase();
     const { deviceId } = client.config;
@@ -178,6 +186,22 @@ export class Cascade {
       this.#deps.log('debug', 'upper platform query not answered', { platform: client.config.id, cmdType: message.cmdType });
     }
     return true;
+  }
+
+  /**
+   * DeviceControl / DeviceConfig for a shared camera channel (PTZ and the rest of §9.3) is
+   * passed on to its device with the channel's real ID; the 200 went to the platform already.
+   * Answers the camera sends back (Record, Guard …) are not relayed upward.
+   */
+  async #relayControl(client: UpstreamClient, channelId: string, charset: string, body: Uint8Array): Promise<void> {
+    const target = await this.#deps.resolve(client.config.id, channelId).catch(() => null);
+    if (!target || target.kind !== 'camera') {
+      this.#deps.log('info', 'control from upper platform not relayed', { platform: client.config.id, channel: channelId, why: target ? 'vehicle channel' : 'not shared' });
+      return;
+    }
+    const text = decodeXmlBody(body).text.replace(/<DeviceID>\s*[^<]*<\/DeviceID>/, `<DeviceID>${target.channelId}</DeviceID>`);
+    const status = await this.#deps.relay(target.deviceId, target.channelId, encodeXmlBody(text, charset === 'UTF-8' ? 'UTF-8' : 'GB2312'));
+    this.#deps.log(status < 300 ? 'debug' : 'info', 'control relayed to the camera', { platform: client.config.id, channel: target.channelId, status });
   }
 
   /** An upper platform's live INVITE: the supervisor starts the source and adds the platform as an output. */

@@ -150,6 +150,12 @@ export class SipThread {
       status: (status) => channel.notify('platform.status', status),
       catalog: (id) => channel.request('platform.catalog', { id }, 30_000),
       invite: (request) => channel.request('platform.invite', request, 45_000),
+      resolve: (id, channelId) => channel.request('platform.resolve', { id, channelId }, 10_000),
+      relay: (deviceId, channelId, body) =>
+        this.platform.request(deviceId, { body, contentType: 'Application/MANSCDP+xml', toUser: channelId }).then(
+          (response) => response.status,
+          (error: { upstream?: number }) => error.upstream ?? 500,
+        ),
       bye: (id, callId) => channel.notify('platform.bye', { id, callId }),
       subscription: (subscription) => channel.notify('platform.subscription', subscription),
       version: packageVersion(),

@@ -164,6 +164,13 @@ export class PlatformManager {
   attach(channel: ParentChannel<SipContract>): void {
     channel.handle('platform.catalog', ({ id }) => this.catalog(id));
     channel.handle('platform.invite', (invite) => this.invite(invite));
+    channel.handle('platform.resolve', async ({ id, channelId }) => {
+      const source = await this.#sourceOf(id, channelId);
+      if (!source) return null;
+      if (source.kind === 'vehicle') return source;
+      const channel = await this.#o.store.channels.get(source.channelid);
+      return channel ? { kind: 'camera' as const, deviceId: channel.deviceid, channelId: channel.channelid } : null;
+    });
     channel.onNote('platform.bye', ({ callId }) => void this.bye(callId, 'upper platform sent BYE'));
     channel.onNote('platform.status', (status) => this.#statusChanged(status));
     channel.onNote('platform.subscription', ({ id, kind, active }) => {

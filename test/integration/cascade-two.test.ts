@@ -59,7 +59,7 @@ t.test('two camgates: the lower registers upward; the upper lists and plays a ca
 
   const camera = startSipp([
     `127.0.0.1:${lower.sipPort}`, '-i', '127.0.0.1', '-p', String(await freePort()), '-mp', String(await freePort()),
-    '-sf', 'gb_device.xml', '-oocsf', 'gb_device_ooc_media.xml', '-inf', 'device1.csv', '-m', '1', '-d', '1000', '-set', 'KA_COUNT', '120',
+    '-sf', 'gb_device.xml', '-oocsf', 'gb_device_ooc_media.xml', '-inf', 'device1.csv', '-m', '1', '-d', '1000', '-set', 'KA_COUNT', '120', '-trace_msg',
   ], 180_000, [pcap]);
   t.teardown(() => camera.stop());
   const sim = await startTerminalSimulation({ port: jt808Port, simBase: SIM, capture: `${capturesDir}data.txt`, terminal: { heartbeatMs: 5000, positionMs: 1000 } });
@@ -107,6 +107,9 @@ t.test('two camgates: the lower registers upward; the upper lists and plays a ca
     const n = await frames(started.body.data.urls.flv);
     t.ok(n >= 10, `${channel}: the upper's FLV decodes (${n} frames)`);
   }
+  // PTZ from the upper reaches the camera through the lower (DeviceControl relayed with the channel's ID).
+  const ptz = await call('POST', `${upper.api}/channels/${CAMERA}/ptz`, { action: 'left', speed: 100 });
+  t.equal(ptz.status, 200, `PTZ through the cascade: ${JSON.stringify(ptz.body)}`);
   const lowerOpen = await openStreams(lower);
   t.equal(lowerOpen.length, 2, 'the lower runs one source per channel');
 
@@ -166,4 +169,7 @@ t.test('two camgates: the lower registers upward; the upper lists and plays a ca
     return list.find((c) => c.channelid === VEHICLE_CHANNEL)?.status === 'OFF';
   }, 10_000, 'the vehicle channel OFF on the upper through the Catalog NOTIFY');
   t.pass('Catalog NOTIFY: the vehicle channel went OFF on the upper');
+  camera.stop();
+  const cameraLog = (await camera.done).messages;
+  t.match(cameraLog, /<CmdType>DeviceControl<\/CmdType>\s*<SN>\d+<\/SN>\s*<DeviceID>34020000001310000001<\/DeviceID>\s*<PTZCmd>A50F01[0-9A-F]{10}<\/PTZCmd>/, 'the camera got the PTZ command');
 });

@@ -335,6 +335,8 @@ export type SipContract = {
     'device.credentials': [{ deviceId: string }, { known: boolean; password: string }];
     /** The channels shared with an upper platform, for its Catalog query. */
     'platform.catalog': [{ id: number }, SharedCatalogItem[]];
+    /** Where a channel a platform named comes from: a camera channel (its device and real ID) or a vehicle channel; null when not shared. */
+    'platform.resolve': [{ id: number; channelId: string }, { kind: 'camera'; deviceId: string; channelId: string } | { kind: 'vehicle'; sim: string; channel: number } | null];
     /** Starts the shared channel's source if it is not live and sends it to the platform; rejects with a ServiceError. */
     'platform.invite': [UpstreamInvite, UpstreamInviteAnswer];
   };
