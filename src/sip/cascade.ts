@@ -13,6 +13,7 @@ import {
   buildDeviceInfoResponse,
   buildDeviceStatusResponse,
   buildCatalogResponses,
+  buildRecordInfoResponses,
   formatManscdpTime,
   parseManscdp,
   CHINA_UTC_OFFSET_MINUTES,
@@ -20,7 +21,7 @@ import {
 import { Dialog, parseNameAddr, parseUri, type DialogState, type Clock, type Endpoint, type ServerTransaction, type SipRequest, type ClientTransactionHandlers } from '../protocol/sip/index.js';
 import type { SharedCatalogItem, UpstreamConfig, UpstreamInvite, UpstreamInviteAnswer, UpstreamNotify, UpstreamStatus, UpstreamSubscription } from '../shared/contracts/sip.js';
 import { buildCatalogResponse, buildMobilePositionNotify, decodeXmlBody, encodeXmlBody, type CatalogItem } from '../protocol/gb28181/index.js';
-import { buildSendAnswer, parseAnswer } from '../protocol/sdp/gb-sdp.js';
+import { buildSendAnswer, offerTimes, parseAnswer } from '../protocol/sdp/gb-sdp.js';
 import { ServiceError } from '../shared/errors.js';
 import { UpstreamClient } from './upstream.js';
 
@@ -40,6 +41,8 @@ export interface CascadeDeps {
   invite(request: UpstreamInvite): Promise<UpstreamInviteAnswer>;
   /** Where a channel the platform named comes from. */
   resolve(id: number, channelId: string): Promise<{ kind: 'camera'; deviceId: string; channelId: string } | { kind: 'vehicle'; sim: string; channel: number } | null>;
+  /** Recordings of a shared channel between start and end (unix seconds). */
+  records(id: number, channelId: string, start: number, end: number): Promise<Array<{ start: number; end: number }>>;
   /** Sends a MANSCDP body to a registered device's channel (a relayed DeviceControl); resolves with the SIP status. */
   relay(deviceId: string, channelId: string, body: Uint8Array): Promise<number>;
   /** The platform hung up (BYE). */
@@ -180,12 +183,40 @@ export class Cascade {
           ),
         () => undefined,
       );
+    } else if (cmd === 'recordinfo' && message.kind === 'query') {
+      void this.#answerRecords(client, message.sn, message.deviceId, message.startTime ?? 0, message.endTime ?? Math.floor(Date.now() / 1000));
     } else if (cmd === 'devicestatus') {
       void client.message(buildDeviceStatusResponse({ sn: message.sn, deviceId, deviceTime: formatManscdpTime(Math.floor(Date.now() / 1000), CHINA_UTC_OFFSET_MINUTES) }));
     } else {
       this.#deps.log('debug', 'upper platform query not answered', { platform: client.config.id, cmdType: message.cmdType });
     }
     return true;
+  }
+
+  /** RecordInfo for a shared channel: the source's recordings, SumNum in every message (0 when none or on failure). */
+  async #answerRecords(client: UpstreamClient, sn: number, channelId: string, start: number, end: number): Promise<void> {
+    let ranges: Array<{ start: number; end: number }> = [];
+    try {
+      ranges = await this.#deps.records(client.config.id, channelId, start, end);
+    } catch (error) {
+      this.#deps.log('info', 'records for upper platform failed', { platform: client.config.id, channel: channelId, error: error instanceof Error ? error.message : String(error) });
+    }
+    const bodies = buildRecordInfoResponses(sn, channelId, channelId, ranges, CATALOG_ITEMS_PER_MESSAGE[client.config.transport]);
+    await this.#sendAll(client, bodies);
+  }
+
+  /** MESSAGEs to the platform, at most CATALOG_WINDOW in flight; resolves with how many were refused or lost. */
+  async #sendAll(client: UpstreamClient, bodies: string[]): Promise<number> {
+    let next = 0;
+    let failed = 0;
+    const worker = async () => {
+      while (next < bodies.length && client.state !== 'stopped') {
+        const status = await client.message(bodies[next++]!);
+        if (status >= 300) failed++;
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(CATALOG_WINDOW, bodies.length) }, worker));
+    return failed;
   }
 
   /**
@@ -208,9 +239,12 @@ export class Cascade {
   async #invite(client: UpstreamClient, tx: ServerTransaction, request: SipRequest, remote: Endpoint): Promise<void> {
     const callId = request.headers.get('call-id') ?? '';
     const channelId = parseUri(request.uri)?.user ?? '';
-    const offer = parseAnswer(Buffer.from(request.body).toString('utf8'));
-    if (offer.session !== undefined && offer.session.toLowerCase() !== 'play') {
-      tx.reply(488, 'Not Acceptable Here', [['Warning', `399 camgate "only live (s=Play) is shared upward"`]]);
+    const sdpText = Buffer.from(request.body).toString('utf8');
+    const offer = parseAnswer(sdpText);
+    const session = (offer.session ?? 'Play').toLowerCase();
+    const playback = session === 'playback' ? offerTimes(sdpText) : undefined;
+    if (session !== 'play' && !playback) {
+      tx.reply(488, 'Not Acceptable Here', [['Warning', `399 camgate "only Play, and Playback with a t= range, are shared upward"`]]);
       return;
     }
     if (!offer.host || !offer.port) {
@@ -232,6 +266,7 @@ export class Cascade {
         port: offer.port,
         transport: offer.transport === 'udp' ? 'udp' : 'tcp',
         ...(ssrc === undefined ? {} : { ssrc }),
+        ...(playback ? { playback } : {}),
       });
       const { host, port } = this.#deps.local;
       const contact = `<sip:${client.config.deviceId}@${host}:${port}>`;
@@ -242,6 +277,7 @@ export class Cascade {
         mediaHost: answer.mediaHost,
         transport: offer.transport === 'udp' ? 'udp' : 'tcp-active',
         ssrc: String(answer.ssrc).padStart(10, '0'),
+        session: playback ? 'Playback' : 'Play',
       });
       tx.reply(200, 'OK', [['Contact', contact]], { body: Buffer.from(sdp), contentType: 'APPLICATION/SDP' });
     } catch (error) {
@@ -261,16 +297,7 @@ export class Cascade {
       items.map((i) => catalogItem(i, deviceId)),
       CATALOG_ITEMS_PER_MESSAGE[client.config.transport],
     );
-    let next = 0;
-    let failed = 0;
-    const worker = async () => {
-      while (next < bodies.length && client.state !== 'stopped') {
-        const body = bodies[next++]!;
-        const status = await client.message(body);
-        if (status >= 300) failed++;
-      }
-    };
-    await Promise.all(Array.from({ length: Math.min(CATALOG_WINDOW, bodies.length) }, worker));
+    const failed = await this.#sendAll(client, bodies);
     return { items: items.length, messages: bodies.length, failed };
   }
 

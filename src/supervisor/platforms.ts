@@ -164,6 +164,7 @@ export class PlatformManager {
   attach(channel: ParentChannel<SipContract>): void {
     channel.handle('platform.catalog', ({ id }) => this.catalog(id));
     channel.handle('platform.invite', (invite) => this.invite(invite));
+    channel.handle('platform.records', ({ id, channelId, start, end }) => this.records(id, channelId, start, end));
     channel.handle('platform.resolve', async ({ id, channelId }) => {
       const source = await this.#sourceOf(id, channelId);
       if (!source) return null;
@@ -341,6 +342,23 @@ export class PlatformManager {
     return null;
   }
 
+  /** Recordings of a shared channel: the camera's RecordInfo (through the SIP thread), or the terminal's 0x9205. */
+  async records(id: number, channelId: string, start: number, end: number): Promise<Array<{ start: number; end: number }>> {
+    const source = await this.#sourceOf(id, channelId);
+    if (!source) return [];
+    if (source.kind === 'vehicle') {
+      const vehicles = this.#o.vehicles?.();
+      if (!vehicles) throw unavailable('JT/T 808 signalling unavailable');
+      const items = await vehicles.records(source.sim, source.channel, start, end);
+      return items.filter((i) => i.channel === source.channel || i.channel === 0).map((i) => ({ start: i.start, end: i.end }));
+    }
+    const channel = await this.#o.store.channels.get(source.channelid);
+    const sip = this.#o.sip();
+    if (!channel || !sip) return [];
+    const answer = await sip.request('records.query', { deviceId: channel.deviceid, channelId: channel.channelid, start, end }, 15_000);
+    return answer.list.flatMap((day) => day.items);
+  }
+
   /** A stream ended by itself (source gone): the platforms fed from it are told with a BYE. */
   sourceStopped(name: string, reason: string): void {
     for (const session of [...this.#sessions.values()]) {
@@ -374,17 +392,23 @@ export class PlatformManager {
     if (!media) throw unavailable('media process is restarting');
     let row;
     let started: boolean;
+    const playback = request.playback;
     if (shared.source.kind === 'camera') {
       const streams = this.#o.streams?.();
       if (!streams) throw unavailable('streams unavailable');
-      started = (await this.#o.store.streams.listOpen({ channelid: shared.source.channelid, t: 0 })).length === 0;
-      row = await streams.start(shared.source.channelid);
+      started = playback !== undefined || (await this.#o.store.streams.listOpen({ channelid: shared.source.channelid, t: 0 })).length === 0;
+      row = await streams.start(shared.source.channelid, playback ? { playback } : {});
     } else {
       const vehicles = this.#o.vehicles?.();
       if (!vehicles) throw unavailable('JT/T 808 signalling unavailable');
-      const before = await this.#o.store.streams.listOpen({ kind: 'jt1078', deviceid: shared.source.sim, channelid: String(shared.source.channel), t: 0 });
-      started = before.length === 0;
-      row = await vehicles.startStream(shared.source.sim, shared.source.channel, { dataType: 0, streamType: 0 });
+      if (playback) {
+        started = true;
+        row = await vehicles.startPlayback(shared.source.sim, shared.source.channel, { ...playback, speed: 0, mode: 0 });
+      } else {
+        const before = await this.#o.store.streams.listOpen({ kind: 'jt1078', deviceid: shared.source.sim, channelid: String(shared.source.channel), t: 0 });
+        started = before.length === 0;
+        row = await vehicles.startStream(shared.source.sim, shared.source.channel, { dataType: 0, streamType: 0 });
+      }
     }
     const name = row.kind === 'gb28181' ? rtpStreamName(row.streamid) : row.streamid;
     const added = await media.request('forward.add', {

@@ -123,6 +123,17 @@ t.test('two camgates: the lower registers upward; the upper lists and plays a ca
   t.ok((await frames(again.body.data.urls.flv)) >= 10, 'the vehicle plays again after BYE and a new INVITE');
   t.equal((await openStreams(lower)).length, 2, 'camera and vehicle fed upward again');
 
+  // Recordings and playback through the cascade: the terminal's 0x9205 answers the upper's RecordInfo, 0x9201 its Playback INVITE.
+  const records = await call('GET', `${upper.api}/channels/${VEHICLE_CHANNEL}/records?start=1600000000&end=${Math.floor(Date.now() / 1000)}`);
+  t.equal(records.status, 200, JSON.stringify(records.body).slice(0, 300));
+  const recording = records.body.data.list?.[0]?.items?.[0] as { start: number; end: number } | undefined;
+  t.ok(recording && records.body.data.timenum > 0, `recordings listed on the upper: ${records.body.data.timenum} ranges over ${records.body.data.daynum} days`);
+  const replay = await call('POST', `${upper.api}/channels/${VEHICLE_CHANNEL}/streams`, { replay: '1', start: recording!.start, end: recording!.end });
+  t.equal(replay.status, 200, JSON.stringify(replay.body).slice(0, 300));
+  t.ok((await frames(replay.body.data.urls.flv)) >= 10, 'the recording plays through the upper');
+  t.equal((await call('DELETE', `${upper.api}/streams/${replay.body.data.streamid}`)).status, 200);
+  await waitFor(async () => !(await openStreams(lower)).some((s) => s.streamid.includes('jt1079')), 10_000, 'the lower stopped the playback');
+
   // The upper goes away without a word (SIGKILL, no BYE): the lower notices within
   // keepalive_interval × keepalive_timeouts, ends the outputs (no RTP into the void) and the sources it started.
   const killedAt = Date.now();

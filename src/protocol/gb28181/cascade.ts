@@ -5,6 +5,7 @@
  */
 import { buildCatalogResponse, type CatalogResponseParams, type QueryParams } from './manscdp.js';
 import { manscdpDocument } from './xml-fields.js';
+import { CHINA_UTC_OFFSET_MINUTES, formatManscdpTime } from './time.js';
 
 export interface DeviceInfoAnswer extends QueryParams {
   deviceName: string;
@@ -64,6 +65,50 @@ export function buildCatalogResponses(
   const out: string[] = [];
   for (let i = 0; i < items.length; i += size) {
     out.push(buildCatalogResponse({ sn, deviceId, sumNum: items.length, items: items.slice(i, i + size) }));
+  }
+  return out;
+}
+
+export interface RecordRange {
+  /** Unix seconds. */
+  start: number;
+  end: number;
+}
+
+/**
+ * RecordInfo Response messages (A.2.6.7) for a channel: at most `perMessage` items each, every
+ * message with the whole count in SumNum; times as local `YYYY-MM-DDThh:mm:ss` at the offset.
+ */
+export function buildRecordInfoResponses(
+  sn: number,
+  channelId: string,
+  name: string,
+  ranges: readonly RecordRange[],
+  perMessage: number,
+  utcOffsetMinutes = CHINA_UTC_OFFSET_MINUTES,
+): string[] {
+  const size = Math.max(1, Math.trunc(perMessage));
+  const items = ranges.map((r) => ({
+    DeviceID: channelId,
+    Name: name,
+    StartTime: formatManscdpTime(r.start, utcOffsetMinutes),
+    EndTime: formatManscdpTime(r.end, utcOffsetMinutes),
+    Secrecy: 0,
+    Type: 'time',
+  }));
+  const out: string[] = [];
+  for (let i = 0; i < Math.max(1, items.length); i += size) {
+    const part = items.slice(i, i + size);
+    out.push(
+      manscdpDocument('Response', {
+        CmdType: 'RecordInfo',
+        SN: sn,
+        DeviceID: channelId,
+        Name: name,
+        SumNum: items.length,
+        RecordList: { '@_Num': part.length, ...(part.length > 0 ? { Item: part } : {}) },
+      }),
+    );
   }
   return out;
 }

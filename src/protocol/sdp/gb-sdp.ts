@@ -103,6 +103,17 @@ export interface SendAnswerOptions {
   transport: 'udp' | 'tcp-active';
   /** 10-digit decimal SSRC for `y=`: the one we send with. */
   ssrc: string;
+  /** `Playback` answers a recording's INVITE (default `Play`). */
+  session?: 'Play' | 'Playback';
+}
+
+/** The `t=` range of an offer (Playback: unix seconds), undefined for `t=0 0` or none. */
+export function offerTimes(sdp: string): { start: number; end: number } | undefined {
+  const m = /^t=(\d+)\s+(\d+)\s*$/m.exec(sdp);
+  if (!m) return undefined;
+  const start = Number(m[1]);
+  const end = Number(m[2]);
+  return start > 0 && end > start ? { start, end } : undefined;
 }
 
 /**
@@ -115,7 +126,7 @@ export function buildSendAnswer(o: SendAnswerOptions): string {
   const lines = [
     'v=0',
     `o=${o.deviceId} 0 0 IN IP4 ${o.mediaHost}`,
-    's=Play',
+    `s=${o.session ?? 'Play'}`,
     `c=IN IP4 ${o.mediaHost}`,
     't=0 0',
     `m=video 9 ${tcp ? 'TCP/RTP/AVP' : 'RTP/AVP'} 96`,

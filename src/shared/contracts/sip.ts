@@ -269,6 +269,8 @@ export interface UpstreamInvite {
   transport: 'udp' | 'tcp';
   /** Its `y=` SSRC, when it sent one. */
   ssrc?: number;
+  /** `s=Playback`: the recording's range (unix seconds, from `t=`). */
+  playback?: { start: number; end: number };
 }
 
 export interface UpstreamInviteAnswer {
@@ -337,6 +339,8 @@ export type SipContract = {
     'platform.catalog': [{ id: number }, SharedCatalogItem[]];
     /** Where a channel a platform named comes from: a camera channel (its device and real ID) or a vehicle channel; null when not shared. */
     'platform.resolve': [{ id: number; channelId: string }, { kind: 'camera'; deviceId: string; channelId: string } | { kind: 'vehicle'; sim: string; channel: number } | null];
+    /** Recordings of a shared channel (the camera's RecordInfo, or the terminal's 0x9205), unix-second ranges. */
+    'platform.records': [{ id: number; channelId: string; start: number; end: number }, Array<{ start: number; end: number }>];
     /** Starts the shared channel's source if it is not live and sends it to the platform; rejects with a ServiceError. */
     'platform.invite': [UpstreamInvite, UpstreamInviteAnswer];
   };

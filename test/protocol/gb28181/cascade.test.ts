@@ -5,8 +5,8 @@
  */
 import t from 'tap';
 import fc from 'fast-check';
-import { buildCatalogResponses, buildDeviceInfoResponse, buildDeviceStatusResponse, encodeXmlBody, parseManscdp } from '../../../src/protocol/gb28181/index.js';
-import { buildSendAnswer, parseAnswer } from '../../../src/protocol/sdp/gb-sdp.js';
+import { buildCatalogResponses, buildDeviceInfoResponse, buildDeviceStatusResponse, buildRecordInfoResponses, encodeXmlBody, parseManscdp } from '../../../src/protocol/gb28181/index.js';
+import { buildSendAnswer, offerTimes, parseAnswer } from '../../../src/protocol/sdp/gb-sdp.js';
 
 const gbId = fc.stringMatching(/^[0-9]{20}$/);
 const item = fc.record({
@@ -55,4 +55,29 @@ t.test('the send-only answer parses back: address, transport, SSRC', async (t) =
       return back.host === host && back.ssrc === y && back.session === 'Play' && back.transport === (transport === 'udp' ? 'udp' : 'tcp-passive') && /a=sendonly/.test(sdp);
     }),
   );
+});
+
+t.test('RecordInfo answers parse back: every range, SumNum in each message, times at +08:00', async (t) => {
+  const range = fc.integer({ min: 1_600_000_000, max: 1_900_000_000 }).chain((start) => fc.record({ start: fc.constant(start), end: fc.integer({ min: start + 1, max: start + 86_400 }) }));
+  fc.assert(
+    fc.property(fc.array(range, { maxLength: 30 }), fc.integer({ min: 1, max: 10 }), (ranges, per) => {
+      const bodies = buildRecordInfoResponses(9, '37070000081313800001', 'ch', ranges, per);
+      const got: Array<[number | undefined, number | undefined]> = [];
+      for (const body of bodies) {
+        const parsed = parseManscdp(body);
+        if (!parsed.ok || parsed.message.kind !== 'recordInfo' || parsed.message.sumNum !== ranges.length) return false;
+        got.push(...parsed.message.items.map((i) => [i.startTime, i.endTime] as [number | undefined, number | undefined]));
+      }
+      return JSON.stringify(got) === JSON.stringify(ranges.map((r) => [r.start, r.end]));
+    }),
+    { numRuns: 200 },
+  );
+  t.equal(buildRecordInfoResponses(1, 'x', 'x', [], 4).length, 1, 'no recordings: one message with SumNum 0');
+});
+
+t.test('offerTimes reads a Playback t= line and ignores live', async (t) => {
+  t.same(offerTimes('v=0\r\ns=Playback\r\nt=1700000000 1700003600\r\n'), { start: 1_700_000_000, end: 1_700_003_600 });
+  t.equal(offerTimes('v=0\r\nt=0 0\r\n'), undefined);
+  t.equal(offerTimes('t=5 1\n'), undefined, 'end before start');
+  fc.assert(fc.property(fc.string({ maxLength: 200 }), (text) => { const r = offerTimes(text); return r === undefined || r.end > r.start; }));
 });
