@@ -26,17 +26,18 @@ async function appliance(t: Tap.Test): Promise<Appliance> {
 function sentByCamgate(log: string): string[] {
   return log
     .split(/-{20,} [^\n]*\n[^\n]*\n\n/)
+    .map((m) => m.replace(/^\s+/, ''))
     .filter((m) => /^(REGISTER|MESSAGE) /.test(m) && /User-Agent: camgate/.test(m));
 }
 
-for (const variant of ['noqop', '403'] as const) {
-  t.test(`registers upward (${variant === 'noqop' ? 'digest without qop' : '403, then recovery'}), keepalive, Catalog/DeviceInfo/DeviceStatus answered`, async (t) => {
+for (const [variant, transport] of [['noqop', 'UDP'], ['403', 'UDP'], ['noqop', 'TCP']] as const) {
+  t.test(`registers upward over ${transport} (${variant === 'noqop' ? 'digest without qop' : '403, then recovery'}), keepalive, Catalog/DeviceInfo/DeviceStatus answered`, async (t) => {
     const app = await appliance(t);
     const port = await freePort();
     // 5 calls: the REGISTER call, three query answers, one keepalive.
-    const sipp = startSipp(['-sf', `upper_platform_${variant}.xml`, '-i', '127.0.0.1', '-p', String(port), '-m', '5', '-trace_msg'], 60_000);
+    const sipp = startSipp(['-sf', `upper_platform_${variant}.xml`, '-i', '127.0.0.1', '-p', String(port), '-m', '5', '-trace_msg', ...(transport === 'TCP' ? ['-t', 't1'] : [])], 60_000);
     t.teardown(() => sipp.stop());
-    const created = await call('POST', `${app.api}/platforms`, { ...UPPER, name: 'sipp', host: '127.0.0.1', port, keepalive_interval: 5, share_vehicles: true });
+    const created = await call('POST', `${app.api}/platforms`, { ...UPPER, name: 'sipp', host: '127.0.0.1', port, transport, keepalive_interval: 5, share_vehicles: true });
     t.equal(created.status, 200, JSON.stringify(created.body));
     const id = created.body.data.id;
     const seen = new Set<string>();
