@@ -20,7 +20,7 @@ import {
 } from '../protocol/gb28181/index.js';
 import { Dialog, parseNameAddr, parseUri, type DialogState, type Clock, type Endpoint, type ServerTransaction, type SipRequest, type ClientTransactionHandlers } from '../protocol/sip/index.js';
 import type { SharedCatalogItem, UpstreamConfig, UpstreamInvite, UpstreamInviteAnswer, UpstreamNotify, UpstreamStatus, UpstreamSubscription } from '../shared/contracts/sip.js';
-import { buildCatalogResponse, buildMobilePositionNotify, decodeXmlBody, encodeXmlBody, type CatalogItem } from '../protocol/gb28181/index.js';
+import { buildCatalogResponse, buildMobilePositionNotify, decodeXmlBody, encodeXmlBody, parseMansrtsp, type CatalogItem, type PlaybackAction } from '../protocol/gb28181/index.js';
 import { buildSendAnswer, offerTimes, parseAnswer } from '../protocol/sdp/gb-sdp.js';
 import { ServiceError } from '../shared/errors.js';
 import { UpstreamClient } from './upstream.js';
@@ -41,6 +41,8 @@ export interface CascadeDeps {
   invite(request: UpstreamInvite): Promise<UpstreamInviteAnswer>;
   /** Where a channel the platform named comes from. */
   resolve(id: number, channelId: string): Promise<{ kind: 'camera'; deviceId: string; channelId: string } | { kind: 'vehicle'; sim: string; channel: number } | null>;
+  /** MANSRTSP from the platform in one of its playback dialogs (pause, resume, seek, speed). */
+  playback(callId: string, action: PlaybackAction): Promise<boolean>;
   /** Recordings of a shared channel between start and end (unix seconds). */
   records(id: number, channelId: string, start: number, end: number): Promise<Array<{ start: number; end: number }>>;
   /** Sends a MANSCDP body to a registered device's channel (a relayed DeviceControl); resolves with the SIP status. */
@@ -141,6 +143,12 @@ export class Cascade {
       this.#deps.bye(call.id, callId);
       return true;
     }
+    if (request.method === 'INFO') {
+      const callId = request.headers.get('call-id') ?? '';
+      if (!this.#calls.has(callId)) return false;
+      void this.#playbackControl(tx, callId, request.body);
+      return true;
+    }
     if (request.method === 'SUBSCRIBE') {
       const existing = this.#subs.get(request.headers.get('call-id') ?? '');
       const client = existing ? this.#clients.get(existing.id) : this.#platformOf(request, remote);
@@ -191,6 +199,26 @@ export class Cascade {
       this.#deps.log('debug', 'upper platform query not answered', { platform: client.config.id, cmdType: message.cmdType });
     }
     return true;
+  }
+
+  /** MANSRTSP in an INFO of a playback the platform opened: applied to the source, then answered with the outcome. */
+  async #playbackControl(tx: ServerTransaction, callId: string, body: Uint8Array): Promise<void> {
+    const parsed = parseMansrtsp(body);
+    if (!parsed.ok || !parsed.action) {
+      tx.reply(parsed.ok ? 200 : 400, parsed.ok ? 'OK' : 'Bad Request');
+      return;
+    }
+    if (parsed.action.action === 'teardown') {
+      tx.reply(200, 'OK');
+      return;
+    }
+    try {
+      await this.#deps.playback(callId, parsed.action);
+      tx.reply(200, 'OK');
+    } catch (error) {
+      const [status, reason] = inviteFailure(error);
+      tx.reply(status, reason, [['Warning', `399 camgate "${String(error instanceof Error ? error.message : error).replace(/"/g, "'").slice(0, 200)}"`]]);
+    }
   }
 
   /** RecordInfo for a shared channel: the source's recordings, SumNum in every message (0 when none or on failure). */

@@ -11,6 +11,7 @@ import { Counter, Gauge, type Registry } from 'prom-client';
 import type { ParentChannel } from '../shared/contracts/lifecycle.js';
 import type { SharedCatalogItem, SipContract, UpstreamConfig, UpstreamInvite, UpstreamInviteAnswer, UpstreamStatus } from '../shared/contracts/sip.js';
 import type { MediaContract } from '../shared/contracts/media.js';
+import type { PlaybackAction } from '../protocol/gb28181/index.js';
 import { rtpStreamName } from '../shared/contracts/stream-name.js';
 import { missing, unavailable } from '../shared/errors.js';
 import type { StreamManager } from './streams.js';
@@ -164,6 +165,7 @@ export class PlatformManager {
   attach(channel: ParentChannel<SipContract>): void {
     channel.handle('platform.catalog', ({ id }) => this.catalog(id));
     channel.handle('platform.invite', (invite) => this.invite(invite));
+    channel.handle('platform.playback', ({ callId, action }) => this.playbackControl(callId, action));
     channel.handle('platform.records', ({ id, channelId, start, end }) => this.records(id, channelId, start, end));
     channel.handle('platform.resolve', async ({ id, channelId }) => {
       const source = await this.#sourceOf(id, channelId);
@@ -340,6 +342,29 @@ export class PlatformManager {
       if (explicit || (vehicle && Number(n) <= Math.max(1, vehicle.channels))) return { kind: 'vehicle', sim, channel: Number(n) };
     }
     return null;
+  }
+
+  /**
+   * MANSRTSP from a platform in one of its playbacks: the camera gets it as an INFO in our
+   * playback dialog; a terminal gets 0x9202 (speed ×1/×2/×4 → codes 1/2/3, seek as the range's start + position).
+   */
+  async playbackControl(callId: string, action: PlaybackAction): Promise<boolean> {
+    const session = this.#sessions.get(callId);
+    if (!session) throw missing('no such playback');
+    const row = await this.#o.store.streams.getByStreamId(session.streamid);
+    if (!row || row.status !== 0 || row.t !== 1) throw missing(`no open playback behind ${callId}`);
+    if (action.action === 'teardown') return true;
+    if (row.kind === 'gb28181') {
+      const streams = this.#o.streams?.();
+      if (!streams) throw unavailable('streams unavailable');
+      await streams.playbackControl(row, action);
+      return true;
+    }
+    const vehicles = this.#o.vehicles?.();
+    if (!vehicles) throw unavailable('JT/T 808 signalling unavailable');
+    const value = action.action === 'speed' ? Math.max(1, Math.min(5, Math.round(Math.log2(Math.max(1, action.scale))) + 1)) : action.action === 'seek' ? row.start + Math.round(action.position) : 0;
+    await vehicles.controlPlayback(row, action.action, value);
+    return true;
   }
 
   /** Recordings of a shared channel: the camera's RecordInfo (through the SIP thread), or the terminal's 0x9205. */

@@ -131,6 +131,11 @@ t.test('two camgates: the lower registers upward; the upper lists and plays a ca
   const replay = await call('POST', `${upper.api}/channels/${VEHICLE_CHANNEL}/streams`, { replay: '1', start: recording!.start, end: recording!.end });
   t.equal(replay.status, 200, JSON.stringify(replay.body).slice(0, 300));
   t.ok((await frames(replay.body.data.urls.flv)) >= 10, 'the recording plays through the upper');
+  // MANSRTSP from the upper (INFO in its playback dialog) reaches the terminal as 0x9202.
+  for (const body of [{ action: 'pause' }, { action: 'resume' }, { action: 'speed', scale: 2 }]) {
+    const control = await call('POST', `${upper.api}/streams/${replay.body.data.streamid}/playback`, body);
+    t.equal(control.status, 200, `${body.action} through the cascade: ${JSON.stringify(control.body).slice(0, 200)}`);
+  }
   t.equal((await call('DELETE', `${upper.api}/streams/${replay.body.data.streamid}`)).status, 200);
   await waitFor(async () => !(await openStreams(lower)).some((s) => s.streamid.includes('jt1079')), 10_000, 'the lower stopped the playback');
 

@@ -339,6 +339,8 @@ export type SipContract = {
     'platform.catalog': [{ id: number }, SharedCatalogItem[]];
     /** Where a channel a platform named comes from: a camera channel (its device and real ID) or a vehicle channel; null when not shared. */
     'platform.resolve': [{ id: number; channelId: string }, { kind: 'camera'; deviceId: string; channelId: string } | { kind: 'vehicle'; sim: string; channel: number } | null];
+    /** MANSRTSP from an upper platform in one of its playback dialogs, applied to the source (camera INFO or 0x9202); rejects with a ServiceError. */
+    'platform.playback': [{ callId: string; action: PlaybackAction }, boolean];
     /** Recordings of a shared channel (the camera's RecordInfo, or the terminal's 0x9205), unix-second ranges. */
     'platform.records': [{ id: number; channelId: string; start: number; end: number }, Array<{ start: number; end: number }>];
     /** Starts the shared channel's source if it is not live and sends it to the platform; rejects with a ServiceError. */
