@@ -20,7 +20,7 @@ import {
 } from '../protocol/gb28181/index.js';
 import { Dialog, parseNameAddr, parseUri, type DialogState, type Clock, type Endpoint, type ServerTransaction, type SipRequest, type ClientTransactionHandlers } from '../protocol/sip/index.js';
 import type { SharedCatalogItem, UpstreamConfig, UpstreamInvite, UpstreamInviteAnswer, UpstreamNotify, UpstreamStatus, UpstreamSubscription } from '../shared/contracts/sip.js';
-import { buildCatalogResponse, buildMobilePositionNotify, decodeXmlBody, encodeXmlBody, parseMansrtsp, type CatalogItem, type PlaybackAction } from '../protocol/gb28181/index.js';
+import { buildAlarmNotify, buildCatalogResponse, buildMobilePositionNotify, decodeXmlBody, encodeXmlBody, parseMansrtsp, type CatalogItem, type PlaybackAction } from '../protocol/gb28181/index.js';
 import { buildSendAnswer, offerTimes, parseAnswer } from '../protocol/sdp/gb-sdp.js';
 import { ServiceError } from '../shared/errors.js';
 import { UpstreamClient } from './upstream.js';
@@ -337,7 +337,7 @@ export class Cascade {
     const callId = request.headers.get('call-id') ?? '';
     const parsed = request.body.length > 0 ? parseManscdp(request.body) : undefined;
     const cmd = parsed?.ok ? parsed.message.cmdType.toLowerCase() : undefined;
-    const kind = existing?.kind ?? (cmd === 'catalog' ? 'catalog' : cmd === 'mobileposition' ? 'mobilePosition' : undefined);
+    const kind = existing?.kind ?? (cmd === 'catalog' ? 'catalog' : cmd === 'mobileposition' ? 'mobilePosition' : cmd === 'alarm' ? 'alarm' : undefined);
     if (!kind) {
       tx.reply(489, 'Bad Event', [['Allow-Events', 'Catalog, presence']]);
       return;
@@ -387,6 +387,14 @@ export class Cascade {
         const body = buildCatalogResponse({ root: 'Notify', sn: client.nextSn(), deviceId: client.config.deviceId, sumNum: items.length, items });
         this.#notifyIn(sub, client, 'Catalog', body);
         sent++;
+        continue;
+      }
+      if (n.kind === 'alarm') {
+        for (const a of n.alarms) {
+          const { channelId, ...alarm } = a;
+          this.#notifyIn(sub, client, 'presence', buildAlarmNotify({ sn: client.nextSn(), deviceId: channelId, ...alarm }));
+          sent++;
+        }
         continue;
       }
       const now = this.#deps.clock.now();
@@ -467,7 +475,7 @@ function catalogItem(i: SharedCatalogItem, parentId: string): Omit<CatalogItem, 
 
 interface UpSubscription {
   id: number;
-  kind: 'catalog' | 'mobilePosition';
+  kind: 'catalog' | 'mobilePosition' | 'alarm';
   dialog: DialogState;
   remote: Endpoint;
   /** clock ms */

@@ -74,7 +74,7 @@ export class PlatformManager {
   readonly #registrations: Counter<'result'> | undefined;
   readonly #sessions = new Map<string, UpwardSession>();
   /** What each platform subscribed to: catalog changes, positions. */
-  readonly #subscribed = new Map<number, { catalog: boolean; mobilePosition: boolean }>();
+  readonly #subscribed = new Map<number, { catalog: boolean; mobilePosition: boolean; alarm: boolean }>();
 
   constructor(options: PlatformManagerOptions) {
     this.#o = options;
@@ -113,6 +113,27 @@ export class PlatformManager {
       else if (deviceid && (event === 'devices.offline' || event === 'devices.registered')) {
         const channels = new Set((await this.#o.store.channels.listByDevice(deviceid)).map((c) => c.channelid));
         await this.#notifyCatalog((s) => s.kind === 'camera' && channels.has(s.channelid), event === 'devices.registered' ? 'ON' : 'OFF');
+      } else if (event === 'vehicles.alarm' && sim) {
+        const names = Array.isArray(data.alarms) ? data.alarms.join(', ') : '';
+        await this.#notifyAlarm((s) => s.kind === 'vehicle' && s.sim === sim, {
+          priority: 2,
+          method: 2,
+          time: Math.floor((typeof data.time === 'number' ? data.time : Date.now()) / 1000),
+          description: `JT/T 808 alarm: ${names}`,
+          ...(typeof data.longitude === 'number' ? { longitude: data.longitude } : {}),
+          ...(typeof data.latitude === 'number' ? { latitude: data.latitude } : {}),
+        }, sim);
+      } else if (event === 'channels.alarm' && typeof data.channelid === 'string') {
+        const channelid = data.channelid;
+        await this.#notifyAlarm((s) => s.kind === 'camera' && s.channelid === channelid, {
+          priority: Number(data.priority ?? 4),
+          method: Number(data.method ?? 2),
+          time: typeof data.time === 'number' ? data.time : Math.floor(Date.now() / 1000),
+          ...(typeof data.description === 'string' ? { description: data.description } : {}),
+          ...(typeof data.longitude === 'number' ? { longitude: data.longitude } : {}),
+          ...(typeof data.latitude === 'number' ? { latitude: data.latitude } : {}),
+          ...(typeof data.alarmType === 'number' ? { alarmType: data.alarmType } : {}),
+        });
       } else if (sim && event === 'vehicles.position' && typeof data.latitude === 'number' && typeof data.longitude === 'number') {
         await this.#notifyPositions(sim, data.latitude, data.longitude, Number(data.speed ?? 0), Number(data.direction ?? 0), typeof data.time === 'number' ? data.time : Date.now());
       }
@@ -125,6 +146,15 @@ export class PlatformManager {
       if (!subs.catalog) continue;
       const items = (await this.#shared(id, sim)).filter((i) => match(i.source)).map(({ source: _source, ...item }) => ({ ...item, status: event, event }));
       if (items.length > 0) await this.#o.sip()?.request('platform.notify', { id, kind: 'catalog', items });
+    }
+  }
+
+  /** An alarm of a shared source → Alarm NOTIFY (Event: presence) under each of its channel IDs, to the platforms subscribed. */
+  async #notifyAlarm(match: (source: ChannelSource) => boolean, alarm: { priority: number; method: number; time: number; description?: string; longitude?: number; latitude?: number; alarmType?: number }, sim?: string): Promise<void> {
+    for (const [id, subs] of this.#subscribed) {
+      if (!subs.alarm) continue;
+      const alarms = (await this.#shared(id, sim)).filter((i) => match(i.source)).map((i) => ({ channelId: i.channelId, ...alarm }));
+      if (alarms.length > 0) await this.#o.sip()?.request('platform.notify', { id, kind: 'alarm', alarms });
     }
   }
 
@@ -177,9 +207,9 @@ export class PlatformManager {
     channel.onNote('platform.bye', ({ callId }) => void this.bye(callId, 'upper platform sent BYE'));
     channel.onNote('platform.status', (status) => this.#statusChanged(status));
     channel.onNote('platform.subscription', ({ id, kind, active }) => {
-      const subs = this.#subscribed.get(id) ?? { catalog: false, mobilePosition: false };
+      const subs = this.#subscribed.get(id) ?? { catalog: false, mobilePosition: false, alarm: false };
       subs[kind] = active;
-      if (subs.catalog || subs.mobilePosition) this.#subscribed.set(id, subs);
+      if (subs.catalog || subs.mobilePosition || subs.alarm) this.#subscribed.set(id, subs);
       else this.#subscribed.delete(id);
       this.#o.logger.info({ platform: id, kind, active }, active ? 'upper platform subscribed' : 'upper platform subscription ended');
     });

@@ -94,6 +94,8 @@ t.test('two camgates: the lower registers upward; the upper lists and plays a ca
   // The upper subscribes to the lower's positions: the vehicle's 0x0200s reach it as MobilePosition NOTIFYs.
   const positions = await call('POST', `${upper.api}/devices/${LOWER_AS_DEVICE}/subscriptions`, { kind: 'mobile-position', interval: 1 });
   t.equal(positions.status, 200, JSON.stringify(positions.body));
+  const alarms = await call('POST', `${upper.api}/devices/${LOWER_AS_DEVICE}/subscriptions`, { kind: 'alarm' });
+  t.match(alarms, { status: 200, body: { data: { state: 'active' } } }, 'an Alarm SUBSCRIBE is accepted too');
   const located = await waitFor(async () => {
     const list = (await getJson(`${upper.api}/channels?limit=-1`)).body.data.List as Array<{ channelid: string; longitude: number | null; latitude: number | null }>;
     const ch = list.find((c) => c.channelid === VEHICLE_CHANNEL);

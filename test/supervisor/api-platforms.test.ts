@@ -36,7 +36,14 @@ t.test('platform routes', async (t) => {
   });
   const metrics = testMetrics();
   const events: Array<[string, Record<string, unknown>]> = [];
+  const feed: Array<(event: string, data: object) => void> = [];
+  const notified: unknown[] = [];
+  thread.handle('platform.notify', (n) => {
+    notified.push(n);
+    return 1;
+  });
   const manager = new PlatformManager({
+    events: { subscribe: (listener) => (feed.push(listener), () => undefined) },
     store,
     config,
     logger: pino({ level: 'silent' }),
@@ -137,6 +144,28 @@ t.test('platform routes', async (t) => {
     await t.rejects(invite(cam.channelid), { status: 404 }, 'its own ID is not shared any more');
     await t.rejects(invite('37070000081313800002'), { status: 404 }, 'vehicles no longer shared');
     await t.rejects(invite('44010000001320000042'), { status: 503 }, 'the custom ID resolves (then needs the media process)');
+
+    // Subscriptions: events of shared sources become NOTIFY requests to the SIP thread, under the IDs the platform sees.
+    await call('PATCH', '/platforms/1', { share_vehicles: true });
+    const fire = (event: string, data: object) => feed.forEach((l) => l(event, data));
+    fire('vehicles.alarm', { sim: '13800138000', alarms: ['emergency'] });
+    await sleep(100);
+    t.same(notified, [], 'nothing while the platform has not subscribed');
+    for (const kind of ['catalog', 'mobilePosition', 'alarm'] as const) thread.notify('platform.subscription', { id: 1, kind, active: true });
+    await sleep(50);
+    fire('vehicles.alarm', { sim: '13800138000', alarms: ['emergency', 'overspeed'], latitude: 22.5, longitude: 114.05, time: 1_700_000_000_000 });
+    fire('vehicles.offline', { sim: '13800138000', reason: 'closed' });
+    fire('vehicles.position', { sim: '13800138000', latitude: 22.6, longitude: 114.1, speed: 40, direction: 90, time: 1_700_000_001_000 });
+    fire('channels.alarm', { deviceid: device.deviceid, channelid: cam.channelid, priority: 1, method: 5, time: 1_700_000_002, description: 'motion' });
+    fire('channels.alarm', { deviceid: device.deviceid, channelid: cam2.channelid, priority: 1, method: 5, time: 1_700_000_002 });
+    await sleep(300);
+    const byKind = (kind: string) => notified.filter((n) => (n as { kind: string }).kind === kind);
+    t.match(byKind('alarm'), [
+      { id: 1, kind: 'alarm', alarms: [{ channelId: '37070000081313800001', priority: 2, method: 2, time: 1_700_000_000, description: 'JT/T 808 alarm: emergency, overspeed', latitude: 22.5 }, { channelId: '37070000081313800002' }] },
+      { id: 1, kind: 'alarm', alarms: [{ channelId: '44010000001320000042', priority: 1, method: 5, description: 'motion' }] },
+    ], 'vehicle alarms on each of its channels; a camera alarm under its custom ID; an unshared camera says nothing');
+    t.match(byKind('catalog'), [{ kind: 'catalog', items: [{ channelId: '37070000081313800001', status: 'OFF', event: 'OFF' }, { channelId: '37070000081313800002', event: 'OFF' }] }]);
+    t.match(byKind('mobilePosition'), [{ kind: 'mobilePosition', positions: [{ channelId: '37070000081313800001', latitude: 22.6, longitude: 114.1, speed: 40 }, { channelId: '37070000081313800002' }] }]);
   });
 
   t.test('delete unregisters; OpenAPI valid', async (t) => {

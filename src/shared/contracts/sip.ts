@@ -245,7 +245,7 @@ export interface SharedCatalogItem {
 /** What an upper platform subscribed to (SUBSCRIBE Catalog, or MobilePosition with its interval in seconds). */
 export interface UpstreamSubscription {
   id: number;
-  kind: 'catalog' | 'mobilePosition';
+  kind: 'catalog' | 'mobilePosition' | 'alarm';
   active: boolean;
   interval?: number;
 }
@@ -253,7 +253,8 @@ export interface UpstreamSubscription {
 /** A change or a position to NOTIFY to the platforms subscribed to it. */
 export type UpstreamNotify =
   | { id: number; kind: 'catalog'; items: Array<SharedCatalogItem & { event: 'ON' | 'OFF' | 'ADD' | 'DEL' | 'UPDATE' }> }
-  | { id: number; kind: 'mobilePosition'; positions: Array<{ channelId: string; time: number; longitude: number; latitude: number; speed?: number; direction?: number }> };
+  | { id: number; kind: 'mobilePosition'; positions: Array<{ channelId: string; time: number; longitude: number; latitude: number; speed?: number; direction?: number }> }
+  | { id: number; kind: 'alarm'; alarms: Array<{ channelId: string; priority: number; method: number; time: number; description?: string; longitude?: number; latitude?: number; alarmType?: number }> };
 
 /** An upper platform's live INVITE for a shared channel, as the SIP thread read its SDP. */
 export interface UpstreamInvite {
