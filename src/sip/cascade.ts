@@ -453,7 +453,9 @@ export class Cascade {
 }
 
 /** One shared channel as a Catalog Item: we are its parent; civil code from its ID unless it has one. */
-function catalogItem(i: SharedCatalogItem, parentId: string): Omit<CatalogItem, 'statusRaw'> {
+function catalogItem(i: SharedCatalogItem, deviceId: string): Omit<CatalogItem, 'statusRaw'> {
+  // A virtual directory carries its ID, name and parent only (GB/T 28181-2016 Annex A catalog items of type 215/216).
+  if (i.directory) return { deviceId: i.channelId, name: i.name, ...(i.parentId ? { parentId: i.parentId } : {}), status: 'ON' };
   return {
     deviceId: i.channelId,
     name: i.name,
@@ -463,7 +465,7 @@ function catalogItem(i: SharedCatalogItem, parentId: string): Omit<CatalogItem, 
     civilCode: i.civilCode ?? i.channelId.slice(0, 6),
     address: i.address ?? '',
     parental: 0,
-    parentId,
+    parentId: i.parentId ?? deviceId,
     safetyWay: 0,
     registerWay: 1,
     secrecy: 0,

@@ -261,7 +261,20 @@ export class PlatformManager {
 
   /** The channels shared with platform `id`, each under the ID that platform sees. */
   async catalog(id: number): Promise<SharedCatalogItem[]> {
-    return (await this.#shared(id)).map(({ source: _source, ...item }) => item);
+    const shared = await this.#shared(id);
+    const platform = await this.#o.store.platforms.get(id);
+    if (!platform?.directories) return shared.map(({ source: _source, ...item }) => item);
+    // Virtual directories: one business group (215) with two organisations (216) under it.
+    const prefix = this.#vehiclePrefix();
+    const group = `${prefix}2150000001`;
+    const cameras = `${prefix}2160000001`;
+    const vehicles = `${prefix}2160000002`;
+    return [
+      { channelId: group, name: 'camgate', status: 'ON', directory: true, parentId: platform.deviceid },
+      { channelId: cameras, name: '摄像机', status: 'ON', directory: true, parentId: group },
+      { channelId: vehicles, name: '车辆', status: 'ON', directory: true, parentId: group },
+      ...shared.map(({ source, ...item }) => ({ ...item, parentId: source.kind === 'vehicle' ? vehicles : cameras })),
+    ];
   }
 
   /** `onlySim`: just that vehicle's channels (a position or a vehicle's change must not walk the whole catalog). */

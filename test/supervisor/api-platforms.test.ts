@@ -138,6 +138,17 @@ t.test('platform routes', async (t) => {
     );
     t.match(await call('GET', '/platforms/2/catalog'), { status: 404 });
 
+    // Virtual directories: a 215 business group, 216 organisations for cameras and vehicles, channels under them.
+    await call('PATCH', '/platforms/1', { directories: true });
+    const grouped = (await call('GET', '/platforms/1/catalog')).body.data.List as Array<{ channelId: string; parentId?: string; directory?: boolean }>;
+    t.match(grouped.slice(0, 3), [
+      { channelId: '37070000082150000001', directory: true, parentId: '44010000002000000077' },
+      { channelId: '37070000082160000001', directory: true, parentId: '37070000082150000001' },
+      { channelId: '37070000082160000002', directory: true, parentId: '37070000082150000001' },
+    ]);
+    t.same(grouped.slice(3).map((i) => i.parentId), ['37070000082160000001', '37070000082160000001', '37070000082160000002', '37070000082160000002']);
+    await call('PATCH', '/platforms/1', { directories: false });
+
     // An upward INVITE is resolved for the one channel asked for: a customised camera answers only to its custom ID.
     await call('PATCH', '/platforms/1', { share_cameras: false, share_vehicles: false, channels: [{ channelid: cam.channelid, custom_id: '44010000001320000042' }] });
     const invite = (channelId: string) => manager.invite({ id: 1, callId: 'c1', channelId, host: '127.0.0.1', port: 9, transport: 'udp' });

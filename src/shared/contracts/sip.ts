@@ -240,6 +240,10 @@ export interface SharedCatalogItem {
   civilCode?: string;
   longitude?: number;
   latitude?: number;
+  /** Parent in the catalog (a virtual directory); absent: our device ID. */
+  parentId?: string;
+  /** A virtual directory (215 business group, 216 organisation), not a channel. */
+  directory?: boolean;
 }
 
 /** What an upper platform subscribed to (SUBSCRIBE Catalog, or MobilePosition with its interval in seconds). */

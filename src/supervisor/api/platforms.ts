@@ -39,6 +39,7 @@ const editable = {
   enabled: { type: 'boolean', description: 'Register to it (default true)' },
   share_cameras: { type: 'boolean', description: 'Share every camera channel (default false)' },
   share_vehicles: { type: 'boolean', description: 'Share every vehicle channel (default false)' },
+  directories: { type: 'boolean', description: 'Group the catalog under virtual directories: a 215 business group with 216 organisations for cameras and vehicles (default false)' },
   channels: { type: 'array', maxItems: 100_000, items: sharedChannelSchema, description: 'Explicitly shared channels (replaces the list)' },
 } as const;
 
@@ -61,6 +62,7 @@ export const platformSchema = {
     enabled: { type: 'boolean' },
     share_cameras: { type: 'boolean' },
     share_vehicles: { type: 'boolean' },
+    directories: { type: 'boolean' },
     has_password: { type: 'boolean' },
     channels: { type: 'array', items: sharedChannelSchema },
     status: {
@@ -211,7 +213,7 @@ export function platformsRoutes(manager: () => PlatformManager | null) {
             200: envelopeSchema(
               listSchema({
                 type: 'object',
-                properties: { channelId: str, name: str, status: str, manufacturer: str, model: str, address: str, civilCode: str, longitude: { type: 'number' }, latitude: { type: 'number' } },
+                properties: { channelId: str, name: str, status: str, manufacturer: str, model: str, address: str, civilCode: str, parentId: str, directory: { type: 'boolean' }, longitude: { type: 'number' }, latitude: { type: 'number' } },
               }),
             ),
             ...errorResponses,

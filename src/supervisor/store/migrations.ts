@@ -334,6 +334,7 @@ export const MIGRATIONS: readonly Migration[] = [
         enabled INTEGER NOT NULL DEFAULT 1,
         share_cameras INTEGER NOT NULL DEFAULT 0,
         share_vehicles INTEGER NOT NULL DEFAULT 0,
+        directories INTEGER NOT NULL DEFAULT 0,
         addtime INTEGER NOT NULL,
         uptime INTEGER NOT NULL
       )`,
@@ -373,6 +374,7 @@ export const MIGRATIONS: readonly Migration[] = [
         enabled TINYINT NOT NULL DEFAULT 1,
         share_cameras TINYINT NOT NULL DEFAULT 0,
         share_vehicles TINYINT NOT NULL DEFAULT 0,
+        directories TINYINT NOT NULL DEFAULT 0,
         addtime BIGINT NOT NULL,
         uptime BIGINT NOT NULL,
         PRIMARY KEY (id),

@@ -40,6 +40,8 @@ export interface Platform {
   share_cameras: boolean;
   /** Every vehicle channel is shared. */
   share_vehicles: boolean;
+  /** The catalog groups channels under virtual directories (a 215 business group with 216 organisations "cameras" and "vehicles"). */
+  directories: boolean;
   /** A password is set (it is never returned). */
   has_password: boolean;
   channels: SharedChannel[];
@@ -63,6 +65,7 @@ export interface PlatformInput {
   enabled?: boolean;
   share_cameras?: boolean;
   share_vehicles?: boolean;
+  directories?: boolean;
   /** Replaces the explicit list when given. */
   channels?: SharedChannel[];
 }
@@ -91,7 +94,7 @@ export interface PlatformStore {
 
 const PLATFORM_COLUMNS = [
   'id', 'name', 'serverid', 'domain', 'host', 'port', 'transport', 'deviceid', 'pwd', 'expires',
-  'keepalive_interval', 'keepalive_timeouts', 'charset', 'enabled', 'share_cameras', 'share_vehicles', 'addtime', 'uptime',
+  'keepalive_interval', 'keepalive_timeouts', 'charset', 'enabled', 'share_cameras', 'share_vehicles', 'directories', 'addtime', 'uptime',
 ] as const;
 
 const WRITABLE: Record<string, 'text' | 'int' | 'bool'> = {
@@ -110,6 +113,7 @@ const WRITABLE: Record<string, 'text' | 'int' | 'bool'> = {
   enabled: 'bool',
   share_cameras: 'bool',
   share_vehicles: 'bool',
+  directories: 'bool',
 };
 
 /** `c:<channelid>` or `v:<sim>/<channel>`: the stored key of a shared channel. */
@@ -295,6 +299,7 @@ export class SqlPlatformStore implements PlatformStore {
       enabled: Number(row.enabled) !== 0,
       share_cameras: Number(row.share_cameras) !== 0,
       share_vehicles: Number(row.share_vehicles) !== 0,
+      directories: Number(row.directories) !== 0,
       has_password: String(row.pwd ?? '') !== '',
       channels,
       addtime: Number(row.addtime),
