@@ -92,6 +92,14 @@ export class PlatformManager {
           for (const [state, n] of Object.entries(counts)) this.set({ state }, n);
         },
       });
+      new Gauge({
+        name: 'camgate_platform_sessions',
+        help: 'Media dialogs upper platforms hold with us (live and playback outputs).',
+        registers: [options.registry],
+        collect() {
+          this.set(self.#sessions.size);
+        },
+      });
       this.#registrations = new Counter({
         name: 'camgate_platform_registrations_total',
         help: 'Registration outcomes towards upper platforms: online (registered or refreshed into online), failed.',
@@ -193,6 +201,9 @@ export class PlatformManager {
 
   /** Wires a (new) SIP thread channel. */
   attach(channel: ParentChannel<SipContract>): void {
+    // A new SIP thread knows none of the old one's dialogs or subscriptions: end what they fed.
+    this.#subscribed.clear();
+    for (const session of [...this.#sessions.values()]) void this.bye(session.callId, 'signalling restarted').catch(() => undefined);
     channel.handle('platform.catalog', ({ id }) => this.catalog(id));
     channel.handle('platform.invite', (invite) => this.invite(invite));
     channel.handle('platform.playback', ({ callId, action }) => this.playbackControl(callId, action));

@@ -111,6 +111,7 @@ t.test('platform routes', async (t) => {
     t.match(text, /camgate_platforms\{state="retrying"\} 1/);
     t.match(text, /camgate_platform_registrations_total\{result="online"\} 1/);
     t.match(text, /camgate_platform_registrations_total\{result="failed"\} 1/);
+    t.match(text, /camgate_platform_sessions 0/);
   });
 
   t.test('catalog: explicit cameras, vehicles with stable IDs, custom IDs, share-all switches', async (t) => {
