@@ -93,6 +93,9 @@ export class Cascade {
       if (next && sameConfig(next, client.config)) continue;
       this.#clients.delete(id);
       void client.stop();
+      // Its dialogs and subscriptions end with it (the supervisor ends the streams on the status).
+      for (const [callId, call] of this.#calls) if (call.id === id) this.#calls.delete(callId);
+      for (const [callId, sub] of this.#subs) if (sub.id === id) this.#endSubscription(callId, sub);
       if (!next) this.#deps.status({ ...client.status(), state: 'stopped', error: null });
     }
     for (const config of platforms) {

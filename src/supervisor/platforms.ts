@@ -490,10 +490,20 @@ export class PlatformManager {
       }
     }
     const name = row.kind === 'gb28181' ? rtpStreamName(row.streamid) : row.streamid;
-    const added = await media.request('forward.add', {
-      name,
-      destination: { host: request.host, port: request.port, transport: request.transport, ...(request.ssrc === undefined ? {} : { ssrc: request.ssrc }) },
-    });
+    let added;
+    try {
+      added = await media.request('forward.add', {
+        name,
+        destination: { host: request.host, port: request.port, transport: request.transport, ...(request.ssrc === undefined ? {} : { ssrc: request.ssrc }) },
+      });
+    } catch (error) {
+      // Not sent anywhere: a source started for this INVITE must not keep running.
+      if (started && !this.feeds(name)) {
+        if (row.kind === 'gb28181') await this.#o.streams?.()?.stopById(row.streamid, 'upper platform output failed').catch(() => undefined);
+        else await this.#o.vehicles?.()?.stopStream(row, 'upper platform output failed').catch(() => undefined);
+      }
+      throw error;
+    }
     this.#sessions.set(request.callId, {
       platformId: request.id,
       callId: request.callId,
