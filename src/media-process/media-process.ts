@@ -252,6 +252,7 @@ export class MediaProcess {
   #serve(): void {
     this.#channel
       .handle('streams', () => [...this.#streams.values()])
+      .handle('viewers', ({ name }) => this.#viewers?.streamStats(name)?.viewerList.length ?? 0)
       .handle('rtp.open', (request) => this.#openRtp(request))
       .handle('rtp.close', async ({ name, reason }) => {
         const input = this.#rtpInputs.get(name);

@@ -526,8 +526,10 @@ export class PlatformManager {
     const media = this.#o.media?.();
     const removed = await media?.request('forward.remove', { name: session.name, host: session.host, port: session.port }).catch(() => false);
     const others = (await media?.request('forward.list', { name: session.name }).catch(() => []))?.length ?? 0;
-    this.#o.logger.info({ platform: session.platformId, stream: session.name, removed, others, reason }, 'upper platform output ended');
-    if (!session.started || others > 0 || this.feeds(session.name)) return;
+    // Console viewers count as users too: a stream someone watches is left to the no-viewer timer.
+    const viewers = (await media?.request('viewers', { name: session.name }).catch(() => 0)) ?? 0;
+    this.#o.logger.info({ platform: session.platformId, stream: session.name, removed, others, viewers, reason }, 'upper platform output ended');
+    if (!session.started || others > 0 || viewers > 0 || this.feeds(session.name)) return;
     const row = await this.#o.store.streams.getByStreamId(session.streamid);
     if (!row || row.status !== 0) return;
     if (row.kind === 'gb28181') await this.#o.streams?.()?.stopById(row.streamid, `${reason}; nothing else uses it`);

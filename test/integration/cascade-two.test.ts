@@ -49,7 +49,7 @@ async function frames(url: string): Promise<number> {
 }
 
 const openStreams = async (app: Appliance) =>
-  (await getJson(`${app.api}/streams?limit=-1&filters=${encodeURIComponent('[{"field_name":"status","operator":"=","value":0}]')}`)).body.data.List as Array<{ streamid: string; kind: string; channelid: string; deviceid: string }>;
+  (await getJson(`${app.api}/streams?limit=-1&filters=${encodeURIComponent('[{"field_name":"status","operator":"=","value":0}]')}`)).body.data.List as Array<{ streamid: string; kind: string; channelid: string; deviceid: string; urls: { flv: string } }>;
 
 t.test('two camgates: the lower registers upward; the upper lists and plays a camera and a vehicle through its FLV', async (t) => {
   const pcap = longPcap();
@@ -187,6 +187,23 @@ t.test('two camgates: the lower registers upward; the upper lists and plays a ca
     return list.find((c) => c.channelid === VEHICLE_CHANNEL)?.status === 'OFF';
   }, 10_000, 'the vehicle channel OFF on the upper through the Catalog NOTIFY');
   t.pass('Catalog NOTIFY: the vehicle channel went OFF on the upper');
+
+  // BYE for a source the cascade started, while a console viewer on the lower watches it: the source stays.
+  const lowerCamera = (await openStreams(lower)).find((r) => r.channelid === CAMERA)!;
+  t.ok(lowerCamera, 'the lower runs the camera for the upper');
+  const watching = new AbortController();
+  const viewer = await fetch(lowerCamera.urls.flv, { signal: watching.signal });
+  const reading = viewer.body!.getReader();
+  const drain = (async () => {
+    for (;;) if ((await reading.read().catch(() => ({ done: true }))).done) return;
+  })();
+  await new Promise((r) => setTimeout(r, 500));
+  t.equal((await call('DELETE', `${back.api}/streams/${resumed.body.data.streamid}`)).status, 200);
+  await new Promise((r) => setTimeout(r, 2000));
+  t.ok((await openStreams(lower)).some((r) => r.channelid === CAMERA), 'a watched source survives the upper platform\'s BYE');
+  watching.abort();
+  await drain;
+
   camera.stop();
   const cameraLog = (await camera.done).messages;
   t.match(cameraLog, /<CmdType>DeviceControl<\/CmdType>\s*<SN>\d+<\/SN>\s*<DeviceID>34020000001310000001<\/DeviceID>\s*<PTZCmd>A50F01[0-9A-F]{10}<\/PTZCmd>/, 'the camera got the PTZ command');

@@ -98,6 +98,8 @@ export type MediaContract = {
     'rtp.open': [RtpOpenRequest, { name: string; port: number; slot: number }];
     /** Kills a media worker as a crash would: its streams end, its terminals reconnect. */
     'worker.kill': [{ slot: number }, boolean];
+    /** HTTP-FLV / WS-FLV viewers of a stream now (0 when none or no viewer server). */
+    viewers: [{ name: string }, number];
   };
   up: Record<never, never>;
   downNotes: Record<never, never>;
