@@ -41,6 +41,8 @@ export interface CascadeDeps {
   invite(request: UpstreamInvite): Promise<UpstreamInviteAnswer>;
   /** Where a channel the platform named comes from. */
   resolve(id: number, channelId: string): Promise<{ kind: 'camera'; deviceId: string; channelId: string } | { kind: 'vehicle'; sim: string; channel: number } | null>;
+  /** A PTZCmd for a shared vehicle channel (sent to the terminal as JT/T 1078 messages). */
+  vehiclePtz(sim: string, channel: number, ptzCmd: string): Promise<number>;
   /** MANSRTSP from the platform in one of its playback dialogs (pause, resume, seek, speed). */
   playback(callId: string, action: PlaybackAction): Promise<boolean>;
   /** Recordings of a shared channel between start and end (unix seconds). */
@@ -175,7 +177,7 @@ export class Cascade {
     tx.reply(200, 'OK');
     const message = parsed.message;
     if (message.root === 'Control') {
-      void this.#relayControl(client, message.deviceId, parsed.charset, request.body);
+      void this.#relayControl(client, message.deviceId, parsed.charset, request.body, message.kind === 'control' ? message.ptzCmd : undefined);
       return true;
     }
     if (message.root !== 'Query') return true;
@@ -255,10 +257,15 @@ export class Cascade {
    * passed on to its device with the channel's real ID; the 200 went to the platform already.
    * Answers the camera sends back (Record, Guard …) are not relayed upward.
    */
-  async #relayControl(client: UpstreamClient, channelId: string, charset: string, body: Uint8Array): Promise<void> {
+  async #relayControl(client: UpstreamClient, channelId: string, charset: string, body: Uint8Array, ptzCmd: string | undefined): Promise<void> {
     const target = await this.#deps.resolve(client.config.id, channelId).catch(() => null);
+    if (target?.kind === 'vehicle' && ptzCmd) {
+      const accepted = await this.#deps.vehiclePtz(target.sim, target.channel, ptzCmd).catch(() => 0);
+      this.#deps.log('debug', 'PTZ relayed to the terminal', { platform: client.config.id, channel: channelId, accepted });
+      return;
+    }
     if (!target || target.kind !== 'camera') {
-      this.#deps.log('info', 'control from upper platform not relayed', { platform: client.config.id, channel: channelId, why: target ? 'vehicle channel' : 'not shared' });
+      this.#deps.log('info', 'control from upper platform not relayed', { platform: client.config.id, channel: channelId, why: target ? 'vehicle channel: only PTZ' : 'not shared' });
       return;
     }
     const text = decodeXmlBody(body).text.replace(/<DeviceID>\s*[^<]*<\/DeviceID>/, `<DeviceID>${target.channelId}</DeviceID>`);

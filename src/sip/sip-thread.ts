@@ -151,6 +151,7 @@ export class SipThread {
       catalog: (id) => channel.request('platform.catalog', { id }, 30_000),
       invite: (request) => channel.request('platform.invite', request, 45_000),
       resolve: (id, channelId) => channel.request('platform.resolve', { id, channelId }, 10_000),
+      vehiclePtz: (sim, logical, ptzCmd) => channel.request('platform.vehiclePtz', { sim, channel: logical, ptzCmd }, 20_000),
       playback: (callId, action) => channel.request('platform.playback', { callId, action }, 20_000),
       records: (id, channelId, start, end) => channel.request('platform.records', { id, channelId, start, end }, 30_000),
       relay: (deviceId, channelId, body) =>

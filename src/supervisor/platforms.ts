@@ -11,7 +11,8 @@ import { Counter, Gauge, type Registry } from 'prom-client';
 import type { ParentChannel } from '../shared/contracts/lifecycle.js';
 import type { SharedCatalogItem, SipContract, UpstreamConfig, UpstreamInvite, UpstreamInviteAnswer, UpstreamStatus } from '../shared/contracts/sip.js';
 import type { MediaContract } from '../shared/contracts/media.js';
-import type { PlaybackAction } from '../protocol/gb28181/index.js';
+import { decodePtzCmd, type PlaybackAction } from '../protocol/gb28181/index.js';
+import { ptzToJt1078 } from '../protocol/jt808/index.js';
 import { rtpStreamName } from '../shared/contracts/stream-name.js';
 import { missing, unavailable } from '../shared/errors.js';
 import type { StreamManager } from './streams.js';
@@ -207,6 +208,7 @@ export class PlatformManager {
     channel.handle('platform.catalog', ({ id }) => this.catalog(id));
     channel.handle('platform.invite', (invite) => this.invite(invite));
     channel.handle('platform.playback', ({ callId, action }) => this.playbackControl(callId, action));
+    channel.handle('platform.vehiclePtz', ({ sim, channel: logical, ptzCmd }) => this.vehiclePtz(sim, logical, ptzCmd));
     channel.handle('platform.records', ({ id, channelId, start, end }) => this.records(id, channelId, start, end));
     channel.handle('platform.resolve', async ({ id, channelId }) => {
       const source = await this.#sourceOf(id, channelId);
@@ -396,6 +398,20 @@ export class PlatformManager {
       if (explicit || (vehicle && Number(n) <= Math.max(1, vehicle.channels))) return { kind: 'vehicle', sim, channel: Number(n) };
     }
     return null;
+  }
+
+  /** A platform's PTZCmd for a vehicle channel, as JT/T 1078 0x9301/0x9302/0x9303/0x9306; how many the terminal accepted (result 0). */
+  async vehiclePtz(sim: string, channel: number, ptzCmd: string): Promise<number> {
+    const decoded = decodePtzCmd(ptzCmd);
+    if (!decoded.ok) return 0;
+    const vehicles = this.#o.vehicles?.();
+    if (!vehicles) throw unavailable('JT/T 808 signalling unavailable');
+    let accepted = 0;
+    for (const m of ptzToJt1078(channel, decoded.command)) {
+      const answer = await vehicles.raw(sim, m.msgId, Buffer.from(m.body).toString('hex'));
+      if (answer.result === 0) accepted++;
+    }
+    return accepted;
   }
 
   /**

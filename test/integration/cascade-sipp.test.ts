@@ -1,4 +1,4 @@
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { apiCall, getJson, healthyAppliance, waitFor, type Appliance } from '../helpers/appliance.js';
 import { needPeer } from '../helpers/peers.js';
 import { startSipp } from '../helpers/sipp.js';
@@ -16,7 +16,7 @@ if (!needPeer(t, 'sipp', 'sip-tester')) process.exit(0);
 
 const call = apiCall;
 
-async function appliance(t: Tap.Test): Promise<Appliance> {
+async function appliance(t: Test): Promise<Appliance> {
   const app = await healthyAppliance(t);
   t.equal((await call('POST', `${app.api}/vehicles`, { sim: '013800138000', plate: '粤B12345', channels: 1 })).status, 200);
   return app;

@@ -17,7 +17,7 @@ import { needPeer } from '../helpers/peers.js';
 import { freePort } from '../helpers/ports.js';
 import { ffprobe } from '../helpers/ffprobe.js';
 import { startSipp } from '../helpers/sipp.js';
-import { startTerminalSimulation } from '../../src/tools/sim/index.js';
+import { startTerminalSimulation, type TerminalRunnerEvent } from '../../src/tools/sim/index.js';
 
 const LOWER_SIP = { id: '34020000002000000001', domain: '3402000000' };
 const CAMERA = '34020000001310000001';
@@ -62,7 +62,8 @@ t.test('two camgates: the lower registers upward; the upper lists and plays a ca
     '-sf', 'gb_device.xml', '-oocsf', 'gb_device_ooc_media.xml', '-inf', 'device1.csv', '-m', '1', '-d', '1000', '-set', 'KA_COUNT', '120', '-trace_msg',
   ], 180_000, [pcap]);
   t.teardown(() => camera.stop());
-  const sim = await startTerminalSimulation({ port: jt808Port, simBase: SIM, capture: `${capturesDir}data.txt`, terminal: { heartbeatMs: 5000, positionMs: 1000 } });
+  const simEvents: TerminalRunnerEvent[] = [];
+  const sim = await startTerminalSimulation({ port: jt808Port, simBase: SIM, capture: `${capturesDir}data.txt`, terminal: { heartbeatMs: 5000, positionMs: 1000 }, onEvent: (e) => simEvents.push(e) });
   t.teardown(() => sim.stop());
   await waitFor(async () => (await getJson(`${lower.api}/channels`)).body.data.List.some((c: { channelid: string }) => c.channelid === CAMERA), 10_000, 'the camera on the lower');
   await waitFor(async () => (await getJson(`${lower.api}/vehicles/${SIM}`)).body.data?.online === 1, 10_000, 'the vehicle on the lower');
@@ -112,6 +113,10 @@ t.test('two camgates: the lower registers upward; the upper lists and plays a ca
   // PTZ from the upper reaches the camera through the lower (DeviceControl relayed with the channel's ID).
   const ptz = await call('POST', `${upper.api}/channels/${CAMERA}/ptz`, { action: 'left', speed: 100 });
   t.equal(ptz.status, 200, `PTZ through the cascade: ${JSON.stringify(ptz.body)}`);
+  // And to the vehicle as JT/T 1078 0x9301 (rotate left at the speed given).
+  t.equal((await call('POST', `${upper.api}/channels/${VEHICLE_CHANNEL}/ptz`, { action: 'left', speed: 100 })).status, 200);
+  const rotated = await waitFor(async () => simEvents.find((e) => e.type === 'action' && e.action.type === 'ptz'), 10_000, 'the terminal got the PTZ');
+  t.match(rotated, { action: { type: 'ptz', msgId: 0x9301, channel: 1, args: [3, 100] } }, 'PTZ left reached the terminal as 0x9301');
   const lowerOpen = await openStreams(lower);
   t.equal(lowerOpen.length, 2, 'the lower runs one source per channel');
 

@@ -67,6 +67,7 @@ function rig(items: SharedCatalogItem[] = []) {
     },
     resolve: async () => null,
     relay: async () => 200,
+    vehiclePtz: async () => 0,
     records: async () => [],
     playback: async () => true,
     bye: (_id, callId) => byes.push(callId),

@@ -2,7 +2,7 @@
  * UpstreamClient (cascade registration, src/sip/upstream.ts) on a FakeClock: each request it
  * sends is answered by hand, and digest answers are checked with the server-side verifier.
  */
-import t from 'tap';
+import t, { type Test } from 'tap';
 import fc from 'fast-check';
 import {
   FakeClock,
@@ -49,7 +49,7 @@ function harness(overrides: Partial<UpstreamConfig> = {}) {
 
 const challenge = (nonce: string, qop: boolean, stale = false) => ['WWW-Authenticate', buildChallenge({ realm: config.domain, nonce, qop, stale })] as [string, string];
 
-function checkAuth(t: Tap.Test, request: SipRequest, qop: boolean, password = config.password) {
+function checkAuth(t: Test, request: SipRequest, qop: boolean, password = config.password) {
   const creds = parseAuthorization(request.headers.get('authorization'));
   t.ok(creds, 'Authorization present');
   t.equal(creds!.username, config.deviceId, 'username is our device ID');

@@ -344,6 +344,8 @@ export type SipContract = {
     'platform.catalog': [{ id: number }, SharedCatalogItem[]];
     /** Where a channel a platform named comes from: a camera channel (its device and real ID) or a vehicle channel; null when not shared. */
     'platform.resolve': [{ id: number; channelId: string }, { kind: 'camera'; deviceId: string; channelId: string } | { kind: 'vehicle'; sim: string; channel: number } | null];
+    /** A PTZCmd from an upper platform for a shared vehicle channel: sent to the terminal as JT/T 1078 0x9301–0x9306; the number of messages the terminal accepted. */
+    'platform.vehiclePtz': [{ sim: string; channel: number; ptzCmd: string }, number];
     /** MANSRTSP from an upper platform in one of its playback dialogs, applied to the source (camera INFO or 0x9202); rejects with a ServiceError. */
     'platform.playback': [{ callId: string; action: PlaybackAction }, boolean];
     /** Recordings of a shared channel (the camera's RecordInfo, or the terminal's 0x9205), unix-second ranges. */
