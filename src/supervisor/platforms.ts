@@ -21,7 +21,7 @@ import type { CamgateConfig } from '../shared/config/config.js';
 import type { Platform, Store } from './store/index.js';
 import type { EmitEvent } from './signalling-bridge.js';
 
-/** GB/T 28181 type code of a vehicle channel in our catalog (131: camera). */
+/** GB/T 28181 type code of a vehicle channel in our catalog by default (131: camera; gb28181.cascade.vehicleIdType). */
 export const VEHICLE_CHANNEL_TYPE = '131';
 
 /** The registration state as the API shows it: the SIP thread's report, or why there is none. */
@@ -266,10 +266,16 @@ export class PlatformManager {
     }
   }
 
-  /** The 10-digit prefix of vehicle channel IDs: our SIP domain, or the first 10 digits of our SIP ID. */
+  /** The 10-digit prefix of vehicle channel IDs: gb28181.cascade.vehicleIdPrefix, else our SIP domain, else the first 10 digits of our SIP ID. */
   #vehiclePrefix(): string {
+    const configured = this.#o.config.gb28181.cascade?.vehicleIdPrefix;
+    if (configured) return configured;
     const { domain, id } = this.#o.config.sip;
     return /^[0-9]{10}$/.test(domain) ? domain : id.slice(0, 10);
+  }
+
+  #vehicleType(): string {
+    return this.#o.config.gb28181.cascade?.vehicleIdType ?? VEHICLE_CHANNEL_TYPE;
   }
 
   /** The channels shared with platform `id`, each under the ID that platform sees. */
@@ -356,7 +362,7 @@ export class PlatformManager {
           : [...(vehicleChannels.get(v.sim) ?? [])].sort((a, b) => a - b);
         for (const n of numbers) {
           const key = `${v.sim}/${n}`;
-          const stable = ids.get(key) ?? (await store.platforms.vehicleChannelId(v.sim, n, prefix, VEHICLE_CHANNEL_TYPE));
+          const stable = ids.get(key) ?? (await store.platforms.vehicleChannelId(v.sim, n, prefix, this.#vehicleType()));
           push({
             source: { kind: 'vehicle', sim: v.sim, channel: n },
             channelId: custom.get(`v:${key}`) ?? stable,

@@ -93,6 +93,15 @@ export const configSchema = {
             backlog: { type: 'integer', minimum: 1, maximum: 10000000, default: 20000 },
           },
         },
+        cascade: {
+          type: 'object',
+          additionalProperties: false,
+          default: {},
+          properties: {
+            vehicleIdPrefix: { type: 'string', pattern: '^([0-9]{10})?$', default: '' },
+            vehicleIdType: { enum: ['131', '132'], default: '131' },
+          },
+        },
       },
     },
     store: {
@@ -318,6 +327,8 @@ export interface CamgateConfig {
     keepaliveTimeouts: number;
     catalogInterval: number;
     queries: { concurrency: number; perDevice: number; perSecond: number; backlog: number };
+    /** Stable IDs of vehicle channels in upper platforms' catalogs: prefix ('' = sip.domain) + type + SIM tail + channel. */
+    cascade: { vehicleIdPrefix: string; vehicleIdType: '131' | '132' };
   };
   store: { url: string; timeout: number };
   log: { level: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent' };
