@@ -254,6 +254,7 @@ export class MediaProcess {
       .handle('streams', () => [...this.#streams.values()])
       .handle('rtp.inputs', () => [...this.#rtpInputs.keys()])
       .handle('streams.stats', () => this.#viewers?.liveStats() ?? [])
+      .handle('viewers', ({ name }) => this.#viewers?.streamStats(name)?.viewerList.length ?? 0)
       .handle('rtp.open', (request) => this.#openRtp(request))
       .handle('rtp.close', async ({ name, reason }) => {
         const input = this.#rtpInputs.get(name);

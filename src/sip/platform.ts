@@ -48,6 +48,8 @@ export interface PlatformEvents {
    * 200 and is dropped.
    */
   notify?(request: SipRequest, remote: Endpoint): { status: number; reason: string };
+  /** A request from an upper platform (cascade): true when taken, and then already answered or being answered. */
+  upstream?(tx: ServerTransaction, request: SipRequest, remote: Endpoint): boolean;
   /** A MANSCDP MESSAGE from a registered device, already answered 200. */
   manscdp(deviceId: string, body: Uint8Array, contentType: string | undefined, source: Endpoint): void;
   log?(level: 'debug' | 'info' | 'warn', message: string, data?: Record<string, unknown>): void;
@@ -191,6 +193,7 @@ export class GbPlatform implements TransactionUser {
 
   onRequest(tx: ServerTransaction | undefined, request: SipRequest, remote: Endpoint): void {
     if (!tx) return; // ACK for a 2xx: dialogs (streams) handle it
+    if (this.#options.events.upstream?.(tx, request, remote)) return;
     switch (request.method) {
       case 'REGISTER':
         void this.#register(tx, request, remote);

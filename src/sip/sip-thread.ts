@@ -20,6 +20,8 @@ import { GbPlatform } from './platform.js';
 import { SIP_COUNTER_NAMES } from '../shared/contracts/sip-counters.js';
 import { SipTransport, transportLimits } from './transport.js';
 import { AuthThrottle } from './auth-throttle.js';
+import { Cascade } from './cascade.js';
+import { packageVersion } from '../shared/entry.js';
 
 type SipChannel = ChildChannel<SipContract>;
 
@@ -61,8 +63,10 @@ export class SipThread {
   readonly service: GbService;
   readonly control: GbControlService;
   readonly transport: SipTransport;
+  readonly cascade: Cascade;
   readonly #channel: SipChannel;
   readonly #log: Logger;
+  readonly #platforms: SipInit['platforms'];
   readonly #listen: { host: string; port: number; transports: string[] };
   readonly #clock: Clock;
   readonly #autoSubscriptions: ReadonlyArray<'catalog' | 'alarm' | 'mobilePosition'>;
@@ -72,6 +76,7 @@ export class SipThread {
     this.#channel = channel;
     this.#clock = clock;
     this.#autoSubscriptions = config.gb28181.subscribe;
+    this.#platforms = init.platforms ?? [];
     this.#listen = { host: config.sip.host, port: config.sip.port, transports: [...config.sip.transports] };
     this.#log = createLogger(config.log.level, { thread: 'sip' });
     const counters = SharedCounters.attach(init.counters, SIP_COUNTER_NAMES);
@@ -111,6 +116,7 @@ export class SipThread {
         dialogEnded: (callId, deviceId) => channel.notify('dialog.ended', { callId, deviceId: deviceId ?? '' }),
         manscdp: (deviceId, body, contentType, source) => this.service.handleMessage(deviceId, body, contentType, source),
         notify: (request, remote) => this.control.handleNotify(request, remote),
+        upstream: (tx, request, remote) => this.cascade.handle(tx, request, remote),
         log,
       },
     });
@@ -141,6 +147,29 @@ export class SipThread {
         position: (position) => channel.notify('device.position', position),
         log,
       },
+    });
+    this.cascade = new Cascade({
+      clock,
+      local: { host: init.advertisedHost, port: config.sip.port },
+      send: (request, remote, handlers) => {
+        this.platform.transactions.sendRequest(request, remote, handlers);
+      },
+      status: (status) => channel.notify('platform.status', status),
+      catalog: (id) => channel.request('platform.catalog', { id }, 30_000),
+      invite: (request) => channel.request('platform.invite', request, 45_000),
+      resolve: (id, channelId) => channel.request('platform.resolve', { id, channelId }, 10_000),
+      vehiclePtz: (sim, logical, ptzCmd) => channel.request('platform.vehiclePtz', { sim, channel: logical, ptzCmd }, 20_000),
+      playback: (callId, action) => channel.request('platform.playback', { callId, action }, 20_000),
+      records: (id, channelId, start, end) => channel.request('platform.records', { id, channelId, start, end }, 30_000),
+      relay: (deviceId, channelId, body) =>
+        this.platform.request(deviceId, { body, contentType: 'Application/MANSCDP+xml', toUser: channelId }).then(
+          (response) => response.status,
+          (error: { upstream?: number }) => error.upstream ?? 500,
+        ),
+      bye: (id, callId) => channel.notify('platform.bye', { id, callId }),
+      subscription: (subscription) => channel.notify('platform.subscription', subscription),
+      version: packageVersion(),
+      log,
     });
     this.#restore(init, clock);
     const platform = this.platform;
@@ -242,12 +271,16 @@ export class SipThread {
           expiresAt: Math.floor(nowSeconds + (e.expiresAt - nowMs) / 1000),
           contact: e.contact,
         }));
-      });
+      })
+      .handle('platforms.set', ({ platforms }) => this.cascade.set(platforms))
+      .handle('platform.hangup', ({ callId }) => this.cascade.hangup(callId))
+      .handle('platform.notify', (n) => this.cascade.notify(n));
   }
 
   async start(): Promise<void> {
     await this.transport.start();
     this.#log.info(this.#listen, 'sip listening');
+    if (this.#platforms.length > 0) this.cascade.set(this.#platforms);
   }
 
   ping(): SipPing {
@@ -260,6 +293,8 @@ export class SipThread {
   }
 
   async close(): Promise<void> {
+    // Unregister upward while the transport still runs, bounded so shutdown never hangs on a silent platform.
+    await Promise.race([this.cascade.close(), new Promise((resolve) => setTimeout(resolve, 1500).unref())]);
     this.control.close();
     this.service.close();
     this.platform.close();

@@ -18,6 +18,8 @@ export class MediaBridge {
   #log: Logger;
   #workerRestarted: (slot: number) => void;
   #storeFailed: (error: unknown) => void;
+  #feeds: (name: string) => boolean;
+  #stopped: (name: string, reason: string) => void;
 
   constructor(options: {
     streams: StreamManager;
@@ -27,7 +29,13 @@ export class MediaBridge {
     workerRestarted(slot: number): void;
     /** A stream path failed (a store outage is then watched, and reconciled when it ends). */
     storeFailed?(error: unknown): void;
+    /** True while an upper platform is fed from the stream: no viewers does not make it idle then. */
+    feeds?(name: string): boolean;
+    /** A stream stopped (for the upper platforms it fed). */
+    stopped?(name: string, reason: string): void;
   }) {
+    this.#stopped = options.stopped ?? (() => undefined);
+    this.#feeds = options.feeds ?? (() => false);
     this.#streams = options.streams;
     this.#callbacks = options.callbacks;
     this.#config = options.config;
@@ -52,13 +60,14 @@ export class MediaBridge {
     channel.onNote('stream.stopped', (stream) => {
       this.#log.info({ stream: stream.name, reason: stream.reason }, 'stream stopped');
       this.#callbacks.left(stream);
+      this.#stopped(stream.name, stream.reason);
       if (stream.kind === 'gb28181') void streams.mediaStopped(stream.name, stream.reason).catch(failed('stream stop failed'));
       else void streams.jt1078Stopped(stream.name, stream.reason).catch(failed('stream row failed'));
     });
     channel.onNote('stream.idle', ({ name }) => {
       // A terminal's stream ends when the terminal stops it; a camera's is ours to end.
       const streamid = rtpStreamId(name);
-      if (streamid === null) return;
+      if (streamid === null || this.#feeds(name)) return;
       void streams.stopById(streamid, `no viewer for ${this.#config.streams.noViewerClose} s`).catch(failed('idle stream stop failed'));
     });
     channel.onNote('worker.died', (died) => this.#log.warn(died, 'media worker died'));

@@ -23,6 +23,7 @@ import { CounterTotals, registerMediaMetrics } from './media-metrics.js';
 import { createMetrics, type Metrics, type ThreadLoad } from './metrics.js';
 import { Notifier } from './notify/index.js';
 import { SignallingBridge } from './signalling-bridge.js';
+import { PlatformManager } from './platforms.js';
 import { VehicleBridge } from './vehicle-bridge.js';
 import { VehicleControl } from './vehicle-streams.js';
 import { registerSipMetrics } from './sip-metrics.js';
@@ -70,6 +71,8 @@ export class Supervisor {
   #metrics: Metrics | null = null;
   #notifier: Notifier | null = null;
   #bridge: SignallingBridge | null = null;
+  #platforms: PlatformManager | null = null;
+  #vehicleControl: VehicleControl | null = null;
   #vehicles: VehicleBridge | null = null;
   #streams: StreamManager | null = null;
   /** Presence and stream rows written behind the live state (src/supervisor/write-behind.ts). */
@@ -275,7 +278,22 @@ export class Supervisor {
       writes: this.#writes!,
     });
     this.#bridge = bridge;
+    const platforms = new PlatformManager({
+      store,
+      config,
+      logger: log.child({ part: 'cascade' }),
+      emit: (event, data, key) => void notifier.emit(event, data, key),
+      sip: () => this.#sip?.channel ?? null,
+      ...(this.#metrics ? { registry: this.#metrics.registry } : {}),
+      streams: () => this.#streams,
+      vehicles: () => this.#vehicleControl,
+      media: () => this.#media?.channel ?? null,
+      mediaHost: config.media.publicHost || advertisedHost,
+      events: notifier,
+    });
+    this.#platforms = platforms;
     const init = async () => ({
+      platforms: await platforms.upstreams(),
       config,
       advertisedHost,
       counters: this.#sipCounters.sab,
@@ -285,6 +303,7 @@ export class Supervisor {
     return new ManagedChild<SipContract>('sip', threadSpawner<SipContract>(entryPath('sip-thread'), init, 'sip'), {
       onChannel: (channel) => {
         bridge.attach(channel);
+        platforms.attach(channel);
         channel.onNote('device.mediaStatus', ({ deviceId, channelId, endOfFile }) => {
           if (endOfFile) void streams.playbackEnded(deviceId, channelId).catch((err) => this.#failed(err, 'playback end failed'));
         });
@@ -320,6 +339,8 @@ export class Supervisor {
       logger: this.#logger.child({ part: 'media' }),
       workerRestarted: (slot) => metrics.childRestarts.inc({ child: `media-worker-${slot}` }),
       storeFailed: (error) => this.storeFailed(error),
+      feeds: (name) => this.#platforms?.feeds(name) ?? false,
+      stopped: (name, reason) => this.#platforms?.sourceStopped(name, reason),
     });
     return new ManagedChild<MediaContract>('media', processSpawner<MediaContract>(entryPath('media-process'), () => ({ config })), {
       onChannel: (channel) => bridge.attach(channel),
@@ -333,7 +354,7 @@ export class Supervisor {
       if (!channel) throw unavailable('signalling is restarting; retry');
       return channel;
     };
-    const vehicles = new VehicleControl({
+    const vehicles = (this.#vehicleControl = new VehicleControl({
       config,
       store,
       streams: () => this.#streams,
@@ -341,7 +362,7 @@ export class Supervisor {
       mediaHost: config.jt808.mediaHost || config.media.publicHost || advertisedHost,
       logger: this.#logger.child({ part: 'jt808' }),
       commandSeconds: jt808CommandHistogram(metrics.registry),
-    });
+    }));
     this.#api = await buildApi({
       config,
       store,
@@ -349,6 +370,7 @@ export class Supervisor {
       health: () => this.health(),
       streams: () => this.#streams,
       vehicles: () => vehicles,
+      platforms: () => this.#platforms,
       media: () => this.#media?.channel ?? null,
       sip: () => this.#sip?.channel ?? null,
       sipHost: advertisedHost,

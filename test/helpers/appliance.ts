@@ -147,3 +147,13 @@ export async function startHealthyAppliance(t: { teardown(fn: () => unknown): vo
   });
   return app;
 }
+
+/** A JSON API call (body as JSON when given); the envelope back with the HTTP status. */
+export async function apiCall(method: string, url: string, body?: Record<string, unknown>, timeoutMs = 60_000): Promise<{ status: number; body: { code: string; data: any } }> {
+  const res = await fetch(url, {
+    method,
+    ...(body ? { body: JSON.stringify(body), headers: { 'content-type': 'application/json' } } : {}),
+    signal: AbortSignal.timeout(timeoutMs),
+  });
+  return { status: res.status, body: (await res.json()) as { code: string; data: any } };
+}

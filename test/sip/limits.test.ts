@@ -6,6 +6,7 @@ import { FakeClock, NonceStore, parseMessage, systemClock, type Endpoint, type S
 import { SharedCounters } from '../../src/shared/counters.js';
 import { AuthThrottle } from '../../src/sip/auth-throttle.js';
 import { GbPlatform } from '../../src/sip/platform.js';
+import { platformBasics } from '../helpers/gb-platform.js';
 import { SIP_COUNTER_NAMES } from '../../src/shared/contracts/sip-counters.js';
 import { SipTransport, type TransportOptions } from '../../src/sip/transport.js';
 import { freePort } from '../helpers/ports.js';
@@ -169,15 +170,7 @@ function throttledRig(limits: Partial<ConstructorParameters<typeof AuthThrottle>
     ...limits,
   });
   const platform = new GbPlatform({
-    serverId: '34020000002000000001',
-    domain: REALM,
-    advertisedHost: '192.0.2.1',
-    advertisedPort: 5060,
-    registration: 'provisioned',
-    maxExpires: 3600,
-    keepaliveInterval: 60,
-    keepaliveTimeouts: 3,
-    clock,
+    ...platformBasics(clock, '34020000002000000001', REALM),
     nonces,
     throttle,
     counters,

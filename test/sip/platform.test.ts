@@ -4,6 +4,7 @@ import { encodeXmlBody } from '../../src/protocol/gb28181/index.js';
 import { FakeClock, NonceStore, createResponse, parseMessage, type DialogState, type Endpoint, type SipMessage, type SipRequest } from '../../src/protocol/sip/index.js';
 import { SharedCounters } from '../../src/shared/counters.js';
 import { GbPlatform } from '../../src/sip/platform.js';
+import { feedRequest, platformBasics } from '../helpers/gb-platform.js';
 import { GbService, type StoreCatalogItem } from '../../src/sip/gb-service.js';
 import { SIP_COUNTER_NAMES } from '../../src/shared/contracts/sip-counters.js';
 
@@ -19,15 +20,7 @@ function rig() {
   const counters = SharedCounters.create(SIP_COUNTER_NAMES);
   const events: Array<[string, unknown]> = [];
   const platform = new GbPlatform({
-    serverId: '34020000002000000001',
-    domain: REALM,
-    advertisedHost: '192.0.2.1',
-    advertisedPort: 5060,
-    registration: 'provisioned',
-    maxExpires: 3600,
-    keepaliveInterval: 60,
-    keepaliveTimeouts: 3,
-    clock,
+    ...platformBasics(clock, '34020000002000000001', REALM),
     nonces: new NonceStore({ clock }),
     counters,
     lookup: async (id) => (id === DEVICE ? { known: true, password: 'pw' } : { known: id.endsWith('8'), password: 'default' }),
@@ -62,22 +55,21 @@ function rig() {
   let seq = 1;
   const request = (method: string, opts: { body?: string; from?: string; headers?: string[]; source?: Endpoint } = {}) => {
     const body = opts.body === undefined ? Buffer.alloc(0) : Buffer.from(encodeXmlBody(opts.body));
-    const head = [
-      `${method} sip:34020000002000000001@${REALM} SIP/2.0`,
-      `Via: SIP/2.0/UDP ${(opts.source ?? home).address}:${(opts.source ?? home).port};rport;branch=z9hG4bKt${seq}`,
-      `From: <sip:${opts.from ?? DEVICE}@${REALM}>;tag=f${seq}`,
-      `To: <sip:34020000002000000001@${REALM}>`,
-      `Call-ID: call-${seq}`,
-      `CSeq: ${seq++} ${method}`,
-      ...(opts.headers ?? []),
-      ...(opts.body === undefined ? [] : ['Content-Type: Application/MANSCDP+xml']),
-      `Content-Length: ${body.length}`,
-      '',
-      '',
-    ].join('\r\n');
-    const parsed = parseMessage(Buffer.concat([Buffer.from(head), body]));
-    if (!parsed.ok) throw new Error(parsed.reason);
-    platform.receive(parsed.message, opts.source ?? home);
+    feedRequest(
+      platform,
+      [
+        `${method} sip:34020000002000000001@${REALM} SIP/2.0`,
+        `Via: SIP/2.0/UDP ${(opts.source ?? home).address}:${(opts.source ?? home).port};rport;branch=z9hG4bKt${seq}`,
+        `From: <sip:${opts.from ?? DEVICE}@${REALM}>;tag=f${seq}`,
+        `To: <sip:34020000002000000001@${REALM}>`,
+        `Call-ID: call-${seq}`,
+        `CSeq: ${seq++} ${method}`,
+        ...(opts.headers ?? []),
+        ...(opts.body === undefined ? [] : ['Content-Type: Application/MANSCDP+xml']),
+      ],
+      body,
+      opts.source ?? home,
+    );
   };
   const lastResponse = () => {
     const m = [...sent].reverse().find((s) => s.message.kind === 'response');

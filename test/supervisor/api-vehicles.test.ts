@@ -8,12 +8,11 @@ import { MessageChannel } from 'node:worker_threads';
 import { setTimeout as sleep } from 'node:timers/promises';
 import SwaggerParser from '@apidevtools/swagger-parser';
 import { pino } from 'pino';
-import { buildApi } from '../../src/supervisor/api/app.js';
+import { injectApi } from '../helpers/api.js';
 import { defaultConfig } from '../../src/shared/config/config.js';
 import { Channel, portEndpoint } from '../../src/shared/channel.js';
 import type { ChildChannel, ParentChannel } from '../../src/shared/contracts/lifecycle.js';
 import type { Jt808Contract } from '../../src/shared/contracts/jt808.js';
-import { createMetrics } from '../../src/supervisor/metrics.js';
 import { openStore } from '../../src/supervisor/store/index.js';
 import { VehicleControl } from '../../src/supervisor/vehicle-streams.js';
 
@@ -32,21 +31,8 @@ t.test('vehicle routes', async (t) => {
     port2.close();
   });
   const control = new VehicleControl({ config, store, streams: () => null, jt808: () => parent, mediaHost: '203.0.113.5', logger: pino({ level: 'silent' }) });
-  const metrics = createMetrics({ deviceCounts: async () => ({ online: 0, offline: 0 }), channelCount: async () => 0, threads: async () => ({ children: [], loads: [] }) }, 'test');
-  const app = await buildApi({
-    config,
-    store,
-    metrics,
-    sipHost: '203.0.113.5',
-    version: 'test',
-    vehicles: () => control,
-    health: async () => ({ status: 'ok', version: 'test', uptime: 1, parts: { api: { ok: true } } }),
-  });
+  const { app, call } = await injectApi({ config, store, vehicles: () => control });
   t.teardown(() => app.close());
-  const call = async (method: 'GET' | 'POST' | 'PATCH' | 'DELETE', url: string, body?: object) => {
-    const res = await app.inject({ method, url, ...(body ? { payload: body } : {}) });
-    return { status: res.statusCode, body: res.json() };
-  };
 
   t.match(await call('POST', '/vehicles', { sim: '013800138000', plate: '粤B12345', plate_color: 2 }), {
     status: 200,

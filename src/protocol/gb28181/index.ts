@@ -12,3 +12,4 @@ export * from './records.js';
 export * from './ptz.js';
 export * from './control.js';
 export * from './mansrtsp.js';
+export * from './cascade.js';

@@ -484,11 +484,13 @@ export function buildKeepalive({ sn, deviceId, status = 'OK' }: QueryParams & { 
 
 export interface CatalogResponseParams extends QueryParams {
   sumNum: number;
+  /** `Notify` for a subscription's change notification (items then carry `event`); default `Response`. */
+  root?: 'Response' | 'Notify';
   items: ReadonlyArray<Omit<CatalogItem, 'statusRaw'> & { statusRaw?: string }>;
 }
 
 /** Catalog Response as a device sends it (for cascade and for tests); one MESSAGE worth of items. */
-export function buildCatalogResponse({ sn, deviceId, sumNum, items }: CatalogResponseParams): string {
+export function buildCatalogResponse({ sn, deviceId, sumNum, items, root = 'Response' }: CatalogResponseParams): string {
   const xmlItems = items.map((i) => {
     const fields: Record<string, unknown> = {
       DeviceID: i.deviceId,
@@ -514,7 +516,7 @@ export function buildCatalogResponse({ sn, deviceId, sumNum, items }: CatalogRes
     };
     return Object.fromEntries(Object.entries(fields).filter(([, v]) => v !== undefined));
   });
-  return manscdpDocument('Response', {
+  return manscdpDocument(root, {
     CmdType: 'Catalog',
     SN: sn,
     DeviceID: deviceId,

@@ -8,3 +8,4 @@ export * from './header.js';
 export * from './frame.js';
 export * from './messages.js';
 export * from './subpackage.js';
+export * from './ptz.js';

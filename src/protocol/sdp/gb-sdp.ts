@@ -93,3 +93,47 @@ export function parseAnswer(sdp: string): Answer {
   if (tcp) answer.transport = setup === 'passive' ? 'tcp-active' : 'tcp-passive';
   return answer;
 }
+
+export interface SendAnswerOptions {
+  /** Our device ID towards the upper platform, for `o=`. */
+  deviceId: string;
+  /** Address we send media from. */
+  mediaHost: string;
+  /** `udp`, or `tcp-active`: we connect to the offerer (it offered a=setup:passive). */
+  transport: 'udp' | 'tcp-active';
+  /** 10-digit decimal SSRC for `y=`: the one we send with. */
+  ssrc: string;
+  /** `Playback` answers a recording's INVITE (default `Play`). */
+  session?: 'Play' | 'Playback';
+}
+
+/** The `t=` range of an offer (Playback: unix seconds), undefined for `t=0 0` or none. */
+export function offerTimes(sdp: string): { start: number; end: number } | undefined {
+  const m = /^t=(\d+)\s+(\d+)\s*$/m.exec(sdp);
+  if (!m) return undefined;
+  const start = Number(m[1]);
+  const end = Number(m[2]);
+  return start > 0 && end > start ? { start, end } : undefined;
+}
+
+/**
+ * Our answer to an upper platform's live INVITE (cascade): we only send (`a=sendonly`), PS on
+ * payload type 96. The port is the discard port 9, as RFC 4145 has an active TCP end say; a
+ * sender's UDP source port is not something the receiver may rely on either.
+ */
+export function buildSendAnswer(o: SendAnswerOptions): string {
+  const tcp = o.transport === 'tcp-active';
+  const lines = [
+    'v=0',
+    `o=${o.deviceId} 0 0 IN IP4 ${o.mediaHost}`,
+    `s=${o.session ?? 'Play'}`,
+    `c=IN IP4 ${o.mediaHost}`,
+    't=0 0',
+    `m=video 9 ${tcp ? 'TCP/RTP/AVP' : 'RTP/AVP'} 96`,
+    'a=sendonly',
+    ...(tcp ? ['a=setup:active', 'a=connection:new'] : []),
+    'a=rtpmap:96 PS/90000',
+    `y=${o.ssrc}`,
+  ];
+  return lines.join('\r\n') + '\r\n';
+}

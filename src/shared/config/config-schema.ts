@@ -99,6 +99,15 @@ export const configSchema = {
             backlog: { type: 'integer', minimum: 1, maximum: 10000000, default: 20000 },
           },
         },
+        cascade: {
+          type: 'object',
+          additionalProperties: false,
+          default: {},
+          properties: {
+            vehicleIdPrefix: { type: 'string', pattern: '^([0-9]{10})?$', default: '' },
+            vehicleIdType: { enum: ['131', '132'], default: '131' },
+          },
+        },
       },
     },
     store: {
@@ -355,6 +364,8 @@ export interface CamgateConfig {
     /** Subscriptions every device gets when it comes online (through the paced query queue). */
     subscribe: Array<'catalog' | 'alarm' | 'mobilePosition'>;
     queries: { concurrency: number; perDevice: number; perSecond: number; backlog: number };
+    /** Stable IDs of vehicle channels in upper platforms' catalogs: prefix ('' = sip.domain) + type + SIM tail + channel. */
+    cascade: { vehicleIdPrefix: string; vehicleIdType: '131' | '132' };
   };
   store: { url: string; timeout: number; queueSize: number; retryMax: number };
   log: { level: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent' };

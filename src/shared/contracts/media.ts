@@ -114,6 +114,8 @@ export type MediaContract = {
     'rtp.inputs': [void, string[]];
     /** Viewers, bitrate and codecs of every live stream (empty with media.server: zlm). */
     'streams.stats': [void, LiveStreamStats[]];
+    /** HTTP-FLV / WS-FLV viewers of a stream now (0 when none or no viewer server). */
+    viewers: [{ name: string }, number];
   };
   up: Record<never, never>;
   downNotes: Record<never, never>;

@@ -197,6 +197,94 @@ export interface PlaybackControlAnswer {
   failure?: { status: number; code: ApiCode; message: string };
 }
 
+/** An upper platform as the SIP thread needs it to register upward (cascade, issue 16). */
+export interface UpstreamConfig {
+  /** The platform's row id. */
+  id: number;
+  serverId: string;
+  domain: string;
+  host: string;
+  port: number;
+  transport: 'UDP' | 'TCP';
+  /** Our device ID towards it. */
+  deviceId: string;
+  password: string;
+  expires: number;
+  keepaliveInterval: number;
+  keepaliveTimeouts: number;
+  charset: 'GB2312' | 'UTF-8';
+}
+
+/** registering: first REGISTER in flight; online: registered; retrying: refused, timed out or dropped, next try scheduled. */
+export type UpstreamState = 'registering' | 'online' | 'retrying' | 'stopped';
+
+export interface UpstreamStatus {
+  id: number;
+  state: UpstreamState;
+  /** Why it is not online (the upper platform's answer, a time-out, unanswered keepalives); null when fine. */
+  error: string | null;
+  /** Seconds the registration was granted for (0 when not online). */
+  expires: number;
+  /** Failures since the last success. */
+  failures: number;
+}
+
+/** One channel of the catalog we share with an upper platform, under the ID that platform sees. */
+export interface SharedCatalogItem {
+  channelId: string;
+  name: string;
+  status: 'ON' | 'OFF';
+  manufacturer?: string;
+  model?: string;
+  address?: string;
+  civilCode?: string;
+  longitude?: number;
+  latitude?: number;
+  /** Parent in the catalog (a virtual directory); absent: our device ID. */
+  parentId?: string;
+  /** A virtual directory (215 business group, 216 organisation), not a channel. */
+  directory?: boolean;
+}
+
+/** What an upper platform subscribed to (SUBSCRIBE Catalog, or MobilePosition with its interval in seconds). */
+export interface UpstreamSubscription {
+  id: number;
+  kind: 'catalog' | 'mobilePosition' | 'alarm';
+  active: boolean;
+  interval?: number;
+}
+
+/** A change or a position to NOTIFY to the platforms subscribed to it. */
+export type UpstreamNotify =
+  | { id: number; kind: 'catalog'; items: Array<SharedCatalogItem & { event: 'ON' | 'OFF' | 'ADD' | 'DEL' | 'UPDATE' }> }
+  | { id: number; kind: 'mobilePosition'; positions: Array<{ channelId: string; time: number; longitude: number; latitude: number; speed?: number; direction?: number }> }
+  | { id: number; kind: 'alarm'; alarms: Array<{ channelId: string; priority: number; method: number; time: number; description?: string; longitude?: number; latitude?: number; alarmType?: number }> };
+
+/** An upper platform's live INVITE for a shared channel, as the SIP thread read its SDP. */
+export interface UpstreamInvite {
+  /** The platform's row id. */
+  id: number;
+  callId: string;
+  /** The channel ID the platform asked for (as it sees it in our catalog). */
+  channelId: string;
+  /** Where it wants the PS over RTP. */
+  host: string;
+  port: number;
+  /** udp, or tcp (we connect: it offered a=setup:passive). */
+  transport: 'udp' | 'tcp';
+  /** Its `y=` SSRC, when it sent one. */
+  ssrc?: number;
+  /** `s=Playback`: the recording's range (unix seconds, from `t=`). */
+  playback?: { start: number; end: number };
+}
+
+export interface UpstreamInviteAnswer {
+  /** The SSRC we send with. */
+  ssrc: number;
+  /** Address we send from, for the SDP answer. */
+  mediaHost: string;
+}
+
 export interface SipInit {
   config: CamgateConfig;
   advertisedHost: string;
@@ -205,6 +293,8 @@ export interface SipInit {
   online: OnlineDevice[];
   /** Media dialogs open before this thread (re)started. */
   dialogs: Array<{ callId: string; deviceId: string }>;
+  /** Enabled upper platforms to register to. */
+  platforms: UpstreamConfig[];
 }
 
 export interface SipPing {
@@ -243,12 +333,35 @@ export type SipContract = {
     'subscription.list': [{ deviceId?: string }, SubscriptionSnapshot[]];
     /** The presence table: every device online now (expiresAt in unix seconds), for reconciling the store. */
     'presence.list': [void, OnlineDevice[]];
+    /** The enabled upper platforms, all of them: new ones register, removed ones unregister, changed ones start over. */
+    'platforms.set': [{ platforms: UpstreamConfig[] }, UpstreamStatus[]];
+    /** BYE to an upper platform for one of its media dialogs (our source ended); false when the dialog is unknown. */
+    'platform.hangup': [{ callId: string }, boolean];
+    /** NOTIFY to the platform's subscriptions of that kind; resolves with how many NOTIFYs went out. */
+    'platform.notify': [UpstreamNotify, number];
   };
   up: {
     'device.credentials': [{ deviceId: string }, { known: boolean; password: string }];
+    /** The channels shared with an upper platform, for its Catalog query. */
+    'platform.catalog': [{ id: number }, SharedCatalogItem[]];
+    /** Where a channel a platform named comes from: a camera channel (its device and real ID) or a vehicle channel; null when not shared. */
+    'platform.resolve': [{ id: number; channelId: string }, { kind: 'camera'; deviceId: string; channelId: string } | { kind: 'vehicle'; sim: string; channel: number } | null];
+    /** A PTZCmd from an upper platform for a shared vehicle channel: sent to the terminal as JT/T 1078 0x9301–0x9306; the number of messages the terminal accepted. */
+    'platform.vehiclePtz': [{ sim: string; channel: number; ptzCmd: string }, number];
+    /** MANSRTSP from an upper platform in one of its playback dialogs, applied to the source (camera INFO or 0x9202); rejects with a ServiceError. */
+    'platform.playback': [{ callId: string; action: PlaybackAction }, boolean];
+    /** Recordings of a shared channel (the camera's RecordInfo, or the terminal's 0x9205), unix-second ranges. */
+    'platform.records': [{ id: number; channelId: string; start: number; end: number }, Array<{ start: number; end: number }>];
+    /** Starts the shared channel's source if it is not live and sends it to the platform; rejects with a ServiceError. */
+    'platform.invite': [UpstreamInvite, UpstreamInviteAnswer];
   };
   downNotes: Record<never, never>;
   upNotes: {
+    'platform.status': UpstreamStatus;
+    /** The upper platform ended a media dialog (BYE); already answered 200. */
+    'platform.bye': { id: number; callId: string };
+    /** An upper platform subscribed, refreshed, or its subscription ended (un-SUBSCRIBE, expiry, platform dropped). */
+    'platform.subscription': UpstreamSubscription;
     'device.registered': DeviceRegistered;
     'device.offline': { deviceId: string; reason: string };
     'device.keepalive': { deviceId: string } & SourceAddress;

@@ -19,6 +19,7 @@ import { streamsRoutes } from './streams.js';
 import { controlRoutes } from './control.js';
 import { vehiclesRoutes } from './vehicles.js';
 import { alarmsRoutes } from './alarms.js';
+import { platformsRoutes } from './platforms.js';
 import { SESSION_COOKIE, authenticated, sessionRoutes } from './session.js';
 import { eventsRoutes, type EventFeed } from './events.js';
 import { consoleRoutes, isConsolePath } from './console.js';
@@ -47,6 +48,8 @@ export interface ApiDeps {
   media?: () => ParentChannel<MediaContract> | null;
   /** Vehicles (JT/T 808 commands); null until the supervisor built it. */
   vehicles?: () => import('../vehicle-streams.js').VehicleControl | null;
+  /** Upper platforms (cascade); null until the supervisor built it. */
+  platforms?: () => import('../platforms.js').PlatformManager | null;
   /** GB28181 streams; null until the children are up. */
   streams?: () => import('../streams.js').StreamManager | null;
   config: CamgateConfig;
@@ -206,6 +209,7 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
   await app.register(controlRoutes(deps.streams ?? (() => null)));
   await app.register(vehiclesRoutes(deps.vehicles ?? (() => null)));
   await app.register(alarmsRoutes);
+  await app.register(platformsRoutes(deps.platforms ?? (() => null)));
   if (deps.config.media.server === 'zlm' && deps.streams) await registerZlmHooks(app, deps.config, deps.streams);
   return app;
 }

@@ -66,7 +66,7 @@ export function eventsRoutes(feed: EventFeed | undefined) {
           summary: 'Server-sent events: every event the webhooks carry, as it happens.',
           description:
             'A `text/event-stream` (EventSource). Each event has `id` (a counter per connection), `event` ' +
-            '(devices.registered, devices.active, devices.offline, channels.active, channels.added, channels.removed, channels.alarm, streams.started, streams.stopped, vehicles.online, vehicles.offline, vehicles.position, vehicles.alarm) ' +
+            '(devices.registered, devices.active, devices.offline, channels.active, channels.added, channels.removed, channels.alarm, streams.started, streams.stopped, vehicles.online, vehicles.offline, vehicles.position, vehicles.alarm, platforms.online, platforms.offline) ' +
             'and `data`, the webhook body `{"method": <event>, "data": {...}}`, whether or not a webhook URL is ' +
             'configured for it. A comment line is sent every 15 s. Authenticated like the API: ' +
             '`Authorization: Bearer <token>` or the session cookie set by `POST /session`. ' +

@@ -314,6 +314,91 @@ export const MIGRATIONS: readonly Migration[] = [
     ],
   },
   {
+    version: 3,
+    name: 'upper platforms (GB28181 cascade), their shared channels, vehicle channel IDs',
+    sqlite: [
+      `CREATE TABLE platforms (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        name TEXT NOT NULL DEFAULT '',
+        serverid TEXT NOT NULL,
+        domain TEXT NOT NULL,
+        host TEXT NOT NULL,
+        port INTEGER NOT NULL DEFAULT 5060,
+        transport TEXT NOT NULL DEFAULT 'UDP',
+        deviceid TEXT NOT NULL,
+        pwd TEXT NOT NULL DEFAULT '',
+        expires INTEGER NOT NULL DEFAULT 3600,
+        keepalive_interval INTEGER NOT NULL DEFAULT 60,
+        keepalive_timeouts INTEGER NOT NULL DEFAULT 3,
+        charset TEXT NOT NULL DEFAULT 'GB2312',
+        enabled INTEGER NOT NULL DEFAULT 1,
+        share_cameras INTEGER NOT NULL DEFAULT 0,
+        share_vehicles INTEGER NOT NULL DEFAULT 0,
+        directories INTEGER NOT NULL DEFAULT 0,
+        addtime INTEGER NOT NULL,
+        uptime INTEGER NOT NULL
+      )`,
+      'CREATE UNIQUE INDEX platforms_serverid ON platforms (serverid)',
+      `CREATE TABLE platform_channels (
+        platform_id INTEGER NOT NULL,
+        source TEXT NOT NULL,
+        custom_id TEXT NULL,
+        addtime INTEGER NOT NULL,
+        PRIMARY KEY (platform_id, source)
+      )`,
+      'CREATE UNIQUE INDEX platform_channels_custom ON platform_channels (platform_id, custom_id)',
+      `CREATE TABLE vehicle_channel_ids (
+        sim TEXT NOT NULL,
+        channel INTEGER NOT NULL,
+        channelid TEXT NOT NULL,
+        addtime INTEGER NOT NULL,
+        PRIMARY KEY (sim, channel)
+      )`,
+      'CREATE UNIQUE INDEX vehicle_channel_ids_channelid ON vehicle_channel_ids (channelid)',
+    ],
+    mysql: [
+      `CREATE TABLE IF NOT EXISTS platforms (
+        id BIGINT NOT NULL AUTO_INCREMENT,
+        name VARCHAR(255) NOT NULL DEFAULT '',
+        serverid ${ID} NOT NULL,
+        domain VARCHAR(64) NOT NULL,
+        host VARCHAR(255) NOT NULL,
+        port INT NOT NULL DEFAULT 5060,
+        transport VARCHAR(8) NOT NULL DEFAULT 'UDP',
+        deviceid ${ID} NOT NULL,
+        pwd VARCHAR(255) NOT NULL DEFAULT '',
+        expires INT NOT NULL DEFAULT 3600,
+        keepalive_interval INT NOT NULL DEFAULT 60,
+        keepalive_timeouts INT NOT NULL DEFAULT 3,
+        charset VARCHAR(16) NOT NULL DEFAULT 'GB2312',
+        enabled TINYINT NOT NULL DEFAULT 1,
+        share_cameras TINYINT NOT NULL DEFAULT 0,
+        share_vehicles TINYINT NOT NULL DEFAULT 0,
+        directories TINYINT NOT NULL DEFAULT 0,
+        addtime BIGINT NOT NULL,
+        uptime BIGINT NOT NULL,
+        PRIMARY KEY (id),
+        UNIQUE KEY platforms_serverid (serverid)
+      ) ${MYSQL_TABLE}`,
+      `CREATE TABLE IF NOT EXISTS platform_channels (
+        platform_id BIGINT NOT NULL,
+        source VARCHAR(96) NOT NULL,
+        custom_id ${ID} NULL,
+        addtime BIGINT NOT NULL,
+        PRIMARY KEY (platform_id, source),
+        UNIQUE KEY platform_channels_custom (platform_id, custom_id)
+      ) ${MYSQL_TABLE}`,
+      `CREATE TABLE IF NOT EXISTS vehicle_channel_ids (
+        sim VARCHAR(20) NOT NULL,
+        channel INT NOT NULL,
+        channelid ${ID} NOT NULL,
+        addtime BIGINT NOT NULL,
+        PRIMARY KEY (sim, channel),
+        UNIQUE KEY vehicle_channel_ids_channelid (channelid)
+      ) ${MYSQL_TABLE}`,
+    ],
+  },
+  {
     version: 4,
     name: 'alarms (GB28181 and JT/T 808), the devices\' last DeviceStatus',
     sqlite: [

@@ -5,6 +5,7 @@
 import { compileListQuery, limitClause, quoteIdent, type SqlValue, type TableSpec } from './filters.js';
 import { isUniqueViolation, type Driver, type Row, type SqlExecutor } from './driver.js';
 import { appliedVersions } from './migrations.js';
+import { SqlPlatformStore, type PlatformStore } from './platform-store.js';
 import {
   CHANNEL_COLUMNS,
   CHANNEL_LIST,
@@ -186,6 +187,7 @@ export class SqlStore implements Store {
   readonly sysInfo: SysInfoStore;
   readonly vehicles: VehicleStore;
   readonly alarms: AlarmStore;
+  readonly platforms: PlatformStore;
 
   private readonly selectVehicle: string;
   private readonly selectAlarm: string;
@@ -245,6 +247,7 @@ export class SqlStore implements Store {
       get: () => this.getSysInfo(this.driver),
       seed: (seed) => this.seedSysInfo(seed),
     };
+    this.platforms = new SqlPlatformStore(driver, now);
     this.vehicles = {
       list: (query) => this.listRows(VEHICLE_LIST, this.selectVehicle, toVehicle, query, '1=1'),
       get: (sim) => this.getVehicle(this.driver, sim),

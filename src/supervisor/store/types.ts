@@ -10,6 +10,7 @@
  */
 
 import type { CatalogFields, CatalogEntry as CatalogItem } from '../../shared/contracts/sip.js';
+import type { PlatformStore } from './platform-store.js';
 export type Dialect = 'sqlite' | 'mysql';
 
 /** Unix time in whole seconds. */
@@ -50,7 +51,7 @@ export class QueryError extends StoreError {
 /** An alive row with the same unique key exists already. */
 export class DuplicateError extends StoreError {
   constructor(
-    readonly entity: 'device' | 'channel' | 'vehicle',
+    readonly entity: 'device' | 'channel' | 'vehicle' | 'platform',
     readonly key: string,
   ) {
     super(`${entity} ${key} already exists`);
@@ -516,6 +517,8 @@ export interface Store {
   readonly sysInfo: SysInfoStore;
   readonly vehicles: VehicleStore;
   readonly alarms: AlarmStore;
+  /** Upper GB28181 platforms (cascade) and the stable IDs of vehicle channels. */
+  readonly platforms: PlatformStore;
   /** Same as `devices.getSecret` (the digest password for the SIP layer only). */
   getDeviceSecret(deviceid: string): Promise<string | null>;
   /** Versions of the applied migrations, ascending. */

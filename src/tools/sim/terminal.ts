@@ -89,7 +89,9 @@ export type TerminalAction =
   | { type: 'open-stream'; mode: StreamMode; host: string; port: number; transport: 'tcp' | 'udp'; channel: number; dataType: number; streamType: number }
   | { type: 'close-stream'; mode: StreamMode; channel: number }
   | { type: 'pause-stream'; mode: StreamMode; channel: number; paused: boolean }
-  | { type: 'switch-stream'; channel: number; streamType: number };
+  | { type: 'switch-stream'; channel: number; streamType: number }
+  /** JT/T 1078 PTZ (0x9301 rotate, 0x9302 focus, 0x9303 iris, 0x9304 wiper, 0x9305 infrared, 0x9306 zoom): channel and the command bytes. */
+  | { type: 'ptz'; msgId: number; channel: number; args: number[] };
 
 export interface TerminalOutput {
   frames: Uint8Array[];
@@ -374,6 +376,12 @@ export class SimTerminal {
       case MsgId.RegisterAnswer:
         return;
       default:
+        // A terminal with a PTZ camera takes JT/T 1078 0x9301–0x9306 (channel first, then the command bytes).
+        if (header.msgId >= 0x9301 && header.msgId <= 0x9306 && body.length >= 2) {
+          this.answer(header, AnswerResult.Ok, out);
+          out.actions.push({ type: 'ptz', msgId: header.msgId, channel: body[0]!, args: [...body.subarray(1)] });
+          return;
+        }
         this.answer(header, AnswerResult.Unsupported, out);
     }
   }

@@ -1,0 +1,316 @@
+/**
+ * Upper GB28181 platforms (cascade, issue 16): the platforms camgate registers to as a
+ * device, the channels each one is shared, and the stable 20-digit IDs vehicle channels
+ * get in those catalogs. Written once against the driver layer like the rest of the store.
+ */
+import { isUniqueViolation, type Driver, type Row, type SqlExecutor } from './driver.js';
+import { quoteIdent } from './filters.js';
+import { DuplicateError, StoreError } from './types.js';
+
+export type PlatformTransport = 'UDP' | 'TCP';
+export type PlatformCharset = 'GB2312' | 'UTF-8';
+
+/** One shared channel: a camera channel by its ID, or a vehicle channel by SIM and channel number. */
+export type SharedChannel =
+  | { kind: 'camera'; channelid: string; custom_id: string | null }
+  | { kind: 'vehicle'; sim: string; channel: number; custom_id: string | null };
+
+/** An upper platform as the API shows it: no password. */
+export interface Platform {
+  id: number;
+  name: string;
+  /** The upper platform's SIP server ID (20 digits). */
+  serverid: string;
+  /** Its SIP domain (realm), usually the first 10 digits of its ID. */
+  domain: string;
+  host: string;
+  port: number;
+  transport: PlatformTransport;
+  /** Our device ID towards it (what its administrator provisioned for us). */
+  deviceid: string;
+  /** Register expiry asked for, seconds. */
+  expires: number;
+  /** Seconds between keepalive MESSAGEs. */
+  keepalive_interval: number;
+  /** Keepalives without an answer before we count ourselves dropped and register again. */
+  keepalive_timeouts: number;
+  charset: PlatformCharset;
+  enabled: boolean;
+  /** Every camera channel is shared (besides the explicit list). */
+  share_cameras: boolean;
+  /** Every vehicle channel is shared. */
+  share_vehicles: boolean;
+  /** The catalog groups channels under virtual directories (a 215 business group with 216 organisations "cameras" and "vehicles"). */
+  directories: boolean;
+  /** A password is set (it is never returned). */
+  has_password: boolean;
+  channels: SharedChannel[];
+  addtime: number;
+  uptime: number;
+}
+
+export interface PlatformInput {
+  name?: string;
+  serverid?: string;
+  domain?: string;
+  host?: string;
+  port?: number;
+  transport?: PlatformTransport;
+  deviceid?: string;
+  pwd?: string;
+  expires?: number;
+  keepalive_interval?: number;
+  keepalive_timeouts?: number;
+  charset?: PlatformCharset;
+  enabled?: boolean;
+  share_cameras?: boolean;
+  share_vehicles?: boolean;
+  directories?: boolean;
+  /** Replaces the explicit list when given. */
+  channels?: SharedChannel[];
+}
+
+export type PlatformCreate = PlatformInput & Required<Pick<PlatformInput, 'serverid' | 'domain' | 'host' | 'deviceid'>>;
+
+export interface PlatformStore {
+  list(): Promise<Platform[]>;
+  get(id: number): Promise<Platform | null>;
+  /** Throws DuplicateError when another platform has the server ID. */
+  create(input: PlatformCreate): Promise<Platform>;
+  /** Null when there is no such platform. */
+  update(id: number, patch: PlatformInput): Promise<Platform | null>;
+  delete(id: number): Promise<boolean>;
+  /** The digest password, for the SIP layer only. */
+  getSecret(id: number): Promise<string | null>;
+  /**
+   * The stable channel ID of a vehicle channel: allocated on first use as
+   * `prefix` (10 digits) + `type` (131/132) + the SIM's last 5 digits + the channel (2 digits),
+   * the next free number when that is taken, and stored, so it never changes afterwards.
+   */
+  vehicleChannelId(sim: string, channel: number, prefix: string, type: string): Promise<string>;
+  /** Every stored vehicle channel ID, keyed `sim/channel`. */
+  vehicleChannelIds(): Promise<Map<string, string>>;
+}
+
+const PLATFORM_COLUMNS = [
+  'id', 'name', 'serverid', 'domain', 'host', 'port', 'transport', 'deviceid', 'pwd', 'expires',
+  'keepalive_interval', 'keepalive_timeouts', 'charset', 'enabled', 'share_cameras', 'share_vehicles', 'directories', 'addtime', 'uptime',
+] as const;
+
+const WRITABLE: Record<string, 'text' | 'int' | 'bool'> = {
+  name: 'text',
+  serverid: 'text',
+  domain: 'text',
+  host: 'text',
+  port: 'int',
+  transport: 'text',
+  deviceid: 'text',
+  pwd: 'text',
+  expires: 'int',
+  keepalive_interval: 'int',
+  keepalive_timeouts: 'int',
+  charset: 'text',
+  enabled: 'bool',
+  share_cameras: 'bool',
+  share_vehicles: 'bool',
+  directories: 'bool',
+};
+
+/** `c:<channelid>` or `v:<sim>/<channel>`: the stored key of a shared channel. */
+export function sharedSource(channel: SharedChannel): string {
+  return channel.kind === 'camera' ? `c:${channel.channelid}` : `v:${stripSim(channel.sim)}/${channel.channel}`;
+}
+
+function parseSource(source: string, customId: string | null): SharedChannel | null {
+  if (source.startsWith('c:')) return { kind: 'camera', channelid: source.slice(2), custom_id: customId };
+  const m = /^v:([0-9]{1,20})\/([0-9]{1,3})$/.exec(source);
+  if (!m) return null;
+  return { kind: 'vehicle', sim: m[1]!, channel: Number(m[2]), custom_id: customId };
+}
+
+function stripSim(sim: string): string {
+  const stripped = sim.replace(/^0+/, '');
+  return stripped === '' ? '0' : stripped;
+}
+
+export class SqlPlatformStore implements PlatformStore {
+  readonly #select: string;
+
+  constructor(
+    private readonly driver: Driver,
+    private readonly now: () => number,
+  ) {
+    this.#select = PLATFORM_COLUMNS.map((c) => quoteIdent(driver.dialect, c)).join(', ');
+  }
+
+  async list(): Promise<Platform[]> {
+    const rows = await this.driver.all(`SELECT ${this.#select} FROM platforms ORDER BY id`);
+    const channels = await this.#channels(this.driver);
+    return rows.map((row) => this.#toPlatform(row, channels.get(Number(row.id)) ?? []));
+  }
+
+  get(id: number): Promise<Platform | null> {
+    return this.#get(this.driver, id);
+  }
+
+  async create(input: PlatformCreate): Promise<Platform> {
+    const now = this.now();
+    try {
+      const id = await this.driver.transaction(async (tx) => {
+        const { columns, params } = this.#assignments(input);
+        const result = await tx.run(
+          `INSERT INTO platforms (${[...columns, 'addtime', 'uptime'].map((c) => quoteIdent(this.driver.dialect, c)).join(', ')}) ` +
+            `VALUES (${[...columns, 'a', 'u'].map(() => '?').join(', ')})`,
+          [...params, now, now],
+        );
+        if (input.channels) await this.#setChannels(tx, result.insertId, input.channels);
+        return result.insertId;
+      });
+      const platform = await this.get(id);
+      if (!platform) throw new StoreError(`platform ${id} vanished after insert`);
+      return platform;
+    } catch (err) {
+      if (isUniqueViolation(err)) throw new DuplicateError('platform', uniqueKey(err, input));
+      throw err;
+    }
+  }
+
+  async update(id: number, patch: PlatformInput): Promise<Platform | null> {
+    try {
+      return await this.driver.transaction(async (tx) => {
+        const existing = await tx.all('SELECT id FROM platforms WHERE id = ?', [id]);
+        if (existing.length === 0) return null;
+        const { columns, params } = this.#assignments(patch);
+        if (columns.length > 0) {
+          const sets = columns.map((c) => `${quoteIdent(this.driver.dialect, c)} = ?`).join(', ');
+          await tx.run(`UPDATE platforms SET ${sets}, uptime = ? WHERE id = ?`, [...params, this.now(), id]);
+        }
+        if (patch.channels) await this.#setChannels(tx, id, patch.channels);
+        return this.#get(tx, id);
+      });
+    } catch (err) {
+      if (isUniqueViolation(err)) throw new DuplicateError('platform', uniqueKey(err, patch));
+      throw err;
+    }
+  }
+
+  delete(id: number): Promise<boolean> {
+    return this.driver.transaction(async (tx) => {
+      await tx.run('DELETE FROM platform_channels WHERE platform_id = ?', [id]);
+      return (await tx.run('DELETE FROM platforms WHERE id = ?', [id])).changes > 0;
+    });
+  }
+
+  async getSecret(id: number): Promise<string | null> {
+    const rows = await this.driver.all('SELECT pwd FROM platforms WHERE id = ?', [id]);
+    return rows.length === 0 ? null : String(rows[0]!.pwd ?? '');
+  }
+
+  async vehicleChannelId(sim: string, channel: number, prefix: string, type: string): Promise<string> {
+    const key = stripSim(sim);
+    if (!/^[0-9]{10}$/.test(prefix)) throw new StoreError('vehicle channel ID prefix must be 10 digits');
+    if (!/^[0-9]{3}$/.test(type)) throw new StoreError('vehicle channel ID type must be 3 digits');
+    if (!Number.isInteger(channel) || channel < 0 || channel > 99) throw new StoreError('vehicle channel must be 0 to 99');
+    const known = await this.driver.all('SELECT channelid FROM vehicle_channel_ids WHERE sim = ? AND channel = ?', [key, channel]);
+    if (known.length > 0) return String(known[0]!.channelid);
+    const base = Number(key.slice(-5).padStart(5, '0')) * 100 + channel;
+    // The derived number first; on a clash (two SIMs ending alike) the next free one.
+    for (let step = 0; step < 10_000_000; step++) {
+      const candidate = `${prefix}${type}${String((base + step) % 10_000_000).padStart(7, '0')}`;
+      try {
+        await this.driver.run('INSERT INTO vehicle_channel_ids (sim, channel, channelid, addtime) VALUES (?, ?, ?, ?)', [key, channel, candidate, this.now()]);
+        return candidate;
+      } catch (err) {
+        if (!isUniqueViolation(err)) throw err;
+        // Another caller may have stored this vehicle channel at the same moment.
+        const raced = await this.driver.all('SELECT channelid FROM vehicle_channel_ids WHERE sim = ? AND channel = ?', [key, channel]);
+        if (raced.length > 0) return String(raced[0]!.channelid);
+      }
+    }
+    throw new StoreError('no vehicle channel ID left');
+  }
+
+  async vehicleChannelIds(): Promise<Map<string, string>> {
+    const rows = await this.driver.all('SELECT sim, channel, channelid FROM vehicle_channel_ids');
+    return new Map(rows.map((r) => [`${String(r.sim)}/${Number(r.channel)}`, String(r.channelid)]));
+  }
+
+  async #get(exec: SqlExecutor, id: number): Promise<Platform | null> {
+    const rows = await exec.all(`SELECT ${this.#select} FROM platforms WHERE id = ?`, [id]);
+    if (rows.length === 0) return null;
+    return this.#toPlatform(rows[0]!, (await this.#channels(exec, id)).get(id) ?? []);
+  }
+
+  async #channels(exec: SqlExecutor, id?: number): Promise<Map<number, SharedChannel[]>> {
+    const rows = await exec.all(
+      `SELECT platform_id, source, custom_id FROM platform_channels${id === undefined ? '' : ' WHERE platform_id = ?'} ORDER BY platform_id, addtime, source`,
+      id === undefined ? [] : [id],
+    );
+    const out = new Map<number, SharedChannel[]>();
+    for (const row of rows) {
+      const shared = parseSource(String(row.source), row.custom_id === null || row.custom_id === undefined ? null : String(row.custom_id));
+      if (!shared) continue;
+      const key = Number(row.platform_id);
+      const list = out.get(key) ?? [];
+      list.push(shared);
+      out.set(key, list);
+    }
+    return out;
+  }
+
+  async #setChannels(tx: SqlExecutor, id: number, channels: SharedChannel[]): Promise<void> {
+    await tx.run('DELETE FROM platform_channels WHERE platform_id = ?', [id]);
+    const now = this.now();
+    const seen = new Set<string>();
+    for (const channel of channels) {
+      const source = sharedSource(channel);
+      if (seen.has(source)) continue; // the same channel twice: the first entry wins
+      seen.add(source);
+      await tx.run('INSERT INTO platform_channels (platform_id, source, custom_id, addtime) VALUES (?, ?, ?, ?)', [id, source, channel.custom_id ?? null, now]);
+    }
+  }
+
+  #assignments(input: PlatformInput): { columns: string[]; params: Array<string | number> } {
+    const columns: string[] = [];
+    const params: Array<string | number> = [];
+    for (const [key, value] of Object.entries(input)) {
+      const kind = WRITABLE[key];
+      if (kind === undefined || value === undefined) continue;
+      columns.push(key);
+      params.push(kind === 'bool' ? (value ? 1 : 0) : kind === 'int' ? Math.trunc(Number(value)) : String(value));
+    }
+    return { columns, params };
+  }
+
+  #toPlatform(row: Row, channels: SharedChannel[]): Platform {
+    return {
+      id: Number(row.id),
+      name: String(row.name ?? ''),
+      serverid: String(row.serverid),
+      domain: String(row.domain),
+      host: String(row.host),
+      port: Number(row.port),
+      transport: String(row.transport) === 'TCP' ? 'TCP' : 'UDP',
+      deviceid: String(row.deviceid),
+      expires: Number(row.expires),
+      keepalive_interval: Number(row.keepalive_interval),
+      keepalive_timeouts: Number(row.keepalive_timeouts),
+      charset: String(row.charset) === 'UTF-8' ? 'UTF-8' : 'GB2312',
+      enabled: Number(row.enabled) !== 0,
+      share_cameras: Number(row.share_cameras) !== 0,
+      share_vehicles: Number(row.share_vehicles) !== 0,
+      directories: Number(row.directories) !== 0,
+      has_password: String(row.pwd ?? '') !== '',
+      channels,
+      addtime: Number(row.addtime),
+      uptime: Number(row.uptime),
+    };
+  }
+}
+
+/** Which unique key a violation was about: a custom channel ID used twice, else the server ID. */
+function uniqueKey(err: unknown, input: PlatformInput): string {
+  const message = String((err as { message?: unknown }).message ?? '');
+  if (/custom/i.test(message)) return 'custom_id (one custom channel ID given twice)';
+  return input.serverid ?? 'server ID';
+}

@@ -1,0 +1,85 @@
+import t, { type Test } from 'tap';
+import { apiCall, getJson, startHealthyAppliance, waitFor, type Appliance } from '../helpers/appliance.js';
+import { needPeer } from '../helpers/peers.js';
+import { startSipp } from '../helpers/sipp.js';
+import { freePort } from '../helpers/ports.js';
+
+/**
+ * Cascade registration through the whole appliance (built dist/): camgate registers to a sipp
+ * upper platform (test/fixtures/sipp/upper_platform_*.xml) as the device the platform was
+ * configured with, answers its Catalog, DeviceInfo and DeviceStatus queries and sends
+ * keepalives. sipp checks the digest (verifyauth); the exact messages are read from its log.
+ */
+const UPPER = { serverid: '44000000002000000001', domain: '4400000000', deviceid: '44010000002000000077', pwd: 'upper-secret' };
+
+if (!needPeer(t, 'sipp', 'sip-tester')) process.exit(0);
+
+const call = apiCall;
+
+async function appliance(t: Test): Promise<Appliance> {
+  const app = await startHealthyAppliance(t);
+  t.equal((await call('POST', `${app.api}/vehicles`, { sim: '013800138000', plate: '粤B12345', channels: 1 })).status, 200);
+  return app;
+}
+
+/** The SIP messages camgate sent, in order, from sipp's -trace_msg log. */
+function sentByCamgate(log: string): string[] {
+  return log
+    .split(/-{20,} [^\n]*\n[^\n]*\n\n/)
+    .map((m) => m.replace(/^\s+/, ''))
+    .filter((m) => /^(REGISTER|MESSAGE) /.test(m) && /User-Agent: camgate/.test(m));
+}
+
+for (const [variant, transport] of [['noqop', 'UDP'], ['403', 'UDP'], ['noqop', 'TCP']] as const) {
+  t.test(`registers upward over ${transport} (${variant === 'noqop' ? 'digest without qop' : '403, then recovery'}), keepalive, Catalog/DeviceInfo/DeviceStatus answered`, async (t) => {
+    const app = await appliance(t);
+    const port = await freePort();
+    // 5 calls: the REGISTER call, three query answers, one keepalive.
+    const sipp = startSipp(['-sf', `upper_platform_${variant}.xml`, '-i', '127.0.0.1', '-p', String(port), '-m', '5', '-trace_msg', ...(transport === 'TCP' ? ['-t', 't1'] : [])], 60_000);
+    t.teardown(() => sipp.stop());
+    const created = await call('POST', `${app.api}/platforms`, { ...UPPER, name: 'sipp', host: '127.0.0.1', port, transport, keepalive_interval: 5, share_vehicles: true });
+    t.equal(created.status, 200, JSON.stringify(created.body));
+    const id = created.body.data.id;
+    const seen = new Set<string>();
+    await waitFor(
+      async () => {
+        const status = (await getJson(`${app.api}/platforms/${id}`)).body.data.status;
+        seen.add(`${status.state}${status.error ? `: ${status.error}` : ''}`);
+        return status.state === 'online';
+      },
+      10_000,
+      'registered upward',
+    ).catch((e: Error) => {
+      throw new Error(`${e.message} (${[...seen].join(', ')})\n${app.output()}`);
+    });
+    if (variant === '403') t.ok(seen.has('retrying: REGISTER answered 403 Forbidden'), `the 403 was shown (${[...seen].join(', ')})`);
+    const run = await sipp.done;
+    t.equal(run.code, 0, run.output.slice(-2000) + run.errors);
+    const sent = sentByCamgate(run.messages);
+    const registers = sent.filter((m) => m.startsWith('REGISTER '));
+    t.ok(registers.length >= (variant === '403' ? 3 : 2), `${registers.length} REGISTERs`);
+    t.notMatch(registers[0]!, /Authorization:/, 'the first REGISTER carries no credentials');
+    const authorized = registers.at(-1)!;
+    t.match(authorized, new RegExp(`^REGISTER sip:${UPPER.serverid}@${UPPER.domain} SIP/2.0`));
+    t.match(authorized, new RegExp(`From: <sip:${UPPER.deviceid}@${UPPER.domain}>;tag=`));
+    t.match(authorized, /Expires: 3600/);
+    t.match(authorized, new RegExp(`Authorization: Digest username="${UPPER.deviceid}", realm="${UPPER.domain}"`));
+    if (variant === 'noqop') t.notMatch(authorized, /qop=/, 'RFC 2069 answer: no qop');
+    else t.match(authorized, /qop=auth, nc=00000001, cnonce="/, 'qop=auth answered');
+    const bodies = sent.filter((m) => m.startsWith('MESSAGE '));
+    const keepalive = bodies.find((m) => /<CmdType>Keepalive<\/CmdType>/.test(m));
+    t.ok(keepalive, 'a keepalive');
+    t.match(keepalive, new RegExp(`<Notify>\\s*<CmdType>Keepalive</CmdType>\\s*<SN>\\d+</SN>\\s*<DeviceID>${UPPER.deviceid}</DeviceID>\\s*<Status>OK</Status>\\s*</Notify>`));
+    t.match(keepalive, /Content-Type: Application\/MANSCDP\+xml/);
+    const catalog = bodies.find((m) => /<CmdType>Catalog<\/CmdType>/.test(m));
+    t.match(catalog, /encoding="GB2312"/);
+    t.match(catalog, new RegExp(`<SN>17</SN>\\s*<DeviceID>${UPPER.deviceid}</DeviceID>\\s*<SumNum>1</SumNum>\\s*<DeviceList Num="1">\\s*<Item>\\s*<DeviceID>37070000081313800001</DeviceID>`));
+    t.match(catalog, new RegExp(`<ParentID>${UPPER.deviceid}</ParentID>`));
+    t.match(catalog, /<Status>OFF<\/Status>/, 'the vehicle is not connected');
+    t.match(bodies.find((m) => /<CmdType>DeviceInfo<\/CmdType>/.test(m)), new RegExp(`<SN>18</SN>\\s*<DeviceID>${UPPER.deviceid}</DeviceID>[\\s\\S]*<Result>OK</Result>[\\s\\S]*<Channel>1</Channel>`));
+    t.match(bodies.find((m) => /<CmdType>DeviceStatus<\/CmdType>/.test(m)), /<SN>19<\/SN>[\s\S]*<Online>ONLINE<\/Online>\s*<Status>OK<\/Status>/);
+    const metrics = await (await fetch(`${app.api}/metrics`)).text();
+    t.match(metrics, /camgate_platforms\{state="online"\} 1/);
+    t.match(metrics, new RegExp(`camgate_platform_registrations_total\\{result="failed"\\} ${variant === '403' ? 1 : 0}`));
+  });
+}
