@@ -43,4 +43,15 @@ export const MEDIA_COUNTER_NAMES: string[] = [
   'ring_full|ingest',
   'streams_started|jt1078',
   'streams_stopped|jt1078',
+  // Intercom (src/media-process/intercom/): audio packets each way, and why some were not delivered.
+  'intercom_packets|down',
+  'intercom_packets|up',
+  'intercom_drops|no-terminal',
+  'intercom_drops|slow-terminal',
+  'intercom_drops|codec',
+  'intercom_drops|not-connected',
+  'intercom_transcode_errors|down',
+  'intercom_transcode_errors|up',
+  'intercom_sessions|started',
+  'intercom_sessions|ended',
 ];
