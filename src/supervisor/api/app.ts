@@ -18,6 +18,7 @@ import { systemRoutes, type HealthReport } from './system.js';
 import { streamsRoutes } from './streams.js';
 import { controlRoutes } from './control.js';
 import { vehiclesRoutes } from './vehicles.js';
+import { intercomRoutes } from './intercom.js';
 import { SESSION_COOKIE, authenticated, sessionRoutes } from './session.js';
 import { eventsRoutes, type EventFeed } from './events.js';
 import { consoleRoutes, isConsolePath } from './console.js';
@@ -46,6 +47,8 @@ export interface ApiDeps {
   media?: () => ParentChannel<MediaContract> | null;
   /** Vehicles (JT/T 808 commands); null until the supervisor built it. */
   vehicles?: () => import('../vehicle-streams.js').VehicleControl | null;
+  /** Browser ⇄ vehicle intercom (src/supervisor/intercom.ts); null until the supervisor built it. */
+  intercom?: () => import('../intercom.js').IntercomControl | null;
   /** GB28181 streams; null until the children are up. */
   streams?: () => import('../streams.js').StreamManager | null;
   config: CamgateConfig;
@@ -204,6 +207,7 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
   await app.register(streamsRoutes(deps.streams ?? (() => null), deps.vehicles ?? (() => null)));
   await app.register(controlRoutes(deps.streams ?? (() => null)));
   await app.register(vehiclesRoutes(deps.vehicles ?? (() => null)));
+  await app.register(intercomRoutes(deps.intercom ?? (() => null)));
   if (deps.config.media.server === 'zlm' && deps.streams) await registerZlmHooks(app, deps.config, deps.streams);
   return app;
 }

@@ -38,6 +38,8 @@ export const NOTIFY_EVENTS = [
   'vehicles.offline',
   'vehicles.position',
   'vehicles.alarm',
+  'intercom.started',
+  'intercom.stopped',
 ] as const;
 
 export type NotifyEvent = (typeof NOTIFY_EVENTS)[number];
