@@ -72,6 +72,7 @@ const DISCONNECTED_GRACE_MS = 5000;
  * so a browser that vanished without a DTLS close is noticed this way).
  */
 export const BROWSER_SILENCE_MS = 10_000;
+const DTLS_ALERT = 21;
 
 export class IntercomSession {
   readonly id: string;
@@ -203,6 +204,10 @@ export class IntercomSession {
       deliver: (data, from) => {
         this.#lastDatagram = Date.now();
         first.datagramReceived(data, from);
+        // A DTLS alert record (content type 21; its type is readable though its body is
+        // encrypted) from a connected browser is its close_notify on pc.close(): werift
+        // 0.24 does not surface it, so the session ends here instead of at the silence timeout.
+        if (data[0] === DTLS_ALERT && this.state === 'connected') this.close('browser closed the connection');
       },
     });
     this.#silenceTimer = setInterval(() => {
