@@ -27,6 +27,7 @@ export interface MuxStats {
 }
 
 const STUN_MAGIC_COOKIE = 0x2112a442;
+const MUX_RECV_BUFFER = 4 * 1024 * 1024;
 const STUN_ATTR_USERNAME = 0x0006;
 
 /** The USERNAME of a STUN Binding request, or null (not STUN, not a request, no USERNAME). */
@@ -51,6 +52,8 @@ export function stunUsername(data: Uint8Array): string | null {
 
 export class WebrtcMux {
   readonly stats: MuxStats = { datagramsIn: 0, datagramsOut: 0, unrouted: 0 };
+  /** The receive buffer the kernel granted (bytes), for the log. */
+  recvBufferSize = 0;
   #socket: Socket | null = null;
   #byUfrag = new Map<string, MuxEndpoint>();
   #byAddress = new Map<string, MuxEndpoint>();
@@ -71,7 +74,15 @@ export class WebrtcMux {
         resolve();
       });
     });
+    // Every session's audio shares this one socket: room for bursts (about 1 s of 100 sessions).
+    try {
+      socket.setRecvBufferSize(MUX_RECV_BUFFER);
+      socket.setSendBufferSize(MUX_RECV_BUFFER);
+    } catch {
+      // capped by net.core.rmem_max; the default still works
+    }
     socket.on('error', () => {}); // ICMP unreachable of a gone browser: nothing to do
+    this.recvBufferSize = socket.getRecvBufferSize();
     socket.on('message', (data, rinfo) => this.#receive(data, [rinfo.address, rinfo.port]));
     this.#socket = socket;
   }

@@ -93,12 +93,17 @@ export class WebrtcPeer {
       const payload = Buffer.from(encodeG711(sineSamples(frequency, 8000, 160, 8000, this.#sample), law));
       this.#sample += 160;
       stamp?.(payload);
-      const header = new RtpHeader({ payloadType, sequenceNumber: this.#seq, timestamp: this.#ts, marker: this.sent === 0 });
-      this.#seq = (this.#seq + 1) & 0xffff;
-      this.#ts = (this.#ts + 160) >>> 0;
-      this.sent++;
-      void this.transceiver.sender.sendRtp(new RtpPacket(header, payload));
+      this.sendPayload(payload, payloadType);
     }, 20);
+  }
+
+  /** Sends one RTP packet with this payload (the next sequence number, +160 timestamp). */
+  sendPayload(payload: Buffer, payloadType = 8): void {
+    const header = new RtpHeader({ payloadType, sequenceNumber: this.#seq, timestamp: this.#ts, marker: this.sent === 0 });
+    this.#seq = (this.#seq + 1) & 0xffff;
+    this.#ts = (this.#ts + 160) >>> 0;
+    this.sent++;
+    void this.transceiver.sender.sendRtp(new RtpPacket(header, payload));
   }
 
   stopSending(): void {
