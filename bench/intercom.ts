@@ -21,7 +21,10 @@
  *
  * A benchmark, not a test: it prints figures, writes bench/results/intercom-*.json, and asserts nothing.
  */
+import { fork, type ChildProcess } from 'node:child_process';
+import os from 'node:os';
 import { performance } from 'node:perf_hooks';
+import { fileURLToPath } from 'node:url';
 import { encodeG711 } from '../src/protocol/audio/g711.js';
 import { sineSamples, TalkClient, WebrtcPeer } from '../src/tools/sim/index.js';
 import { freePort, percentile, quick, startAppliance, table, treeCpuSeconds, writeResult } from './lib.js';
@@ -33,6 +36,8 @@ function arg(name: string, fallback: number): number {
 
 const sessions = arg('sessions', quick ? 20 : 100);
 const windowS = arg('window', quick ? 10 : 30);
+/** Sessions per client process. */
+const perProcess = arg('per-process', 25);
 const SIM_BASE = 13_600_000_000;
 const TONE = encodeG711(sineSamples(1000, 8000, 160), 'alaw');
 
@@ -50,8 +55,95 @@ async function metric(api: string, pattern: RegExp): Promise<number> {
   return sum;
 }
 
+interface ClientResult {
+  sentDown: number;
+  sentUp: number;
+  gotDown: number;
+  gotUp: number;
+  down: number[];
+  up: number[];
+}
+
+type ToClient = { type: 'open'; api: string; audioBase: number; from: number; count: number } | { type: 'start' } | { type: 'stop' };
+type FromClient = { type: 'ready'; openMs: number } | { type: 'result'; result: ClientResult } | { type: 'error'; message: string };
+
+/**
+ * One client process: `count` sessions, both peers of each in this process (so one clock
+ * stamps and reads). Several run side by side so the simulated browsers and terminals
+ * are not what limits the figures.
+ */
+async function client(): Promise<void> {
+  const send = (m: FromClient) => process.send!(m);
+  const pairs: Array<{ peer: WebrtcPeer; terminal: TalkClient; timer: NodeJS.Timeout | null }> = [];
+  const result: ClientResult = { sentDown: 0, sentUp: 0, gotDown: 0, gotUp: 0, down: [], up: [] };
+  let measuring = false;
+  let counting = false;
+  process.on('message', async (m: ToClient) => {
+    try {
+      if (m.type === 'open') {
+        const started = performance.now();
+        for (let i = m.from; i < m.from + m.count; i++) {
+          const sim = String(SIM_BASE + i);
+          const terminal = new TalkClient({ host: '127.0.0.1', port: m.audioBase + i, sim, channel: 1, payloadType: 6 });
+          await terminal.connect();
+          const peer = new WebrtcPeer({ codecs: ['PCMA'] });
+          terminal.onPacket = (p) => {
+            if (!counting) return;
+            result.gotDown++;
+            result.down.push(performance.now() - Buffer.from(p.body).readDoubleBE(0));
+          };
+          peer.onRtp = (r) => {
+            if (!counting) return;
+            result.gotUp++;
+            result.up.push(performance.now() - r.payload.readDoubleBE(0));
+          };
+          const res = await fetch(`${m.api}/jt1078/api/v1/intercom`, {
+            method: 'POST',
+            headers: { 'content-type': 'application/json' },
+            body: JSON.stringify({ sdp: await peer.offer(), type: 'offer', group: [{ sim, channel: 1, audioPort: m.audioBase + i }], enterAudioEncoding: 6 }),
+          });
+          const answer = (await res.json()) as { sdp?: string };
+          if (res.status !== 200 || !answer.sdp) throw new Error(`session ${i}: ${res.status} ${JSON.stringify(answer)}`);
+          await peer.answer(answer.sdp);
+          pairs.push({ peer, terminal, timer: null });
+        }
+        await Promise.all(pairs.map((p) => p.peer.connected(60_000)));
+        // Both ways every 20 ms per session, the sessions spread over the period.
+        pairs.forEach((pair, i) => {
+          setTimeout(() => {
+            pair.timer = setInterval(() => {
+              if (!measuring) return;
+              result.sentDown++;
+              pair.peer.sendPayload(stamped());
+              result.sentUp++;
+              pair.terminal.sendAudio(stamped());
+            }, 20);
+          }, (i * 20) / pairs.length);
+        });
+        send({ type: 'ready', openMs: performance.now() - started });
+      } else if (m.type === 'start') {
+        measuring = counting = true;
+      } else if (m.type === 'stop') {
+        measuring = false;
+        await new Promise((r) => setTimeout(r, 500)); // packets in flight
+        counting = false;
+        for (const pair of pairs) if (pair.timer) clearInterval(pair.timer);
+        send({ type: 'result', result });
+        await Promise.all(pairs.map(async (p) => {
+          await p.peer.close();
+          await p.terminal.close();
+        }));
+        process.exit(0);
+      }
+    } catch (error) {
+      send({ type: 'error', message: (error as Error).message });
+    }
+  });
+}
+
 async function main(): Promise<void> {
-  const audioBase = 20_000 + Math.floor(Math.random() * 20_000);
+  // Below the ephemeral range (where freePort finds the API port) and below media.rtpPorts.
+  const audioBase = 22_000 + Math.floor(Math.random() * 7_000);
   const app = await startAppliance({
     jt1078: { intercom: { enabled: true, webrtcPort: await freePort(), audioPorts: `${audioBase}-${audioBase + sessions - 1}`, connectTimeout: 60 } },
     media: { workers: 1 },
@@ -63,91 +155,75 @@ async function main(): Promise<void> {
   await new Promise((r) => setTimeout(r, idleWindow * 1000));
   const idleCpuPerS = (treeCpuSeconds(pid) - idle0) / idleWindow;
 
-  const down: number[] = [];
-  const up: number[] = [];
-  let measuring = false;
-  /** Arrivals are counted a little past the window, so packets in flight are not called lost. */
-  let counting = false;
-  const pairs: Array<{ peer: WebrtcPeer; terminal: TalkClient; timer: NodeJS.Timeout | null; sentDown: number; sentUp: number; gotDown: number; gotUp: number }> = [];
-  const openStart = performance.now();
-  for (let i = 0; i < sessions; i++) {
-    const sim = String(SIM_BASE + i);
-    const terminal = new TalkClient({ host: '127.0.0.1', port: audioBase + i, sim, channel: 1, payloadType: 6 });
-    await terminal.connect();
-    const peer = new WebrtcPeer({ codecs: ['PCMA'] });
-    const pair = { peer, terminal, timer: null as NodeJS.Timeout | null, sentDown: 0, sentUp: 0, gotDown: 0, gotUp: 0 };
-    terminal.onPacket = (p) => {
-      if (!counting) return;
-      pair.gotDown++;
-      down.push(performance.now() - Buffer.from(p.body).readDoubleBE(0));
-    };
-    peer.onRtp = (r) => {
-      if (!counting) return;
-      pair.gotUp++;
-      up.push(performance.now() - r.payload.readDoubleBE(0));
-    };
-    const res = await fetch(`${app.api}/jt1078/api/v1/intercom`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ sdp: await peer.offer(), type: 'offer', group: [{ sim, channel: 1, audioPort: audioBase + i }], enterAudioEncoding: 6 }),
+  const processes = Math.max(1, Math.ceil(sessions / perProcess));
+  const children = Array.from({ length: processes }, () => fork(fileURLToPath(import.meta.url), ['--client'], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] }));
+  const next = (child: ChildProcess, type: FromClient['type']) =>
+    new Promise<FromClient>((resolve, reject) => {
+      const on = (m: FromClient) => {
+        if (m.type === 'error') reject(new Error(m.message));
+        else if (m.type === type) {
+          child.off('message', on);
+          resolve(m);
+        }
+      };
+      child.on('message', on);
     });
-    const answer = (await res.json()) as { sdp?: string };
-    if (res.status !== 200 || !answer.sdp) throw new Error(`session ${i}: ${res.status} ${JSON.stringify(answer)}`);
-    await peer.answer(answer.sdp);
-    pairs.push(pair);
-  }
-  await Promise.all(pairs.map((p) => p.peer.connected(60_000)));
+  const openStart = performance.now();
+  await Promise.all(children.map((child, k) => {
+    const from = Math.floor((k * sessions) / processes);
+    const to = Math.floor(((k + 1) * sessions) / processes);
+    const ready = next(child, 'ready');
+    child.send({ type: 'open', api: app.api, audioBase, from, count: to - from } satisfies ToClient);
+    return ready;
+  }));
   const openMs = performance.now() - openStart;
-
-  // Both ways, every 20 ms per session, the sessions spread over the 20 ms period.
-  pairs.forEach((pair, i) => {
-    setTimeout(() => {
-      pair.timer = setInterval(() => {
-        if (!measuring) return;
-        pair.sentDown++;
-        pair.peer.sendPayload(stamped());
-        pair.sentUp++;
-        pair.terminal.sendAudio(stamped());
-      }, 20);
-    }, (i * 20) / sessions);
-  });
   await new Promise((r) => setTimeout(r, 1000));
   const drops0 = await metric(app.api, /^camgate_intercom_dropped_packets_total\{[^}]*\} (\d+)/);
   const cpu0 = treeCpuSeconds(pid);
-  measuring = counting = true;
+  for (const child of children) child.send({ type: 'start' } satisfies ToClient);
   await new Promise((r) => setTimeout(r, windowS * 1000));
-  measuring = false;
   const cpuS = treeCpuSeconds(pid) - cpu0;
-  await new Promise((r) => setTimeout(r, 500)); // packets in flight
-  counting = false;
-  const drops = (await metric(app.api, /^camgate_intercom_dropped_packets_total\{[^}]*\} (\d+)/)) - drops0;
-  for (const pair of pairs) if (pair.timer) clearInterval(pair.timer);
-
-  const sentDown = pairs.reduce((n, p) => n + p.sentDown, 0);
-  const sentUp = pairs.reduce((n, p) => n + p.sentUp, 0);
-  const gotDown = pairs.reduce((n, p) => n + p.gotDown, 0);
-  const gotUp = pairs.reduce((n, p) => n + p.gotUp, 0);
-  const corePerSession = ((cpuS / windowS - idleCpuPerS) / sessions) * 100;
-  const rows = [
-    { direction: 'browser → terminal', sent: sentDown, received: gotDown, lost: sentDown - gotDown, p50: down.length ? percentile(down, 50).toFixed(2) : '-', p99: down.length ? percentile(down, 99).toFixed(2) : '-', max: down.length ? Math.max(...down).toFixed(2) : '-' },
-    { direction: 'terminal → browser', sent: sentUp, received: gotUp, lost: sentUp - gotUp, p50: up.length ? percentile(up, 50).toFixed(2) : '-', p99: up.length ? percentile(up, 99).toFixed(2) : '-', max: up.length ? Math.max(...up).toFixed(2) : '-' },
-  ];
-  console.log(`\nintercom: ${sessions} two-way PCMA sessions, ${windowS} s window, opened and connected in ${(openMs / 1000).toFixed(1)} s`);
-  console.log(table(rows));
-  console.log(`latency in ms (send stamp → arrival, both peers in this process)`);
-  console.log(`appliance CPU: ${((cpuS / windowS) * 100).toFixed(1)} % of a core in all, idle ${(idleCpuPerS * 100).toFixed(1)} %; per two-way session ${corePerSession.toFixed(3)} % of a core`);
-  console.log(`camgate drop counters over the window: ${drops}`);
-  const file = writeResult('intercom', { sessions, windowS, openMs, idleCpuPerS, cpuS, corePerSession, drops, rows });
-  console.log(`written ${file}`);
-  await Promise.all(pairs.map(async (p) => {
-    await p.peer.close();
-    await p.terminal.close();
+  const results = await Promise.all(children.map((child) => {
+    const done = next(child, 'result');
+    child.send({ type: 'stop' } satisfies ToClient);
+    return done;
   }));
+  const drops = (await metric(app.api, /^camgate_intercom_dropped_packets_total\{[^}]*\} (\d+)/)) - drops0;
+  const all = results.map((r) => (r as Extract<FromClient, { type: 'result' }>).result);
+  const sum = (key: 'sentDown' | 'sentUp' | 'gotDown' | 'gotUp') => all.reduce((n, r) => n + r[key], 0);
+  const down = all.flatMap((r) => r.down);
+  const up = all.flatMap((r) => r.up);
+  const packetsPerS = (sum('gotDown') + sum('gotUp')) / windowS;
+  const cpuPerPacketUs = ((cpuS / windowS - idleCpuPerS) / packetsPerS) * 1e6;
+  const corePerSession = ((cpuS / windowS - idleCpuPerS) / sessions) * 100;
+  // What one session would cost at its full rate (50 packets a second each way), from the cost per packet.
+  const corePerFullSession = (cpuPerPacketUs * 100) / 1e6 * 100;
+  const row = (direction: string, sent: number, got: number, lat: number[]) => ({
+    direction,
+    sent,
+    received: got,
+    lost: sent - got,
+    'p50 ms': lat.length ? percentile(lat, 50).toFixed(2) : '-',
+    'p99 ms': lat.length ? percentile(lat, 99).toFixed(2) : '-',
+    'max ms': lat.length ? Math.max(...lat).toFixed(2) : '-',
+  });
+  const rows = [row('browser → terminal', sum('sentDown'), sum('gotDown'), down), row('terminal → browser', sum('sentUp'), sum('gotUp'), up)];
+  const nominal = sessions * 50 * windowS;
+  console.log(`\nintercom: ${sessions} two-way PCMA sessions in ${processes} client processes, ${windowS} s window, opened and connected in ${(openMs / 1000).toFixed(1)} s`);
+  console.log(table(rows));
+  console.log(`packets sent each way: ${((sum('sentDown') / nominal) * 100).toFixed(0)} % of the nominal ${nominal} (50 a second per session); latency = send stamp → arrival, both ends in the client process`);
+  console.log(`appliance CPU: ${((cpuS / windowS) * 100).toFixed(1)} % of a core in all, idle ${(idleCpuPerS * 100).toFixed(1)} %; ${cpuPerPacketUs.toFixed(1)} µs per packet`);
+  console.log(`per two-way session: ${corePerSession.toFixed(3)} % of a core as measured, ${corePerFullSession.toFixed(3)} % at the full 50 + 50 packets a second`);
+  console.log(`camgate drop counters over the window: ${drops}; load average ${os.loadavg().map((l) => l.toFixed(1)).join(' ')}`);
+  const file = writeResult('intercom', { sessions, processes, windowS, openMs, idleCpuPerS, cpuS, cpuPerPacketUs, corePerSession, corePerFullSession, drops, rows, loadavg: os.loadavg() });
+  console.log(`written ${file}`);
   await app.stop();
 }
 
-main().then(
-  () => process.exit(0),
+(process.argv.includes('--client') ? client() : main()).then(
+  () => {
+    if (!process.argv.includes('--client')) process.exit(0);
+  },
   (error) => {
     console.error(error);
     process.exit(1);

@@ -13,7 +13,10 @@ import type { AudioJoin, AudioLeave, IntercomEnded } from '../../src/shared/cont
 import { SharedCounters } from '../../src/shared/counters.js';
 import { ServiceError } from '../../src/shared/errors.js';
 import { TalkClient, WebrtcPeer, toneRatio } from '../../src/tools/sim/index.js';
+import { readFileSync } from 'node:fs';
 import { decodeG711 } from '../../src/protocol/audio/g711.js';
+import { decodeG726, G726State } from '../../src/protocol/audio/g726.js';
+import { capturesDir } from '../helpers/jt1078.js';
 import { freePort } from '../helpers/ports.js';
 
 async function waitFor<T>(fn: () => T | undefined | false, ms: number, what: string): Promise<T> {
@@ -105,7 +108,7 @@ t.test('pool: named ports, 409 in use, 503 exhausted, 400 bad codec; nothing que
   t.match(inUse, { status: 409, message: /in use/ });
   const outside = await s.intercom.open({ id: 'b', sdp: offer, audioCodec: 6, targets: [{ sim: '2', channel: 1, port: 1 }], mode: 'talk' }).catch((e: ServiceError) => e);
   t.match(outside, { status: 400, message: /audioPort/ });
-  const badCodec = await s.intercom.open({ id: 'b', sdp: offer, audioCodec: 26, targets: [{ sim: '2', channel: 1, port: 0 }], mode: 'talk' }).catch((e: ServiceError) => e);
+  const badCodec = await s.intercom.open({ id: 'b', sdp: offer, audioCodec: 19, targets: [{ sim: '2', channel: 1, port: 0 }], mode: 'talk' }).catch((e: ServiceError) => e);
   t.match(badCodec, { status: 400, message: /enterAudioEncoding/ });
   const b = await s.intercom.open({ id: 'b', sdp: offer, audioCodec: 6, targets: [{ sim: '2', channel: 1, port: 0 }], mode: 'talk' });
   t.equal(b.targets[0]!.port, s.base, 'the free one');
@@ -161,4 +164,65 @@ t.test('hang-up paths: browser closes, terminal disconnects, never connects', as
   await waitFor(() => s.leaves.length >= 1, 2000, 'leave');
   t.match(s.leaves[0], { port: o2.targets[0]!.port, endTime: Number });
   t.equal(s.intercom.ping().portsInUse, 0, 'every port back in the pool');
+});
+
+for (const hisilicon of [true, false]) {
+  t.test(`ADPCM terminal (IMA, ${hisilicon ? 'with' : 'without'} the HiSilicon prefix): PCMA to the browser, transcoded both ways`, async (t) => {
+    const s = await server(t);
+    const peer = new WebrtcPeer();
+    t.teardown(() => peer.close());
+    const opened = await s.intercom.open({ id: 'adpcm', sdp: await peer.offer(), audioCodec: 26, targets: [{ sim: '13800000005', channel: 1, port: 0 }], mode: 'talk' });
+    t.equal(opened.codec, 'PCMA', 'the browser gets PCMA');
+    await peer.answer(opened.sdp);
+    await peer.connected();
+    const terminal = new TalkClient({ host: '127.0.0.1', port: opened.targets[0]!.port, sim: '13800000005', channel: 1, payloadType: 26, hisilicon });
+    await terminal.connect();
+    t.teardown(() => terminal.close());
+    peer.sendTone(1000, 'alaw');
+    terminal.sendTone(440);
+    await waitFor(() => terminal.detector.ratio() > 0.8, 10_000, `1 kHz in the ADPCM the terminal got (${terminal.detector.ratio()})`);
+    const first = terminal.received[0]!;
+    t.equal(first.payloadType, 26, 'PT 26 towards the terminal');
+    t.same([...first.body.subarray(0, 4)], [0, 1, 42, 0], 'HiSilicon prefix + 4-byte state + 80 code bytes (20 ms)');
+    t.equal(first.body.length, 88);
+    await waitFor(() => peer.received.length > 60, 10_000, 'uplink at the browser');
+    const pcm = decodeG711(Buffer.concat(peer.received.slice(-50).map((r) => r.payload)), 'alaw');
+    t.ok(toneRatio(pcm, 440, 8000) > 0.8, `440 Hz at the browser (ratio ${toneRatio(pcm, 440, 8000).toFixed(3)})`);
+    t.equal(terminal.stats.decodeErrors, 0);
+    t.equal(s.counters.get('intercom_transcode_errors|up') + s.counters.get('intercom_transcode_errors|down'), 0, 'no transcode error');
+  });
+}
+
+t.test('G.726 terminal: the browser hears in_32.g726 as ffmpeg decodes it; the terminal hears 1 kHz at 32 kbit/s', async (t) => {
+  const s = await server(t);
+  const peer = new WebrtcPeer();
+  t.teardown(() => peer.close());
+  const opened = await s.intercom.open({ id: 'g726', sdp: await peer.offer(), audioCodec: 8, targets: [{ sim: '13800000006', channel: 1, port: 0 }], mode: 'talk' });
+  t.equal(opened.codec, 'PCMA');
+  await peer.answer(opened.sdp);
+  await peer.connected();
+  const terminal = new TalkClient({ host: '127.0.0.1', port: opened.targets[0]!.port, sim: '13800000006', channel: 1, payloadType: 8 });
+  await terminal.connect();
+  t.teardown(() => terminal.close());
+  const file = readFileSync(`${capturesDir}in_32.g726`);
+  const frames = Array.from({ length: 100 }, (_, i) => ({ payloadType: 8, body: file.subarray(i * 160, (i + 1) * 160) }));
+  peer.sendTone(1000, 'alaw');
+  terminal.sendPackets(frames, 40);
+  await waitFor(() => terminal.detector.ratio() > 0.8, 10_000, `1 kHz in the G.726 the terminal got (${terminal.detector.ratio()})`);
+  t.match(terminal.received[0], { payloadType: 8 }, 'PT 8 towards the terminal');
+  t.equal(terminal.received[0]!.body.length, 160, '40 ms at 32 kbit/s per packet');
+  await waitFor(() => peer.received.length >= 60, 10_000, 'uplink at the browser');
+  terminal.stopSending();
+  const heard = decodeG711(Buffer.concat(peer.received.slice(0, 60).map((r) => r.payload)), 'alaw');
+  const expected = decodeG726(file.subarray(0, 60 * 160), new G726State(4));
+  let sab = 0;
+  let saa = 0;
+  let sbb = 0;
+  for (let i = 0; i < heard.length; i++) {
+    sab += heard[i]! * expected[i]!;
+    saa += heard[i]! ** 2;
+    sbb += expected[i]! ** 2;
+  }
+  const r = sab / Math.sqrt(saa * sbb);
+  t.ok(r > 0.95, `the browser's PCMA follows the G.726 decode (correlation ${r.toFixed(4)} over ${heard.length} samples)`);
 });

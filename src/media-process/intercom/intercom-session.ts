@@ -16,7 +16,8 @@
  * the pool before `onEnded` runs.
  */
 import { RTCPeerConnection, RTCRtpCodecParameters, RtpHeader, RtpPacket, type RTCRtpTransceiver } from 'werift';
-import { transcodeG711, type G711Law } from '../../protocol/audio/g711.js';
+import { decodeG711, encodeG711, transcodeG711, type G711Law } from '../../protocol/audio/g711.js';
+import { jt1078AudioCodec, type Jt1078AudioCodec } from '../../protocol/audio/jt1078-audio.js';
 import { DataType, encodeJt1078Packet, hisiliconPrefixLength, SubPackage, type Jt1078Packet } from '../../protocol/jt1078/index.js';
 import type { SharedCounters } from '../../shared/counters.js';
 import type { IntercomCodec, IntercomEnded, IntercomInfo, IntercomMode, IntercomOpenRequest, IntercomTarget } from '../../shared/contracts/media.js';
@@ -43,7 +44,9 @@ export function codecForTerminal(audioCodec: number): IntercomCodec {
   if (audioCodec === 6) return 'PCMA';
   if (audioCodec === 7) return 'PCMU';
   if (audioCodec === 2) return 'G722';
-  throw new ServiceError(400, '1002', `enterAudioEncoding: ${audioCodec} is not supported (6 G.711A, 7 G.711U, 2 G.722)`);
+  // ADPCM (IMA, HiSilicon) and G.726: PCMA towards the browser, transcoded both ways.
+  if (audioCodec === 26 || audioCodec === 8) return 'PCMA';
+  throw new ServiceError(400, '1002', `enterAudioEncoding: ${audioCodec} is not supported (6 G.711A, 7 G.711U, 2 G.722, 26 ADPCM, 8 G.726)`);
 }
 
 export interface SessionDeps {
@@ -87,6 +90,12 @@ export class IntercomSession {
   answer = '';
 
   #deps: SessionDeps;
+  /** The terminal's payload type (Table 12). */
+  #terminalPt: number;
+  /** Downlink encoder when the terminal is not spoken to in the browser's codec (ADPCM, G.726). */
+  #downCodec: Jt1078AudioCodec | null;
+  /** Uplink decoders by the payload type the terminal actually sends. */
+  #upCodecs = new Map<number, Jt1078AudioCodec | null>();
   #pc: RTCPeerConnection;
   #transceiver: RTCRtpTransceiver | null = null;
   #ufrag = '';
@@ -104,6 +113,8 @@ export class IntercomSession {
     this.id = request.id;
     this.mode = request.mode;
     this.codec = codecForTerminal(request.audioCodec);
+    this.#terminalPt = request.audioCodec;
+    this.#downCodec = INTERCOM_CODECS[this.codec].jt1078 === request.audioCodec ? null : jt1078AudioCodec(request.audioCodec);
     this.#deps = deps;
     const codec = INTERCOM_CODECS[this.codec];
     this.#pc = new RTCPeerConnection({
@@ -244,12 +255,26 @@ export class IntercomSession {
     };
   }
 
-  /** Downlink: one RTP packet from the browser to every target's terminal. */
+  /** Downlink: one RTP packet from the browser to every target's terminal (transcoded first for ADPCM and G.726). */
   #downlink(rtp: RtpPacket): void {
     if (this.state === 'closed' || this.mode === 'listen') return;
+    if (!this.#downCodec) {
+      this.#toTerminals(rtp.payload);
+      return;
+    }
+    let bodies: Uint8Array[];
+    try {
+      bodies = this.#downCodec.encode(decodeG711(rtp.payload, INTERCOM_CODECS[this.codec].law ?? 'alaw'));
+    } catch {
+      this.#deps.counters.add('intercom_transcode_errors|down');
+      return;
+    }
+    for (const body of bodies) this.#toTerminals(body);
+  }
+
+  #toTerminals(body: Uint8Array): void {
     const { counters, pool } = this.#deps;
     const now = Date.now();
-    const jt1078 = INTERCOM_CODECS[this.codec].jt1078;
     const sequence = this.#sequence;
     this.#sequence = (this.#sequence + 1) & 0xffff;
     for (const target of this.targets) {
@@ -259,14 +284,14 @@ export class IntercomSession {
         continue;
       }
       const packet = encodeJt1078Packet({
-        payloadType: jt1078,
+        payloadType: this.#terminalPt,
         sequence,
         sim: target.sim,
         channel: target.channel,
         dataType: DataType.Audio,
         subPackage: SubPackage.Atomic,
         timestamp: now,
-        body: rtp.payload,
+        body,
       });
       const result = pool.write(target.port, packet, now);
       if (result === 'ok') {
@@ -289,12 +314,29 @@ export class IntercomSession {
     let body: Uint8Array = packet.body.subarray(hisiliconPrefixLength(packet.body));
     if (packet.payloadType !== codec.jt1078) {
       const from: G711Law | null = packet.payloadType === 6 ? 'alaw' : packet.payloadType === 7 ? 'ulaw' : null;
-      if (from === null || codec.law === null) {
+      if (codec.law === null) {
         counters.add('intercom_drops|codec');
         this.drops++;
         return;
       }
-      body = transcodeG711(body, from, codec.law);
+      if (from !== null) body = transcodeG711(body, from, codec.law);
+      else {
+        // ADPCM or G.726: decoded to PCM, encoded in the browser's G.711.
+        let decoder = this.#upCodecs.get(packet.payloadType);
+        if (decoder === undefined) this.#upCodecs.set(packet.payloadType, (decoder = jt1078AudioCodec(packet.payloadType)));
+        if (decoder === null) {
+          counters.add('intercom_drops|codec');
+          this.drops++;
+          return;
+        }
+        try {
+          body = encodeG711(decoder.decode(packet.body), codec.law);
+        } catch {
+          counters.add('intercom_transcode_errors|up');
+          this.drops++;
+          return;
+        }
+      }
     }
     if (this.state !== 'connected' || !this.#transceiver || body.length === 0) {
       counters.add('intercom_drops|not-connected');

@@ -115,7 +115,8 @@ export function intercomRoutes(control: () => IntercomControl | null) {
           summary:
             'm7s-jt1078\'s intercom request: the application already sent 0x9101 (data type 2) with each audioPort; camgate answers the ' +
             'browser\'s offer and carries the microphone to every terminal of the group (and the first terminal\'s voice back). ' +
-            'enterAudioEncoding 6 G.711A (default), 7 G.711U, 2 G.722; anything else 400. A named port in use: 409. ' +
+            'enterAudioEncoding 6 G.711A (default), 7 G.711U, 2 G.722 (passed through), 26 ADPCM, 8 G.726 (PCMA towards the browser, ' +
+            'transcoded both ways); anything else 400. A named port in use: 409. ' +
             'Answers {type: "answer", sdp} without the envelope, as m7s.',
           body: {
             type: 'object',
@@ -149,7 +150,7 @@ export function intercomRoutes(control: () => IntercomControl | null) {
       async (request) => {
         const { sdp, group } = request.body;
         const encoding = request.body.enterAudioEncoding || 6;
-        if (![2, 6, 7].includes(encoding)) throw badRequest('enterAudioEncoding', `${encoding} is not supported (6 G.711A, 7 G.711U, 2 G.722)`);
+        if (![2, 6, 7, 8, 26].includes(encoding)) throw badRequest('enterAudioEncoding', `${encoding} is not supported (6 G.711A, 7 G.711U, 2 G.722, 26 ADPCM, 8 G.726)`);
         const seen = new Set<number>();
         for (const [i, g] of group.entries()) {
           if (seen.has(g.audioPort)) throw badRequest(`group[${i}].audioPort`, `${g.audioPort} is named twice`);

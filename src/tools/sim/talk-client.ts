@@ -5,8 +5,8 @@
  * encoded in the terminal's codec, or the packets of a capture (e.g. audio_data.txt) as they are.
  */
 import { createConnection, type Socket } from 'node:net';
-import { decodeG711, encodeG711, type G711Law } from '../../protocol/audio/g711.js';
-import { DataType, encodeJt1078Packet, hisiliconPrefixLength, Jt1078StreamFramer, SubPackage, type Jt1078Packet } from '../../protocol/jt1078/index.js';
+import { jt1078AudioCodec, withHisiliconPrefix, type Jt1078AudioCodec } from '../../protocol/audio/jt1078-audio.js';
+import { DataType, encodeJt1078Packet, Jt1078StreamFramer, SubPackage, type Jt1078Packet } from '../../protocol/jt1078/index.js';
 import { sineSamples, ToneDetector } from './tone.js';
 
 export interface TalkClientOptions {
@@ -14,11 +14,11 @@ export interface TalkClientOptions {
   port: number;
   sim: string;
   channel: number;
-  /** JT/T 1078 payload type the terminal speaks: 6 G.711A, 7 G.711U. */
+  /** JT/T 1078 payload type the terminal speaks: 6 G.711A, 7 G.711U, 26 ADPCM (IMA), 8 G.726 (40 ms frames, 32 kbit/s). */
   payloadType: number;
   /** Frequency to look for in the downlink. Default 1000. */
   detect?: number;
-  /** Put a HiSilicon prefix (00 01 LL 00) in front of uplink audio. */
+  /** Put a HiSilicon prefix (00 01 LL 00) in front of uplink audio (ADPCM: default on, as terminals do). */
   hisilicon?: boolean;
 }
 
@@ -27,11 +27,13 @@ export interface TalkClientStats {
   packetsOut: number;
   /** Downlink packets whose PT was not the terminal's codec. */
   wrongCodec: number;
+  /** Downlink bodies that did not decode. */
+  decodeErrors: number;
   lastSequence: number;
 }
 
 export class TalkClient {
-  readonly stats: TalkClientStats = { packetsIn: 0, packetsOut: 0, wrongCodec: 0, lastSequence: -1 };
+  readonly stats: TalkClientStats = { packetsIn: 0, packetsOut: 0, wrongCodec: 0, decodeErrors: 0, lastSequence: -1 };
   readonly detector: ToneDetector;
   readonly received: Jt1078Packet[] = [];
   onPacket: (packet: Jt1078Packet) => void = () => {};
@@ -41,13 +43,16 @@ export class TalkClient {
   #seq = 0;
   #sample = 0;
   #closed: Promise<void> | null = null;
+  /** Encodes what it sends (the terminal's codec). */
+  #encoder: Jt1078AudioCodec;
+  /** Decoders of what it receives, by payload type. */
+  #decoders = new Map<number, Jt1078AudioCodec | null>();
 
   constructor(readonly options: TalkClientOptions) {
     this.detector = new ToneDetector(options.detect ?? 1000);
-  }
-
-  get law(): G711Law {
-    return this.options.payloadType === 7 ? 'ulaw' : 'alaw';
+    const encoder = jt1078AudioCodec(options.payloadType, { hisilicon: options.hisilicon ?? true });
+    if (!encoder) throw new RangeError(`payloadType: ${options.payloadType} is not a codec the simulator speaks (6, 7, 26, 8)`);
+    this.#encoder = encoder;
   }
 
   connect(): Promise<void> {
@@ -79,17 +84,20 @@ export class TalkClient {
       const packet = { ...p, body: Buffer.from(p.body) };
       this.received.push(packet);
       if (this.received.length > 2000) this.received.shift();
-      if (p.payloadType === 6 || p.payloadType === 7) {
-        const body = packet.body.subarray(hisiliconPrefixLength(packet.body));
-        this.detector.push(decodeG711(body, p.payloadType === 6 ? 'alaw' : 'ulaw'));
-      } else this.stats.wrongCodec++;
+      if (p.payloadType !== this.options.payloadType) this.stats.wrongCodec++;
+      let decoder = this.#decoders.get(p.payloadType);
+      if (decoder === undefined) this.#decoders.set(p.payloadType, (decoder = jt1078AudioCodec(p.payloadType)));
+      try {
+        if (decoder) this.detector.push(decoder.decode(packet.body));
+      } catch {
+        this.stats.decodeErrors++;
+      }
       this.onPacket(packet);
     }
   }
 
-  /** Writes one audio packet with this body (the terminal's SIM, channel and codec). */
-  sendAudio(body: Uint8Array, payloadType = this.options.payloadType): void {
-    const framed = this.options.hisilicon ? Buffer.concat([Buffer.from([0, 1, body.length / 2, 0]), body]) : body;
+  /** Writes one audio packet with this body as it is (the terminal's SIM, channel and codec). */
+  sendAudio(framed: Uint8Array, payloadType = this.options.payloadType): void {
     const packet = encodeJt1078Packet({
       payloadType,
       sequence: this.#seq,
@@ -109,19 +117,22 @@ export class TalkClient {
   sendTone(frequency: number): void {
     this.stopSending();
     this.#timer = setInterval(() => {
-      this.sendAudio(encodeG711(sineSamples(frequency, 8000, 160, 8000, this.#sample), this.law));
+      const g711 = this.options.payloadType === 6 || this.options.payloadType === 7;
+      for (const body of this.#encoder.encode(sineSamples(frequency, 8000, 160, 8000, this.#sample))) {
+        this.sendAudio(g711 && this.options.hisilicon ? withHisiliconPrefix(body) : body);
+      }
       this.#sample += 160;
     }, 20);
   }
 
-  /** Sends the audio packets of a capture (their bodies and PTs) paced every 20 ms, looping. */
-  sendPackets(packets: ReadonlyArray<{ payloadType: number; body: Uint8Array }>): void {
+  /** Sends the audio packets of a capture (their bodies and PTs) paced every `intervalMs` (20), looping. */
+  sendPackets(packets: ReadonlyArray<{ payloadType: number; body: Uint8Array }>, intervalMs = 20): void {
     this.stopSending();
     let i = 0;
     this.#timer = setInterval(() => {
       const p = packets[i++ % packets.length]!;
       this.sendAudio(p.body, p.payloadType);
-    }, 20);
+    }, intervalMs);
   }
 
   stopSending(): void {

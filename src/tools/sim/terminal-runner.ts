@@ -40,7 +40,7 @@ export interface TerminalSimulationOptions {
    * receives, and (types 2 and 3) sends a `tone` Hz tone (default 440) in its audio codec,
    * or the audio packets given in `packets` (e.g. those of audio_data.txt) as they are.
    */
-  talk?: { tone?: number; detect?: number; packets?: ReadonlyArray<{ payloadType: number; body: Uint8Array }>; hisilicon?: boolean };
+  talk?: { tone?: number; detect?: number; packets?: ReadonlyArray<{ payloadType: number; body: Uint8Array }>; packetMs?: number; hisilicon?: boolean };
   /** Every action of every terminal, plus connection changes and errors. */
   onEvent?: (event: TerminalRunnerEvent) => void;
 }
@@ -145,7 +145,7 @@ export async function startTerminalSimulation(options: TerminalSimulationOptions
     closeTalk(r, action.channel);
     const payloadType = r.terminal.audioCodec;
     const talk = options.talk ?? {};
-    const client = new TalkClient({ host: action.host, port: action.port, sim: r.phone, channel: action.channel, payloadType, detect: talk.detect ?? 1000, hisilicon: talk.hisilicon ?? false });
+    const client = new TalkClient({ host: action.host, port: action.port, sim: r.phone, channel: action.channel, payloadType, detect: talk.detect ?? 1000, ...(talk.hisilicon !== undefined ? { hisilicon: talk.hisilicon } : {}) });
     r.talks.set(action.channel, client);
     stats.streamsOpened++;
     stats.streamsActive++;
@@ -153,7 +153,7 @@ export async function startTerminalSimulation(options: TerminalSimulationOptions
       () => {
         emit({ type: 'talk-started', phone: r.phone, channel: action.channel, port: action.port, client });
         if (action.dataType !== 4) {
-          if (talk.packets?.length) client.sendPackets(talk.packets);
+          if (talk.packets?.length) client.sendPackets(talk.packets, talk.packetMs ?? 20);
           else client.sendTone(talk.tone ?? 440);
         }
       },
