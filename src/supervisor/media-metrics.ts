@@ -30,6 +30,12 @@ const FAMILIES: Record<string, CounterFamily> = {
     labels: ['reason'],
   },
   intercom_transcode_errors: { name: 'camgate_intercom_transcode_errors_total', help: 'Intercom audio packets that failed to transcode, by direction.', labels: ['direction'] },
+  intercom_latency_us: {
+    name: 'camgate_intercom_processing_seconds_total',
+    help: 'Intercom: time from a packet\'s arrival to its write the other way (decrypt, transcode, packetise), summed; divided by camgate_intercom_packets_total it is the mean added latency, by direction.',
+    labels: ['direction'],
+    scale: 1e-6,
+  },
   intercom_sessions: { name: 'camgate_intercom_sessions_total', help: 'Intercom sessions started and ended.', labels: ['event'] },
 };
 

@@ -4,11 +4,13 @@
  * on 127.0.0.1 and no ICE servers, talks to the JT/T 808 terminal simulator through the
  * built appliance. The terminal decodes what it receives and finds the 1 kHz tone; it
  * sends a 440 Hz tone, which the page finds with a WebAudio analyser. PCMA and PCMU
- * (the terminal's 0x1003 names G.711A or G.711U). Then the page closes its
+ * (the terminal's 0x1003 names G.711A or G.711U), an ADPCM terminal encoding its tone
+ * (transcoded to PCMA), and captured audio: audio_data.txt (G.711A, passed through) and
+ * in_32.g726 (transcoded), which the page hears above the noise floor. Then the page closes its
  * PeerConnection: the intercom ends, 0x9102 command 4 reaches the terminal, the port is free.
  */
 import t from 'tap';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
@@ -126,20 +128,24 @@ t.test('a browser talks with the simulated vehicle (PCMA and PCMU), and hangs up
   t.teardown(() => context.close());
 
   const captured = capturePackets('audio_data.txt').packets.filter((p) => p.dataType === 3).map((p) => ({ payloadType: p.payloadType, body: Buffer.from(p.body) }));
-  const cases = [
-    ['PCMA', 6, '13800000081', false],
-    ['PCMU', 7, '13800000082', false],
-    ['PCMA', 6, '13800000083', true],
-  ] as const;
-  for (const [codec, audioCodec, sim, capture] of cases) {
-    await t.test(capture ? `${codec}, the terminal sends the captured G.711A of audio_data.txt` : codec, async (t) => {
+  const g726 = readFileSync(`${capturesDir}in_32.g726`);
+  const g726Frames = Array.from({ length: 500 }, (_, i) => ({ payloadType: 8, body: g726.subarray(i * 160, (i + 1) * 160) }));
+  const cases: Array<{ name: string; codec: 'PCMA' | 'PCMU'; audioCodec: number; sim: string; capture?: Array<{ payloadType: number; body: Uint8Array }>; packetMs?: number }> = [
+    { name: 'PCMA', codec: 'PCMA', audioCodec: 6, sim: '13800000081' },
+    { name: 'PCMU', codec: 'PCMU', audioCodec: 7, sim: '13800000082' },
+    { name: 'PCMA, the terminal sends the captured G.711A of audio_data.txt', codec: 'PCMA', audioCodec: 6, sim: '13800000083', capture: captured },
+    { name: 'ADPCM terminal (IMA, HiSilicon prefix), PCMA in the browser', codec: 'PCMA', audioCodec: 26, sim: '13800000084' },
+    { name: 'G.726 terminal sending in_32.g726, PCMA in the browser', codec: 'PCMA', audioCodec: 8, sim: '13800000085', capture: g726Frames, packetMs: 40 },
+  ];
+  for (const { name, codec, audioCodec, sim, capture, packetMs } of cases) {
+    await t.test(name, async (t) => {
       const events: TerminalRunnerEvent[] = [];
       const terminals = await startTerminalSimulation({
         port: jt808Port,
         simBase: sim,
         capture: `${capturesDir}audio_data.txt`,
         terminal: { avAttributes: { audioCodec, audioChannels: 1, sampleRate: 0, sampleBits: 1, audioFrameLength: 320, audioOutput: 1, videoCodec: 98, maxAudioChannels: 1, maxVideoChannels: 1 } },
-        talk: capture ? { packets: captured, detect: 1000 } : { tone: 440, detect: 1000 },
+        talk: capture ? { packets: capture, packetMs: packetMs ?? 20, detect: 1000 } : { tone: 440, detect: 1000 },
         onEvent: (e) => events.push(e),
       });
       t.teardown(() => terminals.stop());
@@ -165,12 +171,12 @@ t.test('a browser talks with the simulated vehicle (PCMA and PCMU), and hangs up
       t.ok(heard > 0.6, `the terminal finds 1 kHz in what the browser sent (tone ratio ${heard.toFixed(3)}, ${talk.client.stats.packetsIn} packets, PT ${talk.client.received[0]?.payloadType})`);
       t.equal(talk.client.received[0]?.payloadType, audioCodec, 'JT/T 1078 packets in the terminal\'s codec');
       if (capture) {
-        // The capture is speech-like G.711A, not a tone: the page hears sound well above the noise floor.
+        // A capture is not a tone: the page hears sound well above the noise floor.
         const sound = await waitFor(async () => {
           const s = (await page.evaluate('window.spectrum()')) as { peakHz: number; peakDb: number; medianDb: number; state: string };
           return s.peakDb > -80 && s.peakDb - s.medianDb > 30 ? s : false;
         }, 15_000, 'the page hears the captured audio');
-        t.pass(`the page hears the captured G.711A: peak ${sound.peakHz.toFixed(0)} Hz at ${sound.peakDb.toFixed(1)} dB, median ${sound.medianDb.toFixed(1)} dB`);
+        t.pass(`the page hears the captured audio: peak ${sound.peakHz.toFixed(0)} Hz at ${sound.peakDb.toFixed(1)} dB, median ${sound.medianDb.toFixed(1)} dB`);
         await page.evaluate('window.pc.close()');
         return;
       }

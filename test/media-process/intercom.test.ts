@@ -46,7 +46,7 @@ async function server(t: Tap.Test, overrides: { connectTimeout?: number; ports?:
     ended: (e) => ended.push(e),
     join: (j) => joins.push(j),
     leave: (l) => leaves.push(l),
-  });
+  }, { silenceMs: 5000 });
   await intercom.listen();
   t.teardown(() => intercom.shutdown());
   return { intercom, counters, ended, joins, leaves, connected, base, config };

@@ -37,7 +37,11 @@ export class IntercomServer {
   /** Ids being opened, so a duplicate id is refused before werift work starts. */
   #opening = new Set<string>();
 
-  constructor(config: CamgateConfig, counters: SharedCounters, events: IntercomEvents) {
+  #silenceMs: number | undefined;
+
+  /** `options.silenceMs`: how long a connected browser may send nothing (tests shorten it; default BROWSER_SILENCE_MS). */
+  constructor(config: CamgateConfig, counters: SharedCounters, events: IntercomEvents, options: { silenceMs?: number } = {}) {
+    this.#silenceMs = options.silenceMs;
     this.#config = config;
     this.#counters = counters;
     this.#events = events;
@@ -74,6 +78,7 @@ export class IntercomServer {
         counters: this.#counters,
         publicIp: intercomPublicIp(this.#config),
         connectTimeoutMs: this.#config.jt1078.intercom.connectTimeout * 1000,
+        ...(this.#silenceMs !== undefined ? { silenceMs: this.#silenceMs } : {}),
         onConnected: (id) => this.#events.connected(id),
         onEnded: (ended) => {
           this.#sessions.delete(ended.id);

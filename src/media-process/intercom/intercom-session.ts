@@ -15,6 +15,7 @@
  * within connectTimeout, every terminal gone, a request, or shutdown. Its ports return to
  * the pool before `onEnded` runs.
  */
+import { performance } from 'node:perf_hooks';
 import { RTCPeerConnection, RTCRtpCodecParameters, RtpHeader, RtpPacket, type RTCRtpTransceiver } from 'werift';
 import { decodeG711, encodeG711, transcodeG711, type G711Law } from '../../protocol/audio/g711.js';
 import { jt1078AudioCodec, type Jt1078AudioCodec } from '../../protocol/audio/jt1078-audio.js';
@@ -70,11 +71,12 @@ interface WeriftStunProtocol {
 
 const DISCONNECTED_GRACE_MS = 5000;
 /**
- * A connected browser sends ICE consent checks every few seconds and audio every 20 ms;
- * nothing for this long means it is gone (with ICE lite camgate sends no checks of its own,
- * so a browser that vanished without a DTLS close is noticed this way).
+ * A connected browser sends ICE consent checks every few seconds (RFC 7675) and audio
+ * every 20 ms; nothing for 30 s (the RFC's consent timeout) means it is gone (with ICE
+ * lite camgate sends no checks of its own, so a browser that vanished without a DTLS
+ * close is noticed this way).
  */
-export const BROWSER_SILENCE_MS = 10_000;
+export const BROWSER_SILENCE_MS = 30_000;
 const DTLS_ALERT = 21;
 
 export class IntercomSession {
@@ -107,6 +109,8 @@ export class IntercomSession {
   /** Ports whose terminal has connected at least once. */
   #heard = new Set<number>();
   #lastDatagram = Date.now();
+  /** performance.now() when the datagram being handled arrived (downlink processing time). */
+  #arrivedAt = 0;
   #silenceTimer: NodeJS.Timeout | null = null;
 
   private constructor(request: IntercomOpenRequest, deps: SessionDeps) {
@@ -156,6 +160,11 @@ export class IntercomSession {
     if (!transceiver) throw new ServiceError(400, '1002', 'sdp: the offer has no audio section');
     if (transceiver.codecs.length === 0) throw new ServiceError(400, '1002', `sdp: the offer does not include ${this.codec}/8000`);
     transceiver.setDirection(this.mode === 'talk' ? 'sendrecv' : this.mode === 'listen' ? 'sendonly' : 'recvonly');
+    // A ufrag unique on the mux (werift's 4-character one may collide); the answer carries it.
+    const connection = pc.iceTransports[0]?.connection;
+    if (!connection) throw new ServiceError(500, '1003', 'werift: no ICE transport after the offer');
+    this.#ufrag = this.#deps.mux.reserveUfrag();
+    connection.localUsername = this.#ufrag;
     this.#transceiver = transceiver;
     // The offer's tracks were added by setRemoteDescription; later ones come through onTrack.
     const listen = (track: (typeof transceiver.receiver.tracks)[number]) => track.onReceiveRtp.subscribe((rtp) => this.#downlink(rtp));
@@ -209,11 +218,11 @@ export class IntercomSession {
       protocol.transport = transport;
       void own.close();
     }
-    this.#ufrag = connection.localUsername;
     const first = protocols[0]!;
     mux.register(this.#ufrag, {
       deliver: (data, from) => {
         this.#lastDatagram = Date.now();
+        this.#arrivedAt = performance.now();
         first.datagramReceived(data, from);
         // A DTLS alert record (content type 21; its type is readable though its body is
         // encrypted) from a connected browser is its close_notify on pc.close(): werift
@@ -248,8 +257,8 @@ export class IntercomSession {
 
   #sink(index: number): TalkSink {
     return {
-      uplink: (packet) => {
-        if (index === 0) this.#uplink(packet);
+      uplink: (packet, arrivedAt) => {
+        if (index === 0) this.#uplink(packet, arrivedAt);
       },
       terminalGone: () => this.#terminalGone(),
     };
@@ -298,6 +307,7 @@ export class IntercomSession {
         this.#heard.add(target.port);
         this.packetsDown++;
         counters.add('intercom_packets|down');
+        counters.add('intercom_latency_us|down', Math.round((performance.now() - this.#arrivedAt) * 1000));
       } else {
         this.drops++;
         counters.add(result === 'slow' ? 'intercom_drops|slow-terminal' : 'intercom_drops|no-terminal');
@@ -306,7 +316,7 @@ export class IntercomSession {
   }
 
   /** Uplink: the terminal's audio to the browser in the negotiated codec. */
-  #uplink(packet: Jt1078Packet): void {
+  #uplink(packet: Jt1078Packet, arrivedAt: number): void {
     if (this.state === 'closed' || this.mode === 'broadcast') return;
     const { counters } = this.#deps;
     this.#heard.add(this.targets[0]!.port);
@@ -351,6 +361,7 @@ export class IntercomSession {
     void this.#transceiver.sender.sendRtp(new RtpPacket(header, Buffer.from(body)));
     this.packetsUp++;
     counters.add('intercom_packets|up');
+    counters.add('intercom_latency_us|up', Math.round((performance.now() - arrivedAt) * 1000));
   }
 
   /** A talk connection closed: the intercom ends once no target that had a terminal has one any more. */

@@ -11,13 +11,14 @@
  * The newest connection on a port is the one written to; an older one is closed.
  */
 import { createServer, type Server, type Socket } from 'node:net';
+import { performance } from 'node:perf_hooks';
 import { DataType, Jt1078StreamFramer, type Jt1078Packet } from '../../protocol/jt1078/index.js';
 import type { AudioJoin, AudioLeave } from '../../shared/contracts/media.js';
 import { conflict, ServiceError, unavailable } from '../../shared/errors.js';
 
 export interface TalkSink {
-  /** One JT/T 1078 audio packet from the terminal (its body is only valid during the call). */
-  uplink(packet: Jt1078Packet): void;
+  /** One JT/T 1078 audio packet from the terminal (its body is only valid during the call); `arrivedAt`: performance.now() of its bytes' arrival. */
+  uplink(packet: Jt1078Packet, arrivedAt: number): void;
   /** The terminal's talk connection on this port closed. */
   terminalGone(reason: string): void;
 }
@@ -195,12 +196,13 @@ export class TalkPortPool {
   }
 
   #read(entry: TalkPort, conn: TalkConnection, chunk: Buffer): void {
+    const arrivedAt = performance.now();
     const { framer } = conn;
     const skippedBefore = framer.counters.resyncBytes;
     framer.push(chunk);
     for (let packet = framer.next(); packet !== null; packet = framer.next()) {
       if (packet.dataType !== DataType.Audio || entry.connection !== conn) continue;
-      entry.sink?.uplink(packet);
+      entry.sink?.uplink(packet, arrivedAt);
     }
     const skipped = framer.counters.resyncBytes - skippedBefore;
     if (skipped > 0) this.#options.onMalformed?.(skipped);

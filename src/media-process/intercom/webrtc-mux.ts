@@ -9,6 +9,7 @@
  * is `<our ufrag>:<their ufrag>` (RFC 8445 §7.2.2); the ufrag names the session, and the
  * address is learned. Anything else from an unknown address is dropped and counted.
  */
+import { randomBytes } from 'node:crypto';
 import { createSocket, type Socket } from 'node:dgram';
 import type { AddressInfo } from 'node:net';
 
@@ -56,6 +57,8 @@ export class WebrtcMux {
   recvBufferSize = 0;
   #socket: Socket | null = null;
   #byUfrag = new Map<string, MuxEndpoint>();
+  /** Ufrags handed out and not yet registered or released. */
+  #reserved = new Set<string>();
   #byAddress = new Map<string, MuxEndpoint>();
   /** Addresses learned per endpoint, forgotten with it. */
   #addresses = new Map<MuxEndpoint, Set<string>>();
@@ -95,12 +98,29 @@ export class WebrtcMux {
     return this.#byUfrag.size;
   }
 
+  /**
+   * A ufrag no other session uses, reserved until `unregister`. werift's own are 4
+   * characters (a collision among 100 sessions is likely, and would route one session's
+   * checks to another), so sessions take theirs from here.
+   */
+  reserveUfrag(): string {
+    for (;;) {
+      const ufrag = randomBytes(6).toString('hex');
+      if (this.#byUfrag.has(ufrag) || this.#reserved.has(ufrag)) continue;
+      this.#reserved.add(ufrag);
+      return ufrag;
+    }
+  }
+
   register(ufrag: string, endpoint: MuxEndpoint): void {
+    if (this.#byUfrag.has(ufrag)) throw new Error(`ICE ufrag ${ufrag} is already registered`);
+    this.#reserved.delete(ufrag);
     this.#byUfrag.set(ufrag, endpoint);
     this.#addresses.set(endpoint, new Set());
   }
 
   unregister(ufrag: string): void {
+    this.#reserved.delete(ufrag);
     const endpoint = this.#byUfrag.get(ufrag);
     if (!endpoint) return;
     this.#byUfrag.delete(ufrag);

@@ -52,6 +52,9 @@ export const MEDIA_COUNTER_NAMES: string[] = [
   'intercom_drops|not-connected',
   'intercom_transcode_errors|down',
   'intercom_transcode_errors|up',
+  // Microseconds from a packet's arrival to its write the other way (sum; divide by intercom_packets).
+  'intercom_latency_us|down',
+  'intercom_latency_us|up',
   'intercom_sessions|started',
   'intercom_sessions|ended',
 ];
