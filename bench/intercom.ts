@@ -199,6 +199,13 @@ async function run(app: Awaited<ReturnType<typeof startAppliance>>, pid: number,
   const openMs = performance.now() - openStart;
   await new Promise((r) => setTimeout(r, 1000));
   const drops0 = await metric(app.api, /^camgate_intercom_dropped_packets_total\{[^}]*\} (\d+)/);
+  const inside = async () => ({
+    downS: await metric(app.api, /^camgate_intercom_processing_seconds_total\{direction="down"\} ([0-9.e+-]+)/),
+    upS: await metric(app.api, /^camgate_intercom_processing_seconds_total\{direction="up"\} ([0-9.e+-]+)/),
+    down: await metric(app.api, /^camgate_intercom_packets_total\{direction="down"\} (\d+)/),
+    up: await metric(app.api, /^camgate_intercom_packets_total\{direction="up"\} (\d+)/),
+  });
+  const inside0 = await inside();
   const cpu0 = treeCpuSeconds(pid);
   for (const child of children) child.send({ type: 'start' } satisfies ToClient);
   await new Promise((r) => setTimeout(r, windowS * 1000));
@@ -209,6 +216,10 @@ async function run(app: Awaited<ReturnType<typeof startAppliance>>, pid: number,
     return done;
   }));
   const drops = (await metric(app.api, /^camgate_intercom_dropped_packets_total\{[^}]*\} (\d+)/)) - drops0;
+  const inside1 = await inside();
+  // camgate's own share: arrival of a packet to its write the other way, from its counters.
+  const insideDownUs = ((inside1.downS - inside0.downS) / Math.max(1, inside1.down - inside0.down)) * 1e6;
+  const insideUpUs = ((inside1.upS - inside0.upS) / Math.max(1, inside1.up - inside0.up)) * 1e6;
   const all = results.map((r) => (r as Extract<FromClient, { type: 'result' }>).result);
   const sum = (key: 'sentDown' | 'sentUp' | 'gotDown' | 'gotUp') => all.reduce((n, r) => n + r[key], 0);
   const failedSessions = all.flatMap((r) => r.failed);
@@ -235,10 +246,11 @@ async function run(app: Awaited<ReturnType<typeof startAppliance>>, pid: number,
   console.log(table(rows));
   if (failedSessions.length) console.log(`${failedSessions.length} of ${sessions} sessions did not connect: ${failedSessions.slice(0, 5).join('; ')}`);
   console.log(`packets sent each way: ${((sum('sentDown') / nominal) * 100).toFixed(0)} % of the nominal ${nominal} (50 a second per session); latency = send stamp → arrival, both ends in the client process`);
+  console.log(`inside camgate (arrival → write the other way, its own counters): ${insideDownUs.toFixed(0)} µs browser → terminal, ${insideUpUs.toFixed(0)} µs terminal → browser, mean`);
   console.log(`appliance CPU: ${((cpuS / windowS) * 100).toFixed(1)} % of a core in all, idle ${(idleCpuPerS * 100).toFixed(1)} %; ${cpuPerPacketUs.toFixed(1)} µs per packet`);
   console.log(`per two-way session: ${corePerSession.toFixed(3)} % of a core as measured, ${corePerFullSession.toFixed(3)} % at the full 50 + 50 packets a second`);
   console.log(`camgate drop counters over the window: ${drops}; load average ${os.loadavg().map((l) => l.toFixed(1)).join(' ')}`);
-  const file = writeResult('intercom', { sessions, connected, failedSessions, processes, windowS, openMs, idleCpuPerS, cpuS, cpuPerPacketUs, corePerSession, corePerFullSession, drops, rows, loadavg: os.loadavg() });
+  const file = writeResult('intercom', { sessions, connected, failedSessions, processes, windowS, openMs, idleCpuPerS, cpuS, cpuPerPacketUs, corePerSession, corePerFullSession, drops, insideDownUs, insideUpUs, rows, loadavg: os.loadavg() });
   console.log(`written ${file}`);
 }
 

@@ -91,7 +91,7 @@ window.intercom = async (url, token) => {
 };
 `;
 
-t.test('a browser talks with the simulated vehicle (PCMA and PCMU), and hangs up by closing', async (t) => {
+t.test('a browser talks with the simulated vehicle (PCMA, PCMU, ADPCM, G.726, captured G.711A), and hangs up by closing', async (t) => {
   const hooks = await webhookReceiver(t);
   const jt808Port = await freePort();
   const audioBase = await freePort();

@@ -67,7 +67,13 @@ t.test('routing: by ufrag first, then by the learnt address; strangers dropped',
   await settle();
   t.same(got.map((g) => g[0]), ['b', 'b'], 'the request names session b, and the address stays b\'s');
   t.equal(got[1]![2][1], (browser.address() as { port: number }).port);
-  mux.unregister(b);
+  // The same address now checks for session a (a gone browser's port reused): it moves to a.
+  await send(bindingRequest(`${a}:other`));
+  await send(Buffer.from([0x80, 8, 0, 4]));
+  await settle();
+  t.same(got.map((g) => g[0]), ['b', 'b', 'a', 'a'], 'a request naming another session moves the address');
+  got.length = 2;
+  mux.unregister(a);
   await send(Buffer.from([0x80, 8, 0, 3]));
   await settle();
   t.equal(got.length, 2, 'after unregister the address is forgotten');

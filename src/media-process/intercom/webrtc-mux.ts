@@ -4,10 +4,10 @@
  * ICE protocol gets a `MuxTransport` instead of its own socket (see `attachToMux` in
  * intercom-session.ts), and this class sorts datagrams by sender.
  *
- * Routing: a datagram from a known remote address goes to the session that address
- * belongs to. An unknown address may only open with a STUN Binding request whose USERNAME
- * is `<our ufrag>:<their ufrag>` (RFC 8445 §7.2.2); the ufrag names the session, and the
- * address is learned. Anything else from an unknown address is dropped and counted.
+ * Routing: a STUN Binding request goes to the session its USERNAME names
+ * (`<our ufrag>:<their ufrag>`, RFC 8445 §7.2.2), and its source address is learnt for
+ * that session (moved from another session if a gone browser's address was reused); any
+ * other datagram goes to the session its address belongs to, or is dropped and counted.
  */
 import { randomBytes } from 'node:crypto';
 import { createSocket, type Socket } from 'node:dgram';
@@ -139,16 +139,21 @@ export class WebrtcMux {
     this.stats.datagramsIn++;
     const key = `${from[0]}:${from[1]}`;
     let endpoint = this.#byAddress.get(key);
-    if (!endpoint) {
-      const username = stunUsername(data);
-      const ufrag = username?.slice(0, username.indexOf(':'));
-      endpoint = ufrag ? this.#byUfrag.get(ufrag) : undefined;
-      if (!endpoint) {
-        this.stats.unrouted++;
-        return;
+    // A Binding request always goes to the session its USERNAME names: an address a gone
+    // browser used may be reused by another one before its old session has ended.
+    const username = data.length >= 20 && data[0]! < 2 ? stunUsername(data) : null;
+    if (username !== null) {
+      const named = this.#byUfrag.get(username.slice(0, username.indexOf(':')));
+      if (named && named !== endpoint) {
+        if (endpoint) this.#addresses.get(endpoint)?.delete(key);
+        endpoint = named;
+        this.#byAddress.set(key, endpoint);
+        this.#addresses.get(endpoint)?.add(key);
       }
-      this.#byAddress.set(key, endpoint);
-      this.#addresses.get(endpoint)?.add(key);
+    }
+    if (!endpoint) {
+      this.stats.unrouted++;
+      return;
     }
     endpoint.deliver(data, from);
   }
