@@ -246,11 +246,12 @@ async function run(app: Awaited<ReturnType<typeof startAppliance>>, pid: number,
   console.log(table(rows));
   if (failedSessions.length) console.log(`${failedSessions.length} of ${sessions} sessions did not connect: ${failedSessions.slice(0, 5).join('; ')}`);
   console.log(`packets sent each way: ${((sum('sentDown') / nominal) * 100).toFixed(0)} % of the nominal ${nominal} (50 a second per session); latency = send stamp → arrival, both ends in the client process`);
+  console.log(`camgate's own packet counters over the window: ${inside1.down - inside0.down} written to terminals, ${inside1.up - inside0.up} sent to browsers (localises a loss: before or after camgate)`);
   console.log(`inside camgate (arrival → write the other way, its own counters): ${insideDownUs.toFixed(0)} µs browser → terminal, ${insideUpUs.toFixed(0)} µs terminal → browser, mean`);
   console.log(`appliance CPU: ${((cpuS / windowS) * 100).toFixed(1)} % of a core in all, idle ${(idleCpuPerS * 100).toFixed(1)} %; ${cpuPerPacketUs.toFixed(1)} µs per packet`);
   console.log(`per two-way session: ${corePerSession.toFixed(3)} % of a core as measured, ${corePerFullSession.toFixed(3)} % at the full 50 + 50 packets a second`);
   console.log(`camgate drop counters over the window: ${drops}; load average ${os.loadavg().map((l) => l.toFixed(1)).join(' ')}`);
-  const file = writeResult('intercom', { sessions, connected, failedSessions, processes, windowS, openMs, idleCpuPerS, cpuS, cpuPerPacketUs, corePerSession, corePerFullSession, drops, insideDownUs, insideUpUs, rows, loadavg: os.loadavg() });
+  const file = writeResult('intercom', { sessions, connected, failedSessions, processes, windowS, openMs, idleCpuPerS, cpuS, cpuPerPacketUs, corePerSession, corePerFullSession, drops, insideDownUs, insideUpUs, camgateDown: inside1.down - inside0.down, camgateUp: inside1.up - inside0.up, rows, loadavg: os.loadavg() });
   console.log(`written ${file}`);
 }
 
