@@ -22,6 +22,7 @@ import { RingBuffer, RingWriter } from '../shared/ring.js';
 import { IngestAcceptor, type WorkerSlot } from './ingest-acceptor.js';
 import { RtpPortAllocator } from './rtp-port-allocator.js';
 import { ViewerServer } from './viewers/viewer-server.js';
+import { IntercomServer } from './intercom/intercom-server.js';
 import { mediaWorkerCount } from '../shared/config/worker-count.js';
 
 type MediaChannel = ChildChannel<MediaContract>;
@@ -47,6 +48,8 @@ export class MediaProcess {
   #viewers: ViewerServer | null = null;
   #idleTimer: NodeJS.Timeout | null = null;
   #nextWorker = 0;
+  /** Browser ⇄ vehicle talk (jt1078.intercom.enabled); in this thread, next to the talk sockets (docs/intercom.md). */
+  #intercom: IntercomServer | null = null;
 
   constructor(config: CamgateConfig, channel: MediaChannel) {
     this.#config = config;
@@ -58,6 +61,14 @@ export class MediaProcess {
     this.#ports = new RtpPortAllocator(config.media.rtpPorts);
     if (config.media.server === 'builtin') {
       this.#viewers = new ViewerServer({ host: config.media.host, port: config.media.httpPort, onBytesOut: (n) => this.#counters.add('bytes_out|flv', n) });
+    }
+    if (config.jt1078.intercom.enabled) {
+      this.#intercom = new IntercomServer(config, this.#counters, {
+        connected: (id) => this.#channel.notify('intercom.connected', { id }),
+        ended: (ended) => this.#channel.notify('intercom.ended', ended),
+        join: (join) => this.#channel.notify('intercom.audioJoin', join),
+        leave: (leave) => this.#channel.notify('intercom.audioLeave', leave),
+      });
     }
     const count = mediaWorkerCount(config.media.workers);
     for (let slot = 0; slot < count; slot++) this.#workers.push(this.#worker(slot));
@@ -78,12 +89,14 @@ export class MediaProcess {
       slots: this.#slots,
     });
     await this.#acceptor.listen();
+    await this.#intercom?.listen();
     this.#log.info(
       {
         workers: this.#workers.length,
         jt1078: { host: config.jt1078.host, realtime: config.jt1078.realtime.port, playback: config.jt1078.playback.port },
         rtpPorts: config.media.rtpPorts,
         viewers: this.#viewers ? { host: config.media.host, port: this.#viewers.port } : null,
+        intercom: this.#intercom ? { webrtcPort: config.jt1078.intercom.webrtcPort, audioPorts: config.jt1078.intercom.audioPorts } : null,
       },
       'media process started',
     );
@@ -108,11 +121,13 @@ export class MediaProcess {
       viewers: this.#viewers?.viewerCount ?? 0,
       viewerPort: this.#viewers?.port ?? 0,
       counters: this.#counters.snapshot(),
+      intercom: this.#intercom?.ping() ?? null,
     };
   }
 
   async close(): Promise<void> {
     if (this.#idleTimer) clearInterval(this.#idleTimer);
+    await this.#intercom?.shutdown();
     await this.#acceptor?.close();
     await Promise.all(this.#workers.map((w) => w.stop(2000)));
     this.#viewers?.close();
@@ -264,6 +279,9 @@ export class MediaProcess {
       .handle('forward.add', (request) => this.#workerOf(request.name).channel!.request('forward.add', request))
       .handle('forward.remove', (request) => this.#workerOf(request.name).channel!.request('forward.remove', request))
       .handle('forward.list', (request) => this.#workerOf(request.name).channel!.request('forward.list', request))
+      .handle('intercom.open', (request) => this.#intercomServer().open(request))
+      .handle('intercom.close', ({ id, reason }) => this.#intercom?.close(id, reason) ?? false)
+      .handle('intercom.list', () => this.#intercom?.list() ?? [])
       .handle('worker.kill', ({ slot }) => {
         const worker = this.#workers[slot];
         if (!worker) throw missing(`no media worker ${slot}`);
@@ -271,6 +289,11 @@ export class MediaProcess {
         worker.kill();
         return true;
       });
+  }
+
+  #intercomServer(): IntercomServer {
+    if (!this.#intercom) throw unavailable('intercom is off (jt1078.intercom.enabled)');
+    return this.#intercom;
   }
 
   /** Opens a GB28181 PS/RTP input: a live worker, a free port of media.rtpPorts, and the worker owns the socket. */

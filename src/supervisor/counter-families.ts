@@ -10,6 +10,8 @@ export interface CounterFamily {
   name: string;
   help: string;
   labels: string[];
+  /** Multiplies the slot's value (e.g. 1e-6: a slot of microseconds exported in seconds). */
+  scale?: number;
 }
 
 export function registerCounterFamilies(
@@ -37,7 +39,7 @@ export function registerCounterFamilies(
         const valueOf = await read();
         this.reset();
         for (const { slot, values } of slots) {
-          this.inc(Object.fromEntries(spec.labels.map((label, i) => [label, values[i] ?? ''])), valueOf(slot));
+          this.inc(Object.fromEntries(spec.labels.map((label, i) => [label, values[i] ?? ''])), valueOf(slot) * (spec.scale ?? 1));
         }
       },
     });

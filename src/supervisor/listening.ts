@@ -44,6 +44,10 @@ export function listeningAddresses(input: ListeningInput): ListenAddress[] {
   out.push({ name: 'jt808', protocol: 'tcp', bind: `${config.jt808.host}:${config.jt808.port}` });
   out.push({ name: 'jt1078-realtime', protocol: 'tcp', bind: `${config.jt1078.host}:${config.jt1078.realtime.port}` });
   out.push({ name: 'jt1078-playback', protocol: 'tcp', bind: `${config.jt1078.host}:${config.jt1078.playback.port}` });
+  if (config.jt1078.intercom.enabled) {
+    out.push({ name: 'intercom-webrtc', protocol: 'udp', bind: `${config.jt1078.host}:${config.jt1078.intercom.webrtcPort}` });
+    out.push({ name: 'intercom-audio', protocol: 'tcp', bind: `${config.jt1078.host}:${config.jt1078.intercom.audioPorts}` });
+  }
   if (config.media.server === 'builtin') {
     const host = config.media.publicHost || urlHost(config.media.host, publicHost);
     for (const port of input.viewerPorts) {

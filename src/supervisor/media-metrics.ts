@@ -23,6 +23,20 @@ const FAMILIES: Record<string, CounterFamily> = {
   ring_full: { name: 'camgate_media_ring_full_total', help: 'Times an ingest connection was paused because its worker ring was full.', labels: ['ring'] },
   streams_started: { name: 'camgate_media_streams_started_total', help: 'Streams started, by protocol.', labels: ['protocol'] },
   streams_stopped: { name: 'camgate_media_streams_stopped_total', help: 'Streams stopped, by protocol.', labels: ['protocol'] },
+  intercom_packets: { name: 'camgate_intercom_packets_total', help: 'Intercom audio packets delivered, by direction: down (browser → terminal, one per terminal), up (terminal → browser).', labels: ['direction'] },
+  intercom_drops: {
+    name: 'camgate_intercom_dropped_packets_total',
+    help: 'Intercom audio packets not delivered, by reason: no-terminal (nobody on the audio port), slow-terminal (its socket is backed up), codec (a terminal codec not transcoded), not-connected (browser not connected yet).',
+    labels: ['reason'],
+  },
+  intercom_transcode_errors: { name: 'camgate_intercom_transcode_errors_total', help: 'Intercom audio packets that failed to transcode, by direction.', labels: ['direction'] },
+  intercom_latency_us: {
+    name: 'camgate_intercom_processing_seconds_total',
+    help: 'Intercom: time from a packet\'s arrival to its write the other way (decrypt, transcode, packetise), summed; divided by camgate_intercom_packets_total it is the mean added latency, by direction.',
+    labels: ['direction'],
+    scale: 1e-6,
+  },
+  intercom_sessions: { name: 'camgate_intercom_sessions_total', help: 'Intercom sessions started and ended.', labels: ['event'] },
 };
 
 /** What the media process's ping reports (src/shared/contracts/media.ts), as far as it answered. */
@@ -79,6 +93,25 @@ export function registerMediaMetrics(
     registers: [registry],
     async collect() {
       this.set((await snapshot())?.viewers ?? 0);
+    },
+  });
+  new Gauge({
+    name: 'camgate_intercom_sessions_active',
+    help: 'Intercom sessions open in the media process.',
+    registers: [registry],
+    async collect() {
+      this.set((await snapshot())?.intercom?.sessions ?? 0);
+    },
+  });
+  new Gauge({
+    name: 'camgate_intercom_ports',
+    help: 'Audio ports of jt1078.intercom.audioPorts, by state: in_use (taken by an intercom), total.',
+    labelNames: ['state'] as const,
+    registers: [registry],
+    async collect() {
+      const intercom = (await snapshot())?.intercom;
+      this.set({ state: 'in_use' }, intercom?.portsInUse ?? 0);
+      this.set({ state: 'total' }, intercom?.portsTotal ?? 0);
     },
   });
   new Gauge({

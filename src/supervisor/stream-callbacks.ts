@@ -1,6 +1,6 @@
 import { Counter, type Registry } from 'prom-client';
 import type { Logger } from 'pino';
-import type { StreamInfo, StreamStopped } from '../shared/contracts/media.js';
+import type { AudioJoin, AudioLeave, StreamInfo, StreamStopped } from '../shared/contracts/media.js';
 import type { CamgateConfig } from '../shared/config/config.js';
 
 /**
@@ -46,7 +46,19 @@ export class StreamCallbacks {
     this.#post('leave', this.#config.jt1078[note.kind].onLeaveUrl, { ...joinBody(note), endTime: localTime(note.endedAt) });
   }
 
-  #post(event: 'join' | 'leave', url: string, body: Record<string, unknown>): void {
+  /** m7s's audio join: a terminal connected to an intercom audio port. */
+  audioJoined(join: AudioJoin): void {
+    this.#post('audio-join', this.#config.jt1078.intercom.onJoinUrl, { port: join.port, address: join.address, startTime: localTime(join.startTime) });
+  }
+
+  /** m7s's audio leave: that connection ended (`err` when an error or the overtime ended it). */
+  audioLeft(leave: AudioLeave): void {
+    const body: Record<string, unknown> = { port: leave.port, address: leave.address, startTime: localTime(leave.startTime), endTime: localTime(leave.endTime) };
+    if (leave.err) body.err = leave.err;
+    this.#post('audio-leave', this.#config.jt1078.intercom.onLeaveUrl, body);
+  }
+
+  #post(event: 'join' | 'leave' | 'audio-join' | 'audio-leave', url: string, body: Record<string, unknown>): void {
     if (!url) return;
     fetch(url, {
       method: 'POST',

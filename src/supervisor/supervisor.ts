@@ -32,6 +32,7 @@ import { JT808_COUNTER_NAMES } from '../shared/contracts/jt808-counters.js';
 import { openStore } from './store/index.js';
 import type { Store } from './store/types.js';
 import { StreamCallbacks } from './stream-callbacks.js';
+import { IntercomControl } from './intercom.js';
 import { StreamManager } from './streams.js';
 import { CoalescingRunner } from '../shared/coalescing-runner.js';
 import { registerWriteBehindMetrics, WriteBehind } from './write-behind.js';
@@ -85,6 +86,7 @@ export class Supervisor {
       this.#writes?.reportFailure(error);
     },
   );
+  #intercom: IntercomControl | null = null;
   /** The ZLMediaKit backend when media.server is zlm. */
   #zlm: ZlmBackend | null = null;
   /** Outlives SIP thread restarts, so its counters stay monotonic. */
@@ -143,7 +145,7 @@ export class Supervisor {
     const advertisedHost = this.sipHost();
     const streams = this.#createStreams(store, metrics, notifier, advertisedHost);
     this.#sip = this.#createSipThread(store, notifier, streams, advertisedHost);
-    this.#media = this.#createMediaProcess(metrics, streams);
+    this.#media = this.#createMediaProcess(store, metrics, streams, notifier, advertisedHost);
     this.#jt808 = this.#createJt808Thread(store, notifier);
     for (const child of [this.#sip, this.#media, this.#jt808]) this.#watch(child);
     const apiAddress = await this.#startApi(store, metrics, notifier, advertisedHost);
@@ -154,6 +156,7 @@ export class Supervisor {
     await streams.reconcile('camgate restarted').catch((err) => log.error({ err }, 'stream reconcile failed'));
     // A media process that comes back has lost every input it had: same treatment.
     this.#media.on('restarted', () => void streams.reconcile('media process restarted').catch((err) => log.error({ err }, 'stream reconcile failed')));
+    this.#media.on('restarted', () => this.#intercom?.mediaRestarted());
     if (this.#zlm) await this.#checkZlm(this.#zlm, streams);
     log.info('all parts started');
     for (const line of listeningLines(await this.listening())) log.info(line);
@@ -330,11 +333,23 @@ export class Supervisor {
     });
   }
 
-  #createMediaProcess(metrics: Metrics, streams: StreamManager): ManagedChild<MediaContract> {
+  #createMediaProcess(store: Store, metrics: Metrics, streams: StreamManager, notifier: Notifier, advertisedHost: string): ManagedChild<MediaContract> {
     const { config } = this;
+    const callbacks = new StreamCallbacks(config, this.#logger.child({ part: 'jt1078' }), metrics.registry);
+    const intercom = new IntercomControl({
+      config,
+      store,
+      jt808: () => this.#jt808?.channel ?? null,
+      media: () => this.#media?.channel ?? null,
+      mediaHost: this.#mediaHost(advertisedHost),
+      callbacks,
+      emit: (event, data, key) => void notifier.emit(event, data, key),
+      logger: this.#logger.child({ part: 'intercom' }),
+    });
+    this.#intercom = intercom;
     const bridge = new MediaBridge({
       streams,
-      callbacks: new StreamCallbacks(config, this.#logger.child({ part: 'jt1078' }), metrics.registry),
+      callbacks,
       config,
       logger: this.#logger.child({ part: 'media' }),
       workerRestarted: (slot) => metrics.childRestarts.inc({ child: `media-worker-${slot}` }),
@@ -343,8 +358,16 @@ export class Supervisor {
       stopped: (name, reason) => this.#platforms?.sourceStopped(name, reason),
     });
     return new ManagedChild<MediaContract>('media', processSpawner<MediaContract>(entryPath('media-process'), () => ({ config })), {
-      onChannel: (channel) => bridge.attach(channel),
+      onChannel: (channel) => {
+        bridge.attach(channel);
+        intercom.attach(channel);
+      },
     });
+  }
+
+  /** Where terminals reach our JT/T 1078 ports: jt808.mediaHost, else media.publicHost, else the advertised host. */
+  #mediaHost(advertisedHost: string): string {
+    return this.config.jt808.mediaHost || this.config.media.publicHost || advertisedHost;
   }
 
   async #startApi(store: Store, metrics: Metrics, notifier: Notifier, advertisedHost: string): Promise<string> {
@@ -359,7 +382,7 @@ export class Supervisor {
       store,
       streams: () => this.#streams,
       jt808: () => this.#jt808?.channel ?? null,
-      mediaHost: config.jt808.mediaHost || config.media.publicHost || advertisedHost,
+      mediaHost: this.#mediaHost(advertisedHost),
       logger: this.#logger.child({ part: 'jt808' }),
       commandSeconds: jt808CommandHistogram(metrics.registry),
     }));
@@ -371,6 +394,7 @@ export class Supervisor {
       streams: () => this.#streams,
       vehicles: () => vehicles,
       platforms: () => this.#platforms,
+      intercom: () => this.#intercom,
       media: () => this.#media?.channel ?? null,
       sip: () => this.#sip?.channel ?? null,
       sipHost: advertisedHost,

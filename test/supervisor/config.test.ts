@@ -129,3 +129,45 @@ t.test("m7s-jt1078's spellings of the stream keys are accepted (jt1078.md §3.2)
   t.throws(() => parseConfig('jt1078:\n  realtime:\n    addr: nowhere\n'), /jt1078\.realtime\.addr: must be host:port/);
   t.throws(() => parseConfig('jt1078:\n  realtime:\n    on_join: http://a/\n'), /jt1078\.realtime/, 'an unknown key is still an error');
 });
+
+t.test('jt1078.intercom: defaults, m7s spellings, and the checks', async (t) => {
+  t.same(defaultConfig().jt1078.intercom, {
+    enabled: false,
+    webrtcPort: 12020,
+    publicIp: '',
+    audioPorts: '12021-12050',
+    onJoinUrl: '',
+    onLeaveUrl: '',
+    connectTimeout: 20,
+    overtime: 600,
+  });
+  const m7s = parseConfig(
+    [
+      'jt1078:',
+      '  intercom:',
+      '    enable: true',
+      '    jt1078webrtc: {ip: 203.0.113.7, port: 8443}',
+      '    audio_ports: [10000, 10010]',
+      '    on_join_url: http://127.0.0.1:10011/api/v1/join-audio',
+      '    onleaveurl: http://127.0.0.1:10011/api/v1/leave-audio',
+      '    overtime_second: 60',
+    ].join('\n'),
+  ).jt1078.intercom;
+  t.same(m7s, {
+    enabled: true,
+    webrtcPort: 8443,
+    publicIp: '203.0.113.7',
+    audioPorts: '10000-10010',
+    onJoinUrl: 'http://127.0.0.1:10011/api/v1/join-audio',
+    onLeaveUrl: 'http://127.0.0.1:10011/api/v1/leave-audio',
+    connectTimeout: 20,
+    overtime: 60,
+  });
+  t.match(problemsOf('jt1078:\n  intercom:\n    audioPorts: "12050-12021"\n'), [{ path: 'jt1078.intercom.audioPorts', reason: /range/ }]);
+  t.match(problemsOf('jt1078:\n  intercom:\n    audio_ports: [1, 2, 3]\n'), [{ path: 'jt1078.intercom.audio_ports' }]);
+  t.match(problemsOf('jt1078:\n  intercom:\n    on_join_url: http://a/\n    onJoinUrl: http://b/\n'), [{ path: 'jt1078.intercom.on_join_url', reason: /same setting/ }]);
+  t.match(problemsOf('jt1078:\n  intercom:\n    enabled: true\n    audioPorts: "12040-12060"\n'), [{ path: 'jt1078.intercom.audioPorts', reason: /jt1078.realtime.port/ }]);
+  t.same(problemsOf('jt1078:\n  intercom:\n    audioPorts: "12040-12060"\n'), [], 'an overlap matters only when the intercom is on');
+  t.match(problemsOf('jt1078:\n  intercom:\n    webrtcPort: 0\n'), [{ path: 'jt1078.intercom.webrtcPort' }]);
+  t.match(problemsOf('jt1078:\n  intercom:\n    bogus: 1\n'), [{ path: 'jt1078.intercom.bogus', reason: 'unknown key' }]);
+});

@@ -187,6 +187,22 @@ export const configSchema = {
             onLeaveUrl: { type: 'string', pattern: '^(https?://.*)?$', default: '' },
           },
         },
+        intercom: {
+          type: 'object',
+          additionalProperties: false,
+          default: {},
+          properties: {
+            // Off by default as in m7s (intercom.enable): on, it binds webrtcPort (UDP) and every audio port (TCP).
+            enabled: { type: 'boolean', default: false },
+            webrtcPort: { ...port, default: 12020 },
+            publicIp: { type: 'string', default: '' },
+            audioPorts: { type: 'string', pattern: '^[0-9]{1,5}-[0-9]{1,5}$', default: '12021-12050' },
+            onJoinUrl: { type: 'string', pattern: '^(https?://.*)?$', default: '' },
+            onLeaveUrl: { type: 'string', pattern: '^(https?://.*)?$', default: '' },
+            connectTimeout: { type: 'integer', minimum: 1, maximum: 600, default: 20 },
+            overtime: { type: 'integer', minimum: 0, maximum: 86400, default: 600 },
+          },
+        },
         forward: {
           type: 'array',
           default: [],
@@ -309,6 +325,23 @@ export const configSchema = {
   },
 } as const;
 
+/** jt1078.intercom: browser ⇄ vehicle talk (README "Intercom"). */
+export interface IntercomConfig {
+  enabled: boolean;
+  /** The one UDP port every WebRTC session uses (ICE, DTLS, SRTP muxed). */
+  webrtcPort: number;
+  /** Address written into the answer's host candidate; empty: media.publicHost, else 127.0.0.1. */
+  publicIp: string;
+  /** TCP ports terminals send talk audio to (0x9101 data type 2), all listening from start-up. */
+  audioPorts: string;
+  onJoinUrl: string;
+  onLeaveUrl: string;
+  /** Seconds a session may wait for ICE and DTLS to connect before it is hung up. */
+  connectTimeout: number;
+  /** Seconds without downlink audio after which a terminal's talk connection is closed (m7s overtime_second); 0: never. */
+  overtime: number;
+}
+
 export interface Jt1078Service {
   port: number;
   prefix: string;
@@ -389,6 +422,7 @@ export interface CamgateConfig {
     packetTimeout: number;
     realtime: Jt1078Service;
     playback: Jt1078Service;
+    intercom: IntercomConfig;
     forward: Destination[];
     /** m7s-jt1078's `simulations`: captures replayed from start-up (src/supervisor/simulations.ts). */
     simulations: Jt1078Simulation[];

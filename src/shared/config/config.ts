@@ -64,6 +64,11 @@ function crossCheck(config: CamgateConfig): ConfigProblem[] {
   if (low < 1024 || high > 65535 || low > high) {
     problems.push({ path: 'media.rtpPorts', reason: 'must be a range LOW-HIGH within 1024-65535' });
   }
+  const intercom = config.jt1078.intercom;
+  const [audioLow, audioHigh] = intercom.audioPorts.split('-').map(Number) as [number, number];
+  if (audioLow < 1 || audioHigh > 65535 || audioLow > audioHigh) {
+    problems.push({ path: 'jt1078.intercom.audioPorts', reason: 'must be a range LOW-HIGH within 1-65535' });
+  }
   const tcpPorts: Array<[string, number]> = [
     ['api.port', config.api.port],
     ['sip.port', config.sip.port],
@@ -75,6 +80,11 @@ function crossCheck(config: CamgateConfig): ConfigProblem[] {
     const other = seen.get(value);
     if (other) problems.push({ path: key, reason: `must differ from ${other}` });
     else seen.set(value, key);
+  }
+  if (intercom.enabled) {
+    for (const [key, value] of tcpPorts) {
+      if (value >= audioLow && value <= audioHigh) problems.push({ path: 'jt1078.intercom.audioPorts', reason: `must not hold ${key} (${value})` });
+    }
   }
   if (config.media.ringBytes & (config.media.ringBytes - 1)) {
     problems.push({ path: 'media.ringBytes', reason: 'must be a power of two' });
@@ -96,6 +106,7 @@ export function applyM7sAliases(document: object): ConfigProblem[] {
   const problems: ConfigProblem[] = [];
   const jt1078 = (document as Record<string, unknown>).jt1078;
   if (!jt1078 || typeof jt1078 !== 'object' || Array.isArray(jt1078)) return problems;
+  applyIntercomAliases(jt1078 as Record<string, unknown>, problems);
   for (const kind of ['realtime', 'playback']) {
     const section = (jt1078 as Record<string, unknown>)[kind];
     if (!section || typeof section !== 'object' || Array.isArray(section)) continue;
@@ -124,6 +135,61 @@ export function applyM7sAliases(document: object): ConfigProblem[] {
     }
   }
   return problems;
+}
+
+/** m7s-jt1078's spellings of `jt1078.intercom` keys, case and underscores folded. */
+const M7S_INTERCOM_KEYS: Record<string, string> = {
+  enable: 'enabled',
+  enabled: 'enabled',
+  onjoinurl: 'onJoinUrl',
+  onleaveurl: 'onLeaveUrl',
+  audioports: 'audioPorts',
+  overtimesecond: 'overtime',
+  overtime: 'overtime',
+  webrtcport: 'webrtcPort',
+  publicip: 'publicIp',
+  connecttimeout: 'connectTimeout',
+};
+
+/**
+ * `jt1078.intercom` as m7s writes it: `enable`, `on_join_url` / `onjoinurl`,
+ * `on_leave_url`, `audio_ports: [low, high]`, `overtime_second`, and
+ * `jt1078webrtc: {ip, port}` for publicIp and webrtcPort.
+ */
+function applyIntercomAliases(jt1078: Record<string, unknown>, problems: ConfigProblem[]): void {
+  const section = jt1078.intercom;
+  if (!section || typeof section !== 'object' || Array.isArray(section)) return;
+  const entries = section as Record<string, unknown>;
+  const put = (from: string, ours: string, value: unknown) => {
+    if (ours !== from && ours in entries) {
+      problems.push({ path: `jt1078.intercom.${from}`, reason: `names the same setting as jt1078.intercom.${ours}` });
+      return;
+    }
+    if (ours !== from) delete entries[from];
+    entries[ours] = value;
+  };
+  for (const key of Object.keys(entries)) {
+    const folded = key.toLowerCase().replaceAll('_', '');
+    let value = entries[key];
+    if (folded === 'jt1078webrtc' && value && typeof value === 'object' && !Array.isArray(value)) {
+      delete entries[key];
+      const webrtc = value as Record<string, unknown>;
+      if (webrtc.ip !== undefined) put('jt1078webrtc.ip', 'publicIp', webrtc.ip);
+      if (webrtc.port !== undefined) put('jt1078webrtc.port', 'webrtcPort', webrtc.port);
+      continue;
+    }
+    const ours = M7S_INTERCOM_KEYS[folded];
+    if (!ours) continue;
+    if (ours === 'audioPorts' && Array.isArray(value)) {
+      if (value.length !== 2 || !value.every((v) => Number.isInteger(v))) {
+        problems.push({ path: `jt1078.intercom.${key}`, reason: 'must be [low, high] or "LOW-HIGH"' });
+        continue;
+      }
+      value = `${value[0]}-${value[1]}`;
+    }
+    if (ours === key && value === entries[key]) continue;
+    put(key, ours, value);
+  }
 }
 
 export function validateConfig(document: unknown, source = 'configuration'): CamgateConfig {

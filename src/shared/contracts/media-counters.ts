@@ -43,4 +43,18 @@ export const MEDIA_COUNTER_NAMES: string[] = [
   'ring_full|ingest',
   'streams_started|jt1078',
   'streams_stopped|jt1078',
+  // Intercom (src/media-process/intercom/): audio packets each way, and why some were not delivered.
+  'intercom_packets|down',
+  'intercom_packets|up',
+  'intercom_drops|no-terminal',
+  'intercom_drops|slow-terminal',
+  'intercom_drops|codec',
+  'intercom_drops|not-connected',
+  'intercom_transcode_errors|down',
+  'intercom_transcode_errors|up',
+  // Microseconds from a packet's arrival to its write the other way (sum; divide by intercom_packets).
+  'intercom_latency_us|down',
+  'intercom_latency_us|up',
+  'intercom_sessions|started',
+  'intercom_sessions|ended',
 ];

@@ -82,6 +82,86 @@ type StreamNotes = {
   'stream.stopped': StreamStopped;
 };
 
+/** Audio codecs negotiated with the browser (the terminal's G.711A/U, G.722 pass through). */
+export type IntercomCodec = 'PCMA' | 'PCMU' | 'G722';
+
+/**
+ * What the terminal's talk connection carries, after 0x9101 data type: 2 two-way talk,
+ * 3 listen (uplink only), 4 broadcast (downlink only).
+ */
+export type IntercomMode = 'talk' | 'listen' | 'broadcast';
+
+/** One terminal of an intercom: its SIM (digits), logical channel and audio port (0: take a free one). */
+export interface IntercomTarget {
+  sim: string;
+  channel: number;
+  port: number;
+}
+
+export interface IntercomOpenRequest {
+  /** Chosen by the supervisor; names the session in every later message. */
+  id: string;
+  /** The browser's SDP offer. */
+  sdp: string;
+  /** The terminal's audio encoding (JT/T 1078 Table 12): 6 G.711A, 7 G.711U, 2 G.722. */
+  audioCodec: number;
+  targets: IntercomTarget[];
+  mode: IntercomMode;
+  /** Ports named in `targets` must be free (409), else they are taken. */
+}
+
+export interface IntercomOpened {
+  id: string;
+  /** SDP answer with the one host candidate (publicIp:webrtcPort). */
+  sdp: string;
+  codec: IntercomCodec;
+  /** The targets with the audio port each got. */
+  targets: IntercomTarget[];
+}
+
+export interface IntercomInfo extends IntercomOpened {
+  mode: IntercomMode;
+  state: 'new' | 'connected';
+  startedAt: number;
+  packetsDown: number;
+  packetsUp: number;
+  drops: number;
+}
+
+export interface IntercomEnded {
+  id: string;
+  codec: IntercomCodec;
+  mode: IntercomMode;
+  targets: IntercomTarget[];
+  reason: string;
+  startedAt: number;
+  endedAt: number;
+  /** RTP packets from the browser, written towards terminals (one per target). */
+  packetsDown: number;
+  /** JT/T 1078 audio packets from the terminal, sent to the browser. */
+  packetsUp: number;
+  drops: number;
+}
+
+/** A terminal connected to an audio port (m7s's audio join callback body, times as epoch ms). */
+export interface AudioJoin {
+  port: number;
+  address: string;
+  startTime: number;
+}
+
+export interface AudioLeave extends AudioJoin {
+  endTime: number;
+  err?: string;
+}
+
+export interface IntercomPing {
+  sessions: number;
+  portsInUse: number;
+  portsTotal: number;
+  talkConnections: number;
+}
+
 export interface RingState {
   slot: number;
   usedBytes: number;
@@ -101,6 +181,8 @@ export interface MediaPing {
   viewerPort: number;
   /** Media counters (src/shared/contracts/media-counters.ts) of this process since it started. */
   counters: Record<string, number>;
+  /** null when jt1078.intercom.enabled is off. */
+  intercom: IntercomPing | null;
 }
 
 export type MediaContract = {
@@ -116,6 +198,11 @@ export type MediaContract = {
     'streams.stats': [void, LiveStreamStats[]];
     /** HTTP-FLV / WS-FLV viewers of a stream now (0 when none or no viewer server). */
     viewers: [{ name: string }, number];
+    /** Answers a browser's offer and takes the audio ports (503 pool exhausted, 409 port in use). */
+    'intercom.open': [IntercomOpenRequest, IntercomOpened];
+    /** Hangs up; the ports return to the pool and `intercom.ended` follows. False when unknown. */
+    'intercom.close': [{ id: string; reason: string }, boolean];
+    'intercom.list': [void, IntercomInfo[]];
   };
   up: Record<never, never>;
   downNotes: Record<never, never>;
@@ -124,6 +211,12 @@ export type MediaContract = {
     'stream.idle': { name: string; slot: number };
     'worker.died': { slot: number; reason: string; droppedConnections: number; closedStreams: string[] };
     'worker.restarted': { slot: number; restarts: number };
+    /** ICE and DTLS are up: audio can flow. */
+    'intercom.connected': { id: string };
+    /** A session ended (browser closed, ICE failed, connect timeout, request, shutdown); its ports are free again. */
+    'intercom.ended': IntercomEnded;
+    'intercom.audioJoin': AudioJoin;
+    'intercom.audioLeave': AudioLeave;
   };
 };
 

@@ -20,6 +20,7 @@ import { controlRoutes } from './control.js';
 import { vehiclesRoutes } from './vehicles.js';
 import { alarmsRoutes } from './alarms.js';
 import { platformsRoutes } from './platforms.js';
+import { intercomRoutes } from './intercom.js';
 import { SESSION_COOKIE, authenticated, sessionRoutes } from './session.js';
 import { eventsRoutes, type EventFeed } from './events.js';
 import { consoleRoutes, isConsolePath } from './console.js';
@@ -50,6 +51,8 @@ export interface ApiDeps {
   vehicles?: () => import('../vehicle-streams.js').VehicleControl | null;
   /** Upper platforms (cascade); null until the supervisor built it. */
   platforms?: () => import('../platforms.js').PlatformManager | null;
+  /** Browser ⇄ vehicle intercom (src/supervisor/intercom.ts); null until the supervisor built it. */
+  intercom?: () => import('../intercom.js').IntercomControl | null;
   /** GB28181 streams; null until the children are up. */
   streams?: () => import('../streams.js').StreamManager | null;
   config: CamgateConfig;
@@ -210,6 +213,7 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
   await app.register(vehiclesRoutes(deps.vehicles ?? (() => null)));
   await app.register(alarmsRoutes);
   await app.register(platformsRoutes(deps.platforms ?? (() => null)));
+  await app.register(intercomRoutes(deps.intercom ?? (() => null)));
   if (deps.config.media.server === 'zlm' && deps.streams) await registerZlmHooks(app, deps.config, deps.streams);
   return app;
 }

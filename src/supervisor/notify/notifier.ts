@@ -40,6 +40,8 @@ export const NOTIFY_EVENTS = [
   'vehicles.alarm',
   'platforms.online',
   'platforms.offline',
+  'intercom.started',
+  'intercom.stopped',
 ] as const;
 
 export type NotifyEvent = (typeof NOTIFY_EVENTS)[number];

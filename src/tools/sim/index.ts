@@ -9,3 +9,6 @@ export * from './cli-args.js';
 export * from './terminal.js';
 export * from './terminal-runner.js';
 export * from './terminal-args.js';
+export * from './tone.js';
+export * from './talk-client.js';
+export * from './webrtc-peer.js';

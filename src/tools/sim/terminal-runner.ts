@@ -12,6 +12,7 @@ import type { Jt808Version } from '../../protocol/jt808/index.js';
 import { loadReplaySource, type ReplaySource } from './replay.js';
 import { startSimulation, type SimulationHandle } from './runner.js';
 import { SimTerminal, type SimTerminalOptions, type StreamMode, type TerminalAction, type TerminalOutput } from './terminal.js';
+import { TalkClient } from './talk-client.js';
 
 export interface TerminalSimulationOptions {
   /** Platform JT808 address. */
@@ -33,6 +34,13 @@ export interface TerminalSimulationOptions {
   /** Options passed to every SimTerminal (phone, clock and version are set here). */
   terminal?: Omit<SimTerminalOptions, 'phone' | 'clock' | 'version'>;
   signal?: AbortSignal;
+  /**
+   * Talk (0x9101 data type 2 two-way, 3 listen, 4 broadcast): the terminal connects a
+   * TalkClient to the given port, listens for `detect` Hz (default 1000) in what it
+   * receives, and (types 2 and 3) sends a `tone` Hz tone (default 440) in its audio codec,
+   * or the audio packets given in `packets` (e.g. those of audio_data.txt) as they are.
+   */
+  talk?: { tone?: number; detect?: number; packets?: ReadonlyArray<{ payloadType: number; body: Uint8Array }>; packetMs?: number; hisilicon?: boolean };
   /** Every action of every terminal, plus connection changes and errors. */
   onEvent?: (event: TerminalRunnerEvent) => void;
 }
@@ -42,6 +50,8 @@ export type TerminalRunnerEvent =
   | { type: 'connected'; phone: string }
   | { type: 'disconnected'; phone: string }
   | { type: 'stream-ended'; phone: string; mode: StreamMode; channel: number; packetsSent: number }
+  | { type: 'talk-started'; phone: string; channel: number; port: number; client: TalkClient }
+  | { type: 'talk-ended'; phone: string; channel: number; packetsIn: number; packetsOut: number }
   | { type: 'error'; phone: string; error: Error };
 
 export interface TerminalSimulationStats {
@@ -74,6 +84,7 @@ interface Running {
   terminal: SimTerminal;
   socket: Socket | null;
   streams: Map<string, Promise<SimulationHandle | null>>;
+  talks: Map<number, TalkClient>;
   reconnectTimer: ReturnType<typeof setTimeout> | null;
 }
 
@@ -130,9 +141,50 @@ export async function startTerminalSimulation(options: TerminalSimulationOptions
     else if (action.type === 'close-stream') closeStream(r, action.mode, action.channel);
   }
 
+  function openTalk(r: Running, action: Extract<TerminalAction, { type: 'open-stream' }>): void {
+    closeTalk(r, action.channel);
+    const payloadType = r.terminal.audioCodec;
+    const talk = options.talk ?? {};
+    const client = new TalkClient({ host: action.host, port: action.port, sim: r.phone, channel: action.channel, payloadType, detect: talk.detect ?? 1000, ...(talk.hisilicon !== undefined ? { hisilicon: talk.hisilicon } : {}) });
+    r.talks.set(action.channel, client);
+    stats.streamsOpened++;
+    stats.streamsActive++;
+    client.connect().then(
+      () => {
+        emit({ type: 'talk-started', phone: r.phone, channel: action.channel, port: action.port, client });
+        if (action.dataType !== 4) {
+          if (talk.packets?.length) client.sendPackets(talk.packets, talk.packetMs ?? 20);
+          else client.sendTone(talk.tone ?? 440);
+        }
+      },
+      (error: Error) => {
+        stats.errors++;
+        emit({ type: 'error', phone: r.phone, error });
+      },
+    );
+    void client.closed.then(() => {
+      client.stopSending();
+      if (r.talks.get(action.channel) === client) r.talks.delete(action.channel);
+      stats.streamsActive--;
+      stats.mediaPacketsSent += client.stats.packetsOut;
+      emit({ type: 'talk-ended', phone: r.phone, channel: action.channel, packetsIn: client.stats.packetsIn, packetsOut: client.stats.packetsOut });
+    });
+  }
+
+  function closeTalk(r: Running, channel: number): void {
+    const client = r.talks.get(channel);
+    if (!client) return;
+    r.talks.delete(channel);
+    void client.close();
+  }
+
   function openStream(r: Running, action: Extract<TerminalAction, { type: 'open-stream' }>): void {
     const key = `${action.mode}:${action.channel}`;
     closeStream(r, action.mode, action.channel);
+    if (action.mode === 'realtime' && action.dataType >= 2 && action.dataType <= 4 && action.transport === 'tcp') {
+      openTalk(r, action);
+      return;
+    }
     if (action.transport !== 'tcp') {
       stats.errors++;
       emit({ type: 'error', phone: r.phone, error: new Error(`${action.mode} channel ${action.channel}: UDP media is not simulated`) });
@@ -170,6 +222,7 @@ export async function startTerminalSimulation(options: TerminalSimulationOptions
   }
 
   function closeStream(r: Running, mode: StreamMode, channel: number): void {
+    if (mode === 'realtime') closeTalk(r, channel);
     const key = `${mode}:${channel}`;
     const started = r.streams.get(key);
     if (started === undefined) return;
@@ -219,7 +272,7 @@ export async function startTerminalSimulation(options: TerminalSimulationOptions
   }
 
   phones.forEach((phone, index) => {
-    const r: Running = { index, phone, terminal: newTerminal(phone), socket: null, streams: new Map(), reconnectTimer: null };
+    const r: Running = { index, phone, terminal: newTerminal(phone), socket: null, streams: new Map(), talks: new Map(), reconnectTimer: null };
     r.terminal.onOutput = (out) => write(r, out);
     running.push(r);
     const stagger = options.stagger ?? 0;
@@ -235,6 +288,7 @@ export async function startTerminalSimulation(options: TerminalSimulationOptions
       if (r.reconnectTimer !== null) clearTimeout(r.reconnectTimer);
       const wasOnline = r.terminal.state === 'online';
       for (const started of r.streams.values()) waits.push(started.then((h) => h?.done));
+      for (const client of r.talks.values()) waits.push(client.closed);
       write(r, r.terminal.stop());
       if (wasOnline) stats.online--;
       const socket = r.socket;

@@ -87,7 +87,7 @@ export type StreamMode = 'realtime' | 'playback';
 export type TerminalAction =
   | { type: 'state'; state: TerminalState; detail?: string }
   | { type: 'open-stream'; mode: StreamMode; host: string; port: number; transport: 'tcp' | 'udp'; channel: number; dataType: number; streamType: number }
-  | { type: 'close-stream'; mode: StreamMode; channel: number }
+  | { type: 'close-stream'; mode: StreamMode; channel: number; /** 0x9102 control command (0 close, 4 close talk) when a 0x9102 caused it. */ command?: number }
   | { type: 'pause-stream'; mode: StreamMode; channel: number; paused: boolean }
   | { type: 'switch-stream'; channel: number; streamType: number }
   /** JT/T 1078 PTZ (0x9301 rotate, 0x9302 focus, 0x9303 iris, 0x9304 wiper, 0x9305 infrared, 0x9306 zoom): channel and the command bytes. */
@@ -171,6 +171,11 @@ export class SimTerminal {
 
   get phone(): string {
     return this.options.phone;
+  }
+
+  /** The audio codec it announces in 0x1003 and speaks on a talk connection (JT/T 1078 Table 12). */
+  get audioCodec(): number {
+    return (this.options.avAttributes ?? DEFAULT_AV_ATTRIBUTES).audioCodec;
   }
 
   /** Begin: 0x0100, or 0x0102 when an auth code is known. */
@@ -350,7 +355,7 @@ export class SimTerminal {
       case MsgId.AvControl: {
         const control = decodeAvControl(body);
         this.answer(header, AnswerResult.Ok, out);
-        if (control.command === AvControlCommand.Close || control.command === AvControlCommand.CloseTalk) this.closeStream('realtime', control.channel, out);
+        if (control.command === AvControlCommand.Close || control.command === AvControlCommand.CloseTalk) this.closeStream('realtime', control.channel, out, control.command);
         else if (control.command === AvControlCommand.Pause || control.command === AvControlCommand.Resume) {
           out.actions.push({ type: 'pause-stream', mode: 'realtime', channel: control.channel, paused: control.command === AvControlCommand.Pause });
         }
@@ -392,13 +397,13 @@ export class SimTerminal {
     out.actions.push({ type: 'open-stream', mode, host, port: transport === 'tcp' ? tcpPort : udpPort, transport, channel, dataType, streamType });
   }
 
-  private closeStream(mode: StreamMode, channel: number, out: TerminalOutput): void {
+  private closeStream(mode: StreamMode, channel: number, out: TerminalOutput, command?: number): void {
     // Channel 0 is not a camera; treat it as "every channel of this kind".
     for (const key of [...this.streams]) {
       const [m, c] = key.split(':');
       if (m === mode && (channel === 0 || Number(c) === channel)) {
         this.streams.delete(key);
-        out.actions.push({ type: 'close-stream', mode, channel: Number(c) });
+        out.actions.push(command === undefined ? { type: 'close-stream', mode, channel: Number(c) } : { type: 'close-stream', mode, channel: Number(c), command });
       }
     }
   }
