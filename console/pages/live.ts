@@ -3,6 +3,7 @@ import { all, api, filters, type ChannelRow, type Device, type StreamRow, type V
 import { Player, playUrl } from '../player.js';
 import { channelName, html, Page, Status, useAction, useLoad } from '../ui.js';
 import { PtzPad } from './ptz.js';
+import { Talk } from './talk.js';
 import { vehicleChannels, vehicleName } from './vehicles.js';
 
 interface Tile {
@@ -12,6 +13,8 @@ interface Tile {
   url: string;
   /** A camera channel's ID: its tile gets the PTZ pad when selected. */
   channelid?: string;
+  /** A vehicle channel: its tile gets the Talk button. */
+  vehicle?: { sim: string; channel: number };
 }
 
 const SPLITS = [1, 4, 9, 16] as const;
@@ -71,7 +74,7 @@ export function Live({ params }: { params: URLSearchParams }) {
       const stream = await api.post<StreamRow>(`/vehicles/${encodeURIComponent(v.sim)}/channels/${channel}/streams`);
       const url = playUrl(stream.urls ?? {});
       if (!url) throw new Error('no playable URL for this vehicle stream');
-      place({ label: `${vehicleName(v)} channel ${channel}`, url });
+      place({ label: `${vehicleName(v)} channel ${channel}`, url, vehicle: { sim: v.sim, channel } });
     });
   const playTerminal = (s: StreamRow) =>
     run(async () => {
@@ -154,6 +157,7 @@ export function Live({ params }: { params: URLSearchParams }) {
                 ? html`<div class="tile-bar">
                       <span class="name">${tile.label}</span>
                       <button type="button" onClick=${() => document.getElementById(`tile-${i}`)?.requestFullscreen()} aria-label=${`Full screen ${tile.label}`}>Full screen</button>
+                      ${tile.vehicle ? html`<${Talk} sim=${tile.vehicle.sim} channel=${tile.vehicle.channel} label=${tile.label} />` : null}
                       ${tile.channelid
                         ? html`<button type="button" aria-pressed=${ptzTile === i} onClick=${() => setPtzTile(ptzTile === i ? -1 : i)} aria-label=${`PTZ ${tile.label}`}>PTZ</button>`
                         : null}

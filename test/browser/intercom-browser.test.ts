@@ -10,7 +10,7 @@
  * PeerConnection: the intercom ends, 0x9102 command 4 reaches the terminal, the port is free.
  */
 import t from 'tap';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
@@ -19,35 +19,14 @@ import { capturePackets, capturesDir } from '../helpers/jt1078.js';
 import { needPeer } from '../helpers/peers.js';
 import { freePort } from '../helpers/ports.js';
 import { webhookReceiver } from '../helpers/webhook-receiver.js';
-import { sineSamples, startTerminalSimulation, type TalkClient, type TerminalRunnerEvent } from '../../src/tools/sim/index.js';
+import { toneWav } from '../helpers/tone-wav.js';
+import { startTerminalSimulation, type TalkClient, type TerminalRunnerEvent } from '../../src/tools/sim/index.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const TOKEN = 'intercom-browser-test-token-0123';
 const auth = { authorization: `Bearer ${TOKEN}` };
 
 if (!needPeer(t, CHROMIUM, 'chromium')) process.exit(0);
-
-/** A mono 16-bit 48 kHz WAV of a 1 kHz tone (Chromium loops the fake capture file). */
-function toneWav(seconds: number): string {
-  const rate = 48_000;
-  const pcm = sineSamples(1000, rate, rate * seconds, 12_000);
-  const header = Buffer.alloc(44);
-  header.write('RIFF', 0);
-  header.writeUInt32LE(36 + pcm.byteLength, 4);
-  header.write('WAVEfmt ', 8);
-  header.writeUInt32LE(16, 16);
-  header.writeUInt16LE(1, 20);
-  header.writeUInt16LE(1, 22);
-  header.writeUInt32LE(rate, 24);
-  header.writeUInt32LE(rate * 2, 28);
-  header.writeUInt16LE(2, 32);
-  header.writeUInt16LE(16, 34);
-  header.write('data', 36);
-  header.writeUInt32LE(pcm.byteLength, 40);
-  const file = join(mkdtempSync(join(tmpdir(), 'camgate-tone-')), 'tone-1khz.wav');
-  writeFileSync(file, Buffer.concat([header, Buffer.from(pcm.buffer)]));
-  return file;
-}
 
 /** Runs in the page: microphone → offer → POST → answer; the remote audio into an analyser. */
 const PAGE_SCRIPT = `

@@ -18,7 +18,8 @@ import { startSipp } from '../helpers/sipp.js';
 import { scratchDatabase } from '../helpers/mariadb.js';
 import { freePort } from '../helpers/ports.js';
 import { capturesDir } from '../helpers/jt1078.js';
-import { startSimulation, startTerminalSimulation } from '../../src/tools/sim/index.js';
+import { startSimulation, startTerminalSimulation, type TalkClient, type TerminalRunnerEvent } from '../../src/tools/sim/index.js';
+import { toneWav } from '../helpers/tone-wav.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const TOKEN = 'console-test-operator-token';
@@ -118,7 +119,12 @@ async function openBrowser(t: Test) {
     executablePath: CHROMIUM,
     headless: true,
     viewport: { width: 1280, height: 860 },
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    args: [
+      '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync',
+      // The Talk button's microphone: a 1 kHz tone, no permission prompt, WebRTC on loopback.
+      '--use-fake-device-for-media-stream', '--use-fake-ui-for-media-stream', `--use-file-for-fake-audio-capture=${toneWav(10)}`,
+      '--allow-loopback-in-peer-connection', '--autoplay-policy=no-user-gesture-required',
+    ],
   });
   t.teardown(() => context.close());
   const page = context.pages()[0] ?? (await context.newPage());
@@ -129,12 +135,14 @@ async function openBrowser(t: Test) {
 
 /** The appliance as the console test runs it, healthy; `store` overrides the SQLite default. */
 async function startConsoleAppliance(t: Test, jt808Port: number, store?: { url: string }) {
+  const audioBase = await freePort();
   return startHealthyAppliance(t, {
     api: { tokens: [TOKEN] },
     sip: SERVER,
     gb28181: { registration: 'open' },
     streams: { noViewerClose: 0 },
     jt808: { port: jt808Port, registration: 'open' },
+    jt1078: { intercom: { enabled: true, webrtcPort: await freePort(), publicIp: '127.0.0.1', audioPorts: `${audioBase}-${audioBase}`, connectTimeout: 10 } },
     ...(store ? { store } : {}),
   });
 }
@@ -263,11 +271,14 @@ t.test('the console in Chromium: sign in, a device appears live, its GB2312 chan
 
   // A JT/T 808 vehicle registers (with its emergency alarm bit set): the Vehicles page lists it
   // live, its channel button plays it in the Live view (0x9101), and the alarm shows on the Overview.
+  const vehicleEvents: TerminalRunnerEvent[] = [];
   const vehicleSim = await startTerminalSimulation({
     port: jt808Port,
     simBase: '13800000077',
     capture: `${capturesDir}data.txt`,
     terminal: { heartbeatMs: 5000, positionMs: 1000, alarmBits: 1 },
+    talk: { tone: 440, detect: 1000 },
+    onEvent: (e) => vehicleEvents.push(e),
   });
   t.teardown(() => vehicleSim.stop());
   await page.getByRole('link', { name: 'Vehicles' }).click();
@@ -282,6 +293,18 @@ t.test('the console in Chromium: sign in, a device appears live, its GB2312 chan
   await page.getByRole('heading', { name: 'Live view' }).waitFor();
   const vehicleLabel = (await page.locator('.tile-bar .name').filter({ hasText: 'channel 1' }).filter({ hasNotText: 'terminal' }).first().textContent({ timeout: 20_000 }))!;
   await expectPlaying(t, page, vehicleLabel);
+
+  // Talk: the page's (fake, 1 kHz) microphone reaches the terminal over WebRTC and JT/T 1078;
+  // Hang up ends it with 0x9102 command 4.
+  await page.getByRole('button', { name: `Talk ${vehicleLabel}` }).click();
+  await page.getByRole('status').filter({ hasText: 'talking (PCMA)' }).waitFor({ timeout: 20_000 });
+  const talk = (await waitFor(async () => vehicleEvents.find((e) => e.type === 'talk-started'), 10_000, 'the terminal\'s talk connection')) as { client: TalkClient };
+  const heard = await waitFor(async () => (talk.client.detector.ratio() > 0.6 ? talk.client.detector.ratio() : false), 15_000, `1 kHz at the terminal (ratio ${talk.client.detector.ratio().toFixed(3)})`);
+  t.ok(heard > 0.6, `the terminal hears the console's microphone (1 kHz, tone ratio ${heard.toFixed(3)})`);
+  await page.getByRole('button', { name: `Hang up ${vehicleLabel}` }).click();
+  const hungUp = await waitFor(async () => vehicleEvents.find((e) => e.type === 'action' && e.action.type === 'close-stream' && e.action.command === 4), 10_000, '0x9102 command 4 at the terminal');
+  t.ok(hungUp, 'Hang up sent 0x9102 command 4');
+  await page.getByRole('button', { name: `Talk ${vehicleLabel}` }).waitFor();
   await page.getByRole('link', { name: 'Overview' }).click();
   await page.getByRole('heading', { name: 'Overview' }).waitFor();
   await page.locator('ol.alarms li', { hasText: 'vehicle 13800000077' }).waitFor({ timeout: 10_000 });

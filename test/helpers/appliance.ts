@@ -28,9 +28,11 @@ export async function startAppliance(extra: Record<string, unknown> = {}): Promi
   // appliance binds it; then it exits with EADDRINUSE and gets fresh ports.
   for (let attempt = 1; ; attempt++) {
     const app = await launchFresh(extra);
+    // The API answers before the children have bound their ports, so a child's EADDRINUSE
+    // (the process then exits) can come after it: wait for healthy, an exit, or 10 s more.
     const outcome = await Promise.race([
       app.exited.then(() => 'exited' as const),
-      waitForApi(app.api).then(() => 'up' as const),
+      waitForApi(app.api).then(() => waitForHealthy(app.api, 10_000)).then(() => 'up' as const),
     ]);
     if (outcome === 'exited' && /EADDRINUSE/.test(app.output()) && attempt < 3) continue;
     return app;
@@ -46,6 +48,15 @@ async function waitForApi(api: string): Promise<void> {
     } catch {
       await new Promise((r) => setTimeout(r, 100));
     }
+  }
+}
+
+async function waitForHealthy(api: string, ms: number): Promise<void> {
+  const until = Date.now() + ms;
+  while (Date.now() < until) {
+    const status = await fetch(`${api}/healthz`, { signal: AbortSignal.timeout(1000) }).then((r) => r.status, () => 0);
+    if (status === 200) return;
+    await new Promise((r) => setTimeout(r, 100));
   }
 }
 
