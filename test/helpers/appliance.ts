@@ -34,7 +34,8 @@ export async function startAppliance(extra: Record<string, unknown> = {}): Promi
       app.exited.then(() => 'exited' as const),
       waitForApi(app.api).then(() => waitForHealthy(app.api, 10_000)).then(() => 'up' as const),
     ]);
-    if (outcome === 'exited' && /EADDRINUSE/.test(app.output()) && attempt < 3) continue;
+    // uWebSockets.js (the viewer port) says only "cannot listen on" where Node says EADDRINUSE.
+    if (outcome === 'exited' && /EADDRINUSE|cannot listen on/.test(app.output()) && attempt < 3) continue;
     return app;
   }
 }
