@@ -11,6 +11,7 @@
  * step, and the table prints transactions per CPU-second of each and their ratio.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { createSocket } from 'node:dgram';
 import { cpSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
@@ -141,7 +142,6 @@ async function startKamailio(dir: string): Promise<Target> {
 }
 
 async function answersOptions(port: number): Promise<boolean> {
-  const { createSocket } = await import('node:dgram');
   const socket = createSocket('udp4');
   return new Promise((resolve) => {
     const timer = setTimeout(() => finish(false), 300);

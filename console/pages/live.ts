@@ -62,26 +62,22 @@ export function Live({ params }: { params: URLSearchParams }) {
       return next;
     });
   };
+  /** A stream (started or already running) into the next tile; an error when it has no playable URL. */
+  const show = (stream: StreamRow, tile: Omit<Tile, 'key' | 'url'>) => {
+    const url = playUrl(stream.urls ?? {});
+    if (!url) throw new Error(`the media server gave no playable URL for ${tile.label}`);
+    place({ ...tile, url });
+  };
   const playChannel = (c: ChannelRow) =>
-    run(async () => {
-      const stream = await api.post<StreamRow>(`/channels/${c.channelid}/streams`);
-      const url = playUrl(stream.urls ?? {});
-      if (!url) throw new Error('the media server gave no playable URL for this stream');
-      place({ label: channelName(c), url, channelid: c.channelid });
-    });
+    run(async () => show(await api.post<StreamRow>(`/channels/${c.channelid}/streams`), { label: channelName(c), channelid: c.channelid }));
   const playVehicle = (v: Pick<Vehicle, 'sim' | 'plate'>, channel: number) =>
-    run(async () => {
-      const stream = await api.post<StreamRow>(`/vehicles/${encodeURIComponent(v.sim)}/channels/${channel}/streams`);
-      const url = playUrl(stream.urls ?? {});
-      if (!url) throw new Error('no playable URL for this vehicle stream');
-      place({ label: `${vehicleName(v)} channel ${channel}`, url, vehicle: { sim: v.sim, channel } });
-    });
-  const playTerminal = (s: StreamRow) =>
-    run(async () => {
-      const url = playUrl(s.urls ?? {});
-      if (!url) throw new Error('no playable URL for this stream');
-      place({ label: terminalLabel(s), url });
-    });
+    run(async () =>
+      show(await api.post<StreamRow>(`/vehicles/${encodeURIComponent(v.sim)}/channels/${channel}/streams`), {
+        label: `${vehicleName(v)} channel ${channel}`,
+        vehicle: { sim: v.sim, channel },
+      }),
+    );
+  const playTerminal = (s: StreamRow) => run(async () => show(s, { label: terminalLabel(s) }));
   const stop = (i: number) => setTiles((current) => current.map((t, j) => (j === i ? null : t)));
 
   // #/live?channel=<id> (from the Devices page) starts that channel once;

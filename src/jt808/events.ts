@@ -12,6 +12,7 @@ import type {
   Register,
 } from '../protocol/jt808/index.js';
 import type { BadFrameReason } from '../protocol/jt808/index.js';
+import type { VehiclePosition } from '../shared/contracts/jt808.js';
 
 export type OfflineReason = 'silence' | 'logout' | 'closed' | 'replaced' | 'bad-frames';
 
@@ -27,19 +28,11 @@ export type Jt808Event =
   | (Base & { type: 'authenticated'; phone: string; version: Jt808Version; imei?: string; softwareVersion?: string })
   | (Base & { type: 'auth-failed'; phone: string; reason: 'unknown-terminal' | 'wrong-code' })
   | (Base & { type: 'heartbeat'; phone: string })
-  | (Base & {
+  | (Base &
+      /** The contract's position (signed degrees, device time in ms, alarm bit names), by phone. */
+      Omit<VehiclePosition, 'sim'> & {
       type: 'position';
       phone: string;
-      /** Signed degrees (hemisphere bits applied). */
-      latitude: number;
-      longitude: number;
-      altitude: number;
-      speedKmh: number;
-      direction: number;
-      /** Device time, epoch ms (null when unset or invalid). */
-      timeMs: number | null;
-      /** Names of the set alarm bits (`alarmNames`). */
-      alarms: string[];
       accOn: boolean;
       positioned: boolean;
       extras: LocationExtras;

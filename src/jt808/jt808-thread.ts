@@ -205,17 +205,11 @@ export class Jt808Thread {
         this.#log.info({ sim: event.phone, reason: event.reason }, 'terminal offline');
         return;
       case 'position':
-        channel.notify('vehicle.position', {
-          sim: event.phone,
-          latitude: event.latitude,
-          longitude: event.longitude,
-          altitude: event.altitude,
-          speedKmh: event.speedKmh,
-          direction: event.direction,
-          timeMs: event.timeMs,
-          alarms: event.alarms,
-        });
+      {
+        const { latitude, longitude, altitude, speedKmh, direction, timeMs, alarms } = event;
+        channel.notify('vehicle.position', { sim: event.phone, latitude, longitude, altitude, speedKmh, direction, timeMs, alarms });
         return;
+      }
       case 'bad-frame':
         this.stats.badFrames++;
         this.#counters.add('bad_frames|all');

@@ -270,7 +270,7 @@ export class MediaProcess {
     this.#channel
       .handle('streams', () => [...this.#streams.values()])
       .handle('rtp.inputs', () => [...this.#rtpInputs.keys()])
-      .handle('streams.stats', () => this.#viewers?.liveStats() ?? [])
+      .handle('streams.stats', ({ names }) => this.#viewers?.liveStats(names) ?? [])
       .handle('viewers', ({ name }) => this.#viewers?.streamStats(name)?.viewerList.length ?? 0)
       .handle('rtp.open', (request) => this.#openRtp(request))
       .handle('rtp.close', async ({ name, reason }) => {

@@ -65,11 +65,6 @@ export class Simulations {
     }, this.#delayMs);
   }
 
-  /** Entries whose replay process is up. */
-  get running(): number {
-    return this.#entries.filter((r) => r.child && r.child.exitCode === null).length;
-  }
-
   #spawn(running: Running): void {
     if (this.#stopped) return;
     const { entry } = running;

@@ -72,8 +72,9 @@ export class VehicleControl {
       observe('ok');
       return answer;
     } catch (error) {
+      // ServiceError statuses: 504 no answer (the terminal's or the channel's), 502 refused.
       const status = (error as { status?: number }).status;
-      observe(status === 504 || /timed out/i.test((error as Error).message) ? 'timeout' : status === 502 ? 'refused' : 'error');
+      observe(status === 504 ? 'timeout' : status === 502 ? 'refused' : 'error');
       throw error;
     }
   }

@@ -213,6 +213,11 @@ export class FlvFanout {
     return this.viewers.size;
   }
 
+  /** FLV bytes pushed in so far (the stream's muxed bitrate, sampled by the viewer server). */
+  get bytesIn(): number {
+    return this.counters.bytesIn;
+  }
+
   /** When the last viewer left (or the fan-out was created); undefined while anyone watches. */
   get idleSince(): number | undefined {
     return this.idle;

@@ -260,27 +260,29 @@ export class ViewerServer implements FlvFeedTarget {
       entry.fanout.checkViewers(now);
       const { rate } = entry;
       if (now - rate.at < RATE_INTERVAL_MS) continue;
-      const bytes = entry.fanout.stats().bytesIn;
+      const bytes = entry.fanout.bytesIn;
       rate.bitsPerSecond = Math.round(((bytes - rate.bytes) * 8000) / (now - rate.at));
       rate.bytes = bytes;
       rate.at = now;
     }
   }
 
-  /** Every announced stream's viewers, media bitrate (FLV bytes in, over the last ~2 s) and codecs. */
-  liveStats(): LiveStreamStats[] {
-    return [...this.#byName.values()].map(({ name, fanout, rate }) => {
+  /** Viewers, media bitrate (FLV bytes in, over the last ~2 s) and codecs of the named streams that are announced (all without `names`). */
+  liveStats(names?: readonly string[]): LiveStreamStats[] {
+    const entries = names ? names.flatMap((n) => this.#byName.get(n) ?? []) : [...this.#byName.values()];
+    return entries.map(({ name, fanout, rate }) => {
       const info = fanout.streamInfo;
       return {
         name,
         viewers: fanout.viewerCount,
         bitsPerSecond: rate.bitsPerSecond,
-        bytesIn: fanout.stats().bytesIn,
+        bytesIn: fanout.bytesIn,
         ...(info.videoCodec ? { video: { codec: info.videoCodec, width: info.width ?? 0, height: info.height ?? 0 } } : {}),
         ...(info.audioCodec ? { audio: { codec: info.audioCodec, sampleRate: info.audioSampleRate ?? 0 } } : {}),
       };
     });
   }
+
 
   stats(): ViewerServerStats {
     let httpViewers = 0;

@@ -136,13 +136,15 @@ export interface VehicleRegistered {
 
 export interface VehiclePosition {
   sim: string;
+  /** Signed degrees (hemisphere bits applied). */
   latitude: number;
   longitude: number;
   altitude: number;
   speedKmh: number;
   direction: number;
-  /** Device time, epoch ms (null when not set). */
+  /** Device time, epoch ms (null when unset or invalid). */
   timeMs: number | null;
+  /** Names of the set alarm bits (`alarmNames`). */
   alarms: string[];
 }
 

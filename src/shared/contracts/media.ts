@@ -194,8 +194,8 @@ export type MediaContract = {
     'worker.kill': [{ slot: number }, boolean];
     /** Names of the GB28181 inputs open now (`rtp/<streamid>`), media or not yet: for reconciling stream rows. */
     'rtp.inputs': [void, string[]];
-    /** Viewers, bitrate and codecs of every live stream (empty with media.server: zlm). */
-    'streams.stats': [void, LiveStreamStats[]];
+    /** Viewers, bitrate and codecs of the named live streams, all without names (empty with media.server: zlm). */
+    'streams.stats': [{ names?: string[] }, LiveStreamStats[]];
     /** HTTP-FLV / WS-FLV viewers of a stream now (0 when none or no viewer server). */
     viewers: [{ name: string }, number];
     /** Answers a browser's offer and takes the audio ports (503 pool exhausted, 409 port in use). */

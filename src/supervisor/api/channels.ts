@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { ApiError, badRequest, envelopeSchema, errorResponses, notFound, ok } from './envelope.js';
-import { channelSchema, gbIdPattern, idParams, listQuerystring, listSchema } from './schemas.js';
-import type { ChannelPatch, ListQuery } from '../store/types.js';
+import { channelSchema, gbIdPattern, idParams, listRoute } from './schemas.js';
+import type { ChannelPatch } from '../store/types.js';
 
 interface ChannelBody {
   channelid?: string;
@@ -27,21 +27,7 @@ const channelBody = {
 export async function channelsRoutes(app: FastifyInstance): Promise<void> {
   const { store } = app.deps;
 
-  app.get<{ Querystring: ListQuery }>(
-    '/channels',
-    {
-      schema: {
-        tags: ['channels'],
-        summary: 'List channels (paging, sort, filters).',
-        querystring: listQuerystring,
-        response: { 200: envelopeSchema(listSchema(channelSchema)), ...errorResponses },
-      },
-    },
-    async (request) => {
-      const { total, list } = await store.channels.list(request.query);
-      return ok({ Total: total, List: list });
-    },
-  );
+  listRoute(app, { path: '/channels', tag: 'channels', summary: 'List channels (paging, sort, filters).', item: channelSchema, list: (query) => store.channels.list(query) });
 
   app.post<{ Params: { id: string }; Body: ChannelBody }>(
     '/devices/:id/channels',

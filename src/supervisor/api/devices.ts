@@ -1,7 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { ApiError, envelopeSchema, errorResponses, notFound, ok } from './envelope.js';
-import { deviceSchema, gbIdPattern, idParams, listQuerystring, listSchema } from './schemas.js';
-import type { ListQuery } from '../store/types.js';
+import { deviceSchema, gbIdPattern, idParams, listRoute } from './schemas.js';
 
 interface DeviceBody {
   deviceid?: string;
@@ -50,21 +49,7 @@ const sysinfoSchema = {
 export async function devicesRoutes(app: FastifyInstance): Promise<void> {
   const { store, config } = app.deps;
 
-  app.get<{ Querystring: ListQuery }>(
-    '/devices',
-    {
-      schema: {
-        tags: ['devices'],
-        summary: 'List devices (paging, sort, filters).',
-        querystring: listQuerystring,
-        response: { 200: envelopeSchema(listSchema(deviceSchema)), ...errorResponses },
-      },
-    },
-    async (request) => {
-      const { total, list } = await store.devices.list(request.query);
-      return ok({ Total: total, List: list });
-    },
-  );
+  listRoute(app, { path: '/devices', tag: 'devices', summary: 'List devices (paging, sort, filters).', item: deviceSchema, list: (query) => store.devices.list(query) });
 
   app.post<{ Body: DeviceBody }>(
     '/devices',

@@ -76,3 +76,15 @@ export const errorResponses = {
   503: errorEnvelopeSchema,
   504: errorEnvelopeSchema,
 } as const;
+
+/**
+ * The playback range of a stream request (`replay=1` with `start` and `end`, unix seconds):
+ * null for live view; a 400 naming the field when the range is missing or backwards.
+ */
+export function replayRange(body: { replay?: string | number; start?: number; end?: number }): { start: number; end: number } | null {
+  if (String(body.replay ?? '0') !== '1') return null;
+  if (!body.start) throw badRequest('start', 'is required with replay=1');
+  if (!body.end) throw badRequest('end', 'is required with replay=1');
+  if (body.end <= body.start) throw badRequest('end', 'must be after start');
+  return { start: body.start, end: body.end };
+}

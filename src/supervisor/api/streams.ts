@@ -1,5 +1,5 @@
 import type { FastifyInstance } from 'fastify';
-import { ApiError, badRequest, envelopeSchema, errorResponses, notFound, ok } from './envelope.js';
+import { ApiError, badRequest, envelopeSchema, errorResponses, notFound, ok, replayRange } from './envelope.js';
 import { idParams, listQuerystring, listSchema } from './schemas.js';
 import type { ListQuery } from '../store/types.js';
 import type { StreamManager } from '../streams.js';
@@ -87,12 +87,8 @@ export function streamsRoutes(manager: () => StreamManager | null, vehicles: () 
       },
       async (request) => {
         const body = request.body ?? {};
-        if (String(body.replay ?? '0') === '1') {
-          if (!body.start) throw badRequest('start', 'is required with replay=1');
-          if (!body.end) throw badRequest('end', 'is required with replay=1');
-          if (body.end <= body.start) throw badRequest('end', 'must be after start');
-          return ok(await streams().start(request.params.id, { playback: { start: body.start, end: body.end } }));
-        }
+        const range = replayRange(body);
+        if (range) return ok(await streams().start(request.params.id, { playback: range }));
         return ok(await streams().start(request.params.id));
       },
     );
@@ -112,10 +108,12 @@ export function streamsRoutes(manager: () => StreamManager | null, vehicles: () 
         const open = list.filter((row) => row.status === 0 && row.media_server !== 'zlm');
         const channel = open.length > 0 ? app.deps.media?.() : null;
         if (!channel) return ok({ Total: total, List: list });
-        const stats = await channel.request('streams.stats', undefined, LIVE_STATS_TIMEOUT_MS).catch(() => null);
+        const nameOf = (row: (typeof list)[number]) => (row.kind === 'gb28181' ? rtpStreamName(row.streamid) : row.streamid);
+        // Only this page's open streams are asked for.
+        const stats = await channel.request('streams.stats', { names: open.map(nameOf) }, LIVE_STATS_TIMEOUT_MS).catch(() => null);
         const byName = new Map((stats ?? []).map(({ name, ...live }) => [name, live]));
         const withLive = list.map((row) => {
-          const live = row.status === 0 ? byName.get(row.kind === 'gb28181' ? rtpStreamName(row.streamid) : row.streamid) : undefined;
+          const live = row.status === 0 ? byName.get(nameOf(row)) : undefined;
           return live ? { ...row, live } : row;
         });
         return ok({ Total: total, List: withLive });

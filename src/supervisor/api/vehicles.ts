@@ -1,5 +1,5 @@
 import type { FastifyInstance } from 'fastify';
-import { ApiError, badRequest, envelopeSchema, errorResponses, notFound, ok } from './envelope.js';
+import { ApiError, envelopeSchema, errorResponses, notFound, ok, replayRange } from './envelope.js';
 import { listRoute } from './schemas.js';
 import { streamSchema } from './streams.js';
 import type { VehiclePatch } from '../store/types.js';
@@ -170,12 +170,8 @@ export function vehiclesRoutes(control: () => VehicleControl | null) {
       },
       async (request) => {
         const body = request.body ?? {};
-        if (String(body.replay ?? '0') === '1') {
-          if (!body.start) throw badRequest('start', 'is required with replay=1');
-          if (!body.end) throw badRequest('end', 'is required with replay=1');
-          if (body.end <= body.start) throw badRequest('end', 'must be after start');
-          return ok(await vehicles().startPlayback(request.params.sim, request.params.channel, { start: body.start, end: body.end, speed: body.speed ?? 0, mode: body.mode ?? 0 }));
-        }
+        const range = replayRange(body);
+        if (range) return ok(await vehicles().startPlayback(request.params.sim, request.params.channel, { ...range, speed: body.speed ?? 0, mode: body.mode ?? 0 }));
         return ok(await vehicles().startStream(request.params.sim, request.params.channel, { dataType: body.dataType ?? 0, streamType: body.streamType ?? 0 }));
       },
     );

@@ -22,16 +22,12 @@ export const DEFAULT_STORE_TIMEOUT_MS = 1500;
  */
 export class ServerLiveness {
   lastAnswerAt = 0;
-  constructor(private readonly now: () => number = Date.now) {}
   answered(): void {
-    this.lastAnswerAt = this.now();
+    this.lastAnswerAt = Date.now();
   }
   /** ms since the later of `since` and the server's last answer. */
   silentFor(since: number): number {
-    return this.now() - Math.max(since, this.lastAnswerAt);
-  }
-  nowMs(): number {
-    return this.now();
+    return Date.now() - Math.max(since, this.lastAnswerAt);
   }
 }
 
@@ -51,12 +47,11 @@ export function withDeadline<T>(
   liveness?: ServerLiveness,
 ): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
-  const now = () => (liveness ? liveness.nowMs() : Date.now());
-  const startedAt = now();
+  const startedAt = Date.now();
   const deadline = new Promise<never>((_, reject) => {
     const check = (): void => {
-      const silent = liveness ? liveness.silentFor(startedAt) : now() - startedAt;
-      const total = now() - startedAt;
+      const total = Date.now() - startedAt;
+      const silent = liveness ? liveness.silentFor(startedAt) : total;
       if (silent >= ms || total >= ms * HARD_CAP_FACTOR) {
         onExpired?.();
         reject(new StoreError(`store unavailable: timed out after ${ms} ms`));
