@@ -129,7 +129,8 @@ async function openBrowser(t: Test) {
   t.teardown(() => context.close());
   const page = context.pages()[0] ?? (await context.newPage());
   const pageErrors: string[] = [];
-  page.on('pageerror', (e) => pageErrors.push(e.message));
+  // The stack too: a minified library's error message alone (once just "w") says nothing.
+  page.on('pageerror', (e) => pageErrors.push(e.stack ? `${e.message} | ${e.stack.split('\n').slice(0, 4).join(' < ')}` : e.message));
   return { context, page, pageErrors };
 }
 
