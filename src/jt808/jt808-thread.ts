@@ -14,7 +14,7 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { systemClock, type Clock } from '../protocol/sip/clock.js';
 import { AnswerResult, jt808TimeToMs, msToJt808Time, msgIdHex } from '../protocol/jt808/index.js';
 import type { ChildChannel } from '../shared/contracts/lifecycle.js';
-import type { CommandAnswer, Jt808Contract, Jt808Init, Jt808Ping, KnownVehicle, RecordItem } from '../shared/contracts/jt808.js';
+import type { CommandAnswer, Jt808Contract, Jt808Init, Jt808Ping, KnownVehicle, RecordItem, VehiclePosition } from '../shared/contracts/jt808.js';
 import { conflict, ServiceError, unavailable } from '../shared/errors.js';
 import { createLogger, type Logger } from '../shared/logger.js';
 import { SharedCounters } from '../shared/counters.js';
@@ -52,6 +52,9 @@ export class Jt808Thread {
   readonly #listener: Server;
   readonly #counters: SharedCounters<Jt808CounterName>;
   #nextId = 0;
+  /** Positions since the last batch note: one postMessage per batch instead of one per 0x0200. */
+  #positions: VehiclePosition[] = [];
+  #positionTimer: NodeJS.Timeout | null = null;
 
   constructor(init: Jt808Init, channel: Jt808Channel, clock: Clock = systemClock) {
     this.#channel = channel;
@@ -109,6 +112,7 @@ export class Jt808Thread {
   }
 
   async close(): Promise<void> {
+    this.#flushPositions();
     const closed = new Promise<void>((resolve) => this.#listener.close(() => resolve()));
     for (const c of this.#connections.values()) c.socket.destroy();
     await closed;
@@ -173,6 +177,16 @@ export class Jt808Thread {
     for (const event of out.events) this.#event(event, socket);
   }
 
+  /** Sends the positions gathered so far as one note (before any other note, so the supervisor sees them in order). */
+  #flushPositions(): void {
+    if (this.#positionTimer !== null) clearTimeout(this.#positionTimer);
+    this.#positionTimer = null;
+    if (this.#positions.length === 0) return;
+    const positions = this.#positions;
+    this.#positions = [];
+    this.#channel.notify('vehicle.positions', { positions });
+  }
+
   #event(event: Jt808Event, socket: Socket | undefined): void {
     const channel = this.#channel;
     const kind = IN_KIND[event.type];
@@ -181,6 +195,7 @@ export class Jt808Thread {
       case 'registered': {
         this.#counters.add('registrations|ok');
         const r = event.register;
+        this.#flushPositions();
         channel.notify('vehicle.registered', {
           sim: event.phone,
           authCode: event.authCode,
@@ -195,19 +210,22 @@ export class Jt808Thread {
       }
       case 'authenticated':
         this.#gauges();
+        this.#flushPositions();
         channel.notify('vehicle.online', { sim: event.phone, address: socket ? `${socket.remoteAddress}:${socket.remotePort}` : '', version: event.version });
         this.#log.info({ sim: event.phone, version: event.version }, 'terminal online');
         return;
       case 'offline':
         this.#counters.add(`offline|${event.reason}`);
         this.#gauges();
+        this.#flushPositions();
         channel.notify('vehicle.offline', { sim: event.phone, reason: event.reason });
         this.#log.info({ sim: event.phone, reason: event.reason }, 'terminal offline');
         return;
-      case 'position':
-      {
+      case 'position': {
         const { latitude, longitude, altitude, speedKmh, direction, timeMs, alarms } = event;
-        channel.notify('vehicle.position', { sim: event.phone, latitude, longitude, altitude, speedKmh, direction, timeMs, alarms });
+        this.#positions.push({ sim: event.phone, latitude, longitude, altitude, speedKmh, direction, timeMs, alarms });
+        if (this.#positions.length >= POSITION_BATCH_MAX) this.#flushPositions();
+        else this.#positionTimer ??= setTimeout(() => this.#flushPositions(), POSITION_BATCH_MS);
         return;
       }
       case 'bad-frame':
@@ -309,6 +327,14 @@ export class Jt808Thread {
     });
   }
 }
+
+/**
+ * A fleet reporting every 10 s sends thousands of 0x0200 a second; the supervisor coalesces
+ * them anyway (vehicle-bridge), so they cross the thread boundary in batches of at most this
+ * many, at most this late.
+ */
+const POSITION_BATCH_MAX = 500;
+const POSITION_BATCH_MS = 50;
 
 /** The `messages|in|…` kind of the events that stand for one received message. */
 const IN_KIND: Partial<Record<Jt808Event['type'], 'register' | 'authenticate' | 'heartbeat' | 'location' | 'logout'>> = {

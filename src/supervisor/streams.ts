@@ -477,12 +477,12 @@ export class StreamManager {
     while (ops.length > 0) {
       const op = ops[0]!;
       if (op.kind === 'close') {
-        for (const row of await store.streams.listOpen({ kind: 'jt1078' })) if (row.streamid === name) await store.streams.close(row.id, op.reason);
+        for (const row of await store.streams.listOpen({ kind: 'jt1078', streamid: name })) await store.streams.close(row.id, op.reason);
       } else if (op.kind === 'closeId') {
         await store.streams.close(op.id, op.reason);
       } else {
         // An insert the server committed after its deadline (a frozen server that thawed) is not made twice.
-        const open = (await store.streams.listOpen({ kind: 'jt1078' })).find((r) => r.streamid === name);
+        const [open] = await store.streams.listOpen({ kind: 'jt1078', streamid: name });
         const row = open ?? (await store.streams.insert(op.row));
         if (op.closed !== undefined) {
           ops[0] = { kind: 'closeId', id: row.id, reason: op.closed };

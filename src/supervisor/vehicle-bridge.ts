@@ -145,24 +145,29 @@ export class VehicleBridge {
       this.#emit('vehicles.offline', { sim, reason }, sim);
       this.#vehicle(sim, { patch: { online: 0 } });
     });
-    channel.onNote('vehicle.position', (position) => {
-      // Alarms are not coalesced: a new set of alarm bits is announced at once.
-      const alarms = position.alarms.join(',');
-      if (alarms !== (this.#alarms.get(position.sim) ?? '')) {
-        if (alarms === '') this.#alarms.delete(position.sim);
-        else {
-          this.#alarms.set(position.sim, alarms);
-          const { sim, latitude, longitude, timeMs } = position;
-          this.#emit('vehicles.alarm', { sim, alarms: position.alarms, latitude, longitude, time: timeMs }, sim);
-          const row: AlarmCreate = { kind: 'jt808', deviceid: sim, flags: alarms, latitude, longitude, alarm_time: timeMs === null ? null : Math.floor(timeMs / 1000) };
-          if (!this.#writes.put(`alarm:${sim}:${++this.#alarmSeq}`, row, async (r) => void (await this.#store.alarms.add(r)))) {
-            this.#log.warn({ sim }, 'alarm not queued: store write queue full');
-          }
+    channel.onNote('vehicle.positions', ({ positions }) => {
+      for (const position of positions) this.#position(position);
+    });
+  }
+
+  /** One 0x0200: a changed alarm set is announced and stored now, the position is coalesced. */
+  #position(position: VehiclePosition): void {
+    // Alarms are not coalesced: a new set of alarm bits is announced at once.
+    const alarms = position.alarms.join(',');
+    if (alarms !== (this.#alarms.get(position.sim) ?? '')) {
+      if (alarms === '') this.#alarms.delete(position.sim);
+      else {
+        this.#alarms.set(position.sim, alarms);
+        const { sim, latitude, longitude, timeMs } = position;
+        this.#emit('vehicles.alarm', { sim, alarms: position.alarms, latitude, longitude, time: timeMs }, sim);
+        const row: AlarmCreate = { kind: 'jt808', deviceid: sim, flags: alarms, latitude, longitude, alarm_time: timeMs === null ? null : Math.floor(timeMs / 1000) };
+        if (!this.#writes.put(`alarm:${sim}:${++this.#alarmSeq}`, row, async (r) => void (await this.#store.alarms.add(r)))) {
+          this.#log.warn({ sim }, 'alarm not queued: store write queue full');
         }
       }
-      this.#positions.set(position.sim, position);
-      this.#flushTimer ??= setTimeout(() => void this.flush(), this.#positionFlushMs);
-    });
+    }
+    this.#positions.set(position.sim, position);
+    this.#flushTimer ??= setTimeout(() => void this.flush(), this.#positionFlushMs);
   }
 
   /** Writes the coalesced positions now (one transaction) and announces them. */

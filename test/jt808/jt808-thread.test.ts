@@ -39,7 +39,7 @@ async function startThread(t: { teardown(fn: () => unknown): void }, overrides: 
   for (const note of ['vehicle.registered', 'vehicle.online', 'vehicle.offline'] as const) {
     parent.onNote(note, (data) => notes.push({ note, data }));
   }
-  parent.onNote('vehicle.position', (p) => positions.push(p));
+  parent.onNote('vehicle.positions', (batch) => positions.push(...batch.positions));
   const counters = SharedCounters.create(JT808_COUNTER_NAMES);
   const thread = new Jt808Thread({ config, vehicles, counters: counters.sab }, child);
   await thread.start();

@@ -178,6 +178,7 @@ export type Jt808Contract = {
     'vehicle.registered': VehicleRegistered;
     'vehicle.online': { sim: string; address: string; version: string };
     'vehicle.offline': { sim: string; reason: string };
-    'vehicle.position': VehiclePosition;
+    /** 0x0200 reports in arrival order, batched by the thread (at most 50 ms late). */
+    'vehicle.positions': { positions: VehiclePosition[] };
   };
 };

@@ -680,7 +680,7 @@ export class SqlStore implements Store {
   private async listOpenStreams(filter: StreamOpenFilter = {}): Promise<Stream[]> {
     const conditions = ['status = 0'];
     const params: SqlValue[] = [];
-    for (const key of ['kind', 'deviceid', 'channelid', 't'] as const) {
+    for (const key of ['kind', 'deviceid', 'channelid', 't', 'streamid'] as const) {
       const value = filter[key];
       if (value === undefined) continue;
       conditions.push(`${this.q(key)} = ?`);

@@ -323,6 +323,8 @@ export interface StreamOpenFilter {
   deviceid?: string;
   channelid?: string;
   t?: 0 | 1;
+  /** One stream's open rows (indexed; a fleet's writes must not scan every open stream). */
+  streamid?: string;
 }
 
 /** The single sys_info row: server identity and ID counters. */
