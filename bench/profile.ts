@@ -20,8 +20,8 @@ interface Profile {
 }
 
 const [name, ...rest] = process.argv.slice(2);
-if (!name || !['sip', 'media', 'play', 'forward', 'jt808'].includes(name)) {
-  process.stderr.write('usage: npm run profile -- sip|media|play|forward|jt808 [--quick]\n');
+if (!name || !['sip', 'media', 'play', 'forward', 'jt808', 'intercom'].includes(name)) {
+  process.stderr.write('usage: npm run profile -- sip|media|play|forward|jt808|intercom [--quick]\n');
   process.exit(2);
 }
 const dir = join(repoRoot, 'profiles', `${name}-${new Date().toISOString().replace(/[:.]/g, '-')}`);
