@@ -10,6 +10,24 @@ import { useEffect, useRef, useState } from 'preact/hooks';
 import type Mpegts from 'mpegts.js';
 import { fmt } from './ui.js';
 
+/**
+ * mpegts.js rethrows a loader error (the stream ended, the fetch was aborted) as its own
+ * RuntimeException, which is not an Error, when the player it belonged to has already been
+ * destroyed and nobody listens (its fetch-stream-loader, cf. xqq/mpegts.js #197). Closing a
+ * tile while its stream is still arriving does exactly that; the rejection has no one to
+ * reach, so it is dropped here instead of surfacing as an uncaught error whose only text is
+ * the minified class name. Real errors (Error instances) are left alone.
+ */
+addEventListener('unhandledrejection', (event) => {
+  const reason: unknown = event.reason;
+  if (typeof reason !== 'object' || reason === null || reason instanceof Error) return;
+  const name = (reason as { name?: unknown }).name;
+  if (typeof name === 'string' && name.endsWith('Exception')) {
+    event.preventDefault();
+    console.debug(`player: ${name} after its player was closed`, String((reason as { message?: unknown }).message ?? ''));
+  }
+});
+
 export interface PlayInfo {
   codec?: string;
   width?: number;
