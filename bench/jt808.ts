@@ -16,7 +16,7 @@
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { measureFloor } from './jt808-floor.js';
-import { freePort, quick, repoRoot, startAppliance, table, treeCpuSeconds, treeRssBytes, writeResult } from './lib.js';
+import { freePort, percentile, quick, repoRoot, startAppliance, table, treeCpuSeconds, treeRssBytes, writeResult } from './lib.js';
 
 function arg(name: string, fallback: number): number {
   const i = process.argv.indexOf(`--${name}`);
@@ -88,9 +88,13 @@ async function main(): Promise<void> {
     const messages = (await messagesIn(app.api)) - msg0;
 
     const started = Date.now();
+    /** When each answer arrived, in ms from the first request (a ramp means throughput-bound, a wall means one slow step). */
+    const durations: number[] = [];
     const results = await Promise.all(
       Array.from({ length: streams }, async (_, i) => {
         const res = await fetch(`${app.api}/vehicles/${SIM_BASE + i}/channels/1/streams`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
+        await res.arrayBuffer();
+        durations.push(Date.now() - started);
         return res.status;
       }),
     );
@@ -114,7 +118,7 @@ async function main(): Promise<void> {
       { figure: 'bare Node TCP answerer, same load', value: floor.messagesPerCpuS, unit: `messages per CPU-second (${floor.messages} in ${windowS} s): one read + one write per message, nothing else` },
       { figure: 'camgate / bare Node', value: floor.messagesPerCpuS > 0 ? (perCpuS / floor.messagesPerCpuS).toFixed(2) : 'n/a', unit: 'ratio (the 30,000 target is ' + (floor.messagesPerCpuS > 0 ? (30000 / floor.messagesPerCpuS).toFixed(2) : '?') + ' of the bare answerer)' },
       { figure: 'RSS per idle terminal', value: ((rssOnline - rssEmpty) / terminals / 1024).toFixed(1), unit: 'KiB, target <= 16' },
-      { figure: `streams started (${okStreams}/${streams} ok)`, value: streamsS.toFixed(2), unit: 's' },
+      { figure: `streams started (${okStreams}/${streams} ok)`, value: streamsS.toFixed(2), unit: `s (answers at p10/p50/p90: ${[10, 50, 90].map((p) => (percentile(durations, p) / 1000).toFixed(1)).join(' / ')} s), target <= 10 for 1,000` },
     ];
     console.log(table(rows));
     console.log(`results: ${writeResult('jt808', { terminals, streams, windowS, connectS, idleCpuS, cpuS, messages, rssEmpty, rssOnline, streamsS, okStreams, floor })}`);

@@ -6,10 +6,16 @@
  * (src/shared/contracts/jt808.ts). Commands (0x9101, 0x9102, 0x9003, 0x9205, raw) come
  * down as requests and resolve with the terminal's answer.
  *
- * Limits: `jt808.maxConnections` open connections (more are closed at once and counted),
+ * With `jt808.udp` the same port takes UDP datagrams too: each remote address:port is a
+ * connection of its own (a session fed by its datagrams, answered by datagrams), ended by
+ * the same silence, authentication and bad-frame limits, since UDP has no close.
+ *
+ * Limits: `jt808.maxConnections` open connections, TCP and UDP together (more are closed
+ * at once, or their datagrams dropped, and counted),
  * `jt808.unauthenticatedTimeout` to authenticate, `jt808.offlineAfter` of silence, a
  * write backlog per connection, and the session's own bad-frame and auth-failure limits.
  */
+import { createSocket, type Socket as UdpSocket } from 'node:dgram';
 import { createServer, type Server, type Socket } from 'node:net';
 import { systemClock, type Clock } from '../protocol/sip/clock.js';
 import { AnswerResult, jt808TimeToMs, msToJt808Time, msgIdHex } from '../protocol/jt808/index.js';
@@ -28,10 +34,43 @@ type Jt808Channel = ChildChannel<Jt808Contract>;
 /** Bytes queued to one terminal before it counts as not reading and is dropped. */
 const MAX_WRITE_BACKLOG = 1 << 20;
 
+/** One terminal's way back: a TCP socket, or a UDP address answered from the shared socket. */
+interface Link {
+  /** address:port of the terminal. */
+  readonly remote: string;
+  readonly closed: boolean;
+  write(frame: Uint8Array): void;
+  /** Bytes accepted by write() and not yet sent (TCP; UDP never queues). */
+  readonly backlog: number;
+  /** Ends after what was written (TCP: FIN, then destroy after 1 s; UDP: at once). */
+  end(): void;
+  destroy(): void;
+}
+
 interface Connection {
-  socket: Socket;
+  link: Link;
   session: Jt808Session;
   authTimer: NodeJS.Timeout | null;
+}
+
+function tcpLink(socket: Socket): Link {
+  const remote = `${socket.remoteAddress}:${socket.remotePort}`;
+  return {
+    remote,
+    get closed() {
+      return socket.destroyed;
+    },
+    write: (frame) => void socket.write(frame),
+    get backlog() {
+      return socket.writableLength;
+    },
+    end: () => {
+      // Replies already written go out first; end() flushes them, destroy() stops a peer that never closes.
+      socket.end();
+      setTimeout(() => socket.destroy(), 1000).unref();
+    },
+    destroy: () => void socket.destroy(),
+  };
 }
 
 export interface Jt808ThreadStats {
@@ -50,6 +89,9 @@ export class Jt808Thread {
   readonly #known = new Map<string, KnownVehicle>();
   readonly #connections = new Map<Jt808Session, Connection>();
   readonly #listener: Server;
+  /** The UDP socket on the same port (jt808.udp), and its connections by remote address:port. */
+  #udp: UdpSocket | null = null;
+  readonly #udpPeers = new Map<string, Connection>();
   readonly #counters: SharedCounters<Jt808CounterName>;
   #nextId = 0;
   /** Positions since the last batch note: one postMessage per batch instead of one per 0x0200. */
@@ -88,7 +130,8 @@ export class Jt808Thread {
       });
     });
     this.#listener.on('error', (err) => this.#log.error({ err }, 'jt808 listener error'));
-    this.#log.info({ host, port: this.port, registration: this.#config.registration }, 'jt808 listening');
+    if (this.#config.udp) await this.#listenUdp(host, this.port);
+    this.#log.info({ host, port: this.port, udp: this.#config.udp, registration: this.#config.registration }, 'jt808 listening');
   }
 
   /** The bound port (the configured one, or the one the OS chose for port 0). */
@@ -114,43 +157,110 @@ export class Jt808Thread {
   async close(): Promise<void> {
     this.#flushPositions();
     const closed = new Promise<void>((resolve) => this.#listener.close(() => resolve()));
-    for (const c of this.#connections.values()) c.socket.destroy();
+    for (const c of this.#connections.values()) c.link.destroy();
+    const udp = this.#udp;
+    this.#udp = null;
+    if (udp) await new Promise<void>((resolve) => udp.close(() => resolve()));
     await closed;
     this.#log.info('jt808 stopped');
   }
 
   #accept(socket: Socket): void {
-    const session = this.server.open(`tcp-${this.#nextId++}`);
-    const connection: Connection = { socket, session, authTimer: null };
-    this.#connections.set(session, connection);
     socket.setNoDelay(true);
+    const connection = this.#open('tcp', tcpLink(socket));
+    socket.on('data', (chunk: Buffer) => this.#feed(connection, chunk));
+    socket.on('error', () => {});
+    socket.on('close', () => this.#closed(connection));
+  }
+
+  /** A new connection's session and its authentication deadline. */
+  #open(kind: 'tcp' | 'udp', link: Link): Connection {
+    const session = this.server.open(`${kind}-${this.#nextId++}`);
+    const connection: Connection = { link, session, authTimer: null };
+    this.#connections.set(session, connection);
     connection.authTimer = setTimeout(() => {
       connection.authTimer = null;
       if (!session.authenticated) {
         this.#counters.add('refused|auth-timeout');
-        this.#log.debug({ connection: session.connectionId, remote: socket.remoteAddress }, 'not authenticated in time');
-        socket.destroy();
+        this.#log.debug({ connection: session.connectionId, remote: link.remote }, 'not authenticated in time');
+        link.destroy();
       }
     }, this.#config.unauthenticatedTimeout * 1000);
     connection.authTimer.unref();
-    socket.on('data', (chunk: Buffer) => {
-      const before = session.stats.messages;
-      const out = session.feed(chunk);
-      const received = session.stats.messages - before;
-      this.stats.messagesIn += received;
-      // Kinds the events name; answers to commands and the rest are `other`.
-      const named = out.events.filter((e) => e.type in IN_KIND).length;
-      if (received > named) this.#counters.add('messages|in|other', received - named);
-      this.#apply(session, out);
-    });
-    socket.on('error', () => {});
-    socket.on('close', () => {
-      if (connection.authTimer !== null) clearTimeout(connection.authTimer);
-      this.#apply(session, this.server.closeConnection(session));
-      this.#connections.delete(session);
-      this.#gauges();
-    });
     this.#gauges();
+    return connection;
+  }
+
+  #feed(connection: Connection, chunk: Uint8Array): void {
+    const { session } = connection;
+    const before = session.stats.messages;
+    const out = session.feed(chunk);
+    const received = session.stats.messages - before;
+    this.stats.messagesIn += received;
+    // Kinds the events name; answers to commands and the rest are `other`.
+    let named = 0;
+    for (const e of out.events) if (e.type in IN_KIND) named++;
+    if (received > named) this.#counters.add('messages|in|other', received - named);
+    this.#apply(session, out);
+  }
+
+  /** The connection is gone (TCP close, or a UDP connection ended): its session ends once. */
+  #closed(connection: Connection): void {
+    if (!this.#connections.has(connection.session)) return;
+    if (connection.authTimer !== null) clearTimeout(connection.authTimer);
+    this.#connections.delete(connection.session);
+    this.#apply(connection.session, this.server.closeConnection(connection.session));
+    this.#gauges();
+  }
+
+  async #listenUdp(host: string, port: number): Promise<void> {
+    const udp = createSocket({ type: host.includes(':') ? 'udp6' : 'udp4' });
+    await new Promise<void>((resolve, reject) => {
+      udp.once('error', reject);
+      udp.bind(port, host, () => {
+        udp.off('error', reject);
+        resolve();
+      });
+    });
+    udp.on('error', (err) => this.#log.error({ err }, 'jt808 UDP socket error'));
+    udp.on('message', (datagram, rinfo) => this.#datagram(udp, datagram, rinfo.address, rinfo.port));
+    this.#udp = udp;
+  }
+
+  /** A datagram: fed to the connection of its address:port, which is opened by the first one (within maxConnections). */
+  #datagram(udp: UdpSocket, datagram: Buffer, address: string, port: number): void {
+    const remote = `${address}:${port}`;
+    let connection = this.#udpPeers.get(remote);
+    if (connection === undefined) {
+      if (this.#connections.size >= this.#config.maxConnections) {
+        this.stats.connectionsRefused++;
+        this.#counters.add('refused|connection-cap');
+        return;
+      }
+      let closed = false;
+      const link: Link = {
+        remote,
+        get closed() {
+          return closed;
+        },
+        write: (frame) => {
+          if (!closed) udp.send(frame, port, address);
+        },
+        backlog: 0,
+        end: () => link.destroy(),
+        destroy: () => {
+          if (closed) return;
+          closed = true;
+          this.#udpPeers.delete(remote);
+          // Not from inside the session's own output handling: the session ends on the next turn.
+          queueMicrotask(() => this.#closed(opened));
+        },
+      };
+      const opened = this.#open('udp', link);
+      this.#udpPeers.set(remote, opened);
+      connection = opened;
+    }
+    this.#feed(connection, datagram);
   }
 
   #gauges(): void {
@@ -160,21 +270,20 @@ export class Jt808Thread {
 
   /** Writes a session's frames and acts on its events. */
   #apply(session: Jt808Session, out: Jt808Output): void {
-    const connection = this.#connections.get(session);
-    const socket = connection?.socket;
-    if (socket !== undefined && !socket.destroyed) {
+    const link = this.#connections.get(session)?.link;
+    if (link !== undefined && !link.closed) {
       for (const frame of out.replies) {
-        socket.write(frame);
+        link.write(frame);
         this.#counters.add(outSlotOf(frame));
       }
       this.stats.framesOut += out.replies.length;
-      if (socket.writableLength > MAX_WRITE_BACKLOG) {
+      if (link.backlog > MAX_WRITE_BACKLOG) {
         this.#counters.add('refused|write-backlog');
-        this.#log.warn({ sim: session.phone, backlog: socket.writableLength }, 'terminal does not read; disconnected');
-        socket.destroy();
+        this.#log.warn({ sim: session.phone, backlog: link.backlog }, 'terminal does not read; disconnected');
+        link.destroy();
       }
     }
-    for (const event of out.events) this.#event(event, socket);
+    for (const event of out.events) this.#event(event, link);
   }
 
   /** Sends the positions gathered so far as one note (before any other note, so the supervisor sees them in order). */
@@ -187,7 +296,7 @@ export class Jt808Thread {
     this.#channel.notify('vehicle.positions', { positions });
   }
 
-  #event(event: Jt808Event, socket: Socket | undefined): void {
+  #event(event: Jt808Event, link: Link | undefined): void {
     const channel = this.#channel;
     const kind = IN_KIND[event.type];
     if (kind !== undefined) this.#counters.add(`messages|in|${kind}`);
@@ -211,7 +320,7 @@ export class Jt808Thread {
       case 'authenticated':
         this.#gauges();
         this.#flushPositions();
-        channel.notify('vehicle.online', { sim: event.phone, address: socket ? `${socket.remoteAddress}:${socket.remotePort}` : '', version: event.version });
+        channel.notify('vehicle.online', { sim: event.phone, address: link?.remote ?? '', version: event.version });
         this.#log.info({ sim: event.phone, version: event.version }, 'terminal online');
         return;
       case 'offline':
@@ -241,9 +350,7 @@ export class Jt808Thread {
         return;
       case 'disconnect':
         if (event.reason === 'bad-frames' || event.reason === 'auth-failures') this.#counters.add(`refused|${event.reason}`);
-        // Replies already written go out first; end() flushes them, destroy() stops a peer that never closes.
-        socket?.end();
-        setTimeout(() => socket?.destroy(), 1000).unref();
+        link?.end();
         return;
       default:
         return;
@@ -323,7 +430,7 @@ export class Jt808Thread {
     this.#channel.onNote('vehicle.forget', ({ sim }) => {
       this.#known.delete(normalizeSim(sim));
       const session = this.server.sessionOf(normalizeSim(sim));
-      if (session !== undefined) this.#connections.get(session)?.socket.destroy();
+      if (session !== undefined) this.#connections.get(session)?.link.destroy();
     });
   }
 }

@@ -127,6 +127,7 @@ async function runTerminalMode(argv: string[]): Promise<void> {
     capture: source,
     speed: config.speed,
     stagger: config.stagger,
+    udp: config.udp,
     terminal: { heartbeatMs: config.heartbeatMs, positionMs: config.positionMs },
     onEvent(event) {
       if (event.type === 'error') {

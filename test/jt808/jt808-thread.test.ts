@@ -158,3 +158,48 @@ t.test('limits: connection cap, authentication deadline, garbage', async (t) => 
   await until('connections released', () => thread.ping().connections === 0);
   t.match(counters.snapshot(), { 'refused|connection-cap': 1, 'refused|auth-timeout': 1, 'refused|bad-frames': 1, 'bad_frames|all': 20, connections: 0 });
 });
+
+t.test('jt808.udp: a terminal over UDP registers, reports and streams on 0x9101; each address:port is one connection within maxConnections, ended by the deadlines since UDP has no close', async (t) => {
+  const { thread, parent, notes, positions, counters } = await startThread(t, { udp: true, unauthenticatedTimeout: 1, maxConnections: 2 });
+  const media = await startCollector();
+  const sim = await startTerminalSimulation({
+    port: thread.port,
+    udp: true,
+    simBase: '13800000071',
+    capture: await captureSource('data.txt'),
+    speed: 4,
+    reconnectDelayMs: 0,
+    terminal: { heartbeatMs: 200, positionMs: 100 },
+  });
+  t.teardown(async () => {
+    await sim.stop();
+    await media.close();
+  });
+  await until('online note', () => notes.some((n) => n.note === 'vehicle.online'));
+  t.match(notes.find((n) => n.note === 'vehicle.online'), { data: { sim: '13800000071', address: /^127\.0\.0\.1:\d+$/ } });
+  await until('positions', () => positions.length >= 2);
+  t.match(await parent.request('vehicle.stream', { sim: '13800000071', channel: 1, dataType: 0, streamType: 0, host: '127.0.0.1', tcpPort: media.port, udpPort: 0 }), { msgId: 1, result: 0 }, '0x9101 over UDP answered');
+  await until('media packets', () => (media.connections[0]?.packets.length ?? 0) >= 10);
+  t.match(await parent.request('vehicle.streamControl', { sim: '13800000071', channel: 1, command: 0 }), { msgId: 1, result: 0 });
+  await media.waitClosed(1);
+  t.match(thread.ping(), { connections: 1, online: 1 });
+  t.ok(counters.get('messages|out|8001') >= 2, 'general answers went back as datagrams');
+
+  // Two more addresses: the second fills the cap, the third is dropped and counted.
+  const { createSocket } = await import('node:dgram');
+  const strangers = [createSocket('udp4'), createSocket('udp4')];
+  t.teardown(() => strangers.forEach((s) => s.close()));
+  const heartbeat = Buffer.from('7e000200000138000000990001aa7e', 'hex');
+  for (const s of strangers) s.send(heartbeat, thread.port, '127.0.0.1');
+  await until('refused datagram counted', () => counters.get('refused|connection-cap') === 1);
+  t.equal(thread.ping().connections, 2, 'one UDP connection opened for the second address, none for the third');
+  // The second address never authenticates: its connection ends at the deadline, which frees the place.
+  await until('unauthenticated UDP connection ended', () => thread.ping().connections === 1, 5000);
+  t.equal(counters.get('refused|auth-timeout'), 1);
+  strangers[1]!.send(heartbeat, thread.port, '127.0.0.1');
+  await until('the third address now has a connection', () => thread.ping().connections === 2);
+
+  await sim.stop();
+  await until('offline note', () => notes.some((n) => n.note === 'vehicle.offline'));
+  t.match(notes.find((n) => n.note === 'vehicle.offline'), { data: { sim: '13800000071', reason: 'logout' } });
+});

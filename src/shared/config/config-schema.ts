@@ -243,6 +243,7 @@ export const configSchema = {
       properties: {
         host: { ...host, default: '0.0.0.0' },
         port: { ...port, default: 12001 },
+        udp: { type: 'boolean', default: false },
         registration: { enum: ['provisioned', 'open'], default: 'open' },
         offlineAfter: { type: 'integer', minimum: 10, maximum: 86400, default: 180 },
         mediaHost: { type: 'string', default: '' },
@@ -430,6 +431,8 @@ export interface CamgateConfig {
   jt808: {
     host: string;
     port: number;
+    /** Also take JT/T 808 over UDP on the same port. */
+    udp: boolean;
     registration: 'provisioned' | 'open';
     offlineAfter: number;
     mediaHost: string;

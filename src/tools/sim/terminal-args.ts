@@ -20,6 +20,7 @@ capture to the address given, with its own SIM and the requested channel, until 
   --position <s>        location report interval (default 10)
   --speed <x>           media playback speed (default 1)
   --stagger <ms>        delay between terminal connects (default 0)
+  --udp                 JT/T 808 over UDP (media stays TCP)
   --duration <s>        stop (log out) after this many seconds (default: until Ctrl-C)
   --quiet               no per-second lines
   -h, --help            this text
@@ -37,6 +38,7 @@ export interface TerminalCliConfig {
   positionMs: number;
   speed: number;
   stagger: number;
+  udp: boolean;
   durationMs: number | undefined;
   quiet: boolean;
 }
@@ -60,6 +62,7 @@ export function parseTerminalArgs(argv: string[]): { help: true } | { help: fals
         stagger: { type: 'string' },
         duration: { type: 'string' },
         quiet: { type: 'boolean' },
+        udp: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
       },
     }));
@@ -99,6 +102,7 @@ export function parseTerminalArgs(argv: string[]): { help: true } | { help: fals
       stagger: values.stagger === undefined ? 0 : positiveNumber('--stagger', values.stagger, true),
       durationMs: values.duration === undefined ? undefined : positiveNumber('--duration', values.duration) * 1000,
       quiet: values.quiet ?? false,
+      udp: values.udp ?? false,
     },
   };
 }

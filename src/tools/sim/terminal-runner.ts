@@ -6,6 +6,8 @@
  * channel written into every packet, paced by the capture's timestamps, until 0x9102 /
  * 0x9202 stop (or the terminal stops).
  */
+import { createSocket, type Socket as DgramSocket } from 'node:dgram';
+import { EventEmitter } from 'node:events';
 import { createConnection, type Socket } from 'node:net';
 import { systemClock } from '../../protocol/sip/clock.js';
 import type { Jt808Version } from '../../protocol/jt808/index.js';
@@ -18,8 +20,10 @@ export interface TerminalSimulationOptions {
   /** Platform JT808 address. */
   host?: string;
   port: number;
-  /** Terminals (one TCP connection each). Default 1. */
+  /** Terminals (one TCP connection, or one UDP socket, each). Default 1. */
   count?: number;
+  /** JT/T 808 over UDP instead of TCP (the platform's jt808.udp). Media stays TCP. */
+  udp?: boolean;
   /** Phone of terminal 0; terminal i uses simBase + i. */
   simBase: string;
   version?: Jt808Version;
@@ -78,11 +82,47 @@ export interface TerminalSimulationHandle {
   readonly done: Promise<TerminalSimulationStats>;
 }
 
+/** The terminal's JT/T 808 transport: a TCP connection or a connected UDP socket (UdpSignalling). */
+type SignallingSocket = Socket | UdpSignalling;
+
+/**
+ * A connected UDP socket with the events and methods of a TCP connection that the runner
+ * uses ('connect', 'data', 'error', 'close'; write, end, destroy). UDP has no close of its
+ * own: the platform ending the "connection" is silence, so only we close it.
+ */
+class UdpSignalling extends EventEmitter {
+  #udp: DgramSocket;
+  destroyed = false;
+
+  constructor(host: string, port: number) {
+    super();
+    this.#udp = createSocket(host.includes(':') ? 'udp6' : 'udp4');
+    this.#udp.on('message', (datagram) => this.emit('data', datagram));
+    this.#udp.on('error', (error) => this.emit('error', error));
+    this.#udp.on('close', () => this.emit('close'));
+    this.#udp.connect(port, host, () => this.emit('connect'));
+  }
+
+  write(frame: Uint8Array): void {
+    if (!this.destroyed) this.#udp.send(frame);
+  }
+
+  end(): void {
+    this.destroy();
+  }
+
+  destroy(): void {
+    if (this.destroyed) return;
+    this.destroyed = true;
+    this.#udp.close();
+  }
+}
+
 interface Running {
   index: number;
   phone: string;
   terminal: SimTerminal;
-  socket: Socket | null;
+  socket: SignallingSocket | null;
   streams: Map<string, Promise<SimulationHandle | null>>;
   talks: Map<number, TalkClient>;
   reconnectTimer: ReturnType<typeof setTimeout> | null;
@@ -231,7 +271,7 @@ export async function startTerminalSimulation(options: TerminalSimulationOptions
   }
 
   function connect(r: Running): void {
-    const socket = createConnection({ host, port: options.port, noDelay: true });
+    const socket: SignallingSocket = options.udp ? new UdpSignalling(host, options.port) : createConnection({ host, port: options.port, noDelay: true });
     r.socket = socket;
     let connected = false;
     socket.once('connect', () => {
@@ -246,7 +286,7 @@ export async function startTerminalSimulation(options: TerminalSimulationOptions
       stats.framesReceived += r.terminal.stats.received - before;
       write(r, out);
     });
-    socket.on('error', (error) => {
+    socket.on('error', (error: Error) => {
       stats.errors++;
       emit({ type: 'error', phone: r.phone, error });
     });
