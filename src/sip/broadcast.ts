@@ -158,7 +158,7 @@ export class GbBroadcast {
     if (!offer.host || !offer.port) return refuse(400, 'Bad Request', 'no media address in the SDP');
     if (offer.carriage === null) return refuse(488, 'Not Acceptable Here', 'offer PCMA (8) or PS (96): camgate sends G.711A only');
     // Taken now, so a retransmitted INVITE does not match it again.
-    p.started = { callId, inviteMs: Math.max(0, Math.round(this.#d.clock.now() - p.sentAt)), transport: offer.transport, carriage: offer.carriage };
+    p.started = { callId, inviteMs: Math.max(0, Math.round(this.#d.clock.now() - p.sentAt)), transport: offer.transport, carriage: offer.carriage, mediaPort: 0 };
     const ssrc = offer.ssrc === undefined ? undefined : Number(offer.ssrc);
     let answer: BroadcastInviteAnswer;
     try {
@@ -183,6 +183,7 @@ export class GbBroadcast {
       tx.reply(487, 'Request Terminated');
       return;
     }
+    p.started.mediaPort = answer.port;
     const contact = this.#contact();
     const sdp = buildBroadcastAnswer({
       serverId: this.#d.serverId,

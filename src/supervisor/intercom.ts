@@ -48,7 +48,7 @@ export interface IntercomAnswer {
   codec: IntercomCodec;
   targets: IntercomTarget[];
   /** A broadcast: the camera channel, and how the camera took it. */
-  camera?: IntercomCamera & { transport: BroadcastStarted['transport']; carriage: BroadcastStarted['carriage']; inviteMs: number };
+  camera?: IntercomCamera & Pick<BroadcastStarted, 'transport' | 'carriage' | 'inviteMs' | 'mediaPort'>;
 }
 
 interface Session {
@@ -171,7 +171,7 @@ export class IntercomControl {
       sdp: opened.sdp,
       codec: opened.codec,
       targets: [],
-      camera: { ...camera, transport: started.transport, carriage: started.carriage, inviteMs: started.inviteMs },
+      camera: { ...camera, transport: started.transport, carriage: started.carriage, inviteMs: started.inviteMs, mediaPort: started.mediaPort },
     };
   }
 

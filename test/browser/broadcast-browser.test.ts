@@ -44,7 +44,7 @@ t.test('the console\'s Talk button on a camera tile: the page\'s microphone reac
   const sipp = startSipp(
     [`127.0.0.1:${app.sipPort}`, '-i', '127.0.0.1', '-p', String(devicePort), '-mp', String(await freePort()),
       '-sf', 'gb_device.xml', '-oocsf', 'gb_camera_broadcast_ooc.xml', '-inf', 'device1.csv', '-m', '1', '-d', '1000', '-set', 'KA_COUNT', '60',
-      '-set', 'MODE', 'wait', '-set', 'AUDIO_PORT', String(sink.port), '-set', 'AUDIO_PROTO', 'RTP/AVP', '-set', 'AUDIO_PT', '8', '-set', 'AUDIO_MAP', 'PCMA/8000', '-trace_msg'],
+      '-set', 'MODE', 'wait', '-set', 'AUDIO_PORT', String(sink.port), '-set', 'AUDIO_PROTO', 'RTP/AVP', '-set', 'AUDIO_PT', '8', '-set', 'AUDIO_MAP', 'PCMA/8000', '-set', 'AUDIO_SETUP', 'passive', '-trace_msg'],
     120_000,
   );
   t.teardown(() => sipp.stop());

@@ -11,6 +11,7 @@
 import t, { type Test } from 'tap';
 import { spawnSync } from 'node:child_process';
 import { createSocket } from 'node:dgram';
+import { connect } from 'node:net';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -18,7 +19,7 @@ import { getJson, startHealthyAppliance, waitFor, type Appliance } from '../help
 import { ffprobe } from '../helpers/ffprobe.js';
 import { needPeer } from '../helpers/peers.js';
 import { freePort } from '../helpers/ports.js';
-import { tcpSink, udpSink, type RtpRecord } from '../helpers/rtp-sink.js';
+import { parseRtp, tcpSink, udpSink, type RtpRecord } from '../helpers/rtp-sink.js';
 import { byesIn, startSipp } from '../helpers/sipp.js';
 import { webhookReceiver } from '../helpers/webhook-receiver.js';
 import { toneRatio, WebrtcPeer } from '../../src/tools/sim/index.js';
@@ -36,7 +37,7 @@ const post = (body: unknown) => ({ method: 'POST', headers: { 'content-type': 'a
 /** A sipp camera for one case; resolves once the appliance has its new registration. */
 async function camera(t: Test, app: Appliance, vars: Record<string, string>) {
   const port = await freePort();
-  const set = Object.entries(vars).flatMap(([k, v]) => ['-set', k, v]);
+  const set = Object.entries({ AUDIO_SETUP: 'passive', ...vars }).flatMap(([k, v]) => ['-set', k, v]);
   const sipp = startSipp(
     [`127.0.0.1:${app.sipPort}`, '-i', '127.0.0.1', '-p', String(port), '-mp', String(await freePort()),
       '-sf', 'gb_device.xml', '-oocsf', 'gb_camera_broadcast_ooc.xml', '-inf', 'device1.csv', '-m', '1', '-d', '1000', '-set', 'KA_COUNT', '40', ...set, '-trace_msg'],
@@ -186,6 +187,33 @@ t.test('voice broadcast to a sipp camera', async (t) => {
     await stopped(answer.id);
   });
 
+  await t.test('raw PCMA over TCP, the camera connects (it offered setup:active) to the port of our answer, late', async (t) => {
+    await camera(t, app, { MODE: 'wait', AUDIO_PORT: '9', AUDIO_PROTO: 'TCP/RTP/AVP', AUDIO_SETUP: 'active', AUDIO_PT: '8', AUDIO_MAP: 'PCMA/8000' });
+    await provision(t);
+    const peer = new WebrtcPeer();
+    t.teardown(() => peer.close());
+    const answer = await broadcast(t, app, peer);
+    t.match(answer.camera, { transport: 'tcp-passive', carriage: 'raw', mediaPort: Number });
+    // As cameras in the field do (gb28181.md §16 item 9), it connects a while after the ACK: what came before is dropped.
+    await new Promise((r) => setTimeout(r, 500));
+    const packets: RtpRecord[] = [];
+    const socket = connect({ host: '127.0.0.1', port: answer.camera.mediaPort });
+    t.teardown(() => socket.destroy());
+    let buffer = Buffer.alloc(0);
+    socket.on('data', (chunk) => {
+      buffer = Buffer.concat([buffer, chunk]);
+      while (buffer.length >= 2 && buffer.length >= 2 + buffer.readUInt16BE(0)) {
+        packets.push(parseRtp(Buffer.from(buffer.subarray(2, 2 + buffer.readUInt16BE(0)))));
+        buffer = buffer.subarray(2 + buffer.readUInt16BE(0));
+      }
+    });
+    await checkTone(t, packets, 'raw');
+    // The camera closing its media connection ends the broadcast (and camgate says BYE).
+    socket.destroy();
+    const ended = await stopped(answer.id);
+    t.match(ended.data, { reason: 'the camera closed the media connection' });
+  });
+
   await t.test('a camera that accepts but never INVITEs: 504 no-invite, the session closed', async (t) => {
     await camera(t, app, { MODE: 'silent', AUDIO_PORT: '9', AUDIO_PROTO: 'RTP/AVP', AUDIO_PT: '8', AUDIO_MAP: 'PCMA/8000' });
     await provision(t);
@@ -231,9 +259,9 @@ t.test('voice broadcast to a sipp camera', async (t) => {
   });
 
   const text = await metrics();
-  t.match(text, /camgate_gb28181_commands_total\{command="broadcast",result="sent"\} 4/, 'four Broadcast MESSAGEs sent');
-  t.match(text, /camgate_gb28181_commands_total\{command="broadcast",result="answered"\} 4/, 'four answered with a Response');
-  t.match(text, /camgate_gb28181_broadcast_invites_total\{result="answered"\} 3/, 'three INVITEs answered');
+  t.match(text, /camgate_gb28181_commands_total\{command="broadcast",result="sent"\} 5/, 'five Broadcast MESSAGEs sent');
+  t.match(text, /camgate_gb28181_commands_total\{command="broadcast",result="answered"\} 5/, 'five answered with a Response');
+  t.match(text, /camgate_gb28181_broadcast_invites_total\{result="answered"\} 4/, 'four INVITEs answered');
   t.match(text, /camgate_gb28181_broadcast_invites_total\{result="unmatched"\} 1/, 'one INVITE unmatched');
   t.match(text, /camgate_gb28181_broadcast_invite_latency_seconds_total [0-9.]+/);
 });

@@ -320,6 +320,8 @@ export interface BroadcastStarted {
   inviteMs: number;
   transport: BroadcastInvite['transport'];
   carriage: BroadcastInvite['carriage'];
+  /** Our media port as the SDP answer named it (tcp-passive: where the camera connects). */
+  mediaPort: number;
 }
 
 export interface SipInit {

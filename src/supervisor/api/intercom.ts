@@ -18,8 +18,17 @@ const answerSchema = {
     targets: { type: 'array', items: targetSchema, description: 'Each terminal with the audio port it was given (empty for a camera)' },
     camera: {
       type: 'object',
-      description: 'A camera broadcast: its device and channel, how its INVITE asked for the audio, ms from the Broadcast MESSAGE to its INVITE',
-      properties: { deviceId: str, channelId: str, transport: { type: 'string', enum: ['udp', 'tcp-active', 'tcp-passive'] }, carriage: { type: 'string', enum: ['raw', 'ps'] }, inviteMs: int },
+      description:
+        'A camera broadcast: its device and channel, how its INVITE asked for the audio (transport from our side: tcp-passive = the camera connects to mediaPort), ' +
+        'ms from the Broadcast MESSAGE to its INVITE, our media port as our SDP answer named it',
+      properties: {
+        deviceId: str,
+        channelId: str,
+        transport: { type: 'string', enum: ['udp', 'tcp-active', 'tcp-passive'] },
+        carriage: { type: 'string', enum: ['raw', 'ps'] },
+        inviteMs: int,
+        mediaPort: int,
+      },
     },
   },
 } as const;
