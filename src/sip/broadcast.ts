@@ -135,6 +135,14 @@ export class GbBroadcast {
       return;
     }
     const pending = this.#match(request, remote);
+    const registered = pending ? this.#d.platform.presence.get(pending.deviceId)?.source : undefined;
+    if (pending && registered && registered.address !== remote.address) {
+      // Only the camera itself may say where its audio goes (a MESSAGE gets the same check).
+      this.#d.counters.add('broadcast_invites|unmatched');
+      this.#d.log('warn', 'broadcast INVITE from another address than the registration; refused', { device: pending.deviceId, registered: registered.address, from: remote.address });
+      tx.reply(403, 'Forbidden', [['Warning', '399 camgate "not from the address the device registered from"']]);
+      return;
+    }
     if (!pending) {
       this.#d.counters.add('broadcast_invites|unmatched');
       this.#d.log('info', 'INVITE from a device with no broadcast waiting; refused', { from: request.headers.get('from'), address: remote.address });

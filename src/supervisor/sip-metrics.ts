@@ -45,7 +45,7 @@ const FAMILIES: Record<string, CounterFamily> = {
   },
   broadcast_invites: {
     name: 'camgate_gb28181_broadcast_invites_total',
-    help: 'Voice-broadcast INVITEs from cameras: answered (200 with our SDP), refused (unusable SDP, media not attached), unmatched (no broadcast waiting: 481).',
+    help: 'Voice-broadcast INVITEs from cameras: answered (200 with our SDP), refused (unusable SDP, media not attached), unmatched (no broadcast waiting: 481, or not from the address the device registered from: 403).',
     labels: ['result'],
   },
   broadcast_invite_latency_ms: {

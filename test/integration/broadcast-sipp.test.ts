@@ -214,13 +214,18 @@ t.test('voice broadcast to a sipp camera', async (t) => {
     t.match(ended.data, { reason: 'the camera closed the media connection' });
   });
 
-  await t.test('a camera that accepts but never INVITEs: 504 no-invite, the session closed', async (t) => {
+  await t.test('a camera that accepts but never INVITEs: 504 no-invite, the session closed; an INVITE from another address meanwhile: 403', async (t) => {
     await camera(t, app, { MODE: 'silent', AUDIO_PORT: '9', AUDIO_PROTO: 'RTP/AVP', AUDIO_PT: '8', AUDIO_MAP: 'PCMA/8000' });
     await provision(t);
     const peer = new WebrtcPeer();
     t.teardown(() => peer.close());
     const began = Date.now();
-    const res = await fetch(`${app.api}/channels/${CAMERA}/intercom`, post({ sdp: await peer.offer() }));
+    const pending = fetch(`${app.api}/channels/${CAMERA}/intercom`, post({ sdp: await peer.offer() }));
+    // While it waits: the channel's INVITE, but from 127.0.0.2 (not where the device registered).
+    await new Promise((r) => setTimeout(r, 700));
+    const spoofed = await sendInvite(t, '127.0.0.2', 'spoofed-invite@127.0.0.2');
+    t.match(spoofed, /^SIP\/2\.0 403 /, `another address: ${spoofed.split('\r\n')[0]}`);
+    const res = await pending;
     const body = (await res.json()) as any;
     t.equal(res.status, 504, JSON.stringify(body));
     t.match(body.data, /^no-invite: the camera accepted the broadcast but sent no INVITE within 2 s/);
@@ -231,19 +236,26 @@ t.test('voice broadcast to a sipp camera', async (t) => {
   });
 
   await t.test('an INVITE no broadcast waits for is refused 481', async (t) => {
+    const final = await sendInvite(t, '127.0.0.1', 'stray-invite@127.0.0.1');
+    t.match(final, /^SIP\/2\.0 481 /, final.split('\r\n')[0]);
+    t.match(final, /Warning: 399 camgate "no voice broadcast is waiting/);
+  });
+
+  /** A camera-like INVITE for the channel from `host`; resolves with the final answer. */
+  async function sendInvite(t: Test, host: string, callId: string): Promise<string> {
     const socket = createSocket('udp4');
     t.teardown(() => socket.close());
-    await new Promise<void>((r) => socket.bind(0, '127.0.0.1', r));
+    await new Promise<void>((r) => socket.bind(0, host, r));
     const port = socket.address().port;
-    const sdp = 'v=0\r\no=34020000001310000001 0 0 IN IP4 127.0.0.1\r\ns=Play\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 9 RTP/AVP 8\r\na=recvonly\r\ny=0100000001\r\n';
+    const sdp = `v=0\r\no=${CAMERA} 0 0 IN IP4 ${host}\r\ns=Play\r\nc=IN IP4 ${host}\r\nt=0 0\r\nm=audio 9 RTP/AVP 8\r\na=recvonly\r\ny=0100000001\r\n`;
     const invite = [
       `INVITE sip:${SERVER.id}@${SERVER.domain} SIP/2.0`,
-      `Via: SIP/2.0/UDP 127.0.0.1:${port};rport;branch=z9hG4bK-stray-1`,
-      `From: <sip:${CAMERA}@${SERVER.domain}>;tag=stray`,
+      `Via: SIP/2.0/UDP ${host}:${port};rport;branch=z9hG4bK-${callId.slice(0, 8)}`,
+      `From: <sip:${CAMERA}@${SERVER.domain}>;tag=t${port}`,
       `To: <sip:${SERVER.id}@${SERVER.domain}>`,
-      'Call-ID: stray-invite@127.0.0.1',
+      `Call-ID: ${callId}`,
       'CSeq: 1 INVITE',
-      `Contact: <sip:${CAMERA}@127.0.0.1:${port}>`,
+      `Contact: <sip:${CAMERA}@${host}:${port}>`,
       'Max-Forwards: 70',
       'Content-Type: APPLICATION/SDP',
       `Content-Length: ${Buffer.byteLength(sdp)}`,
@@ -253,15 +265,13 @@ t.test('voice broadcast to a sipp camera', async (t) => {
     const answers: string[] = [];
     socket.on('message', (m) => answers.push(m.toString()));
     socket.send(invite, app.sipPort, '127.0.0.1');
-    const final = await waitFor(async () => answers.find((a) => /^SIP\/2\.0 [2-6]\d\d/.test(a)), 5000, 'a final answer');
-    t.match(final, /^SIP\/2\.0 481 /, final.split('\r\n')[0]);
-    t.match(final, /Warning: 399 camgate "no voice broadcast is waiting/);
-  });
+    return waitFor(async () => answers.find((a) => /^SIP\/2\.0 [2-6]\d\d/.test(a)), 5000, `a final answer to ${callId}`);
+  }
 
   const text = await metrics();
   t.match(text, /camgate_gb28181_commands_total\{command="broadcast",result="sent"\} 5/, 'five Broadcast MESSAGEs sent');
   t.match(text, /camgate_gb28181_commands_total\{command="broadcast",result="answered"\} 5/, 'five answered with a Response');
   t.match(text, /camgate_gb28181_broadcast_invites_total\{result="answered"\} 4/, 'four INVITEs answered');
-  t.match(text, /camgate_gb28181_broadcast_invites_total\{result="unmatched"\} 1/, 'one INVITE unmatched');
+  t.match(text, /camgate_gb28181_broadcast_invites_total\{result="unmatched"\} 2/, 'two INVITEs unmatched (403, 481)');
   t.match(text, /camgate_gb28181_broadcast_invite_latency_seconds_total [0-9.]+/);
 });

@@ -180,8 +180,13 @@ export class IntercomSession {
     this.#attachToMux();
     this.answer = rewriteCandidates(pc.localDescription?.sdp ?? '', this.#deps.publicIp, this.#deps.mux.port);
     pc.connectionStateChange.subscribe((state) => this.#stateChanged(state));
-    this.#connectTimer = setTimeout(() => this.close('not connected within connectTimeout'), this.#deps.connectTimeoutMs);
+    this.#armConnectTimer();
     this.#deps.counters.add('intercom_sessions|started');
+  }
+
+  #armConnectTimer(): void {
+    if (this.#connectTimer) clearTimeout(this.#connectTimer);
+    this.#connectTimer = setTimeout(() => this.close('not connected within connectTimeout'), this.#deps.connectTimeoutMs);
   }
 
   async #gathered(): Promise<void> {
@@ -280,6 +285,8 @@ export class IntercomSession {
       throw new ServiceError(404, '1002', `intercom ${this.id} ended`);
     }
     this.#cameraSink = sink;
+    // The browser only gets its answer now (after the camera's INVITE): its connectTimeout starts over.
+    if (this.state === 'new') this.#armConnectTimer();
     return port;
   }
 

@@ -116,7 +116,7 @@ export const SIP_COUNTER_NAMES: string[] = [
   'gb_events|catalog|notify',
   'gb_events|unmatched|notify',
   'gb_events|unmatched|response',
-  // Voice broadcast INVITEs from cameras: answered (200), refused (bad SDP, media failed), unmatched (no broadcast pending: 481).
+  // Voice broadcast INVITEs from cameras: answered (200), refused (bad SDP, media failed), unmatched (no broadcast pending: 481; or from another address than the device's registration: 403).
   'broadcast_invites|answered',
   'broadcast_invites|refused',
   'broadcast_invites|unmatched',
