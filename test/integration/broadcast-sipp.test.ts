@@ -5,8 +5,9 @@
  * the shared gb_device.xml) that checks the exact Broadcast XML, answers 200 + Response and
  * INVITEs with an audio SDP whose port is a socket this test opened. What that socket
  * receives is decoded by ffmpeg (raw A-law, or the PS with ffprobe naming pcm_alaw) and must
- * be the tone. Also: DELETE sends BYE, the camera's BYE ends the broadcast, a camera that
- * never INVITEs fails 504 no-invite, an INVITE nobody waits for is refused 481, metrics.
+ * be the tone (raw PCMA and PS, UDP and TCP both ways). Also: DELETE sends BYE, the camera's
+ * BYE ends the broadcast, an INVITE before the Response, a camera that never INVITEs fails
+ * 504 no-invite, an INVITE from another address 403, one nobody waits for 481, metrics.
  */
 import t, { type Test } from 'tap';
 import { spawnSync } from 'node:child_process';
@@ -214,6 +215,20 @@ t.test('voice broadcast to a sipp camera', async (t) => {
     t.match(ended.data, { reason: 'the camera closed the media connection' });
   });
 
+  await t.test('a camera that INVITEs before its Response (then sends it): the broadcast starts once both came', async (t) => {
+    const sink = await udpSink();
+    t.teardown(() => sink.close());
+    await camera(t, app, { MODE: 'early', AUDIO_PORT: String(sink.port), AUDIO_PROTO: 'RTP/AVP', AUDIO_PT: '8', AUDIO_MAP: 'PCMA/8000' });
+    await provision(t);
+    const peer = new WebrtcPeer();
+    t.teardown(() => peer.close());
+    const answer = await broadcast(t, app, peer);
+    t.match(answer.camera, { transport: 'udp', carriage: 'raw' });
+    await checkTone(t, sink.packets, 'raw');
+    t.equal((await fetch(`${app.api}/channels/${CAMERA}/intercom`, { method: 'DELETE' })).status, 200);
+    await stopped(answer.id);
+  });
+
   await t.test('a camera that accepts but never INVITEs: 504 no-invite, the session closed; an INVITE from another address meanwhile: 403', async (t) => {
     await camera(t, app, { MODE: 'silent', AUDIO_PORT: '9', AUDIO_PROTO: 'RTP/AVP', AUDIO_PT: '8', AUDIO_MAP: 'PCMA/8000' });
     await provision(t);
@@ -269,9 +284,9 @@ t.test('voice broadcast to a sipp camera', async (t) => {
   }
 
   const text = await metrics();
-  t.match(text, /camgate_gb28181_commands_total\{command="broadcast",result="sent"\} 5/, 'five Broadcast MESSAGEs sent');
-  t.match(text, /camgate_gb28181_commands_total\{command="broadcast",result="answered"\} 5/, 'five answered with a Response');
-  t.match(text, /camgate_gb28181_broadcast_invites_total\{result="answered"\} 4/, 'four INVITEs answered');
+  t.match(text, /camgate_gb28181_commands_total\{command="broadcast",result="sent"\} 6/, 'six Broadcast MESSAGEs sent');
+  t.match(text, /camgate_gb28181_commands_total\{command="broadcast",result="answered"\} 6/, 'six answered with a Response');
+  t.match(text, /camgate_gb28181_broadcast_invites_total\{result="answered"\} 5/, 'five INVITEs answered');
   t.match(text, /camgate_gb28181_broadcast_invites_total\{result="unmatched"\} 2/, 'two INVITEs unmatched (403, 481)');
   t.match(text, /camgate_gb28181_broadcast_invite_latency_seconds_total [0-9.]+/);
 });
