@@ -121,15 +121,23 @@ t.test('voice broadcast to a sipp camera', async (t) => {
     t.equal(created.status, 200, 'channel provisioned');
     provisioned = true;
   };
+  /** A sipp camera with these variables, its channel provisioned, and a browser broadcasting to it. */
+  const open = async (t: Test, vars: Record<string, string>) => {
+    const sipp = await camera(t, app, vars);
+    await provision(t);
+    const peer = new WebrtcPeer();
+    t.teardown(() => peer.close());
+    return { sipp, answer: await broadcast(t, app, peer) };
+  };
+  const hangUp = async (t: Test, id: string) => {
+    t.equal((await fetch(`${app.api}/channels/${CAMERA}/intercom`, { method: 'DELETE' })).status, 200, 'DELETE');
+    return stopped(id);
+  };
 
   await t.test('raw PCMA over UDP: the tone reaches the port of the camera\'s SDP; DELETE sends BYE', async (t) => {
     const sink = await udpSink();
     t.teardown(() => sink.close());
-    const sipp = await camera(t, app, { MODE: 'wait', AUDIO_PORT: String(sink.port), AUDIO_PROTO: 'RTP/AVP', AUDIO_PT: '8', AUDIO_MAP: 'PCMA/8000' });
-    await provision(t);
-    const peer = new WebrtcPeer();
-    t.teardown(() => peer.close());
-    const answer = await broadcast(t, app, peer);
+    const { sipp, answer } = await open(t, { MODE: 'wait', AUDIO_PORT: String(sink.port), AUDIO_PROTO: 'RTP/AVP', AUDIO_PT: '8', AUDIO_MAP: 'PCMA/8000' });
     t.match(answer, { type: 'answer', codec: 'PCMA', targets: [], camera: { deviceId: DEVICE, channelId: CAMERA, transport: 'udp', carriage: 'raw', inviteMs: Number } });
     await checkTone(t, sink.packets, 'raw');
     t.equal(sink.packets[0]?.marker, true, 'marker on the first packet');
@@ -142,8 +150,7 @@ t.test('voice broadcast to a sipp camera', async (t) => {
     const started = await waitFor(async () => hooks.events.find((e) => e.method === 'intercom.started' && e.data.id === answer.id), 5000, 'intercom.started');
     t.match(started.data, { origin: 'camera', mode: 'broadcast', codec: 'PCMA', device: DEVICE, channel: CAMERA });
 
-    t.equal((await fetch(`${app.api}/channels/${CAMERA}/intercom`, { method: 'DELETE' })).status, 200, 'DELETE');
-    const ended = await stopped(answer.id);
+    const ended = await hangUp(t, answer.id);
     t.match(ended.data, { origin: 'camera', device: DEVICE, channel: CAMERA, reason: 'hung up by request', packetsDown: Number });
     t.ok(ended.data.packetsDown > 50, `${ended.data.packetsDown} packets sent to the camera`);
     t.equal((await fetch(`${app.api}/channels/${CAMERA}/intercom`, { method: 'DELETE' })).status, 404, 'already hung up');
@@ -157,11 +164,7 @@ t.test('voice broadcast to a sipp camera', async (t) => {
   await t.test('PS over UDP; the camera hangs up with BYE', async (t) => {
     const sink = await udpSink();
     t.teardown(() => sink.close());
-    await camera(t, app, { MODE: 'bye', AUDIO_PORT: String(sink.port), AUDIO_PROTO: 'RTP/AVP', AUDIO_PT: '96', AUDIO_MAP: 'PS/90000' });
-    await provision(t);
-    const peer = new WebrtcPeer();
-    t.teardown(() => peer.close());
-    const answer = await broadcast(t, app, peer);
+    const { answer } = await open(t, { MODE: 'bye', AUDIO_PORT: String(sink.port), AUDIO_PROTO: 'RTP/AVP', AUDIO_PT: '96', AUDIO_MAP: 'PS/90000' });
     t.match(answer.camera, { transport: 'udp', carriage: 'ps' });
     await checkTone(t, sink.packets, 'ps').catch((e) => {
       t.comment(JSON.stringify(hooks.events.filter((h) => h.data?.id === answer.id)));
@@ -176,24 +179,15 @@ t.test('voice broadcast to a sipp camera', async (t) => {
   await t.test('PS over TCP: the camera offered setup:passive, camgate connects (RFC 4571)', async (t) => {
     const sink = await tcpSink();
     t.teardown(() => sink.close());
-    await camera(t, app, { MODE: 'wait', AUDIO_PORT: String(sink.port), AUDIO_PROTO: 'TCP/RTP/AVP', AUDIO_PT: '96', AUDIO_MAP: 'PS/90000' });
-    await provision(t);
-    const peer = new WebrtcPeer();
-    t.teardown(() => peer.close());
-    const answer = await broadcast(t, app, peer);
+    const { answer } = await open(t, { MODE: 'wait', AUDIO_PORT: String(sink.port), AUDIO_PROTO: 'TCP/RTP/AVP', AUDIO_PT: '96', AUDIO_MAP: 'PS/90000' });
     t.match(answer.camera, { transport: 'tcp-active', carriage: 'ps' });
     await checkTone(t, sink.packets, 'ps');
     t.equal(sink.connections(), 1, 'one TCP connection');
-    t.equal((await fetch(`${app.api}/channels/${CAMERA}/intercom`, { method: 'DELETE' })).status, 200);
-    await stopped(answer.id);
+    await hangUp(t, answer.id);
   });
 
   await t.test('raw PCMA over TCP, the camera connects (it offered setup:active) to the port of our answer, late', async (t) => {
-    await camera(t, app, { MODE: 'wait', AUDIO_PORT: '9', AUDIO_PROTO: 'TCP/RTP/AVP', AUDIO_SETUP: 'active', AUDIO_PT: '8', AUDIO_MAP: 'PCMA/8000' });
-    await provision(t);
-    const peer = new WebrtcPeer();
-    t.teardown(() => peer.close());
-    const answer = await broadcast(t, app, peer);
+    const { answer } = await open(t, { MODE: 'wait', AUDIO_PORT: '9', AUDIO_PROTO: 'TCP/RTP/AVP', AUDIO_SETUP: 'active', AUDIO_PT: '8', AUDIO_MAP: 'PCMA/8000' });
     t.match(answer.camera, { transport: 'tcp-passive', carriage: 'raw', mediaPort: Number });
     // As cameras in the field do (gb28181.md §16 item 9), it connects a while after the ACK: what came before is dropped.
     await new Promise((r) => setTimeout(r, 500));
@@ -218,15 +212,10 @@ t.test('voice broadcast to a sipp camera', async (t) => {
   await t.test('a camera that INVITEs before its Response (then sends it): the broadcast starts once both came', async (t) => {
     const sink = await udpSink();
     t.teardown(() => sink.close());
-    await camera(t, app, { MODE: 'early', AUDIO_PORT: String(sink.port), AUDIO_PROTO: 'RTP/AVP', AUDIO_PT: '8', AUDIO_MAP: 'PCMA/8000' });
-    await provision(t);
-    const peer = new WebrtcPeer();
-    t.teardown(() => peer.close());
-    const answer = await broadcast(t, app, peer);
+    const { answer } = await open(t, { MODE: 'early', AUDIO_PORT: String(sink.port), AUDIO_PROTO: 'RTP/AVP', AUDIO_PT: '8', AUDIO_MAP: 'PCMA/8000' });
     t.match(answer.camera, { transport: 'udp', carriage: 'raw' });
     await checkTone(t, sink.packets, 'raw');
-    t.equal((await fetch(`${app.api}/channels/${CAMERA}/intercom`, { method: 'DELETE' })).status, 200);
-    await stopped(answer.id);
+    await hangUp(t, answer.id);
   });
 
   await t.test('a camera that accepts but never INVITEs: 504 no-invite, the session closed; an INVITE from another address meanwhile: 403', async (t) => {
