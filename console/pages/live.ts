@@ -3,7 +3,7 @@ import { all, api, filters, type ChannelRow, type Device, type StreamRow, type V
 import { Player, playUrl } from '../player.js';
 import { channelName, html, Page, Status, useAction, useLoad } from '../ui.js';
 import { PtzPad } from './ptz.js';
-import { Talk } from './talk.js';
+import { Talk, talkPath } from './talk.js';
 import { vehicleChannels, vehicleName } from './vehicles.js';
 
 interface Tile {
@@ -11,7 +11,7 @@ interface Tile {
   key: number;
   label: string;
   url: string;
-  /** A camera channel's ID: its tile gets the PTZ pad when selected. */
+  /** A camera channel's ID: its tile gets the PTZ pad when selected, and the Talk button (voice broadcast). */
   channelid?: string;
   /** A vehicle channel: its tile gets the Talk button. */
   vehicle?: { sim: string; channel: number };
@@ -153,7 +153,9 @@ export function Live({ params }: { params: URLSearchParams }) {
                 ? html`<div class="tile-bar">
                       <span class="name">${tile.label}</span>
                       <button type="button" onClick=${() => document.getElementById(`tile-${i}`)?.requestFullscreen()} aria-label=${`Full screen ${tile.label}`}>Full screen</button>
-                      ${tile.vehicle ? html`<${Talk} sim=${tile.vehicle.sim} channel=${tile.vehicle.channel} label=${tile.label} />` : null}
+                      ${tile.vehicle || tile.channelid
+                        ? html`<${Talk} path=${talkPath(tile.vehicle ?? { channelid: tile.channelid! })} label=${tile.label} />`
+                        : null}
                       ${tile.channelid
                         ? html`<button type="button" aria-pressed=${ptzTile === i} onClick=${() => setPtzTile(ptzTile === i ? -1 : i)} aria-label=${`PTZ ${tile.label}`}>PTZ</button>`
                         : null}

@@ -1,8 +1,9 @@
 /**
- * Talk to a vehicle from a Live view tile: the microphone goes to the terminal's speaker
- * and the terminal's microphone comes back (intercom, `POST /vehicles/:sim/channels/:n/intercom`
- * with this page's WebRTC offer). Hanging up closes the PeerConnection, which camgate
- * notices at once (0x9102 command 4 to the terminal); the DELETE makes sure.
+ * Talk from a Live view tile: the microphone goes to a vehicle terminal's speaker and the
+ * terminal's microphone comes back (intercom, `POST /vehicles/:sim/channels/:n/intercom`),
+ * or to a camera's loudspeaker (voice broadcast, `POST /channels/:id/intercom`), both with
+ * this page's WebRTC offer. Hanging up closes the PeerConnection, which camgate notices at
+ * once (0x9102 command 4 to the terminal, BYE to the camera); the DELETE makes sure.
  */
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { api } from '../api.js';
@@ -10,11 +11,15 @@ import { html } from '../ui.js';
 
 type State = { kind: 'idle' } | { kind: 'connecting' } | { kind: 'talking'; codec: string } | { kind: 'failed'; message: string };
 
-export function Talk({ sim, channel, label }: { sim: string; channel: number; label: string }) {
+/** The intercom route of a vehicle channel or (voice broadcast) a camera channel. */
+export function talkPath(target: { sim: string; channel: number } | { channelid: string }): string {
+  return 'sim' in target ? `/vehicles/${encodeURIComponent(target.sim)}/channels/${target.channel}/intercom` : `/channels/${encodeURIComponent(target.channelid)}/intercom`;
+}
+
+export function Talk({ path, label }: { path: string; label: string }) {
   const [state, setState] = useState<State>({ kind: 'idle' });
   const pc = useRef<RTCPeerConnection | null>(null);
   const audio = useRef<HTMLAudioElement>(null);
-  const path = `/vehicles/${encodeURIComponent(sim)}/channels/${channel}/intercom`;
 
   const hangUp = () => {
     const open = pc.current;

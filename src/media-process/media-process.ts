@@ -284,6 +284,7 @@ export class MediaProcess {
       .handle('intercom.open', (request) => this.#intercomServer().open(request))
       .handle('intercom.close', ({ id, reason }) => this.#intercom?.close(id, reason) ?? false)
       .handle('intercom.list', () => this.#intercom?.list() ?? [])
+      .handle('intercom.attachRtp', (target) => this.#intercomServer().attachRtp(target))
       .handle('worker.kill', ({ slot }) => {
         const worker = this.#workers[slot];
         if (!worker) throw missing(`no media worker ${slot}`);

@@ -50,6 +50,8 @@ export interface PlatformEvents {
   notify?(request: SipRequest, remote: Endpoint): { status: number; reason: string };
   /** A request from an upper platform (cascade): true when taken, and then already answered or being answered. */
   upstream?(tx: ServerTransaction, request: SipRequest, remote: Endpoint): boolean;
+  /** An INVITE from a device (voice broadcast); without this hook it is refused 488. */
+  invite?(tx: ServerTransaction, request: SipRequest, remote: Endpoint): void;
   /** A MANSCDP MESSAGE from a registered device, already answered 200. */
   manscdp(deviceId: string, body: Uint8Array, contentType: string | undefined, source: Endpoint): void;
   log?(level: 'debug' | 'info' | 'warn', message: string, data?: Record<string, unknown>): void;
@@ -229,8 +231,9 @@ export class GbPlatform implements TransactionUser {
         this.#options.events.log?.('debug', `${request.method} accepted`, { from: remote.address });
         return;
       case 'INVITE':
-        // A device inviting the platform (e.g. voice broadcast) is not supported yet.
-        tx.reply(488, 'Not Acceptable Here');
+        // A device inviting the platform: a voice broadcast's camera (src/sip/broadcast.ts).
+        if (this.#options.events.invite) this.#options.events.invite(tx, request, remote);
+        else tx.reply(488, 'Not Acceptable Here');
         return;
       default:
         tx.reply(405, 'Method Not Allowed', [['Allow', ALLOW]]);

@@ -21,6 +21,7 @@ import { SIP_COUNTER_NAMES } from '../shared/contracts/sip-counters.js';
 import { SipTransport, transportLimits } from './transport.js';
 import { AuthThrottle } from './auth-throttle.js';
 import { Cascade } from './cascade.js';
+import { GbBroadcast } from './broadcast.js';
 import { packageVersion } from '../shared/entry.js';
 
 type SipChannel = ChildChannel<SipContract>;
@@ -36,6 +37,8 @@ const CONTROL_STATUS: Record<ControlFailure, [number, ApiCode]> = {
   busy: [503, '1001'],
   closed: [503, '1001'],
   invalid: [400, '1002'],
+  'no-invite': [504, '1001'],
+  'invite-refused': [502, '1001'],
 };
 
 /** A ControlError as a ServiceError (status and code cross the channel); anything else as is. */
@@ -64,6 +67,7 @@ export class SipThread {
   readonly control: GbControlService;
   readonly transport: SipTransport;
   readonly cascade: Cascade;
+  readonly broadcast: GbBroadcast;
   readonly #channel: SipChannel;
   readonly #log: Logger;
   readonly #platforms: SipInit['platforms'];
@@ -113,7 +117,10 @@ export class SipThread {
           channel.notify('device.offline', { deviceId, reason });
         },
         keepalive: (deviceId, source) => channel.notify('device.keepalive', { deviceId, ...sourceOf(source) }),
-        dialogEnded: (callId, deviceId) => channel.notify('dialog.ended', { callId, deviceId: deviceId ?? '' }),
+        dialogEnded: (callId, deviceId) => {
+          if (!this.broadcast.ended(callId)) channel.notify('dialog.ended', { callId, deviceId: deviceId ?? '' });
+        },
+        invite: (tx, request, remote) => this.broadcast.handleInvite(tx, request, remote),
         manscdp: (deviceId, body, contentType, source) => this.service.handleMessage(deviceId, body, contentType, source),
         notify: (request, remote) => this.control.handleNotify(request, remote),
         upstream: (tx, request, remote) => this.cascade.handle(tx, request, remote),
@@ -147,6 +154,17 @@ export class SipThread {
         position: (position) => channel.notify('device.position', position),
         log,
       },
+    });
+    this.broadcast = new GbBroadcast({
+      platform: this.platform,
+      control: this.control,
+      clock,
+      counters,
+      serverId: config.sip.id,
+      local: { host: init.advertisedHost, port: config.sip.port },
+      invite: (invite) => channel.request('broadcast.invite', invite, 15_000),
+      bye: (id, callId) => channel.notify('broadcast.bye', { id, callId }),
+      log,
     });
     this.cascade = new Cascade({
       clock,
@@ -274,7 +292,9 @@ export class SipThread {
       })
       .handle('platforms.set', ({ platforms }) => this.cascade.set(platforms))
       .handle('platform.hangup', ({ callId }) => this.cascade.hangup(callId))
-      .handle('platform.notify', (n) => this.cascade.notify(n));
+      .handle('platform.notify', (n) => this.cascade.notify(n))
+      .handle('broadcast.start', (o) => mapped(() => this.broadcast.start(o)))
+      .handle('broadcast.stop', ({ id }) => this.broadcast.stop(id));
   }
 
   async start(): Promise<void> {
@@ -295,6 +315,7 @@ export class SipThread {
   async close(): Promise<void> {
     // Unregister upward while the transport still runs, bounded so shutdown never hangs on a silent platform.
     await Promise.race([this.cascade.close(), new Promise((resolve) => setTimeout(resolve, 1500).unref())]);
+    this.broadcast.close();
     this.control.close();
     this.service.close();
     this.platform.close();

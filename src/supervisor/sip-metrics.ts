@@ -40,8 +40,19 @@ const FAMILIES: Record<string, CounterFamily> = {
   },
   command_failures: {
     name: 'camgate_gb28181_command_failures_total',
-    help: 'GB28181 control commands that failed, by command and reason: not-registered, rejected, timeout, no-response, device-error, send-failed, busy, closed, invalid.',
+    help: 'GB28181 control commands that failed, by command and reason: not-registered, rejected, timeout, no-response, device-error, send-failed, busy, closed, invalid; broadcast also no-invite (the camera never INVITEd) and invite-refused.',
     labels: ['command', 'reason'],
+  },
+  broadcast_invites: {
+    name: 'camgate_gb28181_broadcast_invites_total',
+    help: 'Voice-broadcast INVITEs from cameras: answered (200 with our SDP), refused (unusable SDP, media not attached), unmatched (no broadcast waiting: 481, or not from the address the device registered from: 403).',
+    labels: ['result'],
+  },
+  broadcast_invite_latency_ms: {
+    name: 'camgate_gb28181_broadcast_invite_latency_seconds_total',
+    help: 'Sum of the time from the Broadcast MESSAGE to the camera\'s INVITE, over answered INVITEs (divide by camgate_gb28181_broadcast_invites_total{result="answered"} for the mean).',
+    labels: [],
+    scale: 1e-3,
   },
   subscriptions: {
     name: 'camgate_gb28181_subscriptions_total',

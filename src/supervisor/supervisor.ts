@@ -313,6 +313,13 @@ export class Supervisor {
         channel.onNote('dialog.ended', ({ callId }) => {
           void streams.dialogEnded(callId).catch((err) => this.#failed(err, 'dialog end failed'));
         });
+        // Voice broadcast (src/supervisor/intercom.ts): a new SIP thread knows none of the old broadcasts.
+        this.#intercom?.sipRestarted();
+        channel.handle('broadcast.invite', (invite) => {
+          if (!this.#intercom) throw unavailable('intercom is not ready');
+          return this.#intercom.broadcastInvite(invite);
+        });
+        channel.onNote('broadcast.bye', ({ id }) => this.#intercom?.broadcastBye(id));
       },
     });
   }
@@ -341,7 +348,9 @@ export class Supervisor {
       store,
       jt808: () => this.#jt808?.channel ?? null,
       media: () => this.#media?.channel ?? null,
+      sip: () => this.#sip?.channel ?? null,
       mediaHost: this.#mediaHost(advertisedHost),
+      gbMediaHost: config.media.publicHost || advertisedHost,
       callbacks,
       emit: (event, data, key) => void notifier.emit(event, data, key),
       logger: this.#logger.child({ part: 'intercom' }),

@@ -8,7 +8,7 @@
  * close() ends every session with reason `shutdown`, then closes the mux and the pool.
  */
 import type { CamgateConfig } from '../../shared/config/config.js';
-import type { AudioJoin, AudioLeave, IntercomEnded, IntercomInfo, IntercomOpened, IntercomOpenRequest, IntercomPing } from '../../shared/contracts/media.js';
+import type { AudioJoin, AudioLeave, IntercomEnded, IntercomInfo, IntercomOpened, IntercomOpenRequest, IntercomPing, IntercomRtpTarget } from '../../shared/contracts/media.js';
 import type { SharedCounters } from '../../shared/counters.js';
 import { conflict, ServiceError } from '../../shared/errors.js';
 import { IntercomSession } from './intercom-session.js';
@@ -69,7 +69,7 @@ export class IntercomServer {
 
   async open(request: IntercomOpenRequest): Promise<IntercomOpened> {
     if (this.#sessions.has(request.id) || this.#opening.has(request.id)) throw conflict(`intercom ${request.id} exists`);
-    if (request.targets.length === 0) throw new ServiceError(400, '1002', 'group: at least one terminal is needed');
+    if (request.targets.length === 0 && !request.camera) throw new ServiceError(400, '1002', 'group: at least one terminal is needed');
     this.#opening.add(request.id);
     try {
       const session = await IntercomSession.open(request, {
@@ -90,6 +90,13 @@ export class IntercomServer {
     } finally {
       this.#opening.delete(request.id);
     }
+  }
+
+  /** A broadcast's camera INVITEd: where to send; resolves with our local media port. */
+  async attachRtp(target: IntercomRtpTarget): Promise<{ port: number }> {
+    const session = this.#sessions.get(target.id);
+    if (!session) throw new ServiceError(404, '1002', `intercom ${target.id} not found`);
+    return { port: await session.attachCamera(target, this.#config.jt1078.host) };
   }
 
   close(id: string, reason: string): boolean {

@@ -21,8 +21,9 @@ import { decodeG711, encodeG711, transcodeG711, type G711Law } from '../../proto
 import { jt1078AudioCodec, type Jt1078AudioCodec } from '../../protocol/audio/jt1078-audio.js';
 import { DataType, encodeJt1078Packet, hisiliconPrefixLength, SubPackage, type Jt1078Packet } from '../../protocol/jt1078/index.js';
 import type { SharedCounters } from '../../shared/counters.js';
-import type { IntercomCodec, IntercomEnded, IntercomInfo, IntercomMode, IntercomOpenRequest, IntercomTarget } from '../../shared/contracts/media.js';
+import type { IntercomCamera, IntercomCodec, IntercomEnded, IntercomInfo, IntercomMode, IntercomOpenRequest, IntercomRtpTarget, IntercomTarget } from '../../shared/contracts/media.js';
 import { ServiceError } from '../../shared/errors.js';
+import { CameraSink } from './camera-sink.js';
 import type { TalkPortPool, TalkSink } from './talk-ports.js';
 import type { MuxAddress, WebrtcMux } from './webrtc-mux.js';
 
@@ -84,6 +85,9 @@ export class IntercomSession {
   readonly mode: IntercomMode;
   readonly codec: IntercomCodec;
   readonly targets: IntercomTarget[] = [];
+  /** A voice broadcast's camera (targets empty); its sink exists once the camera INVITEd. */
+  readonly camera: IntercomCamera | undefined;
+  #cameraSink: CameraSink | null = null;
   readonly startedAt = Date.now();
   state: 'new' | 'connected' | 'closed' = 'new';
   packetsDown = 0;
@@ -116,6 +120,7 @@ export class IntercomSession {
   private constructor(request: IntercomOpenRequest, deps: SessionDeps) {
     this.id = request.id;
     this.mode = request.mode;
+    this.camera = request.camera;
     this.codec = codecForTerminal(request.audioCodec);
     this.#terminalPt = request.audioCodec;
     this.#downCodec = INTERCOM_CODECS[this.codec].jt1078 === request.audioCodec ? null : jt1078AudioCodec(request.audioCodec);
@@ -175,8 +180,13 @@ export class IntercomSession {
     this.#attachToMux();
     this.answer = rewriteCandidates(pc.localDescription?.sdp ?? '', this.#deps.publicIp, this.#deps.mux.port);
     pc.connectionStateChange.subscribe((state) => this.#stateChanged(state));
-    this.#connectTimer = setTimeout(() => this.close('not connected within connectTimeout'), this.#deps.connectTimeoutMs);
+    this.#armConnectTimer();
     this.#deps.counters.add('intercom_sessions|started');
+  }
+
+  #armConnectTimer(): void {
+    if (this.#connectTimer) clearTimeout(this.#connectTimer);
+    this.#connectTimer = setTimeout(() => this.close('not connected within connectTimeout'), this.#deps.connectTimeoutMs);
   }
 
   async #gathered(): Promise<void> {
@@ -264,9 +274,43 @@ export class IntercomSession {
     };
   }
 
-  /** Downlink: one RTP packet from the browser to every target's terminal (transcoded first for ADPCM and G.726). */
+  /** The broadcast's camera INVITEd: its audio goes there from now on. Resolves with our local media port. */
+  async attachCamera(target: IntercomRtpTarget, bindHost: string): Promise<number> {
+    if (!this.camera) throw new ServiceError(409, '1002', `intercom ${this.id} is not a broadcast to a camera`);
+    if (this.#cameraSink) throw new ServiceError(409, '1002', `intercom ${this.id} already sends to ${this.#cameraSink.target.host}:${this.#cameraSink.target.port}`);
+    const sink = new CameraSink(target, { bindHost, onGone: (reason) => this.close(reason) });
+    const port = await sink.open();
+    if (this.state === 'closed') {
+      sink.close();
+      throw new ServiceError(404, '1002', `intercom ${this.id} ended`);
+    }
+    this.#cameraSink = sink;
+    // The browser only gets its answer now (after the camera's INVITE): its connectTimeout starts over.
+    if (this.state === 'new') this.#armConnectTimer();
+    return port;
+  }
+
+  /** Downlink to a camera: the browser's G.711A as it came (the session negotiated PCMA). */
+  #toCamera(payload: Uint8Array): void {
+    const { counters } = this.#deps;
+    const result = this.#cameraSink?.write(payload) ?? 'not-connected';
+    if (result === 'ok') {
+      this.packetsDown++;
+      counters.add('intercom_packets|down');
+      counters.add('intercom_latency_us|down', Math.round((performance.now() - this.#arrivedAt) * 1000));
+      return;
+    }
+    this.drops++;
+    counters.add(result === 'slow' ? 'intercom_drops|slow-terminal' : 'intercom_drops|no-terminal');
+  }
+
+  /** Downlink: one RTP packet from the browser to every target's terminal (transcoded first for ADPCM and G.726), or to the camera. */
   #downlink(rtp: RtpPacket): void {
     if (this.state === 'closed' || this.mode === 'listen') return;
+    if (this.camera) {
+      this.#toCamera(rtp.payload);
+      return;
+    }
     if (!this.#downCodec) {
       this.#toTerminals(rtp.payload);
       return;
@@ -377,6 +421,7 @@ export class IntercomSession {
       sdp: this.answer,
       codec: this.codec,
       targets: this.targets,
+      ...(this.camera ? { camera: this.camera } : {}),
       mode: this.mode,
       state: this.state === 'connected' ? 'connected' : 'new',
       startedAt: this.startedAt,
@@ -396,6 +441,7 @@ export class IntercomSession {
       codec: this.codec,
       mode: this.mode,
       targets: this.targets,
+      ...(this.camera ? { camera: this.camera } : {}),
       reason,
       startedAt: this.startedAt,
       endedAt: Date.now(),
@@ -412,6 +458,7 @@ export class IntercomSession {
     if (this.#silenceTimer) clearInterval(this.#silenceTimer);
     this.#connectTimer = this.#disconnectTimer = this.#silenceTimer = null;
     for (const target of this.targets) this.#deps.pool.release(target.port);
+    this.#cameraSink?.close();
     if (this.#ufrag) this.#deps.mux.unregister(this.#ufrag);
     void this.#pc.close().catch(() => {});
   }

@@ -11,3 +11,5 @@ export { PsRtpReceiver } from './ps-receiver.js';
 export type { PsRtpReceiverOptions, PsRtpReceiverStats } from './ps-receiver.js';
 export { PsRtpFrameGrouper } from './ps-frame-grouper.js';
 export type { PsRtpFrameGrouperOptions, RtpFramePart } from './ps-frame-grouper.js';
+export { G711RtpSender } from './g711-sender.js';
+export type { G711Carriage, G711SenderOptions } from './g711-sender.js';

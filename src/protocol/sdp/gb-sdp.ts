@@ -137,3 +137,64 @@ export function buildSendAnswer(o: SendAnswerOptions): string {
   ];
   return lines.join('\r\n') + '\r\n';
 }
+
+/** What a camera's voice-broadcast INVITE (GB/T 28181-2016 §9.12) asks for, as read from its SDP. */
+export interface BroadcastOffer {
+  host: string | undefined;
+  port: number | undefined;
+  /** From our side, as in `parseAnswer`: tcp-active means we connect. */
+  transport: MediaTransport;
+  /** `raw`: PCMA (PT 8) offered; `ps`: G.711A in PS on `payloadType`; null: neither. */
+  carriage: 'raw' | 'ps' | null;
+  payloadType: number;
+  ssrc: string | undefined;
+  session: string | undefined;
+}
+
+/**
+ * Reads a camera's broadcast offer: raw PCMA when it lists PT 8 (or names PCMA), else PS on
+ * the payload type its rtpmap calls PS (96 when it lists 96 without an rtpmap).
+ */
+export function parseBroadcastOffer(sdp: string): BroadcastOffer {
+  const base = parseAnswer(sdp);
+  const rtpmap = new Map<number, string>();
+  for (const m of sdp.matchAll(/^a=rtpmap:(\d+)\s+([^/\s]+)/gm)) rtpmap.set(Number(m[1]), m[2]!.toUpperCase());
+  const offered = base.payloadTypes;
+  const pcma = offered.find((pt) => pt === 8 || rtpmap.get(pt) === 'PCMA');
+  const ps = offered.find((pt) => rtpmap.get(pt) === 'PS') ?? offered.find((pt) => pt === 96 && !rtpmap.has(pt));
+  const carriage = pcma !== undefined ? 'raw' : ps !== undefined ? 'ps' : null;
+  return { host: base.host, port: base.port, transport: base.transport, carriage, payloadType: pcma ?? ps ?? -1, ssrc: base.ssrc, session: base.session };
+}
+
+export interface BroadcastAnswerOptions {
+  /** Our SIP ID (the broadcast's SourceID), for `o=`. */
+  serverId: string;
+  mediaHost: string;
+  mediaPort: number;
+  transport: MediaTransport;
+  carriage: 'raw' | 'ps';
+  payloadType: number;
+  /** 10-digit decimal SSRC for `y=`. */
+  ssrc: string;
+  session?: string;
+}
+
+/** Our answer to a camera's broadcast INVITE: we only send (`a=sendonly`) G.711A, raw or in PS. */
+export function buildBroadcastAnswer(o: BroadcastAnswerOptions): string {
+  const tcp = o.transport !== 'udp';
+  const lines = [
+    'v=0',
+    `o=${o.serverId} 0 0 IN IP4 ${o.mediaHost}`,
+    `s=${o.session ?? 'Play'}`,
+    `c=IN IP4 ${o.mediaHost}`,
+    't=0 0',
+    `m=audio ${o.mediaPort} ${tcp ? 'TCP/RTP/AVP' : 'RTP/AVP'} ${o.payloadType}`,
+    'a=sendonly',
+    o.carriage === 'raw' ? `a=rtpmap:${o.payloadType} PCMA/8000` : `a=rtpmap:${o.payloadType} PS/90000`,
+    // tcp-active: we connect (setup:active); tcp-passive: the camera connects to us.
+    ...(tcp ? [`a=setup:${o.transport === 'tcp-active' ? 'active' : 'passive'}`, 'a=connection:new'] : []),
+    `y=${o.ssrc}`,
+    'f=v/////a/1/8/1',
+  ];
+  return lines.join('\r\n') + '\r\n';
+}

@@ -82,6 +82,8 @@ export const configSchema = {
         keepaliveInterval: { type: 'integer', minimum: 5, maximum: 3600, default: 60 },
         keepaliveTimeouts: { type: 'integer', minimum: 1, maximum: 10, default: 3 },
         catalogInterval: { type: 'integer', minimum: 0, maximum: 86400, default: 3600 },
+        // Voice broadcast: seconds a camera has, after its Broadcast Response, to INVITE us.
+        broadcastInviteTimeout: { type: 'integer', minimum: 1, maximum: 120, default: 10 },
         subscribe: {
           type: 'array',
           uniqueItems: true,
@@ -395,6 +397,8 @@ export interface CamgateConfig {
     keepaliveInterval: number;
     keepaliveTimeouts: number;
     catalogInterval: number;
+    /** Seconds a camera has, after its Broadcast Response, to INVITE us for the audio (504 no-invite after). */
+    broadcastInviteTimeout: number;
     /** Subscriptions every device gets when it comes online (through the paced query queue). */
     subscribe: Array<'catalog' | 'alarm' | 'mobilePosition'>;
     queries: { concurrency: number; perDevice: number; perSecond: number; backlog: number };

@@ -107,7 +107,33 @@ export interface IntercomOpenRequest {
   audioCodec: number;
   targets: IntercomTarget[];
   mode: IntercomMode;
+  /**
+   * A GB28181 voice broadcast (§9.12) instead of terminals (`targets` empty): the audio goes
+   * to the camera once `intercom.attachRtp` names where; until then it is dropped.
+   */
+  camera?: IntercomCamera;
   /** Ports named in `targets` must be free (409), else they are taken. */
+}
+
+/** The camera channel a broadcast talks to. */
+export interface IntercomCamera {
+  deviceId: string;
+  channelId: string;
+}
+
+/**
+ * Where a broadcasting camera wants the audio, from its INVITE's SDP: `raw` RTP/AVP 8 (PCMA)
+ * or `ps` (G.711A in PS, PT 96); udp, tcp-active (we connect to host:port), tcp-passive (it
+ * connects to the port we answer with).
+ */
+export interface IntercomRtpTarget {
+  id: string;
+  host: string;
+  port: number;
+  transport: 'udp' | 'tcp-active' | 'tcp-passive';
+  carriage: 'raw' | 'ps';
+  payloadType: number;
+  ssrc: number;
 }
 
 export interface IntercomOpened {
@@ -120,6 +146,7 @@ export interface IntercomOpened {
 }
 
 export interface IntercomInfo extends IntercomOpened {
+  camera?: IntercomCamera;
   mode: IntercomMode;
   state: 'new' | 'connected';
   startedAt: number;
@@ -133,10 +160,11 @@ export interface IntercomEnded {
   codec: IntercomCodec;
   mode: IntercomMode;
   targets: IntercomTarget[];
+  camera?: IntercomCamera;
   reason: string;
   startedAt: number;
   endedAt: number;
-  /** RTP packets from the browser, written towards terminals (one per target). */
+  /** RTP packets from the browser, written towards terminals (one per target) or the camera. */
   packetsDown: number;
   /** JT/T 1078 audio packets from the terminal, sent to the browser. */
   packetsUp: number;
@@ -203,6 +231,8 @@ export type MediaContract = {
     /** Hangs up; the ports return to the pool and `intercom.ended` follows. False when unknown. */
     'intercom.close': [{ id: string; reason: string }, boolean];
     'intercom.list': [void, IntercomInfo[]];
+    /** A broadcast's camera INVITEd us: send the audio there; resolves with our local media port (for the SDP answer). */
+    'intercom.attachRtp': [IntercomRtpTarget, { port: number }];
   };
   up: Record<never, never>;
   downNotes: Record<never, never>;

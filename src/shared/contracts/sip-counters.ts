@@ -35,9 +35,11 @@ export type ControlCommandLabel = (typeof CONTROL_COMMANDS)[number];
 /**
  * Why a command failed: not-registered (device offline), rejected (a SIP error answer),
  * timeout (no SIP answer), no-response (200 but no Response MESSAGE in time), device-error
- * (Response Result ERROR), send-failed, busy (too many waiting), closed, invalid (bad input).
+ * (Response Result ERROR), send-failed, busy (too many waiting), closed, invalid (bad input);
+ * broadcast only: no-invite (the camera accepted but never INVITEd), invite-refused (its INVITE
+ * could not be answered: unusable SDP, media not attached).
  */
-export const CONTROL_FAILURES = ['not-registered', 'rejected', 'timeout', 'no-response', 'device-error', 'send-failed', 'busy', 'closed', 'invalid'] as const;
+export const CONTROL_FAILURES = ['not-registered', 'rejected', 'timeout', 'no-response', 'device-error', 'send-failed', 'busy', 'closed', 'invalid', 'no-invite', 'invite-refused'] as const;
 export type ControlFailure = (typeof CONTROL_FAILURES)[number];
 
 export const SUBSCRIPTION_LABELS = ['catalog', 'alarm', 'mobile-position'] as const;
@@ -114,6 +116,12 @@ export const SIP_COUNTER_NAMES: string[] = [
   'gb_events|catalog|notify',
   'gb_events|unmatched|notify',
   'gb_events|unmatched|response',
+  // Voice broadcast INVITEs from cameras: answered (200), refused (bad SDP, media failed), unmatched (no broadcast pending: 481; or from another address than the device's registration: 403).
+  'broadcast_invites|answered',
+  'broadcast_invites|refused',
+  'broadcast_invites|unmatched',
+  // Sum of ms from the Broadcast MESSAGE to the camera's INVITE, over answered INVITEs.
+  'broadcast_invite_latency_ms',
 ];
 
 export function methodLabel(method: string): (typeof SIP_METHODS)[number] {

@@ -285,6 +285,45 @@ export interface UpstreamInviteAnswer {
   mediaHost: string;
 }
 
+/** A camera's INVITE for a voice broadcast (GB/T 28181-2016 §9.12), as the SIP thread read its SDP. */
+export interface BroadcastInvite {
+  /** The broadcast (the supervisor's intercom id). */
+  id: string;
+  deviceId: string;
+  channelId: string;
+  callId: string;
+  /** Where the camera wants the audio. */
+  host: string;
+  port: number;
+  /** udp; tcp-active: we connect (it offered a=setup:passive); tcp-passive: it connects to us. */
+  transport: 'udp' | 'tcp-active' | 'tcp-passive';
+  /** `raw`: it offered PCMA (PT 8); `ps`: G.711A in PS. */
+  carriage: 'raw' | 'ps';
+  payloadType: number;
+  /** Its `y=` SSRC, when it sent one. */
+  ssrc?: number;
+}
+
+export interface BroadcastInviteAnswer {
+  /** Address and port we send from (tcp-passive: where it connects), for our SDP. */
+  mediaHost: string;
+  port: number;
+  /** The SSRC we send with. */
+  ssrc: number;
+}
+
+/** A broadcast set up: the Broadcast Response and the camera's INVITE, answered. */
+export interface BroadcastStarted {
+  outcome: ControlOutcome;
+  callId: string;
+  /** ms from the MESSAGE to the camera's INVITE. */
+  inviteMs: number;
+  transport: BroadcastInvite['transport'];
+  carriage: BroadcastInvite['carriage'];
+  /** Our media port as the SDP answer named it (tcp-passive: where the camera connects). */
+  mediaPort: number;
+}
+
 export interface SipInit {
   config: CamgateConfig;
   advertisedHost: string;
@@ -339,6 +378,13 @@ export type SipContract = {
     'platform.hangup': [{ callId: string }, boolean];
     /** NOTIFY to the platform's subscriptions of that kind; resolves with how many NOTIFYs went out. */
     'platform.notify': [UpstreamNotify, number];
+    /**
+     * Voice broadcast: Notify Broadcast to the channel, its Response, then the camera's INVITE
+     * (answered with `broadcast.invite`'s address); 504 no-invite when none within inviteTimeoutMs.
+     */
+    'broadcast.start': [{ id: string; deviceId: string; channelId: string; inviteTimeoutMs: number }, BroadcastStarted];
+    /** Ends a broadcast: BYE when its call is up, else stops waiting for the INVITE; false when unknown. */
+    'broadcast.stop': [{ id: string }, boolean];
   };
   up: {
     'device.credentials': [{ deviceId: string }, { known: boolean; password: string }];
@@ -354,6 +400,8 @@ export type SipContract = {
     'platform.records': [{ id: number; channelId: string; start: number; end: number }, Array<{ start: number; end: number }>];
     /** Starts the shared channel's source if it is not live and sends it to the platform; rejects with a ServiceError. */
     'platform.invite': [UpstreamInvite, UpstreamInviteAnswer];
+    /** A camera INVITEd us for a pending broadcast: attach the audio; rejects with a ServiceError (the INVITE is refused). */
+    'broadcast.invite': [BroadcastInvite, BroadcastInviteAnswer];
   };
   downNotes: Record<never, never>;
   upNotes: {
@@ -369,6 +417,8 @@ export type SipContract = {
     'device.catalog': { deviceId: string; items: CatalogEntry[]; complete: boolean };
     'device.mediaStatus': { deviceId: string; channelId: string; endOfFile: boolean };
     'dialog.ended': { callId: string; deviceId: string };
+    /** The camera hung up a broadcast (BYE, already answered 200). */
+    'broadcast.bye': { id: string; callId: string };
     'subscription.state': SubscriptionSnapshot;
     'catalog.change': { deviceId: string; changes: CatalogChange[] };
     'device.alarm': AlarmEvent;

@@ -15,11 +15,38 @@ const answerSchema = {
     type: { type: 'string', enum: ['answer'] },
     sdp: { type: 'string', description: 'SDP answer; its one candidate is jt1078.intercom.publicIp:webrtcPort' },
     codec: { type: 'string', enum: ['PCMA', 'PCMU', 'G722'] },
-    targets: { type: 'array', items: targetSchema, description: 'Each terminal with the audio port it was given' },
+    targets: { type: 'array', items: targetSchema, description: 'Each terminal with the audio port it was given (empty for a camera)' },
+    camera: {
+      type: 'object',
+      description:
+        'A camera broadcast: its device and channel, how its INVITE asked for the audio (transport from our side: tcp-passive = the camera connects to mediaPort), ' +
+        'ms from the Broadcast MESSAGE to its INVITE, our media port as our SDP answer named it',
+      properties: {
+        deviceId: str,
+        channelId: str,
+        transport: { type: 'string', enum: ['udp', 'tcp-active', 'tcp-passive'] },
+        carriage: { type: 'string', enum: ['raw', 'ps'] },
+        inviteMs: int,
+        mediaPort: int,
+      },
+    },
   },
 } as const;
 
 const sdpField = { type: 'string', minLength: 10, maxLength: 65536, description: 'The browser\'s SDP offer, after ICE gathering completed (non-trickle)' } as const;
+
+/** The body of both intercom routes (vehicle and camera): the browser's offer and what it is for. */
+function offerBody(dataType: string) {
+  return {
+    type: 'object',
+    required: ['sdp'],
+    properties: {
+      sdp: sdpField,
+      type: { type: 'string', enum: ['offer'], default: 'offer' },
+      dataType: { type: 'integer', enum: [2, 3, 4], default: 2, description: dataType },
+    },
+  } as const;
+}
 
 const MODES: Record<string, IntercomMode> = { '2': 'talk', '3': 'listen', '4': 'broadcast' };
 
@@ -55,15 +82,7 @@ export function intercomRoutes(control: () => IntercomControl | null) {
             '(3 listen only, 4 broadcast) and that port. Hang-up (DELETE, browser closed, ICE failed, no connection within ' +
             'jt1078.intercom.connectTimeout, the terminal disconnected) sends 0x9102 command 4 and frees the port.',
           params: channelParams,
-          body: {
-            type: 'object',
-            required: ['sdp'],
-            properties: {
-              sdp: sdpField,
-              type: { type: 'string', enum: ['offer'], default: 'offer' },
-              dataType: { type: 'integer', enum: [2, 3, 4], default: 2, description: '2 two-way talk, 3 listen (vehicle → browser), 4 broadcast (browser → vehicle)' },
-            },
-          },
+          body: offerBody('2 two-way talk, 3 listen (vehicle → browser), 4 broadcast (browser → vehicle)'),
           response: { 200: envelopeSchema(answerSchema), ...errorResponses },
         },
       },
@@ -89,6 +108,47 @@ export function intercomRoutes(control: () => IntercomControl | null) {
       },
     );
 
+    const cameraParams = { type: 'object', required: ['id'], properties: { id: { type: 'string', pattern: '^[0-9]{20}$', description: 'Channel ID' } } } as const;
+
+    app.post<{ Params: { id: string }; Body: { sdp: string; type?: string; dataType?: number } }>(
+      '/channels/:id/intercom',
+      {
+        schema: {
+          tags: ['channels'],
+          summary:
+            'Speak through a camera from a browser (GB28181 voice broadcast, GB/T 28181-2016 §9.12): the browser\'s offer in, the answer out ' +
+            '(PCMA). camgate sends Notify Broadcast (SourceID = sip.id, TargetID = the channel), waits for the camera\'s 200 and Response, ' +
+            'then for its INVITE (gb28181.broadcastInviteTimeout, else 504 no-invite), answers it and sends the microphone as G.711A to the ' +
+            'address of its SDP: RTP PT 8 when it offered PCMA, else in PS (stream type 0x90) on PT 96, UDP or TCP (RFC 4571). ' +
+            'Hang-up (DELETE, browser closed, ICE failed, the camera\'s BYE or its TCP connection closed) sends BYE unless the camera did. ' +
+            'Same body as the vehicle intercom; dataType 2 and 4 both broadcast (a camera only listens), 3 is refused.',
+          params: cameraParams,
+          body: offerBody('2 or 4: broadcast (browser → camera); 3 is refused (400)'),
+          response: { 200: envelopeSchema(answerSchema), ...errorResponses },
+        },
+      },
+      async (request) => {
+        if (request.body.dataType === 3) throw badRequest('dataType', 'a camera broadcast carries the browser\'s audio only; 3 (listen) is not possible');
+        return ok(await intercom().openCamera(request.params.id, request.body.sdp));
+      },
+    );
+
+    app.delete<{ Params: { id: string } }>(
+      '/channels/:id/intercom',
+      {
+        schema: {
+          tags: ['channels'],
+          summary: 'Hang up the voice broadcast of a camera channel: BYE to the camera (unless it hung up), the browser session closed.',
+          params: cameraParams,
+          response: { 200: envelopeSchema({ type: 'string' }), ...errorResponses },
+        },
+      },
+      async (request) => {
+        if (!(await intercom().hangUpCamera(request.params.id))) throw notFound(`channel ${request.params.id} is in no intercom`);
+        return ok('');
+      },
+    );
+
     app.get(
       '/intercom',
       {
@@ -98,7 +158,10 @@ export function intercomRoutes(control: () => IntercomControl | null) {
           response: {
             200: envelopeSchema({
               type: 'array',
-              items: { type: 'object', properties: { id: str, origin: str, mode: str, codec: str, targets: { type: 'array', items: targetSchema } } },
+              items: {
+                type: 'object',
+                properties: { id: str, origin: str, mode: str, codec: str, targets: { type: 'array', items: targetSchema }, camera: { type: 'object', properties: { deviceId: str, channelId: str } } },
+              },
             }),
             ...errorResponses,
           },
