@@ -2,7 +2,7 @@
  * GB28181 downloads against a sipp camera (test/fixtures/sipp/gb_device_ooc_download.xml) that
  * refuses any INVITE but a Download, pushes a 4 s PS/RTP capture, and — at downloadspeed 4 —
  * says end of file (MediaStatus 121). Checks the SDP as the device got it, the file with
- * ffprobe, progress, the three ways a download ends (121, media time reached, cancel),
+ * ffprobe, progress, the limit on concurrent downloads, the three ways a download ends (121, media time reached, cancel),
  * 400s naming the field, webhooks and metrics.
  */
 import t from 'tap';
@@ -36,7 +36,7 @@ t.test('download: s=Download INVITE, PS file served and decodable, done on Media
     sip: SERVER,
     gb28181: { registration: 'open' },
     notify: { urls: { 'downloads.done': hooks.url, 'downloads.failed': hooks.url } },
-    downloads: { maxConcurrent: 2 },
+    downloads: { maxConcurrent: 1 },
   });
   t.teardown(async () => {
     if (app.process.exitCode === null) {
@@ -121,6 +121,9 @@ t.test('download: s=Download INVITE, PS file served and decodable, done on Media
   t.equal(third.status, 200, JSON.stringify(third.body));
   const thirdId: string = third.body.data.id;
   await waitFor(async () => (await call('GET', `${app.api}/downloads/${thirdId}`)).body.data.bytes > 0, 8000, 'third download receiving');
+  const busy = await call('POST', url, { start, end: start + 60 });
+  t.equal(busy.status, 429, 'downloads.maxConcurrent 1: a second one at once is refused');
+  t.match(busy.body.data, /downloads.maxConcurrent 1/);
   const path = join(app.dir, 'data', 'downloads', `${thirdId}.ps`);
   t.ok(existsSync(path), 'file under <cwd>/data/downloads');
   t.equal((await call('DELETE', `${app.api}/downloads/${thirdId}`)).status, 200);

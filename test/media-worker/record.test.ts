@@ -1,0 +1,79 @@
+import t from 'tap';
+import { createSocket } from 'node:dgram';
+import { mkdtempSync, readFileSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ManagedChild, processSpawner } from '../../src/shared/child.js';
+import { entryPath } from '../../src/shared/entry.js';
+import { loopbackMediaConfig } from '../../src/tools/loopback.js';
+import { parseRtp, psOf, rtpFromPcap, sendPaced } from '../helpers/rtp-sink.js';
+import { waitFor } from '../helpers/appliance.js';
+import { ffprobe } from '../helpers/ffprobe.js';
+import { needPeer } from '../helpers/peers.js';
+
+const shared = new URL('../../../shared/', import.meta.url).pathname;
+
+/**
+ * Downloads in the media plane: an input opened with `record` writes the PS it receives
+ * (payloads in sequence order) to the file, reports progress, and sends its final note
+ * before `stream.stopped`; the size limit closes the input.
+ */
+t.test('rtp.open with record: the file is the PS received, progress by media time, size limit', async (t) => {
+  const config = await loopbackMediaConfig({ workers: 1 });
+  const notes: Array<[string, any]> = [];
+  const media = new ManagedChild('media', processSpawner(entryPath('media-process'), () => ({ config })), {
+    onChannel: (channel) => {
+      for (const event of ['stream.stopped', 'record.progress']) channel.onNote(event, (data) => notes.push([event, data]));
+    },
+  });
+  t.teardown(() => media.stop());
+  await media.start();
+  const rtp = rtpFromPcap(`${shared}sipp/gb_h264_4s_rtp.pcap`);
+  const ssrc = parseRtp(rtp[0]!).ssrc;
+  const dir = mkdtempSync(join(tmpdir(), 'camgate-record-'));
+  const sender = createSocket('udp4');
+  t.teardown(() => sender.close());
+
+  await t.test('whole capture', async (t) => {
+    const path = join(dir, 'whole.ps');
+    const opened = (await media.channel!.request('rtp.open', { name: 'rtp/1000AAAA', transport: 'udp', record: { path, maxBytes: 100 * 1024 * 1024 } })) as { port: number };
+    await sendPaced(rtp, (packet) => sender.send(packet, opened.port, '127.0.0.1'), 4);
+    const running = await waitFor(async () => notes.find((n) => n[0] === 'record.progress' && n[1].name === 'rtp/1000AAAA' && !n[1].final && n[1].bytes > 0)?.[1], 5000, 'a progress note');
+    t.ok(running.mediaMs > 0, `progress while running: ${running.bytes} bytes, ${running.mediaMs} ms`);
+    await new Promise((r) => setTimeout(r, 300));
+    await media.channel!.request('rtp.close', { name: 'rtp/1000AAAA', reason: 'end of file (MediaStatus 121)' });
+    await waitFor(async () => notes.some((n) => n[0] === 'stream.stopped' && n[1].name === 'rtp/1000AAAA'), 5000, 'stream stopped');
+    const mine = notes.filter((n) => n[1].name === 'rtp/1000AAAA');
+    const finalAt = mine.findIndex((n) => n[0] === 'record.progress' && n[1].final);
+    const stoppedAt = mine.findIndex((n) => n[0] === 'stream.stopped');
+    t.ok(finalAt >= 0 && finalAt < stoppedAt, 'the final progress note comes before stream.stopped');
+    t.equal(mine.filter((n) => n[1].final).length, 1, 'one final note');
+    const final = mine[finalAt]![1];
+    const file = readFileSync(path);
+    t.equal(final.bytes, file.length, 'final bytes = file size');
+    t.ok(file.equals(psOf(rtp.map(parseRtp), ssrc)), 'the file is the RTP payloads in order');
+    t.ok(final.mediaMs >= 3800 && final.mediaMs <= 4100, `media time ${final.mediaMs} ms (a 4 s capture)`);
+    t.equal(mine[stoppedAt]![1].reason, 'end of file (MediaStatus 121)');
+    if (needPeer(t, 'ffprobe', 'ffmpeg')) {
+      const probe = await ffprobe(['-count_frames', '-select_streams', 'v:0', '-show_entries', 'stream=codec_name,nb_read_frames', path]);
+      t.equal(probe.json.streams?.[0]?.codec_name, 'h264', probe.stderr);
+      t.ok(Number(probe.json.streams?.[0]?.nb_read_frames) >= 95, `${probe.json.streams?.[0]?.nb_read_frames} frames decode`);
+    }
+  });
+
+  await t.test('size limit', async (t) => {
+    const path = join(dir, 'capped.ps');
+    const opened = (await media.channel!.request('rtp.open', { name: 'rtp/1000BBBB', transport: 'udp', record: { path, maxBytes: 50_000 } })) as { port: number };
+    await sendPaced(rtp, (packet) => sender.send(packet, opened.port, '127.0.0.1'), 4);
+    const stopped = await waitFor(async () => notes.find((n) => n[0] === 'stream.stopped' && n[1].name === 'rtp/1000BBBB')?.[1], 5000, 'stream stopped');
+    t.equal(stopped.reason, 'file size limit');
+    const final = notes.find((n) => n[0] === 'record.progress' && n[1].name === 'rtp/1000BBBB' && n[1].final)![1];
+    t.match(final, { error: 'file size limit' });
+    t.ok(statSync(path).size <= 50_000 && statSync(path).size === final.bytes, `${final.bytes} bytes kept`);
+  });
+
+  await t.test('a file that cannot be written fails the open', async (t) => {
+    await t.rejects(media.channel!.request('rtp.open', { name: 'rtp/1000CCCC', transport: 'udp', record: { path: join(dir, 'no', 'such', 'dir.ps'), maxBytes: 1000 } }), /cannot write the download file \(enoent\)/);
+    t.same(await media.channel!.request('rtp.inputs', undefined), [], 'no input left open');
+  });
+});
