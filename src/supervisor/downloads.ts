@@ -109,6 +109,8 @@ export class DownloadManager {
   /** Bytes already counted in camgate_download_bytes_total, per running download. */
   #counted = new Map<string, number>();
   #pruneTimer: NodeJS.Timeout | null = null;
+  /** Downloads whose whole range arrived and whose stream is being stopped (one BYE). */
+  #completing = new Set<string>();
 
   constructor(deps: DownloadManagerDeps) {
     this.#d = deps;
@@ -238,7 +240,8 @@ export class DownloadManager {
     download.mediaSeconds = note.mediaMs / 1000;
     const span = download.end - download.start;
     download.progress = Math.min(1, Math.floor((download.mediaSeconds / span) * 1e6) / 1e6);
-    if (!note.final && download.mediaSeconds >= span) {
+    if (!note.final && download.mediaSeconds >= span && !this.#completing.has(download.id)) {
+      this.#completing.add(download.id);
       // The whole range arrived: BYE now rather than wait for a device that keeps sending.
       void this.#d
         .streams()
@@ -310,6 +313,7 @@ export class DownloadManager {
       // no file
     }
     this.#counted.delete(download.id);
+    this.#completing.delete(download.id);
     if (download.streamid) this.#byName.delete(rtpStreamName(download.streamid));
     this.#setRunning();
     this.#d.metrics?.finished.inc({ result: state, reason: endLabel(reason) });
