@@ -39,7 +39,7 @@ export class PsRecorder {
       this.failure = 'file size limit';
       return false;
     }
-    // A copy: over TCP the payload may be a view of a buffer the framing decoder reuses.
+    // Copied: the payload is a view of a datagram or of a TCP chunk; the file must not depend on how those are kept.
     this.#pending.push(new Uint8Array(payload));
     this.#pendingBytes += payload.length;
     if (this.#pendingBytes >= CHUNK_BYTES) this.#flush();

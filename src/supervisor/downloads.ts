@@ -269,7 +269,11 @@ export class DownloadManager {
     if (!download) return false;
     if (download.state === 'running') {
       this.#finish(download, 'cancelled', DOWNLOAD_CANCELLED);
-      await this.#d.streams()?.stopById(download.streamid, DOWNLOAD_CANCELLED);
+      // The stop closes the file (after the BYE); a failed stop still lets the record and file go.
+      await this.#d
+        .streams()
+        ?.stopById(download.streamid, DOWNLOAD_CANCELLED)
+        .catch((error: Error) => this.#d.logger.warn({ download: id, err: error.message }, 'cancelled download stream stop failed'));
     }
     this.#delete(download);
     return true;

@@ -6,6 +6,7 @@
  * 400s naming the field, webhooks and metrics.
  */
 import t from 'tap';
+import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -149,6 +150,10 @@ t.test('download: s=Download INVITE, PS file served and decodable, done on Media
   t.match(metrics, /camgate_downloads_finished_total\{result="cancelled",reason="cancelled"\} 1\n/);
   t.match(metrics, /camgate_download_bytes_total [1-9]/);
   t.match(metrics, /camgate_downloads_running 0\n/);
+  if (needPeer(t, 'promtool', 'prometheus')) {
+    const check = spawnSync('promtool', ['check', 'metrics'], { input: metrics, encoding: 'utf8' });
+    t.equal((check.stdout + check.stderr).trim(), '', 'promtool finds nothing to say about the registry');
+  }
 
   const run = await sipp.done;
   t.equal(run.code, 0, `sipp exit 0\n${run.output.slice(-800)}\n${run.errors.slice(-800)}`);

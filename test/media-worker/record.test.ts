@@ -1,5 +1,6 @@
 import t from 'tap';
 import { createSocket } from 'node:dgram';
+import { connect } from 'node:net';
 import { mkdtempSync, readFileSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -59,6 +60,24 @@ t.test('rtp.open with record: the file is the PS received, progress by media tim
       t.equal(probe.json.streams?.[0]?.codec_name, 'h264', probe.stderr);
       t.ok(Number(probe.json.streams?.[0]?.nb_read_frames) >= 95, `${probe.json.streams?.[0]?.nb_read_frames} frames decode`);
     }
+  });
+
+  await t.test('TCP passive (RFC 4571): the file is the same PS', async (t) => {
+    const path = join(dir, 'tcp.ps');
+    const opened = (await media.channel!.request('rtp.open', { name: 'rtp/1000DDDD', transport: 'tcp', record: { path, maxBytes: 100 * 1024 * 1024 } })) as { port: number };
+    const socket = connect(opened.port, '127.0.0.1');
+    await new Promise<void>((r) => socket.once('connect', () => r()));
+    // 3000-byte writes: packets split across writes are reassembled by the RFC 4571 decoder.
+    const framed = Buffer.concat(rtp.map((packet) => Buffer.concat([Buffer.from([packet.length >> 8, packet.length & 0xff]), packet])));
+    for (let at = 0; at < framed.length; at += 3000) {
+      socket.write(framed.subarray(at, at + 3000));
+      if (at % 60_000 === 0) await new Promise((r) => setTimeout(r, 5));
+    }
+    await new Promise((r) => setTimeout(r, 500));
+    socket.destroy();
+    await media.channel!.request('rtp.close', { name: 'rtp/1000DDDD', reason: 'test' });
+    await waitFor(async () => notes.some((n) => n[0] === 'stream.stopped' && n[1].name === 'rtp/1000DDDD'), 5000, 'stream stopped');
+    t.ok(readFileSync(path).equals(psOf(rtp.map(parseRtp), ssrc)), 'the file is the RTP payloads in order');
   });
 
   await t.test('size limit', async (t) => {
