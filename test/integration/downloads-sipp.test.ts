@@ -38,6 +38,8 @@ t.test('download: s=Download INVITE, PS file served and decodable, done on Media
     gb28181: { registration: 'open' },
     notify: { urls: { 'downloads.done': hooks.url, 'downloads.failed': hooks.url } },
     downloads: { maxConcurrent: 1 },
+    // Nobody watches a download: it must not be closed as an idle stream.
+    streams: { noViewerClose: 2 },
   });
   t.teardown(async () => {
     if (app.process.exitCode === null) {
