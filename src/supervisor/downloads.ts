@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { Logger } from 'pino';
-import { Counter, Gauge, type Registry } from 'prom-client';
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import type { CamgateConfig } from '../shared/config/config.js';
 import type { RecordProgress } from '../shared/contracts/media.js';
 import { rtpStreamName } from '../shared/contracts/stream-name.js';
@@ -59,6 +59,7 @@ export interface DownloadMetrics {
   finished: Counter<'result' | 'reason'>;
   bytes: Counter;
   running: Gauge;
+  duration: Histogram<'result'>;
 }
 
 export function downloadMetrics(registry: Registry): DownloadMetrics {
@@ -71,8 +72,15 @@ export function downloadMetrics(registry: Registry): DownloadMetrics {
   });
   const bytes = new Counter({ name: 'camgate_download_bytes_total', help: 'PS bytes written to download files.', registers: [registry] });
   const running = new Gauge({ name: 'camgate_downloads_running', help: 'GB28181 downloads running now.', registers: [registry] });
+  const duration = new Histogram({
+    name: 'camgate_download_duration_seconds',
+    help: 'GB28181 downloads from the request to their end, by result.',
+    labelNames: ['result'] as const,
+    buckets: [1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600],
+    registers: [registry],
+  });
   for (const result of ['done', 'failed', 'cancelled']) finished.inc({ result, reason: result === 'done' ? 'end_of_file' : result === 'cancelled' ? 'cancelled' : 'other' }, 0);
-  return { started, finished, bytes, running };
+  return { started, finished, bytes, running, duration };
 }
 
 export interface DownloadManagerDeps {
@@ -111,6 +119,8 @@ export class DownloadManager {
   #pruneTimer: NodeJS.Timeout | null = null;
   /** Downloads whose whole range arrived and whose stream is being stopped (one BYE). */
   #completing = new Set<string>();
+  /** When each download of this run was requested (performance.now()). */
+  #startedAt = new Map<string, number>();
 
   constructor(deps: DownloadManagerDeps) {
     this.#d = deps;
@@ -207,6 +217,7 @@ export class DownloadManager {
     const maxBytes = Math.max(1, Math.min(config.downloads.maxFileBytes, config.downloads.maxTotalBytes - used));
     // Listed (and counted against maxConcurrent) from now on; the stream is known once its row exists.
     this.#downloads.set(id, download);
+    this.#startedAt.set(id, performance.now());
     this.#setRunning();
     const onStream = (streamid: string, deviceid: string) => {
       download.streamid = streamid;
@@ -318,6 +329,9 @@ export class DownloadManager {
     }
     this.#counted.delete(download.id);
     this.#completing.delete(download.id);
+    const startedAt = this.#startedAt.get(download.id);
+    this.#startedAt.delete(download.id);
+    if (startedAt !== undefined) this.#d.metrics?.duration.observe({ result: state }, (performance.now() - startedAt) / 1000);
     if (download.streamid) this.#byName.delete(rtpStreamName(download.streamid));
     this.#setRunning();
     this.#d.metrics?.finished.inc({ result: state, reason: endLabel(reason) });
@@ -343,6 +357,7 @@ export class DownloadManager {
 
   #delete(download: Download): void {
     this.#downloads.delete(download.id);
+    this.#startedAt.delete(download.id);
     rmSync(this.filePath(download), { force: true });
     rmSync(join(this.dir, `${download.id}.json`), { force: true });
   }

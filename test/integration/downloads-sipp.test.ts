@@ -152,6 +152,7 @@ t.test('download: s=Download INVITE, PS file served and decodable, done on Media
   t.match(metrics, /camgate_downloads_finished_total\{result="cancelled",reason="cancelled"\} 1\n/);
   t.match(metrics, /camgate_download_bytes_total [1-9]/);
   t.match(metrics, /camgate_downloads_running 0\n/);
+  t.match(metrics, /camgate_download_duration_seconds_count\{result="done"\} 2\n/);
   if (needPeer(t, 'promtool', 'prometheus')) {
     const check = spawnSync('promtool', ['check', 'metrics'], { input: metrics, encoding: 'utf8' });
     t.equal((check.stdout + check.stderr).trim(), '', 'promtool finds nothing to say about the registry');
