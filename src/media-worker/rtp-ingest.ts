@@ -6,7 +6,7 @@ import type { RecordProgress, RecordTarget } from '../shared/contracts/media.js'
 import type { SharedCounters } from '../shared/counters.js';
 import type { AvFrame } from '../protocol/av/frame.js';
 import { RtpFanout, type RtpSender, type RtpSenderSettings } from './rtp-sender.js';
-import { PsRecorder } from './ps-recorder.js';
+import { DownloadRecorder } from './download-recorder.js';
 
 /** How often a download reports its progress. */
 const PROGRESS_INTERVAL_MS = 1000;
@@ -51,7 +51,7 @@ export class RtpIngest {
   /** Relays: the input's packets grouped into frames (key frames spotted) for the senders. */
   #relays: RtpFanout;
   #grouper: PsRtpFrameGrouper;
-  #recorder: PsRecorder | null = null;
+  #recorder: DownloadRecorder | null = null;
   #progressTimer: NodeJS.Timeout | null = null;
 
   constructor(options: RtpIngestOptions, hooks: RtpIngestHooks, counters: SharedCounters, relaySettings: RtpSenderSettings = {}) {
@@ -62,7 +62,7 @@ export class RtpIngest {
     this.#grouper = new PsRtpFrameGrouper((part) => this.#relays.send(part));
     this.#receiver = new PsRtpReceiver((frame) => this.#frame(frame), {
       ssrc: options.ssrc ?? 'first',
-      ...(options.record ? { onPayload: (payload: Uint8Array) => this.#record(payload) } : {}),
+      ...(options.record?.format === 'ps' ? { onPayload: (payload: Uint8Array) => this.#recorded(this.#recorder?.write(payload)) } : {}),
     });
   }
 
@@ -109,7 +109,7 @@ export class RtpIngest {
     if (this.options.record) {
       // A file that cannot be written fails the open, before any INVITE goes out.
       try {
-        this.#recorder = new PsRecorder(this.options.record);
+        this.#recorder = new DownloadRecorder(this.options.record);
       } catch (error) {
         this.#udp?.close();
         this.#tcp?.close();
@@ -156,8 +156,9 @@ export class RtpIngest {
     return this.#relays.remove(host, port);
   }
 
-  #record(payload: Uint8Array): void {
-    if (this.#recorder?.write(payload) !== false) return;
+  /** After a write to the download's file: a file that stopped (size limit, I/O error) closes the input. */
+  #recorded(ok: boolean | undefined): void {
+    if (ok !== false || !this.#recorder) return;
     // Not from inside the receiver's callback: close() flushes the receiver.
     const reason = this.#recorder.failure ?? 'file write failed';
     setImmediate(() => this.close(reason));
@@ -165,7 +166,7 @@ export class RtpIngest {
 
   #frame(frame: AvFrame): void {
     if (this.#closed) return;
-    this.#recorder?.frame(frame);
+    if (this.#recorder) this.#recorded(this.#recorder.frame(frame));
     if (this.startedAt === 0) {
       this.startedAt = Date.now();
       this.#counters.add('streams_started|rtp');

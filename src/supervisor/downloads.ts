@@ -11,7 +11,8 @@ import type { StreamManager } from './streams.js';
 
 /**
  * GB28181 downloads (GB/T 28181-2016 §9.9): a recorded range INVITEd with `s=Download` and
- * `a=downloadspeed`, its PS written by the media worker to `<downloads.dir>/<id>.ps`. A
+ * `a=downloadspeed`, written by the media worker to `<downloads.dir>/<id>.ps` (the PS as
+ * received) or `<id>.mp4` (its video, remuxed without ffmpeg). A
  * download is done when the device says end of file (MediaStatus 121), when the media time
  * received reaches the range's length (then BYE), or when the device ends the dialog; it
  * fails on anything else that ends the stream (media timeout, size limit, worker death).
@@ -30,7 +31,8 @@ export interface Download {
   end: number;
   /** `a=downloadspeed` asked for. */
   speed: number;
-  format: 'ps';
+  /** `ps`: the device's program stream as received; `mp4`: its video in a fragmented MP4. */
+  format: 'ps' | 'mp4';
   state: DownloadState;
   /** Why it ended. */
   reason: string | null;
@@ -49,6 +51,7 @@ export interface DownloadRequest {
   start: number;
   end: number;
   speed: number;
+  format: 'ps' | 'mp4';
 }
 
 /** Bounded labels of finished downloads, from the reason they ended. */
@@ -202,7 +205,7 @@ export class DownloadManager {
       start: request.start,
       end: request.end,
       speed: request.speed,
-      format: 'ps',
+      format: request.format,
       state: 'running',
       reason: null,
       streamid: '',
@@ -226,7 +229,7 @@ export class DownloadManager {
       this.#d.metrics?.started.inc();
     };
     try {
-      await streams.start(channelId, { playback: { start: request.start, end: request.end }, download: { speed: request.speed, record: { path, maxBytes }, onStream } });
+      await streams.start(channelId, { playback: { start: request.start, end: request.end }, download: { speed: request.speed, record: { path, maxBytes, format: request.format }, onStream } });
       this.#save(download);
       return download;
     } catch (error) {

@@ -30,7 +30,7 @@ async function call(method: string, url: string, body?: unknown) {
   return { status: res.status, body: (await res.json()) as { code: string; data: any } };
 }
 
-t.test('download: s=Download INVITE, PS file served and decodable, done on MediaStatus 121, on media time reached, cancel deletes', async (t) => {
+t.test('download: s=Download INVITE, PS and MP4 files served and decodable, done on MediaStatus 121, on media time reached, cancel deletes', async (t) => {
   const hooks = await webhookReceiver(t);
   const app = await startAppliance({
     api: { tokens: [TOKEN] },
@@ -64,7 +64,7 @@ t.test('download: s=Download INVITE, PS file served and decodable, done on Media
     [{ end: start + 60 }, /^start: /],
     [{ start, end: start }, /^end: must be after start/],
     [{ start, end: start + 60, speed: 5 }, /^speed: /],
-    [{ start, end: start + 60, format: 'mp4' }, /^format: /],
+    [{ start, end: start + 60, format: 'avi' }, /^format: /],
   ] as const) {
     const bad = await call('POST', url, body);
     t.equal(bad.status, 400, JSON.stringify(body));
@@ -95,6 +95,7 @@ t.test('download: s=Download INVITE, PS file served and decodable, done on Media
   const file = await fetch(`${app.api}/downloads/${id}/file`, { headers: auth });
   t.equal(file.status, 200, file.status === 200 ? 'file served' : `${await file.clone().text()}\n${app.output().slice(-1500)}`);
   t.match(file.headers.get('content-disposition'), new RegExp(`attachment; filename="${CAMERA}_${start}_${start + 3600}\\.ps"`));
+  t.equal(file.headers.get('content-type'), 'video/MP2P');
   const bytes = Buffer.from(await file.arrayBuffer());
   t.equal(bytes.length, done.bytes, 'served size = reported size');
   t.equal(bytes.readUInt32BE(0), 0x000001ba, 'the file starts with a PS pack header');
@@ -109,8 +110,8 @@ t.test('download: s=Download INVITE, PS file served and decodable, done on Media
   t.equal(video?.codec_name, 'h264', `ffprobe: ${probe.stderr}`);
   t.ok(Number(video?.nb_read_frames) >= 75, `${video?.nb_read_frames} video frames decoded`);
 
-  // 2. Downloadspeed 2 and a 2 s range: camgate ends it (BYE) once 2 s of media arrived; the device sends no 121.
-  const second = await call('POST', url, { start: start + 7200, end: start + 7202, speed: 2 });
+  // 2. Downloadspeed 2, a 2 s range, as MP4: camgate ends it (BYE) once 2 s of media arrived; the device sends no 121.
+  const second = await call('POST', url, { start: start + 7200, end: start + 7202, speed: 2, format: 'mp4' });
   t.equal(second.status, 200, JSON.stringify(second.body));
   const done2 = await waitFor(async () => {
     const d = (await call('GET', `${app.api}/downloads/${second.body.data.id}`)).body.data;
@@ -118,6 +119,15 @@ t.test('download: s=Download INVITE, PS file served and decodable, done on Media
   }, 15_000, 'second download ended');
   t.match(done2, { state: 'done', progress: 1, reason: 'download complete' });
   t.ok(done2.mediaSeconds >= 2 && done2.bytes > 0, `${done2.mediaSeconds} s, ${done2.bytes} bytes`);
+  const mp4 = await fetch(`${app.api}/downloads/${second.body.data.id}/file`, { headers: auth });
+  t.equal(mp4.headers.get('content-type'), 'video/mp4');
+  t.match(mp4.headers.get('content-disposition'), /filename="\d{20}_\d+_\d+\.mp4"/);
+  const mp4Path = join(dir, 'download.mp4');
+  writeFileSync(mp4Path, Buffer.from(await mp4.arrayBuffer()));
+  const mp4Probe = await ffprobe(['-count_frames', '-show_entries', 'stream=codec_name,nb_read_frames:format=duration', mp4Path]);
+  t.equal(mp4Probe.json.streams?.[0]?.codec_name, 'h264', `ffprobe: ${mp4Probe.stderr}`);
+  t.ok(Number(mp4Probe.json.streams?.[0]?.nb_read_frames) >= 50, `${mp4Probe.json.streams?.[0]?.nb_read_frames} frames in the MP4 (2 s asked)`);
+  t.equal(mp4Probe.stderr, '', 'no decoder complaint');
 
   // 3. Downloadspeed 1: cancelled while running; file and record gone, the device gets BYE.
   const third = await call('POST', url, { start: start + 10_800, end: start + 14_400, speed: 1 });

@@ -37,7 +37,7 @@ t.test('rtp.open with record: the file is the PS received, progress by media tim
 
   await t.test('whole capture', async (t) => {
     const path = join(dir, 'whole.ps');
-    const opened = (await media.channel!.request('rtp.open', { name: 'rtp/1000AAAA', transport: 'udp', record: { path, maxBytes: 100 * 1024 * 1024 } })) as { port: number };
+    const opened = (await media.channel!.request('rtp.open', { name: 'rtp/1000AAAA', transport: 'udp', record: { path, maxBytes: 100 * 1024 * 1024, format: 'ps' } })) as { port: number };
     await sendPaced(rtp, (packet) => sender.send(packet, opened.port, '127.0.0.1'), 4);
     const running = await waitFor(async () => notes.find((n) => n[0] === 'record.progress' && n[1].name === 'rtp/1000AAAA' && !n[1].final && n[1].bytes > 0)?.[1], 5000, 'a progress note');
     t.ok(running.mediaMs > 0, `progress while running: ${running.bytes} bytes, ${running.mediaMs} ms`);
@@ -64,7 +64,7 @@ t.test('rtp.open with record: the file is the PS received, progress by media tim
 
   await t.test('TCP passive (RFC 4571): the file is the same PS', async (t) => {
     const path = join(dir, 'tcp.ps');
-    const opened = (await media.channel!.request('rtp.open', { name: 'rtp/1000DDDD', transport: 'tcp', record: { path, maxBytes: 100 * 1024 * 1024 } })) as { port: number };
+    const opened = (await media.channel!.request('rtp.open', { name: 'rtp/1000DDDD', transport: 'tcp', record: { path, maxBytes: 100 * 1024 * 1024, format: 'ps' } })) as { port: number };
     const socket = connect(opened.port, '127.0.0.1');
     await new Promise<void>((r) => socket.once('connect', () => r()));
     // 3000-byte writes: packets split across writes are reassembled by the RFC 4571 decoder.
@@ -80,9 +80,26 @@ t.test('rtp.open with record: the file is the PS received, progress by media tim
     t.ok(readFileSync(path).equals(psOf(rtp.map(parseRtp), ssrc)), 'the file is the RTP payloads in order');
   });
 
+  await t.test('mp4: the video frames in a fragmented MP4', async (t) => {
+    const path = join(dir, 'video.mp4');
+    const opened = (await media.channel!.request('rtp.open', { name: 'rtp/1000EEEE', transport: 'udp', record: { path, maxBytes: 100 * 1024 * 1024, format: 'mp4' } })) as { port: number };
+    await sendPaced(rtp, (packet) => sender.send(packet, opened.port, '127.0.0.1'), 4);
+    await new Promise((r) => setTimeout(r, 300));
+    await media.channel!.request('rtp.close', { name: 'rtp/1000EEEE', reason: 'test' });
+    await waitFor(async () => notes.some((n) => n[0] === 'stream.stopped' && n[1].name === 'rtp/1000EEEE'), 5000, 'stream stopped');
+    const final = notes.find((n) => n[0] === 'record.progress' && n[1].name === 'rtp/1000EEEE' && n[1].final)![1];
+    t.equal(final.bytes, statSync(path).size, 'final bytes = file size');
+    t.equal(readFileSync(path).toString('latin1', 4, 8), 'ftyp');
+    if (!needPeer(t, 'ffprobe', 'ffmpeg')) return;
+    const probe = await ffprobe(['-count_frames', '-show_entries', 'stream=codec_name,nb_read_frames,width,height', path]);
+    t.match(probe.json.streams?.[0], { codec_name: 'h264', width: 640, height: 480 }, probe.stderr);
+    t.ok(Number(probe.json.streams?.[0]?.nb_read_frames) >= 95, `${probe.json.streams?.[0]?.nb_read_frames} frames decode`);
+    t.equal(probe.stderr, '', 'no decoder complaint');
+  });
+
   await t.test('size limit', async (t) => {
     const path = join(dir, 'capped.ps');
-    const opened = (await media.channel!.request('rtp.open', { name: 'rtp/1000BBBB', transport: 'udp', record: { path, maxBytes: 50_000 } })) as { port: number };
+    const opened = (await media.channel!.request('rtp.open', { name: 'rtp/1000BBBB', transport: 'udp', record: { path, maxBytes: 50_000, format: 'ps' } })) as { port: number };
     await sendPaced(rtp, (packet) => sender.send(packet, opened.port, '127.0.0.1'), 4);
     const stopped = await waitFor(async () => notes.find((n) => n[0] === 'stream.stopped' && n[1].name === 'rtp/1000BBBB')?.[1], 5000, 'stream stopped');
     t.equal(stopped.reason, 'file size limit');
@@ -92,7 +109,7 @@ t.test('rtp.open with record: the file is the PS received, progress by media tim
   });
 
   await t.test('a file that cannot be written fails the open', async (t) => {
-    await t.rejects(media.channel!.request('rtp.open', { name: 'rtp/1000CCCC', transport: 'udp', record: { path: join(dir, 'no', 'such', 'dir.ps'), maxBytes: 1000 } }), /cannot write the download file \(enoent\)/);
+    await t.rejects(media.channel!.request('rtp.open', { name: 'rtp/1000CCCC', transport: 'udp', record: { path: join(dir, 'no', 'such', 'dir.ps'), maxBytes: 1000, format: 'ps' } }), /cannot write the download file \(enoent\)/);
     t.same(await media.channel!.request('rtp.inputs', undefined), [], 'no input left open');
   });
 });

@@ -62,7 +62,7 @@ t.test('limits before any INVITE: disk space 507, zlm 409', async (t) => {
   const { m } = manager(dir, { maxTotalBytes: 2000 });
   m.load();
   t.equal(m.usedBytes(), 2000);
-  await t.rejects(m.start('34020000001310000001', { start: 1, end: 2, speed: 4 }), { status: 507, message: /maxTotalBytes 2000/ });
+  await t.rejects(m.start('34020000001310000001', { start: 1, end: 2, speed: 4, format: 'ps' }), { status: 507, message: /maxTotalBytes 2000/ });
   const zlm = manager(mkdtempSync(join(tmpdir(), 'camgate-downloads-')), {}, 'zlm').m;
-  await t.rejects(zlm.start('34020000001310000001', { start: 1, end: 2, speed: 4 }), { status: 409, message: /media.server: builtin/ });
+  await t.rejects(zlm.start('34020000001310000001', { start: 1, end: 2, speed: 4, format: 'ps' }), { status: 409, message: /media.server: builtin/ });
 });

@@ -54,13 +54,15 @@ export interface RtpOpenRequest {
   ssrc?: number;
   mediaTimeoutMs?: number;
   destinations?: Destination[];
-  /** A download: the input's PS byte stream (RTP payloads in sequence order) is written to `path`. */
+  /** A download: the input's PS byte stream (RTP payloads in sequence order), or its video as MP4, is written to `path`. */
   record?: RecordTarget;
 }
 
 export interface RecordTarget {
   /** Absolute path of the file (created or truncated). */
   path: string;
+  /** `ps`: the RTP payloads as received; `mp4`: the video frames in a fragmented MP4. */
+  format: 'ps' | 'mp4';
   /** The input closes with reason `file size limit` once the file would grow past this. */
   maxBytes: number;
 }

@@ -10,7 +10,7 @@ const str = { type: 'string' } as const;
 
 export const downloadSchema = {
   type: 'object',
-  description: 'A GB28181 download (INVITE s=Download) of a recorded range into a PS file.',
+  description: 'A GB28181 download (INVITE s=Download) of a recorded range into a PS or MP4 file.',
   properties: {
     id: str,
     deviceid: str,
@@ -18,7 +18,7 @@ export const downloadSchema = {
     start: { type: 'integer', description: 'unix seconds' },
     end: { type: 'integer', description: 'unix seconds' },
     speed: { type: 'integer', description: 'a=downloadspeed asked for' },
-    format: { type: 'string', enum: ['ps'] },
+    format: { type: 'string', enum: ['ps', 'mp4'] },
     state: { type: 'string', enum: ['running', 'done', 'failed', 'cancelled'] },
     reason: { type: ['string', 'null'], description: 'Why it ended' },
     streamid: { type: 'string', description: 'The stream carrying it (GET /streams)' },
@@ -45,12 +45,12 @@ export function downloadsRoutes(manager: () => DownloadManager | null) {
       return download;
     };
 
-    app.post<{ Params: { id: string }; Body: { start: number; end: number; speed?: number; format?: 'ps' } }>(
+    app.post<{ Params: { id: string }; Body: { start: number; end: number; speed?: number; format?: 'ps' | 'mp4' } }>(
       '/channels/:id/downloads',
       {
         schema: {
           tags: ['downloads'],
-          summary: 'Download a recorded range of a camera channel into a PS file: INVITE with s=Download, t=start end, a=downloadspeed.',
+          summary: 'Download a recorded range of a camera channel into a PS or MP4 file: INVITE with s=Download, t=start end, a=downloadspeed.',
           description:
             'Done when the device says end of file (MediaStatus 121), when the media time received reaches end - start (then BYE), ' +
             'or when the device sends BYE; progress in GET /downloads/{id}, the file at GET /downloads/{id}/file. ' +
@@ -62,16 +62,21 @@ export function downloadsRoutes(manager: () => DownloadManager | null) {
             properties: {
               ...rangeProperties,
               speed: { type: 'integer', minimum: 1, maximum: 4, default: 4, description: 'a=downloadspeed: times real time' },
-              format: { type: 'string', enum: ['ps'], default: 'ps', description: 'the device\'s program stream as received' },
+              format: {
+                type: 'string',
+                enum: ['ps', 'mp4'],
+                default: 'ps',
+                description: 'ps: the device\'s program stream as received (audio included); mp4: its H.264/H.265 video in a fragmented MP4 (no audio)',
+              },
             },
           },
           response: { 200: envelopeSchema(downloadSchema), 429: errorEnvelopeSchema, 507: errorEnvelopeSchema, ...errorResponses },
         },
       },
       async (request) => {
-        const { start, end, speed } = request.body;
+        const { start, end, speed, format } = request.body;
         const range = replayRange({ replay: '1', start, end })!;
-        return ok(await downloads().start(request.params.id, { ...range, speed: speed ?? 4 }));
+        return ok(await downloads().start(request.params.id, { ...range, speed: speed ?? 4, format: format ?? 'ps' }));
       },
     );
 
@@ -106,13 +111,19 @@ export function downloadsRoutes(manager: () => DownloadManager | null) {
     // Range requests, ETag and Content-Disposition come from @fastify/static; nothing is served by path.
     const root = manager()?.dir ?? tmpdir();
     // The type is set only once a file is sent (mime would say PostScript for .ps); errors stay JSON.
-    await app.register(fastifyStatic, { root, serve: false, decorateReply: true, contentType: false, setHeaders: (res) => res.setHeader('content-type', 'video/MP2P') });
+    await app.register(fastifyStatic, {
+      root,
+      serve: false,
+      decorateReply: true,
+      contentType: false,
+      setHeaders: (res, path) => void res.setHeader('content-type', path.endsWith('.mp4') ? 'video/mp4' : 'video/MP2P'),
+    });
     app.get<{ Params: { id: string } }>(
       '/downloads/:id/file',
       {
         schema: {
           tags: ['downloads'],
-          summary: 'The downloaded file (video/MP2P), as an attachment; Range requests are honoured. 409 while the download runs.',
+          summary: 'The downloaded file (video/MP2P or video/mp4), as an attachment; Range requests are honoured. 409 while the download runs.',
           params: downloadParams,
           response: { 200: { type: 'string', format: 'binary' }, ...errorResponses },
         },
