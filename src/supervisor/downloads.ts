@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { Logger } from 'pino';
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
@@ -132,11 +132,20 @@ export class DownloadManager {
 
   /** Loads the records a previous run left; one still running then failed (its stream ended with that run). */
   load(): void {
-    mkdirSync(this.dir, { recursive: true });
-    for (const file of readdirSync(this.dir)) {
+    let files: string[] = [];
+    try {
+      // Created by the first download, not at start-up.
+      files = existsSync(this.dir) ? readdirSync(this.dir) : [];
+    } catch (error) {
+      // Not fatal: the rest of the gateway runs; POST /channels/:id/downloads reports the same error.
+      this.#d.logger.error({ dir: this.dir, err: (error as Error).message }, 'downloads.dir cannot be used');
+    }
+    for (const file of files) {
       if (!/^[0-9a-f]{12}\.json$/.test(file)) continue;
       try {
         const record = JSON.parse(readFileSync(join(this.dir, file), 'utf8')) as Download;
+        // The id and format name the file: only what this code writes is taken back.
+        if (`${record.id}.json` !== file || (record.format !== 'ps' && record.format !== 'mp4')) throw new Error('not a download record');
         this.#downloads.set(record.id, record);
         if (record.state === 'running') this.#finish(record, 'failed', 'camgate restarted');
       } catch (error) {

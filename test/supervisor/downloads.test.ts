@@ -42,6 +42,7 @@ t.test('a restart fails the running download; old finished ones are pruned with 
     writeFileSync(join(dir, `${d.id}.ps`), 'data');
   }
   writeFileSync(join(dir, 'notes.txt'), 'not a record');
+  writeFileSync(join(dir, 'dddddddddddd.json'), JSON.stringify(record('dddddddddddd', { format: '../../etc/passwd' as 'ps' })));
   const { m, events, registry } = manager(dir);
   m.load();
   t.same(m.list().map((d) => d.id).sort(), ['aaaaaaaaaaaa', 'bbbbbbbbbbbb']);
