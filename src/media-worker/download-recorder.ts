@@ -31,11 +31,6 @@ export class DownloadRecorder {
     this.#mp4 = target.format === 'mp4' ? new Fmp4Muxer() : null;
   }
 
-  /** The RTP payloads are wanted (PS files). */
-  get wantsPayloads(): boolean {
-    return this.#mp4 === null;
-  }
-
   /** Bytes in the file plus those waiting to be written. */
   get bytes(): number {
     return this.#written + this.#pendingBytes;
@@ -52,8 +47,15 @@ export class DownloadRecorder {
     if (this.#firstPts === null) this.#firstPts = frame.pts;
     if (frame.pts > this.#lastPts) this.#lastPts = frame.pts;
     if (!this.#mp4) return this.failure === null;
-    for (const chunk of this.#mp4.push(frame)) if (!this.#append(chunk)) return false;
-    return true;
+    return this.#appendAll(this.#mp4.push(frame));
+  }
+
+  /** A fragment whole or not at all: a file cut at the size limit still ends on a complete fragment. */
+  #appendAll(chunks: Uint8Array[]): boolean {
+    const size = chunks.reduce((n, c) => n + c.length, 0);
+    if (this.failure === null && this.bytes + size > this.target.maxBytes) this.failure = 'file size limit';
+    for (const chunk of chunks) if (!this.#append(chunk)) return false;
+    return this.failure === null;
   }
 
   #append(chunk: Uint8Array): boolean {
@@ -88,7 +90,7 @@ export class DownloadRecorder {
 
   close(): void {
     if (this.#fd === null) return;
-    if (this.#mp4) for (const chunk of this.#mp4.flush()) if (!this.#append(chunk)) break;
+    if (this.#mp4) this.#appendAll(this.#mp4.flush());
     this.#flush();
     closeSync(this.#fd);
     this.#fd = null;

@@ -108,6 +108,24 @@ t.test('rtp.open with record: the file is the PS received, progress by media tim
     t.ok(statSync(path).size <= 50_000 && statSync(path).size === final.bytes, `${final.bytes} bytes kept`);
   });
 
+  await t.test('size limit, mp4: the file ends on a whole fragment', async (t) => {
+    const path = join(dir, 'capped.mp4');
+    const opened = (await media.channel!.request('rtp.open', { name: 'rtp/1000FFFF', transport: 'udp', record: { path, maxBytes: 100_000, format: 'mp4' } })) as { port: number };
+    await sendPaced(rtp, (packet) => sender.send(packet, opened.port, '127.0.0.1'), 4);
+    await new Promise((r) => setTimeout(r, 300));
+    // The capture is two GOPs: the first fragment fits, the second (written at the close) does not.
+    await media.channel!.request('rtp.close', { name: 'rtp/1000FFFF', reason: 'test' });
+    const final = await waitFor(async () => notes.find((n) => n[0] === 'record.progress' && n[1].name === 'rtp/1000FFFF' && n[1].final)?.[1], 5000, 'final note');
+    t.match(final, { error: 'file size limit' });
+    const size = statSync(path).size;
+    t.ok(size > 0 && size <= 100_000 && size === final.bytes, `${size} bytes kept`);
+    if (!needPeer(t, 'ffprobe', 'ffmpeg')) return;
+    const probe = await ffprobe(['-count_frames', '-show_entries', 'stream=codec_name,nb_read_frames', path]);
+    t.equal(probe.json.streams?.[0]?.codec_name, 'h264');
+    t.equal(Number(probe.json.streams?.[0]?.nb_read_frames), 50, 'the first GOP decodes');
+    t.equal(probe.stderr, '', 'no truncated fragment');
+  });
+
   await t.test('a file that cannot be written fails the open', async (t) => {
     await t.rejects(media.channel!.request('rtp.open', { name: 'rtp/1000CCCC', transport: 'udp', record: { path: join(dir, 'no', 'such', 'dir.ps'), maxBytes: 1000, format: 'ps' } }), /cannot write the download file \(enoent\)/);
     t.same(await media.channel!.request('rtp.inputs', undefined), [], 'no input left open');
