@@ -170,6 +170,7 @@ export class MediaProcess {
         onChannel: (channel) => {
           channel.onNote('stream.started', (info) => this.#streamStarted(info));
           channel.onNote('stream.stopped', (stopped) => this.#streamStopped(stopped));
+          channel.onNote('record.progress', (progress) => this.#channel.notify('record.progress', progress));
           channel.onNote('connection.stalled', ({ connId }) => this.#acceptor?.closeStalled(connId));
         },
       },

@@ -196,6 +196,7 @@ export class MediaWorker {
           this.#rtpInputs.delete(i.name);
           stream?.sourceClosed(reason);
         },
+        recorded: (_i, progress) => this.#channel.notify('record.progress', progress),
       },
       this.#counters,
       this.#senderSettings,

@@ -2,9 +2,14 @@ import { createSocket, type Socket as UdpSocket } from 'node:dgram';
 import { createServer, type Server } from 'node:net';
 import { PsRtpFrameGrouper, PsRtpReceiver, Rfc4571Decoder } from '../protocol/rtp/index.js';
 import type { DestinationWithSsrc } from '../shared/contracts/destination.js';
+import type { RecordProgress, RecordTarget } from '../shared/contracts/media.js';
 import type { SharedCounters } from '../shared/counters.js';
 import type { AvFrame } from '../protocol/av/frame.js';
 import { RtpFanout, type RtpSender, type RtpSenderSettings } from './rtp-sender.js';
+import { DownloadRecorder } from './download-recorder.js';
+
+/** How often a download reports its progress. */
+const PROGRESS_INTERVAL_MS = 1000;
 
 /**
  * GB28181 media in: PS over RTP on a port of `media.rtpPorts`, UDP or TCP passive
@@ -20,12 +25,16 @@ export interface RtpIngestOptions {
   /** Accept only this SSRC (the INVITE's y=); absent: lock to the first seen. */
   ssrc?: number;
   mediaTimeoutMs: number;
+  /** A download: the PS byte stream goes to this file too. */
+  record?: RecordTarget;
 }
 
 export interface RtpIngestHooks {
   started(ingest: RtpIngest): void;
   frame(ingest: RtpIngest, frame: AvFrame): void;
   stopped(ingest: RtpIngest, reason: string): void;
+  /** A download's progress; the last one (`final`) comes before `stopped`. */
+  recorded?(ingest: RtpIngest, progress: RecordProgress): void;
 }
 
 export class RtpIngest {
@@ -42,6 +51,8 @@ export class RtpIngest {
   /** Relays: the input's packets grouped into frames (key frames spotted) for the senders. */
   #relays: RtpFanout;
   #grouper: PsRtpFrameGrouper;
+  #recorder: DownloadRecorder | null = null;
+  #progressTimer: NodeJS.Timeout | null = null;
 
   constructor(options: RtpIngestOptions, hooks: RtpIngestHooks, counters: SharedCounters, relaySettings: RtpSenderSettings = {}) {
     this.options = options;
@@ -49,7 +60,10 @@ export class RtpIngest {
     this.#counters = counters;
     this.#relays = new RtpFanout(counters, relaySettings);
     this.#grouper = new PsRtpFrameGrouper((part) => this.#relays.send(part));
-    this.#receiver = new PsRtpReceiver((frame) => this.#frame(frame), { ssrc: options.ssrc ?? 'first' });
+    this.#receiver = new PsRtpReceiver((frame) => this.#frame(frame), {
+      ssrc: options.ssrc ?? 'first',
+      ...(options.record?.format === 'ps' ? { onPayload: (payload: Uint8Array) => this.#recorded(this.#recorder?.write(payload)) } : {}),
+    });
   }
 
   get name(): string {
@@ -92,7 +106,22 @@ export class RtpIngest {
       });
       this.#tcp = server;
     }
+    if (this.options.record) {
+      // A file that cannot be written fails the open, before any INVITE goes out.
+      try {
+        this.#recorder = new DownloadRecorder(this.options.record);
+      } catch (error) {
+        this.#udp?.close();
+        this.#tcp?.close();
+        // Lower case: the port allocator takes an upper-case EACCES for a busy port and tries another.
+        throw new Error(`cannot write the download file (${String((error as NodeJS.ErrnoException).code ?? 'error').toLowerCase()})`);
+      }
+    }
     this.#lastPacketAt = Date.now();
+    if (this.#recorder) {
+      const recorder = this.#recorder;
+      this.#progressTimer = setInterval(() => this.#hooks.recorded?.(this, recorder.progress(this.name, false)), PROGRESS_INTERVAL_MS);
+    }
     this.#watchdog = setInterval(() => {
       if (Date.now() - this.#lastPacketAt >= this.options.mediaTimeoutMs) this.close('media timeout');
     }, Math.min(1000, this.options.mediaTimeoutMs));
@@ -127,8 +156,17 @@ export class RtpIngest {
     return this.#relays.remove(host, port);
   }
 
+  /** After a write to the download's file: a file that stopped (size limit, I/O error) closes the input. */
+  #recorded(ok: boolean | undefined): void {
+    if (ok !== false || !this.#recorder) return;
+    // Not from inside the receiver's callback: close() flushes the receiver.
+    const reason = this.#recorder.failure ?? 'file write failed';
+    setImmediate(() => this.close(reason));
+  }
+
   #frame(frame: AvFrame): void {
     if (this.#closed) return;
+    if (this.#recorder) this.#recorded(this.#recorder.frame(frame));
     if (this.startedAt === 0) {
       this.startedAt = Date.now();
       this.#counters.add('streams_started|rtp');
@@ -141,8 +179,13 @@ export class RtpIngest {
   close(reason: string): void {
     if (this.#closed) return;
     if (this.#watchdog) clearInterval(this.#watchdog);
+    if (this.#progressTimer) clearInterval(this.#progressTimer);
     this.#receiver.flush();
     this.#closed = true;
+    if (this.#recorder) {
+      this.#recorder.close();
+      this.#hooks.recorded?.(this, this.#recorder.progress(this.name, true));
+    }
     this.#relays.close();
     this.#udp?.close();
     this.#tcp?.close();

@@ -1,5 +1,5 @@
 import type { ParentChannel } from '../shared/contracts/lifecycle.js';
-import type { MediaContract } from '../shared/contracts/media.js';
+import type { MediaContract, RecordTarget } from '../shared/contracts/media.js';
 import { rtpStreamId, rtpStreamName } from '../shared/contracts/stream-name.js';
 import { unavailable } from '../shared/errors.js';
 import { ZlmClient, ZlmError, ZlmTransportError, buildPlayUrls, type ZlmUrlBases } from '../media-server/zlm/index.js';
@@ -22,6 +22,8 @@ export interface MediaBackend {
     transport: 'udp' | 'tcp',
     mediaTimeoutMs: number,
     ssrc?: number,
+    /** A download's file (built-in media only). */
+    record?: RecordTarget,
   ): Promise<{ host: string; port: number; slot: number | null }>;
   /** The device answered with another SSRC than offered: what will be on the wire from now on. */
   updateSsrc?(streamid: string, ssrc: number): Promise<void>;
@@ -42,10 +44,10 @@ export class BuiltinBackend implements MediaBackend {
     this.#config = config;
   }
 
-  async open(streamid: string, transport: 'udp' | 'tcp', mediaTimeoutMs: number) {
+  async open(streamid: string, transport: 'udp' | 'tcp', mediaTimeoutMs: number, _ssrc?: number, record?: RecordTarget) {
     const media = this.#media();
     if (!media) throw unavailable('media process is restarting; retry');
-    const opened = await media.request('rtp.open', { name: rtpStreamName(streamid), transport, mediaTimeoutMs, destinations: [] });
+    const opened = await media.request('rtp.open', { name: rtpStreamName(streamid), transport, mediaTimeoutMs, destinations: [], ...(record ? { record } : {}) });
     return { host: this.#host, port: opened.port, slot: opened.slot };
   }
 

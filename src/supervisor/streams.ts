@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { ParentChannel } from '../shared/contracts/lifecycle.js';
-import type { MediaContract, StreamInfo } from '../shared/contracts/media.js';
+import type { MediaContract, RecordTarget, StreamInfo } from '../shared/contracts/media.js';
 import type { SipContract } from '../shared/contracts/sip.js';
 import { buildOffer, parseAnswer } from '../protocol/sdp/gb-sdp.js';
 import type { DialogState, Endpoint } from '../protocol/sip/index.js';
@@ -70,6 +70,8 @@ export interface StartOptions {
   playback?: { start: number; end: number };
   /** Reuse this SSRC (a player asking ZLMediaKit for a stream id it knew) when it is free. */
   ssrc?: string;
+  /** With `playback`: a download (`s=Download`, `a=downloadspeed`) whose PS goes to `record.path`. */
+  download?: { speed: number; record: RecordTarget; onStream?(streamid: string, deviceid: string): void };
 }
 
 export interface StopOptions {
@@ -170,7 +172,7 @@ export class StreamManager {
     if (!ssrc) throw new ApiError(503, '1001', 'no free SSRC');
     const streamid = streamIdOf(ssrc);
     const transport = config.streams.transport;
-    const opened = await backend.open(streamid, transport, config.streams.mediaTimeout * 1000, Number(ssrc));
+    const opened = await backend.open(streamid, transport, config.streams.mediaTimeout * 1000, Number(ssrc), options.download?.record);
 
     const callId = `${token(12)}@${this.#d.mediaHost}`;
     const row = await store.streams.insert({
@@ -195,6 +197,7 @@ export class StreamManager {
     this.#remember(row);
     this.openIds.add(streamid);
     if (!playback) this.liveIds.add(streamid);
+    options.download?.onStream?.(streamid, device.deviceid);
     const sdp = buildOffer({
       serverId: config.sip.id,
       mediaHost: opened.host,
@@ -202,6 +205,7 @@ export class StreamManager {
       transport: transport === 'tcp' ? 'tcp-passive' : 'udp',
       ssrc,
       ...(options.playback ? { playback: { channelId, ...options.playback } } : {}),
+      ...(options.download ? { downloadSpeed: options.download.speed } : {}),
     });
     const invitedAt = performance.now();
     this.#invitedAt.set(streamid, invitedAt);

@@ -34,6 +34,8 @@ import type { Store } from './store/types.js';
 import { StreamCallbacks } from './stream-callbacks.js';
 import { IntercomControl } from './intercom.js';
 import { StreamManager } from './streams.js';
+import { DownloadManager, downloadMetrics } from './downloads.js';
+import { rtpStreamName } from '../shared/contracts/stream-name.js';
 import { CoalescingRunner } from '../shared/coalescing-runner.js';
 import { registerWriteBehindMetrics, WriteBehind } from './write-behind.js';
 
@@ -76,6 +78,8 @@ export class Supervisor {
   #vehicleControl: VehicleControl | null = null;
   #vehicles: VehicleBridge | null = null;
   #streams: StreamManager | null = null;
+  /** GB28181 downloads into files (src/supervisor/downloads.ts). */
+  #downloads: DownloadManager | null = null;
   /** Presence and stream rows written behind the live state (src/supervisor/write-behind.ts). */
   #writes: WriteBehind | null = null;
   /** Rows made to agree with the live state when the store is back after an outage. */
@@ -144,6 +148,15 @@ export class Supervisor {
     const notifier = this.#createNotifier(metrics);
     const advertisedHost = this.sipHost();
     const streams = this.#createStreams(store, metrics, notifier, advertisedHost);
+    const downloads = new DownloadManager({
+      config: this.config,
+      logger: this.#logger.child({ part: 'downloads' }),
+      streams: () => this.#streams,
+      emit: (event, data, key) => void notifier.emit(event, data, key),
+      metrics: downloadMetrics(metrics.registry),
+    });
+    downloads.load();
+    this.#downloads = downloads;
     this.#sip = this.#createSipThread(store, notifier, streams, advertisedHost);
     this.#media = this.#createMediaProcess(store, metrics, streams, notifier, advertisedHost);
     this.#jt808 = this.#createJt808Thread(store, notifier);
@@ -263,7 +276,11 @@ export class Supervisor {
       sip: () => this.#sip?.channel ?? null,
       media,
       backend,
-      emit: (event, data, key) => void notifier.emit(event, data, key),
+      emit: (event, data, key) => {
+        void notifier.emit(event, data, key);
+        // A download's stream may end without a note from the media plane (its input never got media).
+        if (event === 'streams.stopped' && typeof data.streamid === 'string') this.#downloads?.streamStopped(rtpStreamName(data.streamid), String(data.reason));
+      },
       mediaHost: advertisedHost,
       ...(this.#writes ? { writes: this.#writes } : {}),
     });
@@ -363,12 +380,16 @@ export class Supervisor {
       logger: this.#logger.child({ part: 'media' }),
       workerRestarted: (slot) => metrics.childRestarts.inc({ child: `media-worker-${slot}` }),
       storeFailed: (error) => this.storeFailed(error),
-      feeds: (name) => this.#platforms?.feeds(name) ?? false,
-      stopped: (name, reason) => this.#platforms?.sourceStopped(name, reason),
+      feeds: (name) => (this.#platforms?.feeds(name) ?? false) || (this.#downloads?.feeds(name) ?? false),
+      stopped: (name, reason) => {
+        this.#platforms?.sourceStopped(name, reason);
+        this.#downloads?.streamStopped(name, reason);
+      },
     });
     return new ManagedChild<MediaContract>('media', processSpawner<MediaContract>(entryPath('media-process'), () => ({ config })), {
       onChannel: (channel) => {
         bridge.attach(channel);
+        channel.onNote('record.progress', (progress) => this.#downloads?.progress(progress));
         intercom.attach(channel);
       },
     });
@@ -401,6 +422,7 @@ export class Supervisor {
       metrics,
       health: () => this.health(),
       streams: () => this.#streams,
+      downloads: () => this.#downloads,
       vehicles: () => vehicles,
       platforms: () => this.#platforms,
       intercom: () => this.#intercom,
@@ -551,6 +573,7 @@ export class Supervisor {
         const left = await this.#writes?.flush(SHUTDOWN_FLUSH_MS);
         if (left) log.warn({ left }, 'store writes left unwritten at shutdown (reconciled at the next start)');
       });
+      this.#downloads?.close();
       await step('notify', () => this.#notifier?.close({ drainTimeout: 2000 }));
       this.#metrics?.stopMeters();
       await step('store', () => this.#store?.close());

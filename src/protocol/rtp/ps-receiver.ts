@@ -21,6 +21,8 @@ export interface PsRtpReceiverOptions extends PsDemuxerOptions {
   payloadType?: number;
   /** Use the RTP marker as end of frame. Default true (the demuxer stops if it proves wrong). */
   useMarker?: boolean;
+  /** Every accepted payload in sequence order (after the SSRC check and the reorder window): the PS byte stream. */
+  onPayload?: (payload: Uint8Array) => void;
 }
 
 export interface PsRtpReceiverStats {
@@ -36,6 +38,7 @@ export class PsRtpReceiver implements RtpReorderSink<RtpPacket> {
   readonly reorder: RtpReorderBuffer<RtpPacket>;
   private readonly payloadType: number | undefined;
   private readonly useMarker: boolean;
+  private readonly onPayload: ((payload: Uint8Array) => void) | undefined;
 
   constructor(onFrame: (frame: AvFrame) => void, options: PsRtpReceiverOptions = {}) {
     this.demuxer = new PsDemuxer(onFrame, options);
@@ -45,6 +48,7 @@ export class PsRtpReceiver implements RtpReorderSink<RtpPacket> {
     });
     this.payloadType = options.payloadType;
     this.useMarker = options.useMarker ?? true;
+    this.onPayload = options.onPayload;
   }
 
   /** One RTP packet (a UDP datagram, or a packet out of `Rfc4571Decoder`). */
@@ -70,6 +74,7 @@ export class PsRtpReceiver implements RtpReorderSink<RtpPacket> {
 
   /** @internal reorder sink */
   onPacket(packet: RtpPacket): void {
+    this.onPayload?.(packet.payload);
     this.demuxer.push(packet.payload);
     if (packet.marker && this.useMarker) this.demuxer.endOfFrame();
   }

@@ -19,6 +19,8 @@ export interface OfferOptions {
   ssrc: string;
   /** Playback: channel ID and time range in unix seconds. */
   playback?: { channelId: string; start: number; end: number };
+  /** With `playback`: a download (`s=Download`) at this `a=downloadspeed` (1-4, GB/T 28181-2016 Annex G). */
+  downloadSpeed?: number;
 }
 
 export function buildOffer(o: OfferOptions): string {
@@ -26,7 +28,7 @@ export function buildOffer(o: OfferOptions): string {
   const lines = [
     'v=0',
     `o=${o.serverId} 0 0 IN IP4 ${o.mediaHost}`,
-    `s=${o.playback ? 'Playback' : 'Play'}`,
+    `s=${o.playback ? (o.downloadSpeed ? 'Download' : 'Playback') : 'Play'}`,
     ...(o.playback ? [`u=${o.playback.channelId}:0`] : []),
     `c=IN IP4 ${o.mediaHost}`,
     `t=${o.playback ? `${o.playback.start} ${o.playback.end}` : '0 0'}`,
@@ -37,6 +39,7 @@ export function buildOffer(o: OfferOptions): string {
     'a=rtpmap:98 H264/90000',
     'a=rtpmap:97 MPEG4/90000',
     'a=rtpmap:99 H265/90000',
+    ...(o.playback && o.downloadSpeed ? [`a=downloadspeed:${o.downloadSpeed}`] : []),
     `y=${o.ssrc}`,
   ];
   return lines.join('\r\n') + '\r\n';

@@ -301,6 +301,18 @@ export const configSchema = {
         noViewerClose: { type: 'integer', minimum: 0, maximum: 86400, default: 300 },
       },
     },
+    downloads: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        dir: { type: 'string', minLength: 1, default: './data/downloads' },
+        maxConcurrent: { type: 'integer', minimum: 1, maximum: 64, default: 4 },
+        maxFileBytes: { type: 'integer', minimum: 1048576, default: 2147483648 },
+        maxTotalBytes: { type: 'integer', minimum: 1048576, default: 21474836480 },
+        retention: { type: 'integer', minimum: 60, maximum: 31536000, default: 86400 },
+      },
+    },
     pool: {
       type: 'object',
       additionalProperties: false,
@@ -420,6 +432,8 @@ export interface CamgateConfig {
     templates: { flv: string; wsflv: string; hls: string; rtmp: string; rtsp: string; webrtc: string };
   };
   streams: { transport: 'udp' | 'tcp'; mediaTimeout: number; noViewerClose: number };
+  /** GB28181 downloads (src/supervisor/downloads.ts): files under `dir`, sizes in bytes, retention in seconds. */
+  downloads: { dir: string; maxConcurrent: number; maxFileBytes: number; maxTotalBytes: number; retention: number };
   jt1078: {
     host: string;
     idleTimeout: number;

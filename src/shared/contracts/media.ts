@@ -54,6 +54,30 @@ export interface RtpOpenRequest {
   ssrc?: number;
   mediaTimeoutMs?: number;
   destinations?: Destination[];
+  /** A download: the input's PS byte stream (RTP payloads in sequence order), or its video as MP4, is written to `path`. */
+  record?: RecordTarget;
+}
+
+export interface RecordTarget {
+  /** Absolute path of the file (created or truncated). */
+  path: string;
+  /** `ps`: the RTP payloads as received; `mp4`: the video frames in a fragmented MP4. */
+  format: 'ps' | 'mp4';
+  /** The input closes with reason `file size limit` once the file would grow past this. */
+  maxBytes: number;
+}
+
+/** How far a download's file got (`record.progress`): about once a second, and once more, `final`, when it closed. */
+export interface RecordProgress {
+  name: string;
+  /** Bytes written to the file. */
+  bytes: number;
+  /** Media time received: the span of the frames' timestamps (ms). */
+  mediaMs: number;
+  /** The file is closed: no more notes for this name. */
+  final: boolean;
+  /** Writing failed (disk full...): the input closed with this reason. */
+  error?: string;
 }
 
 export interface ForwardAdded {
@@ -80,6 +104,8 @@ type StreamMethods = {
 type StreamNotes = {
   'stream.started': StreamInfo;
   'stream.stopped': StreamStopped;
+  /** A download's file grew (or closed); a final note comes before the input's `stream.stopped`. */
+  'record.progress': RecordProgress;
 };
 
 /** Audio codecs negotiated with the browser (the terminal's G.711A/U, G.722 pass through). */

@@ -21,6 +21,7 @@ import { vehiclesRoutes } from './vehicles.js';
 import { alarmsRoutes } from './alarms.js';
 import { platformsRoutes } from './platforms.js';
 import { intercomRoutes } from './intercom.js';
+import { downloadsRoutes } from './downloads.js';
 import { SESSION_COOKIE, authenticated, sessionRoutes } from './session.js';
 import { eventsRoutes, type EventFeed } from './events.js';
 import { consoleRoutes, isConsolePath } from './console.js';
@@ -55,6 +56,8 @@ export interface ApiDeps {
   intercom?: () => import('../intercom.js').IntercomControl | null;
   /** GB28181 streams; null until the children are up. */
   streams?: () => import('../streams.js').StreamManager | null;
+  /** GB28181 downloads into files; null until the supervisor built it. */
+  downloads?: () => import('../downloads.js').DownloadManager | null;
   config: CamgateConfig;
   store: Store;
   metrics: Metrics;
@@ -210,6 +213,7 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
   await app.register(channelsRoutes);
   await app.register(streamsRoutes(deps.streams ?? (() => null), deps.vehicles ?? (() => null)));
   await app.register(controlRoutes(deps.streams ?? (() => null)));
+  await app.register(downloadsRoutes(deps.downloads ?? (() => null)));
   await app.register(vehiclesRoutes(deps.vehicles ?? (() => null)));
   await app.register(alarmsRoutes);
   await app.register(platformsRoutes(deps.platforms ?? (() => null)));

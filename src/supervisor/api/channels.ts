@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { ApiError, badRequest, envelopeSchema, errorResponses, notFound, ok } from './envelope.js';
-import { channelSchema, gbIdPattern, idParams, listRoute } from './schemas.js';
+import { channelSchema, gbIdPattern, idParams, listRoute, rangeProperties } from './schemas.js';
 import type { ChannelPatch } from '../store/types.js';
 
 interface ChannelBody {
@@ -114,10 +114,7 @@ export async function channelsRoutes(app: FastifyInstance): Promise<void> {
         querystring: {
           type: 'object',
           required: ['start', 'end'],
-          properties: {
-            start: { type: 'integer', minimum: 1, description: 'unix seconds' },
-            end: { type: 'integer', minimum: 1, description: 'unix seconds' },
-          },
+          properties: rangeProperties,
         },
         response: {
           200: envelopeSchema({

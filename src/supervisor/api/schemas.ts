@@ -9,6 +9,12 @@ const num = { type: 'number' } as const;
 
 export const gbIdPattern = '^[0-9]{20}$';
 
+/** A recorded range (RecordInfo, downloads), unix seconds. */
+export const rangeProperties = {
+  start: { type: 'integer', minimum: 1, description: 'unix seconds' },
+  end: { type: 'integer', minimum: 1, description: 'unix seconds' },
+} as const;
+
 export const idParams = {
   type: 'object',
   required: ['id'],

@@ -42,6 +42,8 @@ export const NOTIFY_EVENTS = [
   'platforms.offline',
   'intercom.started',
   'intercom.stopped',
+  'downloads.done',
+  'downloads.failed',
 ] as const;
 
 export type NotifyEvent = (typeof NOTIFY_EVENTS)[number];
