@@ -9,7 +9,7 @@
  *   codec, 400 bad group, 409 port in use), the captured G.711A audio passing through
  *   byte for byte; the terminal disconnecting hangs up.
  */
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { getJson, startAppliance, waitFor } from '../helpers/appliance.js';
 import { capturePackets, capturesDir } from '../helpers/jt1078.js';
 import { freePort } from '../helpers/ports.js';
@@ -21,7 +21,7 @@ const TOKEN = 'intercom-test-token-0123456789';
 const auth = { authorization: `Bearer ${TOKEN}` };
 const post = (body: unknown, headers: Record<string, string> = auth) => ({ method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) });
 
-async function appliance(t: Parameters<Parameters<typeof t.test>[1]>[0], hooks: string) {
+async function appliance(t: Test, hooks: string) {
   const jt808Port = await freePort();
   const audioBase = await freePort();
   const app = await startAppliance({

@@ -5,7 +5,7 @@
  * in use, ports back after hang-up), and the hang-up paths (request, browser closes,
  * terminal disconnects, never connects).
  */
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { IntercomServer } from '../../src/media-process/intercom/intercom-server.js';
 import { defaultConfig } from '../../src/shared/config/config.js';
 import { MEDIA_COUNTER_NAMES } from '../../src/shared/contracts/media-counters.js';
@@ -29,7 +29,7 @@ async function waitFor<T>(fn: () => T | undefined | false, ms: number, what: str
   }
 }
 
-async function server(t: Tap.Test, overrides: { connectTimeout?: number; ports?: number } = {}) {
+async function server(t: Test, overrides: { connectTimeout?: number; ports?: number } = {}) {
   const config = defaultConfig();
   const base = (await freePort()) ;
   const count = overrides.ports ?? 2;
@@ -52,8 +52,6 @@ async function server(t: Tap.Test, overrides: { connectTimeout?: number; ports?:
   return { intercom, counters, ended, joins, leaves, connected, base, config };
 }
 
-type Tap = typeof t;
-declare namespace Tap { type Test = typeof t }
 
 for (const codec of ['PCMA', 'PCMU'] as const) {
   t.test(`${codec}: browser tone reaches the terminal, terminal tone reaches the browser`, async (t) => {

@@ -122,9 +122,11 @@ t.test('alarm bits are announced when they change, not on every position', async
   const events: Array<{ event: string; data: Record<string, unknown> }> = [];
   const bridge = new VehicleBridge({ store, config, logger: pino({ level: 'silent' }), emit: (event, data) => events.push({ event, data }), positionFlushMs: 50 });
   const thread = attached(t, bridge);
-  const position = (alarms: string[]) =>
-    thread.notify('vehicle.position', { sim: '13800000081', latitude: 22.5, longitude: 114, altitude: 0, speedKmh: 0, direction: 0, timeMs: 1_700_000_000_000, alarms });
-  for (const alarms of [[], ['emergency'], ['emergency'], ['emergency', 'overspeed'], [], ['emergency']]) position(alarms);
+  const position = (alarms: string[]) => ({ sim: '13800000081', latitude: 22.5, longitude: 114, altitude: 0, speedKmh: 0, direction: 0, timeMs: 1_700_000_000_000, alarms });
+  // As the thread sends them: in batches, here one of four positions and one of two.
+  const sets = [[], ['emergency'], ['emergency'], ['emergency', 'overspeed'], [], ['emergency']];
+  thread.notify('vehicle.positions', { positions: sets.slice(0, 4).map(position) });
+  thread.notify('vehicle.positions', { positions: sets.slice(4).map(position) });
   await sleep(200);
   await bridge.drain();
   t.same(
