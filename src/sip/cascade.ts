@@ -289,11 +289,6 @@ export class Cascade {
       tx.reply(400, 'Bad Request', [['Warning', '399 camgate "no media address in the SDP"']]);
       return;
     }
-    if (offer.transport === 'tcp-passive') {
-      // It wants to connect to us (a=setup:active): our RTP outputs only connect out.
-      tx.reply(488, 'Not Acceptable Here', [['Warning', '399 camgate "TCP active receivers are not supported; offer setup:passive or UDP"']]);
-      return;
-    }
     const ssrc = offer.ssrc === undefined ? undefined : Number(offer.ssrc);
     try {
       const answer = await this.#deps.invite({
@@ -302,7 +297,9 @@ export class Cascade {
         channelId,
         host: offer.host,
         port: offer.port,
-        transport: offer.transport === 'udp' ? 'udp' : 'tcp',
+        // Its a=setup:active (it connects: we listen) parses as our tcp-passive.
+        transport: offer.transport === 'udp' ? 'udp' : offer.transport === 'tcp-passive' ? 'tcp-passive' : 'tcp',
+        ...(offer.transport === 'tcp-passive' ? { sipAddress: remote.address } : {}),
         ...(ssrc === undefined ? {} : { ssrc }),
         ...(playback ? { playback } : {}),
       });
@@ -313,7 +310,8 @@ export class Cascade {
       const sdp = buildSendAnswer({
         deviceId: client.config.deviceId,
         mediaHost: answer.mediaHost,
-        transport: offer.transport === 'udp' ? 'udp' : 'tcp-active',
+        transport: offer.transport === 'udp' ? 'udp' : offer.transport === 'tcp-passive' ? 'tcp-passive' : 'tcp-active',
+        ...(answer.mediaPort === undefined ? {} : { port: answer.mediaPort }),
         ssrc: String(answer.ssrc).padStart(10, '0'),
         session: playback ? 'Playback' : 'Play',
       });

@@ -470,6 +470,29 @@ export class PlatformManager {
     }
   }
 
+  /** A listening output nobody connected to in time (or whose connection closed for good): BYE upward, the session ends. */
+  forwardEnded(name: string, port: number, reason: string): void {
+    for (const session of [...this.#sessions.values()]) {
+      if (session.name !== name || session.port !== port) continue;
+      this.#o.logger.info({ platform: session.platformId, stream: name, port, reason }, 'upper platform never connected; BYE to it');
+      void this.#o.sip()?.request('platform.hangup', { callId: session.callId }).catch(() => undefined);
+      void this.bye(session.callId, reason).catch((err: Error) => this.#o.logger.warn({ err }, 'upward session not ended'));
+    }
+  }
+
+  /**
+   * The media process restarted: every output it carried is gone, so each upward dialog is
+   * ended with a BYE to its platform (it may INVITE again) and its state, and the sources
+   * started for it, are released.
+   */
+  mediaRestarted(): void {
+    for (const session of [...this.#sessions.values()]) {
+      this.#o.logger.info({ platform: session.platformId, stream: session.name }, 'media process restarted; BYE to the upper platform');
+      void this.#o.sip()?.request('platform.hangup', { callId: session.callId }).catch(() => undefined);
+      void this.bye(session.callId, 'media process restarted').catch((err: Error) => this.#o.logger.warn({ err }, 'upward session not ended'));
+    }
+  }
+
   /** True while an upper platform is fed from the stream (the no-viewer timer must leave it alone). */
   feeds(name: string): boolean {
     for (const s of this.#sessions.values()) if (s.name === name) return true;
@@ -514,9 +537,17 @@ export class PlatformManager {
     const name = row.kind === 'gb28181' ? rtpStreamName(row.streamid) : row.streamid;
     let added;
     try {
+      const passive = request.transport === 'tcp-passive';
       added = await media.request('forward.add', {
         name,
-        destination: { host: request.host, port: request.port, transport: request.transport, ...(request.ssrc === undefined ? {} : { ssrc: request.ssrc }) },
+        destination: {
+          host: request.host,
+          // Passive: a port of media.rtpPorts is taken and listened on; the platform connects to it.
+          port: passive ? 0 : request.port,
+          transport: passive ? 'tcp' : request.transport === 'tcp' ? 'tcp' : 'udp',
+          ...(request.ssrc === undefined ? {} : { ssrc: request.ssrc }),
+          ...(passive ? { listen: { acceptTimeoutMs: (this.#o.config.gb28181.cascade?.tcpAcceptTimeout ?? 10) * 1000, ...(request.sipAddress ? { peers: [request.sipAddress] } : {}) } } : {}),
+        },
       });
     } catch (error) {
       // Not sent anywhere: a source started for this INVITE must not keep running.
@@ -533,11 +564,12 @@ export class PlatformManager {
       streamid: row.streamid,
       kind: row.kind,
       host: request.host,
-      port: request.port,
+      port: added.port ?? request.port,
       started,
     });
-    this.#o.logger.info({ platform: request.id, channel: request.channelId, stream: name, to: `${request.transport}:${request.host}:${request.port}`, ssrc: added.ssrc }, 'sending to upper platform');
-    return { ssrc: added.ssrc, mediaHost: this.#o.mediaHost ?? '127.0.0.1' };
+    const to = added.port === undefined ? `${request.transport}:${request.host}:${request.port}` : `tcp-passive: listening on ${added.port} for ${request.host}`;
+    this.#o.logger.info({ platform: request.id, channel: request.channelId, stream: name, to, ssrc: added.ssrc }, 'sending to upper platform');
+    return { ssrc: added.ssrc, mediaHost: this.#o.mediaHost ?? '127.0.0.1', ...(added.port === undefined ? {} : { mediaPort: added.port }) };
   }
 
   /** Ends one upward media dialog: its output removed, and the source stopped when this session started it and nothing else is fed from it. */

@@ -157,6 +157,7 @@ export class Supervisor {
     // A media process that comes back has lost every input it had: same treatment.
     this.#media.on('restarted', () => void streams.reconcile('media process restarted').catch((err) => log.error({ err }, 'stream reconcile failed')));
     this.#media.on('restarted', () => this.#intercom?.mediaRestarted());
+    this.#media.on('restarted', () => this.#platforms?.mediaRestarted());
     if (this.#zlm) await this.#checkZlm(this.#zlm, streams);
     log.info('all parts started');
     for (const line of listeningLines(await this.listening())) log.info(line);
@@ -361,6 +362,7 @@ export class Supervisor {
       onChannel: (channel) => {
         bridge.attach(channel);
         intercom.attach(channel);
+        channel.onNote('forward.ended', ({ name, port, reason }) => this.#platforms?.forwardEnded(name, port, reason));
       },
     });
   }

@@ -13,7 +13,8 @@ import { ServiceError } from '../../src/shared/errors.js';
 import { GbPlatform } from '../../src/sip/platform.js';
 import { feedRequest, platformBasics } from '../helpers/gb-platform.js';
 import { Cascade } from '../../src/sip/cascade.js';
-import type { SharedCatalogItem, UpstreamConfig, UpstreamSubscription } from '../../src/shared/contracts/sip.js';
+import type { SharedCatalogItem, UpstreamConfig, UpstreamInvite, UpstreamSubscription } from '../../src/shared/contracts/sip.js';
+import { parseAnswer } from '../../src/protocol/sdp/gb-sdp.js';
 
 const upper: Endpoint = { transport: 'UDP', address: '198.51.100.7', port: 5060 };
 const config: UpstreamConfig = {
@@ -36,6 +37,7 @@ function rig(items: SharedCatalogItem[] = []) {
   const sent: Array<{ message: SipMessage; remote: Endpoint }> = [];
   const subscriptions: UpstreamSubscription[] = [];
   const byes: string[] = [];
+  const invites: UpstreamInvite[] = [];
   const platform = new GbPlatform({
     ...platformBasics(clock, '37070000082008000001', '3707000008'),
     nonces: new NonceStore({ clock }),
@@ -60,10 +62,12 @@ function rig(items: SharedCatalogItem[] = []) {
     send: (request, remote, handlers) => void platform.transactions.sendRequest(request, remote, handlers),
     status: () => undefined,
     catalog: async () => items,
-    invite: async ({ channelId, ssrc }) => {
+    invite: async (request) => {
+      const { channelId, ssrc } = request;
+      invites.push(request);
       if (channelId === 'missing') throw new ServiceError(404, '1002', 'not shared');
       if (channelId === 'offline') throw new ServiceError(409, '1002', 'device offline');
-      return { ssrc: ssrc ?? 1234, mediaHost: '192.0.2.9' };
+      return { ssrc: ssrc ?? 1234, mediaHost: '192.0.2.9', ...(request.transport === 'tcp-passive' ? { mediaPort: 30123 } : {}) };
     },
     resolve: async () => null,
     relay: async () => 200,
@@ -105,7 +109,7 @@ function rig(items: SharedCatalogItem[] = []) {
   const responses = () => sent.filter((s) => s.message.kind === 'response').map((s) => s.message as SipMessage & { kind: 'response' });
   const requests = (method: string) => sent.filter((s) => s.message.kind === 'request' && s.message.method === method).map((s) => s.message as SipRequest);
   const flush = () => new Promise((r) => setImmediate(r));
-  return { clock, sent, platform, cascade, request, responses, requests, subscriptions, byes, flush };
+  return { clock, sent, platform, cascade, request, responses, requests, subscriptions, byes, invites, flush };
 }
 
 const query = (cmd: string, extra = '') => `<?xml version="1.0" encoding="GB2312"?>\n<Query>\n<CmdType>${cmd}</CmdType>\n<SN>17</SN>\n<DeviceID>${config.deviceId}</DeviceID>\n${extra}</Query>\n`;
@@ -188,7 +192,13 @@ t.test('INVITE: refusals say why; a Play is answered send-only with the SSRC; BY
   invite('37070000081313800001', sdp('Download'), 'i1');
   t.equal((await final('i1'))?.status, 488, 'Download is not shared');
   invite('37070000081313800001', sdp('Play', 'a=setup:active\r\n'), 'i2');
-  t.equal((await final('i2'))?.status, 488, 'a platform that would connect to us');
+  const passive = await final('i2');
+  t.equal(passive?.status, 200, 'a platform that connects to us (a=setup:active)');
+  t.match(r.invites.at(-1), { transport: 'tcp-passive', host: '198.51.100.7', sipAddress: upper.address }, 'asked to listen; its SIP address may connect too');
+  const passiveSdp = Buffer.from(passive!.body).toString();
+  t.match(passiveSdp, /m=video 30123 TCP\/RTP\/AVP 96/, 'our listening port');
+  t.match(passiveSdp, /a=setup:passive/);
+  t.equal(parseAnswer(passiveSdp).transport, 'tcp-active', 'read back by an offerer: it is the active end');
   invite('missing', sdp('Play'), 'i3');
   t.equal((await final('i3'))?.status, 404);
   invite('offline', sdp('Play'), 'i4');

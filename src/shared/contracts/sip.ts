@@ -270,8 +270,10 @@ export interface UpstreamInvite {
   /** Where it wants the PS over RTP. */
   host: string;
   port: number;
-  /** udp, or tcp (we connect: it offered a=setup:passive). */
-  transport: 'udp' | 'tcp';
+  /** udp, tcp (we connect: it offered a=setup:passive), or tcp-passive (it connects to us: it offered a=setup:active). */
+  transport: 'udp' | 'tcp' | 'tcp-passive';
+  /** tcp-passive: where its SIP came from, also allowed to connect (its c= may be an address behind NAT). */
+  sipAddress?: string;
   /** Its `y=` SSRC, when it sent one. */
   ssrc?: number;
   /** `s=Playback`: the recording's range (unix seconds, from `t=`). */
@@ -283,6 +285,8 @@ export interface UpstreamInviteAnswer {
   ssrc: number;
   /** Address we send from, for the SDP answer. */
   mediaHost: string;
+  /** tcp-passive: the port we listen on for its connection. */
+  mediaPort?: number;
 }
 
 export interface SipInit {

@@ -47,12 +47,12 @@ t.test('DeviceInfo and DeviceStatus responses parse as camgate reads them from d
 
 t.test('the send-only answer parses back: address, transport, SSRC', async (t) => {
   fc.assert(
-    fc.property(fc.ipV4(), fc.constantFrom('udp' as const, 'tcp-active' as const), fc.integer({ min: 0, max: 4294967295 }), (host, transport, ssrc) => {
+    fc.property(fc.ipV4(), fc.constantFrom('udp' as const, 'tcp-active' as const, 'tcp-passive' as const), fc.integer({ min: 0, max: 4294967295 }), (host, transport, ssrc) => {
       const y = String(ssrc).padStart(10, '0');
       const sdp = buildSendAnswer({ deviceId: '44010000002000000077', mediaHost: host, transport, ssrc: y });
       const back = parseAnswer(sdp);
       // parseAnswer reads an answer from the other side's point of view: our setup:active is its passive.
-      return back.host === host && back.ssrc === y && back.session === 'Play' && back.transport === (transport === 'udp' ? 'udp' : 'tcp-passive') && /a=sendonly/.test(sdp);
+      return back.host === host && back.ssrc === y && back.session === 'Play' && back.transport === (transport === 'udp' ? 'udp' : transport === 'tcp-passive' ? 'tcp-active' : 'tcp-passive') && /a=sendonly/.test(sdp);
     }),
   );
 });
