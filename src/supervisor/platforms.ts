@@ -583,7 +583,11 @@ export class PlatformManager {
     // Console viewers count as users too: a stream someone watches is left to the no-viewer timer.
     const viewers = (await media?.request('viewers', { name: session.name }).catch(() => 0)) ?? 0;
     this.#o.logger.info({ platform: session.platformId, stream: session.name, removed, others, viewers, reason }, 'upper platform output ended');
-    if (!session.started || others > 0 || viewers > 0 || this.feeds(session.name)) return;
+    // A session that came while this one ended (a re-INVITE right after the BYE) found the
+    // source live and did not count it as started: it inherits the source, or nobody stops it.
+    const heir = session.started ? [...this.#sessions.values()].find((s) => s.name === session.name) : undefined;
+    if (heir) heir.started = true;
+    if (!session.started || others > 0 || viewers > 0 || heir) return;
     const row = await this.#o.store.streams.getByStreamId(session.streamid);
     if (!row || row.status !== 0) return;
     if (row.kind === 'gb28181') await this.#o.streams?.()?.stopById(row.streamid, `${reason}; nothing else uses it`);

@@ -147,9 +147,9 @@ t.test('TCP passive upward: a=setup:passive with our port, the platform connects
   t.ok(refused, `port ${port2} no longer listens`);
   const metrics = await (await fetch(`${app.api}/metrics`)).text();
   t.match(metrics, /camgate_platform_sessions 0/, 'no upward session left');
-  await waitFor(async () => !(await getJson(`${app.api}/streams?limit=-1`)).body.data.List.some((s: { status: number; kind: string }) => s.status === 0 && s.kind === 'jt1078'), 10_000, 'the vehicle stream started for the platform is stopped').catch((e: Error) => {
-    writeFileSync('/tmp/cascade2-debug.log', app.output());
-    throw e;
+  await waitFor(async () => !(await getJson(`${app.api}/streams?limit=-1`)).body.data.List.some((s: { status: number; kind: string }) => s.status === 0 && s.kind === 'jt1078'), 10_000, 'the vehicle stream started for the platform is stopped').catch(async (e: Error) => {
+    const rows = (await getJson(`${app.api}/streams?limit=-1`)).body.data.List;
+    throw new Error(`${e.message}: ${JSON.stringify(rows.map((r: Record<string, unknown>) => [r.streamid, r.status, r.reason, r.created_at ?? r.start]))}`);
   });
 });
 
