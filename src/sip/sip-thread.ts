@@ -161,11 +161,13 @@ export class SipThread {
       vehiclePtz: (sim, logical, ptzCmd) => channel.request('platform.vehiclePtz', { sim, channel: logical, ptzCmd }, 20_000),
       playback: (callId, action) => channel.request('platform.playback', { callId, action }, 20_000),
       records: (id, channelId, start, end) => channel.request('platform.records', { id, channelId, start, end }, 30_000),
-      relay: (deviceId, channelId, body) =>
-        this.platform.request(deviceId, { body, contentType: 'Application/MANSCDP+xml', toUser: channelId }).then(
-          (response) => response.status,
-          (error: { upstream?: number }) => error.upstream ?? 500,
-        ),
+      relay: (deviceId, channelId, xml, cmdType, label, expectResponse) => {
+        let sipAnswered!: (status: number) => void;
+        const sip = new Promise<number>((resolve) => (sipAnswered = resolve));
+        const response = this.control.relay(deviceId, channelId, xml, cmdType, label, expectResponse, sipAnswered);
+        response.catch(() => undefined);
+        return { sip, response };
+      },
       bye: (id, callId) => channel.notify('platform.bye', { id, callId }),
       subscription: (subscription) => channel.notify('platform.subscription', subscription),
       version: packageVersion(),

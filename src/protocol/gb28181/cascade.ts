@@ -112,3 +112,8 @@ export function buildRecordInfoResponses(
   }
   return out;
 }
+
+/** The Response to a relayed Control (DeviceControl, DeviceConfig) under the ID and SN the platform used. */
+export function buildResultResponse(a: { sn: number; deviceId: string; cmdType: string; result: string }): string {
+  return manscdpDocument('Response', { CmdType: a.cmdType, SN: a.sn, DeviceID: a.deviceId, Result: a.result });
+}
