@@ -510,7 +510,7 @@ export class Cascade {
 /** One shared channel as a Catalog Item: we are its parent; civil code from its ID unless it has one. */
 function catalogItem(i: SharedCatalogItem, deviceId: string): Omit<CatalogItem, 'statusRaw'> {
   // A virtual directory carries its ID, name and parent only (GB/T 28181-2016 Annex A catalog items of type 215/216).
-  if (i.directory) return { deviceId: i.channelId, name: i.name, ...(i.parentId ? { parentId: i.parentId } : {}), status: 'ON' };
+  if (i.directory) return { deviceId: i.channelId, name: i.name, ...(i.parentId ? { parentId: i.parentId } : {}), ...(i.businessGroupId ? { businessGroupId: i.businessGroupId } : {}), status: 'ON' };
   return {
     deviceId: i.channelId,
     name: i.name,
@@ -521,6 +521,7 @@ function catalogItem(i: SharedCatalogItem, deviceId: string): Omit<CatalogItem, 
     address: i.address ?? '',
     parental: 0,
     parentId: i.parentId ?? deviceId,
+    ...(i.businessGroupId ? { businessGroupId: i.businessGroupId } : {}),
     safetyWay: 0,
     registerWay: 1,
     secrecy: 0,

@@ -18,7 +18,7 @@ import { missing, unavailable } from '../shared/errors.js';
 import type { StreamManager } from './streams.js';
 import type { VehicleControl } from './vehicle-streams.js';
 import type { CamgateConfig } from '../shared/config/config.js';
-import type { Platform, Store } from './store/index.js';
+import type { Platform, Store, VirtualDirectory } from './store/index.js';
 import type { EmitEvent } from './signalling-bridge.js';
 
 /** GB/T 28181 type code of a vehicle channel in our catalog by default (131: camera; gb28181.cascade.vehicleIdType). */
@@ -66,6 +66,23 @@ interface UpwardSession {
   port: number;
   /** The source was started for this session (it was not live before). */
   started: boolean;
+}
+
+/** `c:<channelid>` / `v:<sim>/<n>`: one shared source, to look its placement up by. */
+function sourceKey(source: ChannelSource): string {
+  return source.kind === 'camera' ? `c:${source.channelid}` : `v:${source.sim.replace(/^0+(?=.)/, '')}/${source.channel}`;
+}
+
+/** Each directory's business group (the 215 at the top of its chain); a 215 is its own. */
+function businessGroups(directories: readonly VirtualDirectory[]): Map<string, string> {
+  const byId = new Map(directories.map((d) => [d.id, d]));
+  const out = new Map<string, string>();
+  for (const d of directories) {
+    let at: VirtualDirectory | undefined = d;
+    for (let hops = 0; at && at.parent_id && hops <= directories.length; hops++) at = byId.get(at.parent_id);
+    if (at && at.id.slice(10, 13) === '215') out.set(d.id, at.id);
+  }
+  return out;
 }
 
 export class PlatformManager {
@@ -153,7 +170,9 @@ export class PlatformManager {
   async #notifyCatalog(match: (source: ChannelSource) => boolean, event: 'ON' | 'OFF', sim?: string): Promise<void> {
     for (const [id, subs] of this.#subscribed) {
       if (!subs.catalog) continue;
-      const items = (await this.#shared(id, sim)).filter((i) => match(i.source)).map(({ source: _source, ...item }) => ({ ...item, status: event, event }));
+      const platform = await this.#o.store.platforms.get(id);
+      if (!platform) continue;
+      const items = this.#placed(platform, (await this.#shared(id, sim)).filter((i) => match(i.source))).map((item) => ({ ...item, status: event, event }));
       if (items.length > 0) await this.#o.sip()?.request('platform.notify', { id, kind: 'catalog', items });
     }
   }
@@ -278,22 +297,59 @@ export class PlatformManager {
     return this.#o.config.gb28181.cascade?.vehicleIdType ?? VEHICLE_CHANNEL_TYPE;
   }
 
-  /** The channels shared with platform `id`, each under the ID that platform sees. */
+  /** The channels shared with platform `id`, each under the ID that platform sees, with the directories they sit in. */
   async catalog(id: number): Promise<SharedCatalogItem[]> {
     const shared = await this.#shared(id);
     const platform = await this.#o.store.platforms.get(id);
-    if (!platform?.directories) return shared.map(({ source: _source, ...item }) => item);
-    // Virtual directories: one business group (215) with two organisations (216) under it.
-    const prefix = this.#vehiclePrefix();
-    const group = `${prefix}2150000001`;
-    const cameras = `${prefix}2160000001`;
-    const vehicles = `${prefix}2160000002`;
+    if (!platform) return [];
+    return [...this.#directoryItems(platform), ...this.#placed(platform, shared)];
+  }
+
+  /**
+   * The directory items of a platform's catalog, parents first: the operator's tree when it
+   * designed one, else with `directories` the fixed tree (a business group 215 with the
+   * organisations 216 "cameras" and "vehicles"), else none.
+   */
+  #directoryItems(platform: Platform): SharedCatalogItem[] {
+    if (platform.virtual_directories.length > 0) {
+      const group = businessGroups(platform.virtual_directories);
+      return platform.virtual_directories.map((d) => ({
+        channelId: d.id,
+        name: d.name,
+        status: 'ON' as const,
+        directory: true,
+        parentId: d.parent_id ?? platform.deviceid,
+        ...(d.parent_id && group.get(d.id) ? { businessGroupId: group.get(d.id)! } : {}),
+      }));
+    }
+    if (!platform.directories) return [];
+    const { group, cameras, vehicles } = this.#fixedTree();
     return [
       { channelId: group, name: 'camgate', status: 'ON', directory: true, parentId: platform.deviceid },
-      { channelId: cameras, name: '摄像机', status: 'ON', directory: true, parentId: group },
-      { channelId: vehicles, name: '车辆', status: 'ON', directory: true, parentId: group },
-      ...shared.map(({ source, ...item }) => ({ ...item, parentId: source.kind === 'vehicle' ? vehicles : cameras })),
+      { channelId: cameras, name: '摄像机', status: 'ON', directory: true, parentId: group, businessGroupId: group },
+      { channelId: vehicles, name: '车辆', status: 'ON', directory: true, parentId: group, businessGroupId: group },
     ];
+  }
+
+  #fixedTree(): { group: string; cameras: string; vehicles: string } {
+    const prefix = this.#vehiclePrefix();
+    return { group: `${prefix}2150000001`, cameras: `${prefix}2160000001`, vehicles: `${prefix}2160000002` };
+  }
+
+  /** Shared channels placed in the platform's directories: an operator tree by each entry's parent_id, the fixed tree by kind. */
+  #placed(platform: Platform, shared: Array<SharedCatalogItem & { source: ChannelSource }>): SharedCatalogItem[] {
+    if (platform.virtual_directories.length > 0) {
+      const group = businessGroups(platform.virtual_directories);
+      const parents = new Map<string, string>();
+      for (const c of platform.channels) if (c.parent_id && group.has(c.parent_id)) parents.set(sourceKey(c.kind === 'camera' ? { kind: 'camera', channelid: c.channelid } : { kind: 'vehicle', sim: c.sim, channel: c.channel }), c.parent_id);
+      return shared.map(({ source, ...item }) => {
+        const parent = parents.get(sourceKey(source));
+        return parent ? { ...item, parentId: parent, businessGroupId: group.get(parent)! } : item;
+      });
+    }
+    if (!platform.directories) return shared.map(({ source: _source, ...item }) => item);
+    const { group, cameras, vehicles } = this.#fixedTree();
+    return shared.map(({ source, ...item }) => ({ ...item, parentId: source.kind === 'vehicle' ? vehicles : cameras, businessGroupId: group }));
   }
 
   /** `onlySim`: just that vehicle's channels (a position or a vehicle's change must not walk the whole catalog). */

@@ -11,15 +11,13 @@
  * ERROR) relayed under the upper's SN. The vehicle plays through the upper's HTTP-FLV.
  */
 import t from 'tap';
-import { apiCall, getJson, startHealthyAppliance, waitFor } from '../helpers/appliance.js';
+import { apiCall, getJson, waitFor } from '../helpers/appliance.js';
+import { startCascadePair, startLowerCamera } from '../helpers/cascade.js';
 import { capturesDir } from '../helpers/jt1078.js';
 import { needPeer } from '../helpers/peers.js';
-import { freePort } from '../helpers/ports.js';
 import { ffprobe } from '../helpers/ffprobe.js';
-import { startSipp } from '../helpers/sipp.js';
 import { startTerminalSimulation } from '../../src/tools/sim/index.js';
 
-const LOWER_SIP = { id: '34020000002000000001', domain: '3402000000' };
 const DEVICE = '34020000001320000001';
 const CAMERA = '34020000001310000001';
 const SIM = '13800000061';
@@ -32,15 +30,8 @@ if (!needPeer(t, 'sipp', 'sip-tester') || !needPeer(t, 'ffprobe', 'ffmpeg')) pro
 const call = apiCall;
 
 t.test('provisioned upper: refused until the lower is created there; provisioned channels listed; controls answered by the camera through the cascade', async (t) => {
-  const upper = await startHealthyAppliance(t, { gb28181: { registration: 'provisioned' }, streams: { noViewerClose: 0 } });
-  const jt808Port = await freePort();
-  const lower = await startHealthyAppliance(t, { sip: LOWER_SIP, gb28181: { registration: 'open' }, jt808: { port: jt808Port, registration: 'open' } });
-
-  const camera = startSipp([
-    `127.0.0.1:${lower.sipPort}`, '-i', '127.0.0.1', '-p', String(await freePort()), '-mp', String(await freePort()),
-    '-sf', 'gb_device.xml', '-oocsf', 'gb_camera_control_ooc.xml', '-inf', 'device1.csv', '-m', '1', '-d', '1000', '-set', 'KA_COUNT', '150', '-trace_msg',
-  ], 200_000);
-  t.teardown(() => camera.stop());
+  const { upper, lower, jt808Port } = await startCascadePair(t, { registration: 'provisioned' });
+  const camera = await startLowerCamera(t, lower, 'gb_camera_control_ooc.xml', 150);
   const sim = await startTerminalSimulation({ port: jt808Port, simBase: SIM, capture: `${capturesDir}data.txt`, terminal: { heartbeatMs: 5000, positionMs: 5000 } });
   t.teardown(() => sim.stop());
   const cameraRow = async () => (await getJson(`${lower.api}/devices?filters=${encodeURIComponent(JSON.stringify([{ field_name: 'deviceid', operator: '=', value: DEVICE }]))}`)).body.data.List[0];

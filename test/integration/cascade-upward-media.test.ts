@@ -9,7 +9,7 @@
  * - BYE after a media-process restart (upper_platform_media_restart.xml): UDP media reaches
  *   this test's socket, the media process is killed with SIGKILL, sipp gets our BYE.
  */
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { createSocket } from 'node:dgram';
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
@@ -31,7 +31,7 @@ const VEHICLE_CHANNEL = '37070000081310006101';
 if (!needPeer(t, 'sipp', 'sip-tester') || !needPeer(t, 'ffprobe', 'ffmpeg')) process.exit(0);
 
 /** A camgate with a connected vehicle (one channel) that streams its capture when asked. */
-async function withVehicle(t: Parameters<Parameters<typeof t.test>[1]>[0], extra: Record<string, unknown> = {}): Promise<Appliance> {
+async function withVehicle(t: Test, extra: Record<string, unknown> = {}): Promise<Appliance> {
   const jt808Port = await freePort();
   const app = await startHealthyAppliance(t, { jt808: { port: jt808Port, registration: 'open' }, ...extra });
   const sim = await startTerminalSimulation({ port: jt808Port, simBase: SIM, capture: `${capturesDir}data.txt`, terminal: { heartbeatMs: 5000, positionMs: 5000 } });

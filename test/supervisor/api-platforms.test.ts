@@ -193,13 +193,13 @@ t.test('platform routes', async (t) => {
 
 t.test('the vehicle channel ID rule is configurable (gb28181.cascade) and stored once given', async (t) => {
   const config = defaultConfig();
-  config.gb28181.cascade = { vehicleIdPrefix: '4401000000', vehicleIdType: '132' };
+  config.gb28181.cascade = { ...config.gb28181.cascade, vehicleIdPrefix: '4401000000', vehicleIdType: '132' };
   const store = await openStore('sqlite::memory:');
   t.teardown(() => store.close());
   const manager = new PlatformManager({ store, config, logger: pino({ level: 'silent' }), emit: () => undefined, sip: () => null });
   await store.vehicles.create({ sim: '13800138000', channels: 1 });
   const platform = await store.platforms.create({ serverid: '44000000002000000001', domain: '4400000000', host: 'h', deviceid: '44010000002000000077', share_vehicles: true });
   t.match(await manager.catalog(platform.id), [{ channelId: '44010000001323800001', name: '13800138000 通道1' }]);
-  config.gb28181.cascade = { vehicleIdPrefix: '', vehicleIdType: '131' };
+  config.gb28181.cascade = { ...config.gb28181.cascade, vehicleIdPrefix: '', vehicleIdType: '131' };
   t.match(await manager.catalog(platform.id), [{ channelId: '44010000001323800001' }], 'a later rule does not renumber it');
 });

@@ -242,6 +242,8 @@ export interface SharedCatalogItem {
   latitude?: number;
   /** Parent in the catalog (a virtual directory); absent: our device ID. */
   parentId?: string;
+  /** The business group (215) above it, for a 216 organisation or a channel in a directory. */
+  businessGroupId?: string;
   /** A virtual directory (215 business group, 216 organisation), not a channel. */
   directory?: boolean;
 }
