@@ -83,3 +83,43 @@ for (const [variant, transport] of [['noqop', 'UDP'], ['403', 'UDP'], ['noqop', 
     t.match(metrics, new RegExp(`camgate_platform_registrations_total\\{result="failed"\\} ${variant === '403' ? 1 : 0}`));
   });
 }
+
+t.test('operator-designed virtual directories: the Catalog sipp receives has them, parents first, with ParentID and BusinessGroupID', async (t) => {
+  const app = await appliance(t);
+  const device = await call('POST', `${app.api}/devices`, { name: 'gate' });
+  t.equal(device.status, 200);
+  const camera = await call('POST', `${app.api}/devices/${device.body.data.deviceid}/channels`, { name: '大门' });
+  t.equal(camera.status, 200, JSON.stringify(camera.body));
+  const cameraId: string = camera.body.data.channelid;
+  const [G, A, B] = ['44010000002150000001', '44010000002160000001', '44010000002160000002'];
+  const port = await freePort();
+  // 5 calls: the REGISTER call, two Catalog MESSAGEs (5 items, 4 per UDP message), DeviceInfo, DeviceStatus.
+  const sipp = startSipp(['-sf', 'upper_platform_noqop.xml', '-i', '127.0.0.1', '-p', String(port), '-m', '5', '-trace_msg'], 60_000);
+  t.teardown(() => sipp.stop());
+  const created = await call('POST', `${app.api}/platforms`, {
+    ...UPPER, name: 'sipp', host: '127.0.0.1', port, keepalive_interval: 60,
+    virtual_directories: [{ id: B, name: '东区', parent_id: A }, { id: G, name: '监控业务' }, { id: A, name: '园区', parent_id: G }],
+    channels: [{ channelid: cameraId, parent_id: A }, { sim: '013800138000', channel: 1, parent_id: B }],
+  });
+  t.equal(created.status, 200, JSON.stringify(created.body));
+  const run = await sipp.done;
+  t.equal(run.code, 0, run.output.slice(-2000) + run.errors);
+  const catalogs = sentByCamgate(run.messages).filter((m) => /<CmdType>Catalog<\/CmdType>/.test(m));
+  t.equal(catalogs.length, 2, 'two Catalog MESSAGEs');
+  t.ok(catalogs.every((m) => /<SumNum>5<\/SumNum>/.test(m)), 'SumNum 5 in each');
+  const items = catalogs.flatMap((m) => [...m.matchAll(/<Item>([\s\S]*?)<\/Item>/g)].map((x) => x[1]!));
+  const field = (item: string, name: string) => new RegExp(`<${name}>([^<]*)</${name}>`).exec(item)?.[1];
+  t.same(
+    items.map((i) => [field(i, 'DeviceID'), field(i, 'ParentID'), field(i, 'BusinessGroupID')]),
+    [
+      [G, UPPER.deviceid, undefined], // a business group is its own group
+      [A, G, G],
+      [B, A, G],
+      [cameraId, A, G],
+      ['37070000081313800001', B, G],
+    ],
+    'the group under our device ID, organisations and channels under their parent with the group',
+  );
+  t.ok(items.slice(0, 3).every((i) => (field(i, 'Name') ?? '').length > 0 && field(i, 'Status') === 'ON'), 'each directory has its name and Status ON');
+  t.notMatch(items[0]!, /<Manufacturer>/, 'a directory carries no device fields');
+});
