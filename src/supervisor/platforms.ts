@@ -459,6 +459,28 @@ export class PlatformManager {
       const vehicle = platform.share_vehicles ? await store.vehicles.get(sim) : null;
       if (explicit || (vehicle && Number(n) <= Math.max(1, vehicle.channels))) return { kind: 'vehicle', sim, channel: Number(n) };
     }
+    return this.#unallocatedVehicle(platform, channelId, customised);
+  }
+
+  /**
+   * A vehicle channel whose stable ID was never allocated (no catalog built since it was
+   * shared, e.g. a platform INVITEing from a catalog it cached): the ID names the SIM's last
+   * 5 digits and the channel, so only vehicles ending alike are tried, each allocated as the
+   * catalog would (a clash moved it to another number: then it is not this one).
+   */
+  async #unallocatedVehicle(platform: Platform, channelId: string, customised: Set<string>): Promise<ChannelSource | null> {
+    const prefix = `${this.#vehiclePrefix()}${this.#vehicleType()}`;
+    if (channelId.length !== 20 || !channelId.startsWith(prefix)) return null;
+    const tail = channelId.slice(13, 18);
+    const n = Number(channelId.slice(18));
+    if (n < 1) return null;
+    const { store } = this.#o;
+    const explicit = platform.channels.flatMap((c) => (c.kind === 'vehicle' && c.channel === n ? [c.sim] : []));
+    const all = platform.share_vehicles ? (await store.vehicles.list({ limit: -1, sort: 'sim' })).list.filter((v) => n <= Math.max(1, v.channels)).map((v) => v.sim) : [];
+    for (const sim of new Set([...explicit, ...all])) {
+      if (sim.padStart(5, '0').slice(-5) !== tail || customised.has(`${sim}/${n}`)) continue;
+      if ((await store.platforms.vehicleChannelId(sim, n, this.#vehiclePrefix(), this.#vehicleType())) === channelId) return { kind: 'vehicle', sim, channel: n };
+    }
     return null;
   }
 

@@ -243,3 +243,18 @@ t.test('the vehicle channel ID rule is configurable (gb28181.cascade) and stored
   config.gb28181.cascade = { ...config.gb28181.cascade, vehicleIdPrefix: '', vehicleIdType: '131' };
   t.match(await manager.catalog(platform.id), [{ channelId: '44010000001323800001' }], 'a later rule does not renumber it');
 });
+
+t.test('an INVITE for a vehicle channel whose ID no catalog has allocated yet resolves (the ID names its SIM tail and channel)', async (t) => {
+  const config = defaultConfig();
+  const store = await openStore('sqlite::memory:');
+  t.teardown(() => store.close());
+  const manager = new PlatformManager({ store, config, logger: pino({ level: 'silent' }), emit: () => undefined, sip: () => null });
+  await store.vehicles.create({ sim: '013800138000', channels: 2 });
+  const platform = await store.platforms.create({ serverid: '44000000002000000001', domain: '4400000000', host: 'h', deviceid: '44010000002000000077', share_vehicles: true });
+  t.same([...(await store.platforms.vehicleChannelIds()).keys()], [], 'nothing allocated yet');
+  const invite = (channelId: string) => manager.invite({ id: platform.id, callId: 'c', channelId, host: '127.0.0.1', port: 9, transport: 'udp' }).then(() => null, (error: unknown) => error);
+  t.match(await invite('37070000081313800002'), { status: 503 }, 'resolved to the vehicle (then needs the media process), not 404');
+  t.same([...(await store.platforms.vehicleChannelIds()).entries()], [['13800138000/2', '37070000081313800002']], 'and allocated as a catalog would');
+  t.match(await invite('37070000081313800003'), { status: 404 }, 'a channel the vehicle does not have');
+  t.match(await invite('37070000081399999001'), { status: 404 }, 'no vehicle with that SIM tail');
+});
