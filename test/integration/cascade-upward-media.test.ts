@@ -1,7 +1,8 @@
 /**
  * Upward media through the whole appliance (built dist/), with sipp as the upper platform and
  * a simulated JT/T 808 vehicle as the source:
- * - TCP passive (test/fixtures/sipp/upper_platform_tcp_passive.xml): the platform offers
+ * - TCP passive (test/fixtures/sipp/upper_platform_tcp_passive.xml), from a vehicle (remuxed)
+ *   and from a sipp camera (its packets relayed): the platform offers
  *   a=setup:active; camgate answers a=setup:passive with a port of media.rtpPorts; this test's
  *   socket (the platform's media side) connects, reads RFC 4571-framed RTP and ffprobe decodes
  *   the PS in it; a connection from another address is refused; the platform's BYE closes the
@@ -21,12 +22,14 @@ import { needPeer } from '../helpers/peers.js';
 import { freePort } from '../helpers/ports.js';
 import { ffprobe } from '../helpers/ffprobe.js';
 import { startSipp } from '../helpers/sipp.js';
+import { LOWER_SIP, startLowerCamera } from '../helpers/cascade.js';
 import { startTerminalSimulation } from '../../src/tools/sim/index.js';
 
 const UPPER = { serverid: '44000000002000000001', domain: '4400000000', deviceid: '44010000002000000077', pwd: 'upper-secret' };
 const SIM = '13800000061';
 /** The default vehicle ID prefix (sip.domain 3707000008) + 131 + the SIM's last 5 digits + channel 01. */
 const VEHICLE_CHANNEL = '37070000081310006101';
+const CAMERA = '34020000001310000001';
 
 if (!needPeer(t, 'sipp', 'sip-tester') || !needPeer(t, 'ffprobe', 'ffmpeg')) process.exit(0);
 
@@ -45,12 +48,12 @@ async function withVehicle(t: Test, extra: Record<string, unknown> = {}): Promis
  * The platform, created disabled so that its catalog (which allocates the vehicle channel's
  * stable ID, as a platform's Catalog query would) is read before sipp's INVITE, then enabled.
  */
-async function addPlatform(t: { ok(v: unknown, m: string): void }, app: Appliance, port: number): Promise<number> {
-  const created = await apiCall('POST', `${app.api}/platforms`, { ...UPPER, name: 'sipp', host: '127.0.0.1', port, keepalive_interval: 120, share_vehicles: true, enabled: false });
+async function addPlatform(t: { ok(v: unknown, m: string): void }, app: Appliance, port: number, channel = VEHICLE_CHANNEL): Promise<number> {
+  const created = await apiCall('POST', `${app.api}/platforms`, { ...UPPER, name: 'sipp', host: '127.0.0.1', port, keepalive_interval: 120, share_vehicles: true, share_cameras: true, enabled: false });
   if (created.status !== 200) throw new Error(JSON.stringify(created.body));
   const id = created.body.data.id as number;
   const catalog = (await getJson(`${app.api}/platforms/${id}/catalog`)).body.data.List as Array<{ channelId: string }>;
-  t.ok(catalog.some((c) => c.channelId === VEHICLE_CHANNEL), `the vehicle channel is shared as ${VEHICLE_CHANNEL}`);
+  t.ok(catalog.some((c) => c.channelId === channel), `the channel is shared as ${channel}`);
   const enabled = await apiCall('PATCH', `${app.api}/platforms/${id}`, { enabled: true });
   if (enabled.status !== 200) throw new Error(JSON.stringify(enabled.body));
   await waitFor(async () => (await getJson(`${app.api}/platforms/${id}`)).body.data.status.state === 'online', 10_000, 'registered upward');
@@ -84,14 +87,24 @@ async function decodedFrames(ps: Buffer): Promise<{ frames: number; codec: strin
   return { frames: Number(probed.json.streams?.[0]?.nb_read_frames ?? 0), codec: String(probed.json.streams?.[0]?.codec_name ?? '') };
 }
 
-t.test('TCP passive upward: a=setup:passive with our port, the platform connects, RFC 4571 PS decodes; BYE closes; nobody connecting ends in our BYE', async (t) => {
-  const app = await withVehicle(t, { gb28181: { cascade: { tcpAcceptTimeout: 2 } } });
+/** A camgate with device1.csv's sipp camera (PS over RTP from the shared 4 s pcap when INVITEd), registered openly. */
+async function withCamera(t: Test, extra: Record<string, unknown> = {}): Promise<Appliance> {
+  const app = await startHealthyAppliance(t, { sip: LOWER_SIP, gb28181: { registration: 'open', cascade: { tcpAcceptTimeout: 2 } }, ...extra });
+  await startLowerCamera(t, app, 'gb_device_ooc_media.xml', 90);
+  await waitFor(async () => (await getJson(`${app.api}/channels?limit=-1`)).body.data.List.some((c: { channelid: string }) => c.channelid === CAMERA), 15_000, 'the camera\'s channel');
+  return app;
+}
+
+for (const source of ['vehicle (remuxed)', 'camera (relayed)'] as const) t.test(`TCP passive upward, ${source}: a=setup:passive with our port, the platform connects, RFC 4571 PS decodes; BYE closes; nobody connecting ends in our BYE`, async (t) => {
+  const vehicle = source.startsWith('vehicle');
+  const app = vehicle ? await withVehicle(t, { gb28181: { cascade: { tcpAcceptTimeout: 2 } } }) : await withCamera(t);
+  const channel = vehicle ? VEHICLE_CHANNEL : CAMERA;
   const dir = mkdtempSync(join(tmpdir(), 'camgate-portfile-'));
   const portfile = join(dir, 'port');
   const sipPort = await freePort();
-  const sipp = startSipp(['-sf', 'upper_platform_tcp_passive.xml', '-i', '127.0.0.1', '-p', String(sipPort), '-m', '1', '-key', 'channel', VEHICLE_CHANNEL, '-key', 'portfile', portfile, '-trace_msg'], 60_000);
+  const sipp = startSipp(['-sf', 'upper_platform_tcp_passive.xml', '-i', '127.0.0.1', '-p', String(sipPort), '-m', '1', '-key', 'channel', channel, '-key', 'portfile', portfile, '-trace_msg'], 60_000);
   t.teardown(() => sipp.stop());
-  await addPlatform(t, app, sipPort);
+  await addPlatform(t, app, sipPort, channel);
 
   const port = await waitFor(async () => existsSync(portfile) && Number(readFileSync(portfile, 'utf8').trim()), 20_000, 'the answer with our port').catch((e: Error) => {
     throw new Error(`${e.message}\n${app.output().slice(-3000)}`);
@@ -147,7 +160,7 @@ t.test('TCP passive upward: a=setup:passive with our port, the platform connects
   t.ok(refused, `port ${port2} no longer listens`);
   const metrics = await (await fetch(`${app.api}/metrics`)).text();
   t.match(metrics, /camgate_platform_sessions 0/, 'no upward session left');
-  await waitFor(async () => !(await getJson(`${app.api}/streams?limit=-1`)).body.data.List.some((s: { status: number; kind: string }) => s.status === 0 && s.kind === 'jt1078'), 10_000, 'the vehicle stream started for the platform is stopped').catch(async (e: Error) => {
+  await waitFor(async () => !(await getJson(`${app.api}/streams?limit=-1`)).body.data.List.some((s: { status: number }) => s.status === 0), 10_000, 'the source started for the platform is stopped').catch(async (e: Error) => {
     const rows = (await getJson(`${app.api}/streams?limit=-1`)).body.data.List;
     throw new Error(`${e.message}: ${JSON.stringify(rows.map((r: Record<string, unknown>) => [r.streamid, r.status, r.reason, r.created_at ?? r.start]))}`);
   });
