@@ -21,7 +21,7 @@ import {
   CHINA_UTC_OFFSET_MINUTES,
 } from '../protocol/gb28181/index.js';
 import { Dialog, parseNameAddr, parseUri, reasonPhrase, type DialogState, type Clock, type Endpoint, type ServerTransaction, type SipRequest, type ClientTransactionHandlers } from '../protocol/sip/index.js';
-import type { SharedCatalogItem, UpstreamConfig, UpstreamInvite, UpstreamInviteAnswer, UpstreamNotify, UpstreamStatus, UpstreamSubscription } from '../shared/contracts/sip.js';
+import type { RecordEntry, SharedCatalogItem, UpstreamConfig, UpstreamInvite, UpstreamInviteAnswer, UpstreamNotify, UpstreamStatus, UpstreamSubscription } from '../shared/contracts/sip.js';
 import { buildAlarmNotify, buildCatalogResponse, buildMobilePositionNotify, decodeXmlBody, encodeXmlBody, parseMansrtsp, type CatalogItem, type ControlMessage, type DeviceControlType, type ManscdpMessage, type PlaybackAction } from '../protocol/gb28181/index.js';
 import { buildSendAnswer, offerTimes, parseAnswer } from '../protocol/sdp/gb-sdp.js';
 import { ServiceError } from '../shared/errors.js';
@@ -52,7 +52,7 @@ export interface CascadeDeps {
   /** MANSRTSP from the platform in one of its playback dialogs (pause, resume, seek, speed). */
   playback(callId: string, action: PlaybackAction): Promise<boolean>;
   /** Recordings of a shared channel between start and end (unix seconds). */
-  records(id: number, channelId: string, start: number, end: number): Promise<Array<{ start: number; end: number }>>;
+  records(id: number, channelId: string, start: number, end: number): Promise<RecordEntry[]>;
   /**
    * Sends a Control body to a registered device's channel under our own SN: `sip` resolves
    * with the device's SIP status, `response` with its Response's Result when one is due
@@ -239,7 +239,7 @@ export class Cascade {
 
   /** RecordInfo for a shared channel: the source's recordings, SumNum in every message (0 when none or on failure). */
   async #answerRecords(client: UpstreamClient, sn: number, channelId: string, start: number, end: number): Promise<void> {
-    let ranges: Array<{ start: number; end: number }> = [];
+    let ranges: RecordEntry[] = [];
     try {
       ranges = await this.#deps.records(client.config.id, channelId, start, end);
     } catch (error) {

@@ -229,7 +229,7 @@ export class SipThread {
     this.#channel
       .handle('invite', (request) => p.invite(request))
       .handle('bye', ({ dialog, deviceId, fallback }) => p.bye(dialog, deviceId, fallback))
-      .handle('records.query', ({ deviceId, channelId, start, end }) => this.service.queryRecords(deviceId, channelId, start, end))
+      .handle('records.query', ({ deviceId, channelId, start, end, raw }) => this.service.queryRecords(deviceId, channelId, start, end, raw === true))
       .handle('device.forget', ({ deviceId }) => p.presence.unregister(deviceId, 'removed'))
       .handle('catalog.query', ({ deviceId }) => {
         if (!p.presence.get(deviceId)) throw conflict(`device ${deviceId} is not online`);

@@ -9,7 +9,7 @@
 import type { Logger } from 'pino';
 import { Counter, Gauge, type Registry } from 'prom-client';
 import type { ParentChannel } from '../shared/contracts/lifecycle.js';
-import type { SharedCatalogItem, SipContract, UpstreamConfig, UpstreamInvite, UpstreamInviteAnswer, UpstreamStatus } from '../shared/contracts/sip.js';
+import type { RecordEntry, SharedCatalogItem, SipContract, UpstreamConfig, UpstreamInvite, UpstreamInviteAnswer, UpstreamStatus } from '../shared/contracts/sip.js';
 import type { MediaContract } from '../shared/contracts/media.js';
 import { decodePtzCmd, type PlaybackAction } from '../protocol/gb28181/index.js';
 import { ptzToJt1078 } from '../protocol/jt808/index.js';
@@ -522,7 +522,7 @@ export class PlatformManager {
   }
 
   /** Recordings of a shared channel: the camera's RecordInfo (through the SIP thread), or the terminal's 0x9205. */
-  async records(id: number, channelId: string, start: number, end: number): Promise<Array<{ start: number; end: number }>> {
+  async records(id: number, channelId: string, start: number, end: number): Promise<RecordEntry[]> {
     const source = await this.#sourceOf(id, channelId);
     if (!source) return [];
     if (source.kind === 'vehicle') {
@@ -534,8 +534,9 @@ export class PlatformManager {
     const channel = await this.#o.store.channels.get(source.channelid);
     const sip = this.#o.sip();
     if (!channel || !sip) return [];
-    const answer = await sip.request('records.query', { deviceId: channel.deviceid, channelId: channel.channelid, start, end }, 15_000);
-    return answer.list.flatMap((day) => day.items);
+    // The camera's own items (name, file path, type …) are relayed, not ranges merged for our API.
+    const answer = await sip.request('records.query', { deviceId: channel.deviceid, channelId: channel.channelid, start, end, raw: true }, 15_000);
+    return answer.items ?? answer.list.flatMap((day) => day.items);
   }
 
   /** A stream ended by itself (source gone): the platforms fed from it are told with a BYE. */

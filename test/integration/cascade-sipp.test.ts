@@ -3,6 +3,7 @@ import { apiCall, getJson, startHealthyAppliance, waitFor, type Appliance } from
 import { needPeer } from '../helpers/peers.js';
 import { startSipp } from '../helpers/sipp.js';
 import { freePort } from '../helpers/ports.js';
+import { LOWER_SIP, startLowerCamera } from '../helpers/cascade.js';
 
 /**
  * Cascade registration through the whole appliance (built dist/): camgate registers to a sipp
@@ -10,6 +11,8 @@ import { freePort } from '../helpers/ports.js';
  * configured with, answers its Catalog, DeviceInfo and DeviceStatus queries and sends
  * keepalives. sipp checks the digest (verifyauth); the exact messages are read from its log.
  */
+const DEVICE = '34020000001320000001';
+const CAMERA = '34020000001310000001';
 const UPPER = { serverid: '44000000002000000001', domain: '4400000000', deviceid: '44010000002000000077', pwd: 'upper-secret' };
 
 if (!needPeer(t, 'sipp', 'sip-tester')) process.exit(0);
@@ -122,4 +125,35 @@ t.test('operator-designed virtual directories: the Catalog sipp receives has the
   );
   t.ok(items.slice(0, 3).every((i) => (field(i, 'Name') ?? '').length > 0 && field(i, 'Status') === 'ON'), 'each directory has its name and Status ON');
   t.notMatch(items[0]!, /<Manufacturer>/, 'a directory carries no device fields');
+});
+
+t.test('RecordInfo for a shared camera channel: the camera\'s own items relayed (file paths, types), not merged ranges', async (t) => {
+  const app = await startHealthyAppliance(t, { sip: LOWER_SIP, gb28181: { registration: 'open' } });
+  await startLowerCamera(t, app, 'gb_device_ooc_records.xml', 60);
+  await waitFor(async () => (await getJson(`${app.api}/devices?filters=${encodeURIComponent(JSON.stringify([{ field_name: 'deviceid', operator: '=', value: DEVICE }]))}`)).body.data.List[0]?.online === 1, 10_000, 'the camera registered');
+  // This camera answers no Catalog: its channel is provisioned.
+  t.equal((await call('POST', `${app.api}/devices/${DEVICE}/channels`, { channelid: CAMERA })).status, 200);
+  const port = await freePort();
+  // 2 calls: the REGISTER call (with the query), one RecordInfo Response (3 items fit one UDP message).
+  const sipp = startSipp(['-sf', 'upper_platform_records.xml', '-i', '127.0.0.1', '-p', String(port), '-m', '2', '-key', 'channel', CAMERA, '-trace_msg'], 60_000);
+  t.teardown(() => sipp.stop());
+  const created = await call('POST', `${app.api}/platforms`, { ...UPPER, name: 'sipp', host: '127.0.0.1', port, keepalive_interval: 120, share_cameras: true });
+  t.equal(created.status, 200, JSON.stringify(created.body));
+  const run = await sipp.done;
+  t.equal(run.code, 0, run.output.slice(-2000) + run.errors);
+  const answer = sentByCamgate(run.messages).find((m) => /<CmdType>RecordInfo<\/CmdType>/.test(m));
+  t.ok(answer, 'a RecordInfo Response reached the platform');
+  t.match(answer, new RegExp(`<Response>\\s*<CmdType>RecordInfo</CmdType>\\s*<SN>31</SN>\\s*<DeviceID>${CAMERA}</DeviceID>[\\s\\S]*<SumNum>3</SumNum>`), 'under the platform\'s SN, all three of the camera\'s items');
+  const items = [...answer!.matchAll(/<Item>([\s\S]*?)<\/Item>/g)].map((m) => m[1]!);
+  const field = (item: string, name: string) => new RegExp(`<${name}>([^<]*)</${name}>`).exec(item)?.[1];
+  t.same(
+    items.map((i) => [field(i, 'DeviceID'), field(i, 'FilePath'), field(i, 'StartTime'), field(i, 'EndTime'), field(i, 'Type')]),
+    [
+      [CAMERA, '/rec/1.ps', '2026-11-20T08:00:00', '2026-11-20T09:00:00', 'time'],
+      [CAMERA, '/rec/2.ps', '2026-11-20T09:00:00', '2026-11-20T10:30:00', 'time'],
+      [CAMERA, '/rec/3.ps', '2026-11-20T23:30:00', '2026-11-21T00:30:00', 'time'],
+    ],
+    'the camera\'s items as it sent them (two adjacent ones not merged)',
+  );
+  t.ok(items.every((i) => field(i, 'Address') === 'loopback' && field(i, 'Name') === 'camera'), 'name and address relayed');
 });

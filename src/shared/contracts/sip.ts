@@ -17,6 +17,7 @@ import type {
   VideoParamOpt,
 } from '../../protocol/gb28181/index.js';
 import type { GosipRecords } from '../../protocol/gb28181/records.js';
+import type { RecordRange } from '../../protocol/gb28181/cascade.js';
 import type { DialogState, Endpoint } from '../../protocol/sip/index.js';
 import type { CamgateConfig } from '../config/config.js';
 import type { ApiCode } from '../errors.js';
@@ -118,11 +119,18 @@ export interface RecordsQuery {
   /** Unix seconds. */
   start: number;
   end: number;
+  /** Also return the device's own items (cascade relays them upward). */
+  raw?: boolean;
 }
+
+/** One recording as the device described it (times clipped to the query's range). */
+export type RecordEntry = RecordRange;
 
 export interface RecordsAnswer extends GosipRecords {
   /** False when the device sent fewer items than it announced before the deadline. */
   complete: boolean;
+  /** With `raw`: the device's items in its order, times clipped. */
+  items?: RecordEntry[];
 }
 
 // --- GB28181 control (src/sip/control-service.ts) -----------------------------------------
@@ -357,7 +365,7 @@ export type SipContract = {
     /** MANSRTSP from an upper platform in one of its playback dialogs, applied to the source (camera INFO or 0x9202); rejects with a ServiceError. */
     'platform.playback': [{ callId: string; action: PlaybackAction }, boolean];
     /** Recordings of a shared channel (the camera's RecordInfo, or the terminal's 0x9205), unix-second ranges. */
-    'platform.records': [{ id: number; channelId: string; start: number; end: number }, Array<{ start: number; end: number }>];
+    'platform.records': [{ id: number; channelId: string; start: number; end: number }, RecordEntry[]];
     /** Starts the shared channel's source if it is not live and sends it to the platform; rejects with a ServiceError. */
     'platform.invite': [UpstreamInvite, UpstreamInviteAnswer];
   };

@@ -81,3 +81,23 @@ t.test('offerTimes reads a Playback t= line and ignores live', async (t) => {
   t.equal(offerTimes('t=5 1\n'), undefined, 'end before start');
   fc.assert(fc.property(fc.string({ maxLength: 200 }), (text) => { const r = offerTimes(text); return r === undefined || r.end > r.start; }));
 });
+
+t.test('RecordInfo answers relay a camera\'s own item fields when given', async (t) => {
+  const [body] = buildRecordInfoResponses(5, '44010000001310000001', 'ch', [
+    { start: 1_763_596_800, end: 1_763_600_400, name: 'camera', filePath: '/rec/1.ps', address: 'nvr', type: 'alarm', secrecy: 1, recorderId: '44010000001110000001', fileSize: 1024 },
+    { start: 1_763_600_400, end: 1_763_604_000 },
+  ], 4);
+  const parsed = parseManscdp(body!);
+  t.match(parsed, {
+    ok: true,
+    message: {
+      kind: 'recordInfo',
+      sumNum: 2,
+      items: [
+        { deviceId: '44010000001310000001', name: 'camera', filePath: '/rec/1.ps', address: 'nvr', type: 'alarm', secrecy: 1, recorderId: '44010000001110000001', fileSize: 1024, startTime: 1_763_596_800 },
+        { name: 'ch', type: 'time', secrecy: 0, startTime: 1_763_600_400 },
+      ],
+    },
+  });
+  t.notMatch(body!, /<FilePath>[\s\S]*<FilePath>/, 'no empty fields for the item without them');
+});
