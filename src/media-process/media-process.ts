@@ -12,7 +12,8 @@
 import type { CamgateConfig } from '../shared/config/config.js';
 import { ManagedChild, threadSpawner } from '../shared/child.js';
 import type { ChildChannel } from '../shared/contracts/lifecycle.js';
-import type { MediaContract, MediaPing, MediaWorkerContract, RtpOpenRequest, StreamInfo, StreamStopped } from '../shared/contracts/media.js';
+import type { ForwardAdded, MediaContract, MediaPing, MediaWorkerContract, RtpOpenRequest, StreamInfo, StreamStopped } from '../shared/contracts/media.js';
+import type { Destination } from '../shared/contracts/destination.js';
 import { MEDIA_COUNTER_NAMES } from '../shared/contracts/media-counters.js';
 import { SharedCounters } from '../shared/counters.js';
 import { entryPath } from '../shared/entry.js';
@@ -43,6 +44,8 @@ export class MediaProcess {
   /** GB28181 inputs: stream name → worker slot and RTP port. */
   #rtpInputs = new Map<string, { slot: number; port: number }>();
   #ports: RtpPortAllocator;
+  /** Ports of listening forwards (media.rtpPorts), by stream name. */
+  readonly #listening = new Map<string, Set<number>>();
   #acceptor: IngestAcceptor | null = null;
   /** Every HTTP-FLV / WS-FLV viewer on one port (media.httpPort); null with media.server zlm. */
   #viewers: ViewerServer | null = null;
@@ -172,6 +175,10 @@ export class MediaProcess {
           channel.onNote('stream.stopped', (stopped) => this.#streamStopped(stopped));
           channel.onNote('record.progress', (progress) => this.#channel.notify('record.progress', progress));
           channel.onNote('connection.stalled', ({ connId }) => this.#acceptor?.closeStalled(connId));
+          channel.onNote('forward.ended', (ended) => {
+            this.#releaseListening(ended.name, ended.port);
+            this.#channel.notify('forward.ended', ended);
+          });
         },
       },
     );
@@ -252,6 +259,7 @@ export class MediaProcess {
   #streamStopped(stream: StreamStopped): void {
     const input = this.#rtpInputs.get(stream.name);
     if (input && input.slot === stream.slot) this.#releaseInput(stream.name);
+    if (this.#streams.get(stream.name)?.slot === stream.slot || input?.slot === stream.slot) this.#releaseListening(stream.name);
     const current = this.#streams.get(stream.name);
     if (current && current.connId === stream.connId && current.slot === stream.slot) this.#streams.delete(stream.name);
     else if (current) return; // a newer connection owns the name: this stop is old news
@@ -279,8 +287,12 @@ export class MediaProcess {
         if (!input) return false;
         return (await this.#workers[input.slot]?.channel?.request('rtp.close', { name, ...(reason ? { reason } : {}) })) ?? false;
       })
-      .handle('forward.add', (request) => this.#workerOf(request.name).channel!.request('forward.add', request))
-      .handle('forward.remove', (request) => this.#workerOf(request.name).channel!.request('forward.remove', request))
+      .handle('forward.add', (request) => this.#forwardAdd(request))
+      .handle('forward.remove', async (request) => {
+        const removed = await this.#workerOf(request.name).channel!.request('forward.remove', request);
+        if (this.#listening.get(request.name)?.delete(request.port)) this.#ports.release(request.port);
+        return removed;
+      })
       .handle('forward.list', (request) => this.#workerOf(request.name).channel!.request('forward.list', request))
       .handle('intercom.open', (request) => this.#intercomServer().open(request))
       .handle('intercom.close', ({ id, reason }) => this.#intercom?.close(id, reason) ?? false)
@@ -293,6 +305,30 @@ export class MediaProcess {
         worker.kill();
         return true;
       });
+  }
+
+  /** A forward; a listening one (the receiver connects) on a free port of media.rtpPorts, bound by the stream's worker. */
+  async #forwardAdd(request: { name: string; destination: Destination }): Promise<ForwardAdded> {
+    const worker = this.#workerOf(request.name);
+    if (!request.destination.listen) return worker.channel!.request('forward.add', request);
+    let added: ForwardAdded | undefined;
+    const port = await this.#ports.allocate(async (candidate) => {
+      const channel = worker.channel;
+      if (!channel) throw unavailable('media worker went away');
+      added = await channel.request('forward.add', { name: request.name, destination: { ...request.destination, port: candidate }, bind: this.#config.media.host });
+    });
+    const ports = this.#listening.get(request.name) ?? new Set<number>();
+    ports.add(port);
+    this.#listening.set(request.name, ports);
+    return { ...added!, port };
+  }
+
+  /** The listening ports of a stream's forwards go back to the range with it. */
+  #releaseListening(name: string, port?: number): void {
+    const ports = this.#listening.get(name);
+    if (!ports) return;
+    for (const p of port === undefined ? [...ports] : [port]) if (ports.delete(p)) this.#ports.release(p);
+    if (ports.size === 0) this.#listening.delete(name);
   }
 
   #intercomServer(): IntercomServer {

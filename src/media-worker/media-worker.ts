@@ -25,6 +25,7 @@ import { RtpIngest } from './rtp-ingest.js';
 import { StreamOutputs } from './rtp-output.js';
 import type { RtpSenderSettings } from './rtp-sender.js';
 import { ssrcForName, type Destination } from '../shared/contracts/destination.js';
+import { createServer, type Server } from 'node:net';
 
 type WorkerChannel = ChildChannel<MediaWorkerContract>;
 
@@ -157,18 +158,33 @@ export class MediaWorker {
         stream?.close(reason ?? 'closed by request');
         return stream !== undefined;
       })
-      .handle('forward.add', ({ name, destination }) => {
+      .handle('forward.add', async ({ name, destination, bind }) => {
         // A GB28181 input is relayed packet by packet (no remux, own SSRC and sequence);
         // a JT/T 1078 stream gets one more PS/RTP output.
+        if (!this.#rtpInputs.has(name) && !this.#streams.has(name)) throw missing(`no stream ${name} on media worker ${this.slot}`);
+        // A receiver that connects to us: bound first, so a busy port fails this request (the media process tries another).
+        const server = destination.listen ? await listenTcp(bind ?? '0.0.0.0', destination.port) : undefined;
         const input = this.#rtpInputs.get(name);
+        const stream = this.#streams.get(name);
+        if (!input && !stream) {
+          server?.close();
+          throw missing(`stream ${name} ended on media worker ${this.slot}`);
+        }
+        const { host, port } = destination;
+        const listen = server && {
+          server,
+          ended: (reason: string) => {
+            if (this.#rtpInputs.get(name)?.removeRelay(host, port) || this.#streams.get(name)?.outputs.remove(host, port)) {
+              this.#channel.notify('forward.ended', { name, host, port, reason });
+            }
+          },
+        };
         if (input) {
           const ssrc = destination.ssrc ?? ssrcForName(`${name}>${destination.host}:${destination.port}`);
-          input.addRelay({ ...destination, ssrc });
-          return { ssrc, mode: 'relay' };
+          input.addRelay({ ...destination, ssrc }, listen);
+          return { ssrc, mode: 'relay', ...(server ? { port } : {}) };
         }
-        const stream = this.#streams.get(name);
-        if (!stream) throw missing(`no stream ${name} on media worker ${this.slot}`);
-        return { ssrc: stream.outputs.add(destination), mode: 'remux' };
+        return { ssrc: stream!.outputs.add(destination, listen), mode: 'remux', ...(server ? { port } : {}) };
       })
       .handle('forward.remove', ({ name, host, port }) => {
         const input = this.#rtpInputs.get(name);
@@ -206,4 +222,16 @@ export class MediaWorker {
     this.#rtpInputs.set(options.name, input);
     return { port: options.port };
   }
+}
+
+/** A TCP server bound to host:port, or the bind error (EADDRINUSE names a busy port). */
+function listenTcp(host: string, port: number): Promise<Server> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen({ host, port, exclusive: true }, () => {
+      server.off('error', reject);
+      resolve(server);
+    });
+  });
 }

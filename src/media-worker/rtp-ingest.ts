@@ -5,7 +5,7 @@ import type { DestinationWithSsrc } from '../shared/contracts/destination.js';
 import type { RecordProgress, RecordTarget } from '../shared/contracts/media.js';
 import type { SharedCounters } from '../shared/counters.js';
 import type { AvFrame } from '../protocol/av/frame.js';
-import { RtpFanout, type RtpSender, type RtpSenderSettings } from './rtp-sender.js';
+import { RtpFanout, type RtpFanoutListen, type RtpSender, type RtpSenderSettings } from './rtp-sender.js';
 import { DownloadRecorder } from './download-recorder.js';
 
 /** How often a download reports its progress. */
@@ -148,8 +148,8 @@ export class RtpIngest {
    * Relays the input's packets, unchanged but for SSRC and sequence, to one more
    * destination, starting with the last GOP received (PSM and IDR first).
    */
-  addRelay(target: DestinationWithSsrc): void {
-    this.#relays.add(target, target.ssrc);
+  addRelay(target: DestinationWithSsrc, listen?: RtpFanoutListen): void {
+    this.#relays.add(target, target.ssrc, listen);
   }
 
   removeRelay(host: string, port: number): boolean {

@@ -4,7 +4,7 @@ import { PsMuxer } from '../protocol/mpeg-ps/index.js';
 import { PsRtpFrameGrouper, PsRtpPacketizer } from '../protocol/rtp/index.js';
 import { ssrcForName, type Destination, type DestinationWithSsrc } from '../shared/contracts/destination.js';
 import type { SharedCounters } from '../shared/counters.js';
-import { RtpFanout, type RtpSender, type RtpSenderSettings } from './rtp-sender.js';
+import { RtpFanout, type RtpFanoutListen, type RtpSender, type RtpSenderSettings } from './rtp-sender.js';
 
 /**
  * A stream's GB28181 PS-over-RTP outputs: one PS muxer and one RTP packetizer per stream;
@@ -45,9 +45,9 @@ export class StreamOutputs {
   }
 
   /** Adds a destination, started with the stream's last GOP; returns its SSRC. */
-  add(destination: Destination): number {
+  add(destination: Destination, listen?: RtpFanoutListen): number {
     const ssrc = destination.ssrc ?? ssrcForName(this.name);
-    this.#fanout.add(destination, ssrc);
+    this.#fanout.add(destination, ssrc, listen);
     return ssrc;
   }
 

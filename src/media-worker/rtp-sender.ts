@@ -1,5 +1,5 @@
 import { createSocket, type Socket as UdpSocket } from 'node:dgram';
-import { createConnection, isIPv6, type Socket } from 'node:net';
+import { createConnection, isIPv6, type Server, type Socket } from 'node:net';
 import { encodeRfc4571Batch, restampRtpPacket, type RtpFramePart } from '../protocol/rtp/index.js';
 import type { Destination } from '../shared/contracts/destination.js';
 import type { SharedCounters } from '../shared/counters.js';
@@ -10,7 +10,9 @@ import type { SharedCounters } from '../shared/counters.js';
  * Each sender has its own SSRC and sequence (it restamps a copy of each packet) and
  * socket: UDP through a connected socket of its own (no per-packet address lookup, and
  * a send queue of its own to watch), TCP as an RFC 4571 client (the passive RTP server
- * of ZLMediaKit's openRtpServer or an upper platform), reconnecting while it lives.
+ * of ZLMediaKit's openRtpServer or an upper platform), reconnecting while it lives, or
+ * as an RFC 4571 server (`destination.listen`: an upper platform that offered
+ * a=setup:active connects to us), started with the cached GOP when it connects.
  *
  * Backpressure is frame-aware: when the bytes queued for the destination pass the high-
  * water mark, whole frames are dropped up to the next key frame (which carries its PSM
@@ -40,6 +42,22 @@ export interface RtpSenderStats {
 
 const RECONNECT_MS = 1000;
 
+/** A listening TCP destination: its bound server, the GOP to start a connection with, and who hears that nobody came. */
+export interface RtpListen {
+  server: Server;
+  replay: () => readonly RtpFramePart[];
+  /** Nobody (allowed) connected within `listen.acceptTimeoutMs`, at the start or after the connection closed. */
+  ended: (reason: string) => void;
+}
+
+/** A listening destination as the fanout takes it (the fanout supplies the GOP replay). */
+export type RtpFanoutListen = Omit<RtpListen, 'replay'>;
+
+/** `::ffff:127.0.0.1` → `127.0.0.1`, so an IPv4 peer matches on a dual-stack listener. */
+function plainAddress(address: string | undefined): string {
+  return (address ?? '').replace(/^::ffff:/i, '');
+}
+
 export class RtpSender {
   readonly destination: Destination;
   readonly ssrc: number;
@@ -58,14 +76,22 @@ export class RtpSender {
   /** The frame in progress is being sent. */
   #sendingFrame = false;
   #closed = false;
+  #server: Server | null = null;
+  #acceptTimer: NodeJS.Timeout | undefined;
 
-  constructor(destination: Destination, ssrc: number, counters: SharedCounters, highWaterBytes = DEFAULT_FORWARD_HIGH_WATER) {
+  constructor(destination: Destination, ssrc: number, counters: SharedCounters, highWaterBytes = DEFAULT_FORWARD_HIGH_WATER, listen?: RtpListen) {
     this.destination = destination;
     this.ssrc = ssrc >>> 0;
     this.#counters = counters;
     this.#highWater = highWaterBytes;
-    if (destination.transport === 'tcp') this.#connectTcp();
+    if (listen) this.#accept(listen);
+    else if (destination.transport === 'tcp') this.#connectTcp();
     else this.#connectUdp();
+  }
+
+  /** Connected now (a listening sender before its peer came, or a TCP one between reconnects, is not). */
+  get connected(): boolean {
+    return this.destination.transport === 'udp' || (this.#tcp !== null && !this.#tcp.destroyed);
   }
 
   /** Bytes accepted for this destination and not yet handed to the kernel. */
@@ -90,7 +116,8 @@ export class RtpSender {
   /** Decide at a frame's start whether the frame goes out. */
   #admit(key: boolean): boolean {
     if (this.destination.transport === 'tcp' && (!this.#tcp || this.#tcp.destroyed)) {
-      this.#counters.add('send_errors|rtp');
+      // A listening sender waiting for its peer is not failing.
+      if (!this.#server) this.#counters.add('send_errors|rtp');
       this.#waitingForKey = true;
       return false;
     }
@@ -196,9 +223,53 @@ export class RtpSender {
     this.#tcp = socket;
   }
 
+  /**
+   * The receiver connects to us: the first connection from its address (or the SIP peer's)
+   * is taken and started with the cached GOP; others are refused. While no connection is
+   * up the accept timer runs, so a receiver that never comes (or leaves) ends the forward.
+   */
+  #accept(listen: RtpListen): void {
+    const { server } = listen;
+    this.#server = server;
+    const peers = new Set([this.destination.host, ...(this.destination.listen?.peers ?? [])].map(plainAddress));
+    const timeoutMs = this.destination.listen?.acceptTimeoutMs ?? 10_000;
+    const arm = () => {
+      clearTimeout(this.#acceptTimer);
+      this.#acceptTimer = setTimeout(() => {
+        if (this.#closed || this.#tcp) return;
+        listen.ended(`nobody connected to TCP port ${this.destination.port} within ${timeoutMs} ms`);
+      }, timeoutMs);
+      this.#acceptTimer.unref();
+    };
+    server.on('connection', (socket) => {
+      if (this.#closed || this.#tcp || !peers.has(plainAddress(socket.remoteAddress))) {
+        socket.destroy();
+        return;
+      }
+      clearTimeout(this.#acceptTimer);
+      socket.setNoDelay(true);
+      socket.on('error', () => this.#counters.add('send_errors|rtp'));
+      // We only send; whatever the receiver writes (RTCP) is read and dropped.
+      socket.resume();
+      socket.on('close', () => {
+        if (this.#tcp !== socket) return;
+        this.#tcp = null;
+        if (!this.#closed) arm();
+      });
+      this.#tcp = socket;
+      this.#waitingForKey = true;
+      for (const part of listen.replay()) this.send(part);
+    });
+    server.on('error', () => this.#counters.add('send_errors|rtp'));
+    arm();
+  }
+
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
+    clearTimeout(this.#acceptTimer);
+    this.#server?.close();
+    this.#server = null;
     this.#tcp?.end();
     this.#tcp = null;
     // Still connecting: the connect callback sends what is queued, then closes.
@@ -249,8 +320,9 @@ export class RtpFanout {
     return this.#gop ? this.#gopBytes : 0;
   }
 
-  add(destination: Destination, ssrc: number): RtpSender {
-    const sender = new RtpSender(destination, ssrc, this.#counters, this.#highWater);
+  /** `listen`: a bound server the receiver connects to, and who hears that it never did. */
+  add(destination: Destination, ssrc: number, listen?: RtpFanoutListen): RtpSender {
+    const sender = new RtpSender(destination, ssrc, this.#counters, this.#highWater, listen ? { ...listen, replay: () => this.#gop ?? [] } : undefined);
     for (const part of this.#gop ?? []) sender.send(part);
     this.#senders.push(sender);
     return sender;

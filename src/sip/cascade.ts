@@ -14,16 +14,22 @@ import {
   buildDeviceStatusResponse,
   buildCatalogResponses,
   buildRecordInfoResponses,
+  buildResultResponse,
+  controlExpectsResponse,
   formatManscdpTime,
   parseManscdp,
   CHINA_UTC_OFFSET_MINUTES,
 } from '../protocol/gb28181/index.js';
-import { Dialog, parseNameAddr, parseUri, type DialogState, type Clock, type Endpoint, type ServerTransaction, type SipRequest, type ClientTransactionHandlers } from '../protocol/sip/index.js';
-import type { SharedCatalogItem, UpstreamConfig, UpstreamInvite, UpstreamInviteAnswer, UpstreamNotify, UpstreamStatus, UpstreamSubscription } from '../shared/contracts/sip.js';
-import { buildAlarmNotify, buildCatalogResponse, buildMobilePositionNotify, decodeXmlBody, encodeXmlBody, parseMansrtsp, type CatalogItem, type PlaybackAction } from '../protocol/gb28181/index.js';
+import { Dialog, parseNameAddr, parseUri, reasonPhrase, type DialogState, type Clock, type Endpoint, type ServerTransaction, type SipRequest, type ClientTransactionHandlers } from '../protocol/sip/index.js';
+import type { RecordEntry, SharedCatalogItem, UpstreamConfig, UpstreamInvite, UpstreamInviteAnswer, UpstreamNotify, UpstreamStatus, UpstreamSubscription } from '../shared/contracts/sip.js';
+import { buildAlarmNotify, buildCatalogResponse, buildMobilePositionNotify, decodeXmlBody, encodeXmlBody, parseMansrtsp, type CatalogItem, type ControlMessage, type DeviceControlType, type ManscdpMessage, type PlaybackAction } from '../protocol/gb28181/index.js';
 import { buildSendAnswer, offerTimes, parseAnswer } from '../protocol/sdp/gb-sdp.js';
 import { ServiceError } from '../shared/errors.js';
+import { controlCommandLabel, type ControlCommandLabel } from '../shared/contracts/sip-counters.js';
 import { UpstreamClient } from './upstream.js';
+
+/** How long the platform's Control MESSAGE waits for the camera's SIP answer before we answer 408 (its own Timer F is 32 s). */
+export const RELAY_SIP_TIMEOUT_MS = 8000;
 
 /** Catalog items per MESSAGE: small enough for one UDP datagram without IP fragments on most paths. */
 export const CATALOG_ITEMS_PER_MESSAGE = { UDP: 4, TCP: 16 } as const;
@@ -46,9 +52,13 @@ export interface CascadeDeps {
   /** MANSRTSP from the platform in one of its playback dialogs (pause, resume, seek, speed). */
   playback(callId: string, action: PlaybackAction): Promise<boolean>;
   /** Recordings of a shared channel between start and end (unix seconds). */
-  records(id: number, channelId: string, start: number, end: number): Promise<Array<{ start: number; end: number }>>;
-  /** Sends a MANSCDP body to a registered device's channel (a relayed DeviceControl); resolves with the SIP status. */
-  relay(deviceId: string, channelId: string, body: Uint8Array): Promise<number>;
+  records(id: number, channelId: string, start: number, end: number): Promise<RecordEntry[]>;
+  /**
+   * Sends a Control body to a registered device's channel under our own SN: `sip` resolves
+   * with the device's SIP status, `response` with its Response's Result when one is due
+   * (undefined when none is), rejecting when it failed or never came.
+   */
+  relay(deviceId: string, channelId: string, xml: string, cmdType: string, label: ControlCommandLabel, expectResponse: boolean): { sip: Promise<number>; response: Promise<string | undefined> };
   /** The platform hung up (BYE). */
   bye(id: number, callId: string): void;
   /** A platform's subscription started, was refreshed or ended. */
@@ -174,12 +184,13 @@ export class Cascade {
       this.#deps.log('warn', 'upper platform sent a MESSAGE we cannot read', { platform: client.config.id, reason: parsed.reason });
       return true;
     }
-    tx.reply(200, 'OK');
     const message = parsed.message;
     if (message.root === 'Control') {
-      void this.#relayControl(client, message.deviceId, parsed.charset, request.body, message.kind === 'control' ? message.ptzCmd : undefined);
+      // Answered with the source's own SIP answer (and its Response relayed), not a blind 200.
+      void this.#relayControl(client, tx, message, request.body);
       return true;
     }
+    tx.reply(200, 'OK');
     if (message.root !== 'Query') return true;
     const cmd = message.cmdType.toLowerCase();
     const { deviceId } = client.config;
@@ -228,7 +239,7 @@ export class Cascade {
 
   /** RecordInfo for a shared channel: the source's recordings, SumNum in every message (0 when none or on failure). */
   async #answerRecords(client: UpstreamClient, sn: number, channelId: string, start: number, end: number): Promise<void> {
-    let ranges: Array<{ start: number; end: number }> = [];
+    let ranges: RecordEntry[] = [];
     try {
       ranges = await this.#deps.records(client.config.id, channelId, start, end);
     } catch (error) {
@@ -253,24 +264,60 @@ export class Cascade {
   }
 
   /**
-   * DeviceControl / DeviceConfig for a shared camera channel (PTZ and the rest of §9.3) is
-   * passed on to its device with the channel's real ID; the 200 went to the platform already.
-   * Answers the camera sends back (Record, Guard …) are not relayed upward.
+   * DeviceControl / DeviceConfig for a shared channel. A camera's gets the body with the
+   * channel's real ID and our SN; the platform's MESSAGE is answered with the camera's SIP
+   * status (408 when none within RELAY_SIP_TIMEOUT_MS), and a command the standard answers
+   * with a Response (Record, Guard, Alarm, HomePosition, DeviceConfig) gets the camera's
+   * Result relayed under the platform's SN and channel ID, or Result ERROR when the camera
+   * refused or sent none in time. A vehicle channel takes PTZ only (JT/T 1078 0x9301–0x9306).
    */
-  async #relayControl(client: UpstreamClient, channelId: string, charset: string, body: Uint8Array, ptzCmd: string | undefined): Promise<void> {
+  async #relayControl(client: UpstreamClient, tx: ServerTransaction, message: ManscdpMessage, body: Uint8Array): Promise<void> {
+    const channelId = message.deviceId;
+    const control = message.kind === 'control' ? message : undefined;
+    const refuse = (status: number, reason: string, why: string) => {
+      tx.reply(status, reason, [['Warning', `399 camgate "${why}"`]]);
+      this.#deps.log('info', 'control from upper platform refused', { platform: client.config.id, channel: channelId, status, why });
+    };
     const target = await this.#deps.resolve(client.config.id, channelId).catch(() => null);
-    if (target?.kind === 'vehicle' && ptzCmd) {
-      const accepted = await this.#deps.vehiclePtz(target.sim, target.channel, ptzCmd).catch(() => 0);
-      this.#deps.log('debug', 'PTZ relayed to the terminal', { platform: client.config.id, channel: channelId, accepted });
+    if (!target) return refuse(404, 'Not Found', `channel ${channelId} is not shared`);
+    if (target.kind === 'vehicle') {
+      if (!control?.ptzCmd) return refuse(488, 'Not Acceptable Here', 'a vehicle channel takes PTZ only');
+      try {
+        const accepted = await this.#deps.vehiclePtz(target.sim, target.channel, control.ptzCmd);
+        if (accepted > 0) tx.reply(200, 'OK');
+        else refuse(500, 'Server Internal Error', 'the terminal did not accept the PTZ command');
+      } catch (error) {
+        const [status, reason] = inviteFailure(error);
+        refuse(status, reason, error instanceof Error ? error.message : String(error));
+      }
       return;
     }
-    if (!target || target.kind !== 'camera') {
-      this.#deps.log('info', 'control from upper platform not relayed', { platform: client.config.id, channel: channelId, why: target ? 'vehicle channel: only PTZ' : 'not shared' });
-      return;
-    }
+    const cmdType = message.cmdType;
+    const label = controlLabel(message);
+    const expectResponse = cmdType.toLowerCase() === 'deviceconfig' || (control !== undefined && controlExpectsResponse(controlType(control)));
     const text = decodeXmlBody(body).text.replace(/<DeviceID>\s*[^<]*<\/DeviceID>/, `<DeviceID>${target.channelId}</DeviceID>`);
-    const status = await this.#deps.relay(target.deviceId, target.channelId, encodeXmlBody(text, charset === 'UTF-8' ? 'UTF-8' : 'GB2312'));
-    this.#deps.log(status < 300 ? 'debug' : 'info', 'control relayed to the camera', { platform: client.config.id, channel: target.channelId, status });
+    const relayed = this.#deps.relay(target.deviceId, target.channelId, text, cmdType, label, expectResponse);
+    let answered = false;
+    const timer = this.#deps.clock.setTimer(RELAY_SIP_TIMEOUT_MS, () => {
+      answered = true;
+      refuse(408, 'Request Timeout', `the camera did not answer within ${RELAY_SIP_TIMEOUT_MS} ms`);
+    });
+    void relayed.sip.then((status) => {
+      this.#deps.clock.clearTimer(timer);
+      if (answered) return;
+      answered = true;
+      if (status < 300) tx.reply(200, 'OK');
+      else refuse(status, reasonPhrase(status), `the camera answered ${status}`);
+    });
+    let result: string | undefined;
+    try {
+      result = await relayed.response;
+    } catch (error) {
+      result = expectResponse ? 'ERROR' : undefined;
+      this.#deps.log('info', 'relayed control failed at the camera', { platform: client.config.id, channel: target.channelId, error: error instanceof Error ? error.message : String(error) });
+    }
+    if (result === undefined) return;
+    await client.message(buildResultResponse({ sn: message.sn, deviceId: channelId, cmdType, result }));
   }
 
   /** An upper platform's live INVITE: the supervisor starts the source and adds the platform as an output. */
@@ -289,11 +336,6 @@ export class Cascade {
       tx.reply(400, 'Bad Request', [['Warning', '399 camgate "no media address in the SDP"']]);
       return;
     }
-    if (offer.transport === 'tcp-passive') {
-      // It wants to connect to us (a=setup:active): our RTP outputs only connect out.
-      tx.reply(488, 'Not Acceptable Here', [['Warning', '399 camgate "TCP active receivers are not supported; offer setup:passive or UDP"']]);
-      return;
-    }
     const ssrc = offer.ssrc === undefined ? undefined : Number(offer.ssrc);
     try {
       const answer = await this.#deps.invite({
@@ -302,7 +344,9 @@ export class Cascade {
         channelId,
         host: offer.host,
         port: offer.port,
-        transport: offer.transport === 'udp' ? 'udp' : 'tcp',
+        // Its a=setup:active (it connects: we listen) parses as our tcp-passive.
+        transport: offer.transport === 'udp' ? 'udp' : offer.transport === 'tcp-passive' ? 'tcp-passive' : 'tcp',
+        ...(offer.transport === 'tcp-passive' ? { sipAddress: remote.address } : {}),
         ...(ssrc === undefined ? {} : { ssrc }),
         ...(playback ? { playback } : {}),
       });
@@ -313,7 +357,8 @@ export class Cascade {
       const sdp = buildSendAnswer({
         deviceId: client.config.deviceId,
         mediaHost: answer.mediaHost,
-        transport: offer.transport === 'udp' ? 'udp' : 'tcp-active',
+        transport: offer.transport === 'udp' ? 'udp' : offer.transport === 'tcp-passive' ? 'tcp-passive' : 'tcp-active',
+        ...(answer.mediaPort === undefined ? {} : { port: answer.mediaPort }),
         ssrc: String(answer.ssrc).padStart(10, '0'),
         session: playback ? 'Playback' : 'Play',
       });
@@ -465,7 +510,7 @@ export class Cascade {
 /** One shared channel as a Catalog Item: we are its parent; civil code from its ID unless it has one. */
 function catalogItem(i: SharedCatalogItem, deviceId: string): Omit<CatalogItem, 'statusRaw'> {
   // A virtual directory carries its ID, name and parent only (GB/T 28181-2016 Annex A catalog items of type 215/216).
-  if (i.directory) return { deviceId: i.channelId, name: i.name, ...(i.parentId ? { parentId: i.parentId } : {}), status: 'ON' };
+  if (i.directory) return { deviceId: i.channelId, name: i.name, ...(i.parentId ? { parentId: i.parentId } : {}), ...(i.businessGroupId ? { businessGroupId: i.businessGroupId } : {}), status: 'ON' };
   return {
     deviceId: i.channelId,
     name: i.name,
@@ -476,6 +521,7 @@ function catalogItem(i: SharedCatalogItem, deviceId: string): Omit<CatalogItem, 
     address: i.address ?? '',
     parental: 0,
     parentId: i.parentId ?? deviceId,
+    ...(i.businessGroupId ? { businessGroupId: i.businessGroupId } : {}),
     safetyWay: 0,
     registerWay: 1,
     secrecy: 0,
@@ -507,6 +553,24 @@ function inviteFailure(error: unknown): [number, string] {
   if (status === 504) return [408, 'Request Timeout'];
   if (status === 503) return [503, 'Service Unavailable'];
   return [500, 'Server Internal Error'];
+}
+
+/** The command a relayed Control carries, as DeviceControlType (which ones have a Response). */
+function controlType(c: ControlMessage): DeviceControlType {
+  if (c.guardCmd) return 'guard';
+  if (c.alarmCmd) return 'alarmReset';
+  if (c.recordCmd) return 'record';
+  if (c.homePosition) return 'homePosition';
+  if (c.iFrameCmd) return 'iframe';
+  if (c.teleBoot) return 'teleboot';
+  if (c.dragZoom) return 'dragZoom';
+  return 'ptz';
+}
+
+/** Counter label of a relayed Control. */
+function controlLabel(m: ManscdpMessage): ControlCommandLabel {
+  if (m.cmdType.toLowerCase() === 'deviceconfig') return 'device-config';
+  return m.kind === 'control' ? controlCommandLabel({ type: controlType(m) }) : 'ptz';
 }
 
 function sameConfig(a: UpstreamConfig, b: UpstreamConfig): boolean {

@@ -167,6 +167,34 @@ export class GbControlService {
     return (await this.#exchange(deviceId, channelId, sn, 'Broadcast', 'broadcast', xml, true)).outcome;
   }
 
+  /**
+   * A Control body from an upper platform (cascade), passed to the device under our own SN so
+   * its Response is matched like ours. `sipAnswered` hears the device's SIP status (408 none,
+   * 480 not registered, 503 not sent); the promise resolves with the Response's Result when
+   * one is due (undefined when the command has none) and rejects when it failed or never came.
+   */
+  async relay(deviceId: string, channelId: string, xml: string, cmdType: string, label: ControlCommandLabel, expectResponse: boolean, sipAnswered: (status: number) => void): Promise<string | undefined> {
+    const sn = this.#sn.next();
+    const body = xml.replace(/<SN>\s*\d+\s*<\/SN>/i, `<SN>${sn}</SN>`);
+    let told = false;
+    const tell = (status: number) => {
+      if (told) return;
+      told = true;
+      sipAnswered(status);
+    };
+    try {
+      const { outcome } = await this.#exchange(deviceId, channelId, sn, cmdType, label, body, expectResponse, () => tell(200));
+      tell(200);
+      return expectResponse ? (outcome.result ?? 'OK') : undefined;
+    } catch (error) {
+      if (error instanceof ControlError) {
+        const status = { timeout: 408, 'not-registered': 480, rejected: error.status ?? 500, invalid: 400 }[error.reason as string] ?? (error.reason === 'no-response' || error.reason === 'device-error' ? 200 : 503);
+        tell(status);
+      } else tell(500);
+      throw error;
+    }
+  }
+
   // --- Queries -------------------------------------------------------------------------
 
   async queryPresets(deviceId: string, channelId: string): Promise<Preset[]> {
@@ -491,6 +519,8 @@ export class GbControlService {
     label: ControlCommandLabel,
     xml: string,
     expectResponse: boolean,
+    /** Called when the device's SIP 200 arrives (before its Response). */
+    sipOk?: () => void,
   ): Promise<{ responses: ManscdpMessage[]; outcome: ControlOutcome }> {
     const fail = (reason: ControlFailure, message: string, status?: number) => {
       this.#o.counters.add(`command_failures|${label}|${reason}`);
@@ -518,6 +548,7 @@ export class GbControlService {
         () => {
           if (this.#waiters.get(sn) !== waiter) return;
           waiter.sipOk = true;
+          sipOk?.();
           if (!expectResponse || this.#complete(waiter)) this.#finish(sn, waiter);
           else waiter.timer = this.#o.clock.setTimer(this.#o.responseTimeout ?? 10_000, () => this.#responseTimedOut(sn, waiter));
         },

@@ -12,12 +12,13 @@ import {
   type CatalogResult,
   type GosipRecords,
   type ManscdpMessage,
+  type RecordItem,
   type RecordQueryResult,
 } from '../protocol/gb28181/index.js';
 import type { Clock, Endpoint, TimerHandle } from '../protocol/sip/index.js';
 import type { SharedCounters } from '../shared/counters.js';
 import type { GbPlatform } from './platform.js';
-import type { CatalogEntry } from '../shared/contracts/sip.js';
+import type { CatalogEntry, RecordEntry } from '../shared/contracts/sip.js';
 import { QueryQueue } from './query-queue.js';
 
 /**
@@ -116,7 +117,8 @@ export class GbService {
   }
 
   /** RecordInfo for a channel of `deviceId`, aggregated into gosip's shape. */
-  queryRecords(deviceId: string, channelId: string, start: number, end: number): Promise<GosipRecords & { complete: boolean }> {
+  /** `raw`: the device's own items too (clipped to the range), as cascade relays them. */
+  queryRecords(deviceId: string, channelId: string, start: number, end: number, raw = false): Promise<GosipRecords & { complete: boolean; items?: RecordEntry[] }> {
     const sn = this.#sn.next();
     if (!this.#records.start({ sn, channelId, deviceId, startTime: start, endTime: end })) {
       return Promise.reject(new Error('too many record queries in progress'));
@@ -134,6 +136,7 @@ export class GbService {
     return done.then((result) => ({
       ...toGosipRecords(result.items, { clip: { start, end }, ...(offset === undefined ? {} : { utcOffsetMinutes: offset }) }),
       complete: result.complete,
+      ...(raw ? { items: rawRecords(result.items, start, end) } : {}),
     }));
   }
 
@@ -248,4 +251,27 @@ export function storeCatalogEntry(i: CatalogItem): StoreCatalogItem {
   if (i.longitude !== undefined) item.longitude = i.longitude;
   if (i.latitude !== undefined) item.latitude = i.latitude;
   return item;
+}
+
+/** A device's RecordInfo items as it sent them, the unreadable ones left out, times clipped to the query. */
+function rawRecords(items: readonly RecordItem[], start: number, end: number): RecordEntry[] {
+  const out: RecordEntry[] = [];
+  for (const i of items) {
+    if (i.startTime === undefined || i.endTime === undefined) continue;
+    const from = Math.max(start, i.startTime);
+    const to = Math.min(end, i.endTime);
+    if (to <= from) continue;
+    out.push({
+      start: from,
+      end: to,
+      ...(i.name ? { name: i.name } : {}),
+      ...(i.filePath ? { filePath: i.filePath } : {}),
+      ...(i.address ? { address: i.address } : {}),
+      ...(i.secrecy === undefined ? {} : { secrecy: i.secrecy }),
+      ...(i.type ? { type: i.type } : {}),
+      ...(i.recorderId ? { recorderId: i.recorderId } : {}),
+      ...(i.fileSize === undefined ? {} : { fileSize: i.fileSize }),
+    });
+  }
+  return out;
 }

@@ -179,11 +179,13 @@ export class SipThread {
       vehiclePtz: (sim, logical, ptzCmd) => channel.request('platform.vehiclePtz', { sim, channel: logical, ptzCmd }, 20_000),
       playback: (callId, action) => channel.request('platform.playback', { callId, action }, 20_000),
       records: (id, channelId, start, end) => channel.request('platform.records', { id, channelId, start, end }, 30_000),
-      relay: (deviceId, channelId, body) =>
-        this.platform.request(deviceId, { body, contentType: 'Application/MANSCDP+xml', toUser: channelId }).then(
-          (response) => response.status,
-          (error: { upstream?: number }) => error.upstream ?? 500,
-        ),
+      relay: (deviceId, channelId, xml, cmdType, label, expectResponse) => {
+        let sipAnswered!: (status: number) => void;
+        const sip = new Promise<number>((resolve) => (sipAnswered = resolve));
+        const response = this.control.relay(deviceId, channelId, xml, cmdType, label, expectResponse, sipAnswered);
+        response.catch(() => undefined);
+        return { sip, response };
+      },
       bye: (id, callId) => channel.notify('platform.bye', { id, callId }),
       subscription: (subscription) => channel.notify('platform.subscription', subscription),
       version: packageVersion(),
@@ -245,7 +247,7 @@ export class SipThread {
     this.#channel
       .handle('invite', (request) => p.invite(request))
       .handle('bye', ({ dialog, deviceId, fallback }) => p.bye(dialog, deviceId, fallback))
-      .handle('records.query', ({ deviceId, channelId, start, end }) => this.service.queryRecords(deviceId, channelId, start, end))
+      .handle('records.query', ({ deviceId, channelId, start, end, raw }) => this.service.queryRecords(deviceId, channelId, start, end, raw === true))
       .handle('device.forget', ({ deviceId }) => p.presence.unregister(deviceId, 'removed'))
       .handle('catalog.query', ({ deviceId }) => {
         if (!p.presence.get(deviceId)) throw conflict(`device ${deviceId} is not online`);

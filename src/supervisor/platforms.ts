@@ -9,7 +9,7 @@
 import type { Logger } from 'pino';
 import { Counter, Gauge, type Registry } from 'prom-client';
 import type { ParentChannel } from '../shared/contracts/lifecycle.js';
-import type { SharedCatalogItem, SipContract, UpstreamConfig, UpstreamInvite, UpstreamInviteAnswer, UpstreamStatus } from '../shared/contracts/sip.js';
+import type { RecordEntry, SharedCatalogItem, SipContract, UpstreamConfig, UpstreamInvite, UpstreamInviteAnswer, UpstreamStatus } from '../shared/contracts/sip.js';
 import type { MediaContract } from '../shared/contracts/media.js';
 import { decodePtzCmd, type PlaybackAction } from '../protocol/gb28181/index.js';
 import { ptzToJt1078 } from '../protocol/jt808/index.js';
@@ -18,7 +18,7 @@ import { missing, unavailable } from '../shared/errors.js';
 import type { StreamManager } from './streams.js';
 import type { VehicleControl } from './vehicle-streams.js';
 import type { CamgateConfig } from '../shared/config/config.js';
-import type { Platform, Store } from './store/index.js';
+import type { Platform, Store, VirtualDirectory } from './store/index.js';
 import type { EmitEvent } from './signalling-bridge.js';
 
 /** GB/T 28181 type code of a vehicle channel in our catalog by default (131: camera; gb28181.cascade.vehicleIdType). */
@@ -66,6 +66,23 @@ interface UpwardSession {
   port: number;
   /** The source was started for this session (it was not live before). */
   started: boolean;
+}
+
+/** `c:<channelid>` / `v:<sim>/<n>`: one shared source, to look its placement up by. */
+function sourceKey(source: ChannelSource): string {
+  return source.kind === 'camera' ? `c:${source.channelid}` : `v:${source.sim.replace(/^0+(?=.)/, '')}/${source.channel}`;
+}
+
+/** Each directory's business group (the 215 at the top of its chain); a 215 is its own. */
+function businessGroups(directories: readonly VirtualDirectory[]): Map<string, string> {
+  const byId = new Map(directories.map((d) => [d.id, d]));
+  const out = new Map<string, string>();
+  for (const d of directories) {
+    let at: VirtualDirectory | undefined = d;
+    for (let hops = 0; at && at.parent_id && hops <= directories.length; hops++) at = byId.get(at.parent_id);
+    if (at && at.id.slice(10, 13) === '215') out.set(d.id, at.id);
+  }
+  return out;
 }
 
 export class PlatformManager {
@@ -153,7 +170,9 @@ export class PlatformManager {
   async #notifyCatalog(match: (source: ChannelSource) => boolean, event: 'ON' | 'OFF', sim?: string): Promise<void> {
     for (const [id, subs] of this.#subscribed) {
       if (!subs.catalog) continue;
-      const items = (await this.#shared(id, sim)).filter((i) => match(i.source)).map(({ source: _source, ...item }) => ({ ...item, status: event, event }));
+      const platform = await this.#o.store.platforms.get(id);
+      if (!platform) continue;
+      const items = this.#placed(platform, (await this.#shared(id, sim)).filter((i) => match(i.source))).map((item) => ({ ...item, status: event, event }));
       if (items.length > 0) await this.#o.sip()?.request('platform.notify', { id, kind: 'catalog', items });
     }
   }
@@ -278,22 +297,59 @@ export class PlatformManager {
     return this.#o.config.gb28181.cascade?.vehicleIdType ?? VEHICLE_CHANNEL_TYPE;
   }
 
-  /** The channels shared with platform `id`, each under the ID that platform sees. */
+  /** The channels shared with platform `id`, each under the ID that platform sees, with the directories they sit in. */
   async catalog(id: number): Promise<SharedCatalogItem[]> {
     const shared = await this.#shared(id);
     const platform = await this.#o.store.platforms.get(id);
-    if (!platform?.directories) return shared.map(({ source: _source, ...item }) => item);
-    // Virtual directories: one business group (215) with two organisations (216) under it.
-    const prefix = this.#vehiclePrefix();
-    const group = `${prefix}2150000001`;
-    const cameras = `${prefix}2160000001`;
-    const vehicles = `${prefix}2160000002`;
+    if (!platform) return [];
+    return [...this.#directoryItems(platform), ...this.#placed(platform, shared)];
+  }
+
+  /**
+   * The directory items of a platform's catalog, parents first: the operator's tree when it
+   * designed one, else with `directories` the fixed tree (a business group 215 with the
+   * organisations 216 "cameras" and "vehicles"), else none.
+   */
+  #directoryItems(platform: Platform): SharedCatalogItem[] {
+    if (platform.virtual_directories.length > 0) {
+      const group = businessGroups(platform.virtual_directories);
+      return platform.virtual_directories.map((d) => ({
+        channelId: d.id,
+        name: d.name,
+        status: 'ON' as const,
+        directory: true,
+        parentId: d.parent_id ?? platform.deviceid,
+        ...(d.parent_id && group.get(d.id) ? { businessGroupId: group.get(d.id)! } : {}),
+      }));
+    }
+    if (!platform.directories) return [];
+    const { group, cameras, vehicles } = this.#fixedTree();
     return [
       { channelId: group, name: 'camgate', status: 'ON', directory: true, parentId: platform.deviceid },
-      { channelId: cameras, name: '摄像机', status: 'ON', directory: true, parentId: group },
-      { channelId: vehicles, name: '车辆', status: 'ON', directory: true, parentId: group },
-      ...shared.map(({ source, ...item }) => ({ ...item, parentId: source.kind === 'vehicle' ? vehicles : cameras })),
+      { channelId: cameras, name: '摄像机', status: 'ON', directory: true, parentId: group, businessGroupId: group },
+      { channelId: vehicles, name: '车辆', status: 'ON', directory: true, parentId: group, businessGroupId: group },
     ];
+  }
+
+  #fixedTree(): { group: string; cameras: string; vehicles: string } {
+    const prefix = this.#vehiclePrefix();
+    return { group: `${prefix}2150000001`, cameras: `${prefix}2160000001`, vehicles: `${prefix}2160000002` };
+  }
+
+  /** Shared channels placed in the platform's directories: an operator tree by each entry's parent_id, the fixed tree by kind. */
+  #placed(platform: Platform, shared: Array<SharedCatalogItem & { source: ChannelSource }>): SharedCatalogItem[] {
+    if (platform.virtual_directories.length > 0) {
+      const group = businessGroups(platform.virtual_directories);
+      const parents = new Map<string, string>();
+      for (const c of platform.channels) if (c.parent_id && group.has(c.parent_id)) parents.set(sourceKey(c.kind === 'camera' ? { kind: 'camera', channelid: c.channelid } : { kind: 'vehicle', sim: c.sim, channel: c.channel }), c.parent_id);
+      return shared.map(({ source, ...item }) => {
+        const parent = parents.get(sourceKey(source));
+        return parent ? { ...item, parentId: parent, businessGroupId: group.get(parent)! } : item;
+      });
+    }
+    if (!platform.directories) return shared.map(({ source: _source, ...item }) => item);
+    const { group, cameras, vehicles } = this.#fixedTree();
+    return shared.map(({ source, ...item }) => ({ ...item, parentId: source.kind === 'vehicle' ? vehicles : cameras, businessGroupId: group }));
   }
 
   /** `onlySim`: just that vehicle's channels (a position or a vehicle's change must not walk the whole catalog). */
@@ -403,6 +459,28 @@ export class PlatformManager {
       const vehicle = platform.share_vehicles ? await store.vehicles.get(sim) : null;
       if (explicit || (vehicle && Number(n) <= Math.max(1, vehicle.channels))) return { kind: 'vehicle', sim, channel: Number(n) };
     }
+    return this.#unallocatedVehicle(platform, channelId, customised);
+  }
+
+  /**
+   * A vehicle channel whose stable ID was never allocated (no catalog built since it was
+   * shared, e.g. a platform INVITEing from a catalog it cached): the ID names the SIM's last
+   * 5 digits and the channel, so only vehicles ending alike are tried, each allocated as the
+   * catalog would (a clash moved it to another number: then it is not this one).
+   */
+  async #unallocatedVehicle(platform: Platform, channelId: string, customised: Set<string>): Promise<ChannelSource | null> {
+    const prefix = `${this.#vehiclePrefix()}${this.#vehicleType()}`;
+    if (channelId.length !== 20 || !channelId.startsWith(prefix)) return null;
+    const tail = channelId.slice(13, 18);
+    const n = Number(channelId.slice(18));
+    if (n < 1) return null;
+    const { store } = this.#o;
+    const explicit = platform.channels.flatMap((c) => (c.kind === 'vehicle' && c.channel === n ? [c.sim] : []));
+    const all = platform.share_vehicles ? (await store.vehicles.list({ limit: -1, sort: 'sim' })).list.filter((v) => n <= Math.max(1, v.channels)).map((v) => v.sim) : [];
+    for (const sim of new Set([...explicit, ...all])) {
+      if (sim.padStart(5, '0').slice(-5) !== tail || customised.has(`${sim}/${n}`)) continue;
+      if ((await store.platforms.vehicleChannelId(sim, n, this.#vehiclePrefix(), this.#vehicleType())) === channelId) return { kind: 'vehicle', sim, channel: n };
+    }
     return null;
   }
 
@@ -444,7 +522,7 @@ export class PlatformManager {
   }
 
   /** Recordings of a shared channel: the camera's RecordInfo (through the SIP thread), or the terminal's 0x9205. */
-  async records(id: number, channelId: string, start: number, end: number): Promise<Array<{ start: number; end: number }>> {
+  async records(id: number, channelId: string, start: number, end: number): Promise<RecordEntry[]> {
     const source = await this.#sourceOf(id, channelId);
     if (!source) return [];
     if (source.kind === 'vehicle') {
@@ -456,8 +534,9 @@ export class PlatformManager {
     const channel = await this.#o.store.channels.get(source.channelid);
     const sip = this.#o.sip();
     if (!channel || !sip) return [];
-    const answer = await sip.request('records.query', { deviceId: channel.deviceid, channelId: channel.channelid, start, end }, 15_000);
-    return answer.list.flatMap((day) => day.items);
+    // The camera's own items (name, file path, type …) are relayed, not ranges merged for our API.
+    const answer = await sip.request('records.query', { deviceId: channel.deviceid, channelId: channel.channelid, start, end, raw: true }, 15_000);
+    return answer.items ?? answer.list.flatMap((day) => day.items);
   }
 
   /** A stream ended by itself (source gone): the platforms fed from it are told with a BYE. */
@@ -467,6 +546,29 @@ export class PlatformManager {
       this.#sessions.delete(session.callId);
       this.#o.logger.info({ platform: session.platformId, stream: name, reason }, 'source ended; BYE to the upper platform');
       void this.#o.sip()?.request('platform.hangup', { callId: session.callId }).catch(() => undefined);
+    }
+  }
+
+  /** A listening output nobody connected to in time (or whose connection closed for good): BYE upward, the session ends. */
+  forwardEnded(name: string, port: number, reason: string): void {
+    for (const session of [...this.#sessions.values()]) {
+      if (session.name !== name || session.port !== port) continue;
+      this.#o.logger.info({ platform: session.platformId, stream: name, port, reason }, 'upper platform never connected; BYE to it');
+      void this.#o.sip()?.request('platform.hangup', { callId: session.callId }).catch(() => undefined);
+      void this.bye(session.callId, reason).catch((err: Error) => this.#o.logger.warn({ err }, 'upward session not ended'));
+    }
+  }
+
+  /**
+   * The media process restarted: every output it carried is gone, so each upward dialog is
+   * ended with a BYE to its platform (it may INVITE again) and its state, and the sources
+   * started for it, are released.
+   */
+  mediaRestarted(): void {
+    for (const session of [...this.#sessions.values()]) {
+      this.#o.logger.info({ platform: session.platformId, stream: session.name }, 'media process restarted; BYE to the upper platform');
+      void this.#o.sip()?.request('platform.hangup', { callId: session.callId }).catch(() => undefined);
+      void this.bye(session.callId, 'media process restarted').catch((err: Error) => this.#o.logger.warn({ err }, 'upward session not ended'));
     }
   }
 
@@ -514,9 +616,17 @@ export class PlatformManager {
     const name = row.kind === 'gb28181' ? rtpStreamName(row.streamid) : row.streamid;
     let added;
     try {
+      const passive = request.transport === 'tcp-passive';
       added = await media.request('forward.add', {
         name,
-        destination: { host: request.host, port: request.port, transport: request.transport, ...(request.ssrc === undefined ? {} : { ssrc: request.ssrc }) },
+        destination: {
+          host: request.host,
+          // Passive: a port of media.rtpPorts is taken and listened on; the platform connects to it.
+          port: passive ? 0 : request.port,
+          transport: passive ? 'tcp' : request.transport === 'tcp' ? 'tcp' : 'udp',
+          ...(request.ssrc === undefined ? {} : { ssrc: request.ssrc }),
+          ...(passive ? { listen: { acceptTimeoutMs: (this.#o.config.gb28181.cascade?.tcpAcceptTimeout ?? 10) * 1000, ...(request.sipAddress ? { peers: [request.sipAddress] } : {}) } } : {}),
+        },
       });
     } catch (error) {
       // Not sent anywhere: a source started for this INVITE must not keep running.
@@ -533,11 +643,12 @@ export class PlatformManager {
       streamid: row.streamid,
       kind: row.kind,
       host: request.host,
-      port: request.port,
+      port: added.port ?? request.port,
       started,
     });
-    this.#o.logger.info({ platform: request.id, channel: request.channelId, stream: name, to: `${request.transport}:${request.host}:${request.port}`, ssrc: added.ssrc }, 'sending to upper platform');
-    return { ssrc: added.ssrc, mediaHost: this.#o.mediaHost ?? '127.0.0.1' };
+    const to = added.port === undefined ? `${request.transport}:${request.host}:${request.port}` : `tcp-passive: listening on ${added.port} for ${request.host}`;
+    this.#o.logger.info({ platform: request.id, channel: request.channelId, stream: name, to, ssrc: added.ssrc }, 'sending to upper platform');
+    return { ssrc: added.ssrc, mediaHost: this.#o.mediaHost ?? '127.0.0.1', ...(added.port === undefined ? {} : { mediaPort: added.port }) };
   }
 
   /** Ends one upward media dialog: its output removed, and the source stopped when this session started it and nothing else is fed from it. */
@@ -551,7 +662,11 @@ export class PlatformManager {
     // Console viewers count as users too: a stream someone watches is left to the no-viewer timer.
     const viewers = (await media?.request('viewers', { name: session.name }).catch(() => 0)) ?? 0;
     this.#o.logger.info({ platform: session.platformId, stream: session.name, removed, others, viewers, reason }, 'upper platform output ended');
-    if (!session.started || others > 0 || viewers > 0 || this.feeds(session.name)) return;
+    // A session that came while this one ended (a re-INVITE right after the BYE) found the
+    // source live and did not count it as started: it inherits the source, or nobody stops it.
+    const heir = session.started ? [...this.#sessions.values()].find((s) => s.name === session.name) : undefined;
+    if (heir) heir.started = true;
+    if (!session.started || others > 0 || viewers > 0 || heir) return;
     const row = await this.#o.store.streams.getByStreamId(session.streamid);
     if (!row || row.status !== 0) return;
     if (row.kind === 'gb28181') await this.#o.streams?.()?.stopById(row.streamid, `${reason}; nothing else uses it`);

@@ -170,6 +170,7 @@ export class Supervisor {
     // A media process that comes back has lost every input it had: same treatment.
     this.#media.on('restarted', () => void streams.reconcile('media process restarted').catch((err) => log.error({ err }, 'stream reconcile failed')));
     this.#media.on('restarted', () => this.#intercom?.mediaRestarted());
+    this.#media.on('restarted', () => this.#platforms?.mediaRestarted());
     if (this.#zlm) await this.#checkZlm(this.#zlm, streams);
     log.info('all parts started');
     for (const line of listeningLines(await this.listening())) log.info(line);
@@ -391,6 +392,7 @@ export class Supervisor {
         bridge.attach(channel);
         channel.onNote('record.progress', (progress) => this.#downloads?.progress(progress));
         intercom.attach(channel);
+        channel.onNote('forward.ended', ({ name, port, reason }) => this.#platforms?.forwardEnded(name, port, reason));
       },
     });
   }

@@ -11,15 +11,13 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { apiCall, getJson, startHealthyAppliance, restartAppliance, waitFor, type Appliance } from '../helpers/appliance.js';
+import { apiCall, getJson, restartAppliance, waitFor, type Appliance } from '../helpers/appliance.js';
 import { capturesDir } from '../helpers/jt1078.js';
 import { needPeer } from '../helpers/peers.js';
-import { freePort } from '../helpers/ports.js';
 import { ffprobe } from '../helpers/ffprobe.js';
-import { startSipp } from '../helpers/sipp.js';
+import { startCascadePair, startLowerCamera } from '../helpers/cascade.js';
 import { startTerminalSimulation, type TerminalRunnerEvent } from '../../src/tools/sim/index.js';
 
-const LOWER_SIP = { id: '34020000002000000001', domain: '3402000000' };
 const CAMERA = '34020000001310000001';
 const SIM = '13800000061';
 /** The lower's domain + 131 + the SIM's last 5 digits + channel 01. */
@@ -53,15 +51,8 @@ const openStreams = async (app: Appliance) =>
 
 t.test('two camgates: the lower registers upward; the upper lists and plays a camera and a vehicle through its FLV', async (t) => {
   const pcap = longPcap();
-  const upper = await startHealthyAppliance(t, { gb28181: { registration: 'open' }, streams: { noViewerClose: 0 } });
-  const jt808Port = await freePort();
-  const lower = await startHealthyAppliance(t, { sip: LOWER_SIP, gb28181: { registration: 'open' }, jt808: { port: jt808Port, registration: 'open' } });
-
-  const camera = startSipp([
-    `127.0.0.1:${lower.sipPort}`, '-i', '127.0.0.1', '-p', String(await freePort()), '-mp', String(await freePort()),
-    '-sf', 'gb_device.xml', '-oocsf', 'gb_device_ooc_media.xml', '-inf', 'device1.csv', '-m', '1', '-d', '1000', '-set', 'KA_COUNT', '120', '-trace_msg',
-  ], 180_000, [pcap]);
-  t.teardown(() => camera.stop());
+  const { upper, lower, jt808Port } = await startCascadePair(t, { registration: 'open' });
+  const camera = await startLowerCamera(t, lower, 'gb_device_ooc_media.xml', 120, [pcap]);
   const simEvents: TerminalRunnerEvent[] = [];
   const sim = await startTerminalSimulation({ port: jt808Port, simBase: SIM, capture: `${capturesDir}data.txt`, terminal: { heartbeatMs: 5000, positionMs: 1000 }, onEvent: (e) => simEvents.push(e) });
   t.teardown(() => sim.stop());

@@ -50,6 +50,19 @@ function loopedRtp(loops: number): Buffer[] {
   return out;
 }
 
+/** RFC 4571 decoded by hand (independent of the code under test). */
+function unframeRfc4571(chunks: Buffer[]): RtpRecord[] {
+  const all = Buffer.concat(chunks);
+  const packets: RtpRecord[] = [];
+  for (let p = 0; p + 2 <= all.length; ) {
+    const length = all.readUInt16BE(p);
+    if (p + 2 + length > all.length) break;
+    packets.push(parseRtp(all.subarray(p + 2, p + 2 + length)));
+    p += 2 + length;
+  }
+  return packets;
+}
+
 /**
  * A passive RTP-over-TCP receiver that stops reading when told (a stalled ZLMediaKit):
  * the sender's socket buffers fill, then its queue.
@@ -86,17 +99,8 @@ async function stallingTcpSink(reading: boolean) {
       lastDataAt = Date.now();
       while (Date.now() - lastDataAt < quietMs) await new Promise((r) => setTimeout(r, 50));
     },
-    /** RFC 4571 decoded by hand (independent of the code under test). */
     packets(): RtpRecord[] {
-      const all = Buffer.concat(chunks);
-      const packets: RtpRecord[] = [];
-      for (let p = 0; p + 2 <= all.length; ) {
-        const length = all.readUInt16BE(p);
-        if (p + 2 + length > all.length) break;
-        packets.push(parseRtp(all.subarray(p + 2, p + 2 + length)));
-        p += 2 + length;
-      }
-      return packets;
+      return unframeRfc4571(chunks);
     },
     close() {
       for (const s of sockets) s.destroy();
@@ -174,6 +178,26 @@ function checkResumesOnKeyFrames(t: Test, packets: RtpRecord[], sent: number, se
 }
 
 /** A GB28181 input in TCP passive mode (RFC 4571), as a device connecting to camgate sees it. */
+/** A TCP RTP input fed the capture up to 60 packets past its second IDR; `send` feeds more (RFC 4571). */
+async function tcpIngestPastSecondIdr(name: string, counters: SharedCounters) {
+  const { ingest, port } = await openTcpIngest(name, counters);
+  const input = loopedRtp(1);
+  const secondIdr = input.findIndex((p) => p.readUInt32BE(4) === input[0]!.readUInt32BE(4) + GOP * FRAME_TICKS);
+  const device = connect(port, '127.0.0.1');
+  await new Promise((r) => device.once('connect', r));
+  const send = (packets: Buffer[]) => {
+    for (const packet of packets) {
+      const framed = Buffer.allocUnsafe(2 + packet.length);
+      framed.writeUInt16BE(packet.length, 0);
+      packet.copy(framed, 2);
+      device.write(framed);
+    }
+  };
+  send(input.slice(0, secondIdr + 60));
+  await waitFor(async () => counters.get('packets_in|rtp') === secondIdr + 60, 5000, 'first part in');
+  return { ingest, input, secondIdr, device, send };
+}
+
 async function openTcpIngest(name: string, counters: SharedCounters, settings: RtpSenderSettings = {}) {
   const port = await freePort();
   const hooks = { started: () => undefined, frame: () => undefined, stopped: () => undefined };
@@ -310,25 +334,11 @@ t.test('a destination added mid-stream starts with the last GOP: PSM and IDR fir
   await t.test('relay of an RTP input, TCP', async (t) => {
     const counters = SharedCounters.create(MEDIA_COUNTER_NAMES);
     const sink = await stallingTcpSink(true);
-    const { ingest, port } = await openTcpIngest('rtp/LATE', counters);
+    const { ingest, input, secondIdr, device, send } = await tcpIngestPastSecondIdr('rtp/LATE', counters);
     t.teardown(async () => {
       ingest.close('test over');
       await sink.close();
     });
-    const input = loopedRtp(1);
-    const secondIdr = input.findIndex((p) => p.readUInt32BE(4) === input[0]!.readUInt32BE(4) + GOP * FRAME_TICKS);
-    const device = connect(port, '127.0.0.1');
-    await new Promise((r) => device.once('connect', r));
-    const send = (packets: Buffer[]) => {
-      for (const packet of packets) {
-        const framed = Buffer.allocUnsafe(2 + packet.length);
-        framed.writeUInt16BE(packet.length, 0);
-        packet.copy(framed, 2);
-        device.write(framed);
-      }
-    };
-    send(input.slice(0, secondIdr + 60));
-    await waitFor(async () => counters.get('packets_in|rtp') === secondIdr + 60, 5000, 'first part in');
     const addedAt = Date.now();
     ingest.addRelay({ host: '127.0.0.1', port: sink.port, transport: 'tcp', ssrc: 77 });
     await waitFor(async () => sink.packets().length > 0, 2000, 'first packet');
@@ -359,4 +369,57 @@ t.test('a stream that ends while its UDP destination connects still delivers its
   outputs.close(); // same tick: the socket has not connected yet
   await waitFor(async () => demux(sink.packets).length === frames.length, 2000, 'the three frames');
   t.ok(continuous(sink.packets) && sink.packets.every((p) => p.ssrc === 5), 'all packets, in order');
+});
+
+t.test('listening TCP destination (an upper platform that connects to us): other addresses refused, the GOP first, the accept time-out', async (t) => {
+  const counters = SharedCounters.create(MEDIA_COUNTER_NAMES);
+  const { ingest, input, secondIdr, device, send } = await tcpIngestPastSecondIdr('rtp/PASSIVE', counters);
+  t.teardown(() => ingest.close('test over'));
+  const server = createServer();
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const port = (server.address() as { port: number }).port;
+  const ended: Array<{ reason: string; at: number }> = [];
+  ingest.addRelay({ host: '127.0.0.1', port, transport: 'tcp', ssrc: 55, listen: { acceptTimeoutMs: 400 } }, { server, ended: (reason) => ended.push({ reason, at: Date.now() }) });
+
+  // A receiver from another address is closed at once, without media.
+  const intruder = await new Promise<number>((resolve) => {
+    let bytes = 0;
+    const s = connect({ host: '127.0.0.1', port, localAddress: '127.0.0.2' });
+    s.on('data', (d) => (bytes += d.length));
+    s.on('error', () => undefined);
+    s.on('close', () => resolve(bytes));
+  });
+  t.equal(intruder, 0, 'a connection from 127.0.0.2 gets nothing');
+
+  const chunks: Buffer[] = [];
+  const receiver = connect(port, '127.0.0.1');
+  receiver.on('data', (d) => chunks.push(d));
+  await new Promise((r) => receiver.once('connect', r));
+  await waitFor(async () => chunks.length > 0, 2000, 'the cached GOP');
+  send(input.slice(secondIdr + 60));
+  const packets = () => unframeRfc4571(chunks);
+  await waitFor(async () => packets().length === input.length - secondIdr, 5000, 'the rest of the stream');
+  const got = packets();
+  t.ok(hasPsm(got[0]!.payload), 'the connection starts with the PSM of the cached GOP');
+  t.ok(got.every((p, i) => p.payload.equals(input[secondIdr + i]!.subarray(12))), 'from the last IDR on, payloads unchanged');
+  t.ok(continuous(got) && got.every((p) => p.ssrc === 55), 'own SSRC, continuous sequence');
+  t.equal(ended.length, 0, 'connected: no time-out');
+
+  // The receiver leaves and does not come back: the forward ends after the accept time-out.
+  const leftAt = Date.now();
+  receiver.destroy();
+  await waitFor(async () => ended.length > 0, 3000, 'the accept time-out');
+  t.ok(ended[0]!.at - leftAt >= 350, `ended ${ended[0]!.at - leftAt} ms after the receiver left (time-out 400 ms)`);
+  t.match(ended[0]!.reason, /nobody connected .* within 400 ms/);
+  t.ok(ingest.removeRelay('127.0.0.1', port), 'removed as the worker does on ended');
+  const refused = await new Promise<boolean>((resolve) => {
+    const s = connect(port, '127.0.0.1');
+    s.on('connect', () => {
+      s.destroy();
+      resolve(false);
+    });
+    s.on('error', () => resolve(true));
+  });
+  t.ok(refused, 'removing it closed the listening socket');
+  device.destroy();
 });

@@ -12,8 +12,9 @@ import { SIP_COUNTER_NAMES } from '../../src/shared/contracts/sip-counters.js';
 import { ServiceError } from '../../src/shared/errors.js';
 import { GbPlatform } from '../../src/sip/platform.js';
 import { feedRequest, platformBasics } from '../helpers/gb-platform.js';
-import { Cascade } from '../../src/sip/cascade.js';
-import type { SharedCatalogItem, UpstreamConfig, UpstreamSubscription } from '../../src/shared/contracts/sip.js';
+import { Cascade, RELAY_SIP_TIMEOUT_MS } from '../../src/sip/cascade.js';
+import type { SharedCatalogItem, UpstreamConfig, UpstreamInvite, UpstreamSubscription } from '../../src/shared/contracts/sip.js';
+import { parseAnswer } from '../../src/protocol/sdp/gb-sdp.js';
 
 const upper: Endpoint = { transport: 'UDP', address: '198.51.100.7', port: 5060 };
 const config: UpstreamConfig = {
@@ -36,6 +37,9 @@ function rig(items: SharedCatalogItem[] = []) {
   const sent: Array<{ message: SipMessage; remote: Endpoint }> = [];
   const subscriptions: UpstreamSubscription[] = [];
   const byes: string[] = [];
+  const invites: UpstreamInvite[] = [];
+  const relays: Array<{ deviceId: string; channelId: string; xml: string; cmdType: string; label: string; expectResponse: boolean }> = [];
+  const relayWith: { next: { sip: Promise<number>; response: Promise<string | undefined> } } = { next: { sip: Promise.resolve(200), response: Promise.resolve(undefined) } };
   const platform = new GbPlatform({
     ...platformBasics(clock, '37070000082008000001', '3707000008'),
     nonces: new NonceStore({ clock }),
@@ -60,13 +64,18 @@ function rig(items: SharedCatalogItem[] = []) {
     send: (request, remote, handlers) => void platform.transactions.sendRequest(request, remote, handlers),
     status: () => undefined,
     catalog: async () => items,
-    invite: async ({ channelId, ssrc }) => {
+    invite: async (request) => {
+      const { channelId, ssrc } = request;
+      invites.push(request);
       if (channelId === 'missing') throw new ServiceError(404, '1002', 'not shared');
       if (channelId === 'offline') throw new ServiceError(409, '1002', 'device offline');
-      return { ssrc: ssrc ?? 1234, mediaHost: '192.0.2.9' };
+      return { ssrc: ssrc ?? 1234, mediaHost: '192.0.2.9', ...(request.transport === 'tcp-passive' ? { mediaPort: 30123 } : {}) };
     },
-    resolve: async () => null,
-    relay: async () => 200,
+    resolve: async (_id, channelId) => (channelId.startsWith('cam') ? { kind: 'camera' as const, deviceId: 'dev-1', channelId: `real-${channelId}` } : null),
+    relay: (deviceId, channelId, xml, cmdType, label, expectResponse) => {
+      relays.push({ deviceId, channelId, xml, cmdType, label, expectResponse });
+      return relayWith.next;
+    },
     vehiclePtz: async () => 0,
     records: async () => [],
     playback: async () => true,
@@ -105,7 +114,7 @@ function rig(items: SharedCatalogItem[] = []) {
   const responses = () => sent.filter((s) => s.message.kind === 'response').map((s) => s.message as SipMessage & { kind: 'response' });
   const requests = (method: string) => sent.filter((s) => s.message.kind === 'request' && s.message.method === method).map((s) => s.message as SipRequest);
   const flush = () => new Promise((r) => setImmediate(r));
-  return { clock, sent, platform, cascade, request, responses, requests, subscriptions, byes, flush };
+  return { clock, sent, platform, cascade, request, responses, requests, subscriptions, byes, invites, relays, relayWith, flush };
 }
 
 const query = (cmd: string, extra = '') => `<?xml version="1.0" encoding="GB2312"?>\n<Query>\n<CmdType>${cmd}</CmdType>\n<SN>17</SN>\n<DeviceID>${config.deviceId}</DeviceID>\n${extra}</Query>\n`;
@@ -188,7 +197,13 @@ t.test('INVITE: refusals say why; a Play is answered send-only with the SSRC; BY
   invite('37070000081313800001', sdp('Download'), 'i1');
   t.equal((await final('i1'))?.status, 488, 'Download is not shared');
   invite('37070000081313800001', sdp('Play', 'a=setup:active\r\n'), 'i2');
-  t.equal((await final('i2'))?.status, 488, 'a platform that would connect to us');
+  const passive = await final('i2');
+  t.equal(passive?.status, 200, 'a platform that connects to us (a=setup:active)');
+  t.match(r.invites.at(-1), { transport: 'tcp-passive', host: '198.51.100.7', sipAddress: upper.address }, 'asked to listen; its SIP address may connect too');
+  const passiveSdp = Buffer.from(passive!.body).toString();
+  t.match(passiveSdp, /m=video 30123 TCP\/RTP\/AVP 96/, 'our listening port');
+  t.match(passiveSdp, /a=setup:passive/);
+  t.equal(parseAnswer(passiveSdp).transport, 'tcp-active', 'read back by an offerer: it is the active end');
   invite('missing', sdp('Play'), 'i3');
   t.equal((await final('i3'))?.status, 404);
   invite('offline', sdp('Play'), 'i4');
@@ -207,4 +222,64 @@ t.test('INVITE: refusals say why; a Play is answered send-only with the SSRC; BY
   r.request('BYE', { callId: 'i5', toTag: 'x' });
   await r.flush();
   t.equal(r.responses().at(-1)!.status, 481, 'a second BYE: the dialog is gone');
+});
+
+t.test('Control relayed to the camera: its SIP answer and Response Result go back to the platform, ERROR when none comes', async (t) => {
+  const r = rig();
+  const control = (channel: string, sn: number, inner: string, cmd = 'DeviceControl') =>
+    `<?xml version="1.0" encoding="GB2312"?>\n<Control>\n<CmdType>${cmd}</CmdType>\n<SN>${sn}</SN>\n<DeviceID>${channel}</DeviceID>\n${inner}</Control>\n`;
+  const answerTo = (callId: string) => r.responses().filter((m) => m.headers.get('call-id') === callId).at(-1);
+  // Responses sent upward, once each (unanswered MESSAGEs are retransmitted when the clock moves).
+  const upward = () => [...new Map(r.requests('MESSAGE').map((m) => [m.headers.get('call-id'), parseManscdp(m.body)] as const)).values()].filter((p) => p.ok && p.message.root === 'Response');
+
+  // RecordCmd: the camera's 200 answers the platform's MESSAGE, its Response (Result OK) is relayed under the platform's SN and ID.
+  let sipOk!: (n: number) => void;
+  let result!: (v: string | undefined) => void;
+  r.relayWith.next = { sip: new Promise((res) => (sipOk = res)), response: new Promise((res) => (result = res)) };
+  r.request('MESSAGE', { body: control('cam-1', 41, '<RecordCmd>Record</RecordCmd>\n'), callId: 'c1' });
+  await r.flush();
+  t.equal(answerTo('c1'), undefined, 'no blind 200: the platform waits for the camera');
+  t.match(r.relays[0], { deviceId: 'dev-1', channelId: 'real-cam-1', cmdType: 'DeviceControl', label: 'record', expectResponse: true });
+  t.match(r.relays[0]!.xml, /<DeviceID>real-cam-1<\/DeviceID>/, 'the camera gets its own channel ID');
+  sipOk(200);
+  await r.flush();
+  t.equal(answerTo('c1')?.status, 200, 'the camera took it: 200');
+  result('OK');
+  await r.flush();
+  await r.flush();
+  t.match(upward().at(-1), { ok: true, message: { kind: 'result', cmdType: 'DeviceControl', sn: 41, deviceId: 'cam-1', ok: true } }, 'Result OK relayed');
+
+  // GuardCmd: the camera accepted but sent no Response in time → Result ERROR upward.
+  r.relayWith.next = { sip: Promise.resolve(200), response: Promise.reject(new Error('no Response')) };
+  r.request('MESSAGE', { body: control('cam-1', 42, '<GuardCmd>SetGuard</GuardCmd>\n'), callId: 'c2' });
+  for (let i = 0; i < 4; i++) await r.flush();
+  t.equal(answerTo('c2')?.status, 200);
+  t.match(upward().at(-1), { ok: true, message: { kind: 'result', sn: 42, deviceId: 'cam-1', ok: false, resultRaw: 'ERROR' } }, 'Result ERROR when the camera sent none');
+
+  // PTZ: no Response is due; a camera that never answers SIP → 408 after RELAY_SIP_TIMEOUT_MS, nothing else upward.
+  const before = upward().length;
+  r.relayWith.next = { sip: new Promise(() => undefined), response: new Promise(() => undefined) };
+  r.request('MESSAGE', { body: control('cam-1', 43, '<PTZCmd>A50F01021F0000D6</PTZCmd>\n'), callId: 'c3' });
+  await r.flush();
+  t.match(r.relays.at(-1), { label: 'ptz', expectResponse: false });
+  r.clock.advance(RELAY_SIP_TIMEOUT_MS);
+  await r.flush();
+  t.equal(answerTo('c3')?.status, 408, 'no SIP answer from the camera: 408');
+  t.equal(upward().length, before, 'PTZ has no Response to relay');
+
+  // A camera's SIP refusal is passed on; an unshared channel is 404.
+  r.relayWith.next = { sip: Promise.resolve(480), response: Promise.reject(new Error('offline')) };
+  r.request('MESSAGE', { body: control('cam-2', 44, '<PTZCmd>A50F01021F0000D6</PTZCmd>\n'), callId: 'c4' });
+  for (let i = 0; i < 4; i++) await r.flush();
+  t.equal(answerTo('c4')?.status, 480);
+  r.request('MESSAGE', { body: control('nope', 45, '<PTZCmd>A50F01021F0000D6</PTZCmd>\n'), callId: 'c5' });
+  for (let i = 0; i < 4; i++) await r.flush();
+  t.equal(answerTo('c5')?.status, 404, 'not shared: 404');
+
+  // DeviceConfig always has a Response.
+  r.relayWith.next = { sip: Promise.resolve(200), response: Promise.resolve('OK') };
+  r.request('MESSAGE', { body: control('cam-1', 46, '<BasicParam><Name>x</Name></BasicParam>\n', 'DeviceConfig'), callId: 'c6' });
+  for (let i = 0; i < 4; i++) await r.flush();
+  t.match(r.relays.at(-1), { cmdType: 'DeviceConfig', label: 'device-config', expectResponse: true });
+  t.match(upward().at(-1), { ok: true, message: { cmdType: 'DeviceConfig', sn: 46, ok: true } });
 });

@@ -150,6 +150,46 @@ t.test('platform routes', async (t) => {
     t.same(grouped.slice(3).map((i) => i.parentId), ['37070000082160000001', '37070000082160000001', '37070000082160000002', '37070000082160000002']);
     await call('PATCH', '/platforms/1', { directories: false });
 
+    // Operator-designed directories: checked as a tree (400s name the item), listed parents first, channels placed by parent_id.
+    const G = '44010000002150000001';
+    const A = '44010000002160000001';
+    const B = '44010000002160000002';
+    const tree = (virtual_directories: unknown[], extra: Record<string, unknown> = {}) => call('PATCH', '/platforms/1', { virtual_directories, ...extra });
+    for (const [dirs, field, why] of [
+      [[{ id: '44010000001310000001', name: 'x' }], 'virtual_directories.0.id', /215/],
+      [[{ id: G, name: 'g', parent_id: A }, { id: A, name: 'a', parent_id: G }], 'virtual_directories.0.parent_id', /top/],
+      [[{ id: A, name: 'a', parent_id: '44010000002160000099' }], 'virtual_directories.0.parent_id', /must name/],
+      [[{ id: G, name: 'g' }, { id: A, name: 'a', parent_id: B }, { id: B, name: 'b', parent_id: A }], 'virtual_directories.1.parent_id', /cycle/],
+      [[{ id: G, name: 'g' }, { id: G, name: 'g again' }], 'virtual_directories.1.id', /twice/],
+    ] as const) {
+      const refused = await tree([...dirs]);
+      t.equal(refused.status, 400, `${field}: ${JSON.stringify(refused.body)}`);
+      t.match(refused.body.data, field);
+      t.match(refused.body.data, why);
+    }
+    const misplaced = await tree([{ id: G, name: 'g' }], { channels: [{ channelid: cam.channelid, parent_id: A }] });
+    t.match(misplaced, { status: 400, body: { data: /channels\.0\.parent_id/ } }, 'a channel under a directory not in the tree');
+    const designed = await tree(
+      [{ id: B, name: '东区', parent_id: A }, { id: A, name: '园区', parent_id: G }, { id: G, name: '监控业务' }],
+      { share_cameras: true, channels: [{ channelid: cam.channelid, parent_id: A }, { sim: '13800138000', channel: 2, parent_id: B }] },
+    );
+    t.equal(designed.status, 200, JSON.stringify(designed.body));
+    t.same(designed.body.data.virtual_directories.map((d: { id: string }) => d.id), [G, A, B], 'stored parents first');
+    t.match(designed.body.data.channels, [{ channelid: cam.channelid, parent_id: A }, { sim: '13800138000', channel: 2, parent_id: B }]);
+    const placed = (await call('GET', '/platforms/1/catalog')).body.data.List as Array<Record<string, unknown>>;
+    t.same(placed.slice(0, 3), [
+      { channelId: G, name: '监控业务', status: 'ON', directory: true, parentId: '44010000002000000077' },
+      { channelId: A, name: '园区', status: 'ON', directory: true, parentId: G, businessGroupId: G },
+      { channelId: B, name: '东区', status: 'ON', directory: true, parentId: A, businessGroupId: G },
+    ], 'the group under our device ID; organisations under their parent, with the group');
+    t.match(placed.find((i) => i.channelId === cam.channelid), { parentId: A, businessGroupId: G });
+    t.match(placed.find((i) => i.channelId === '37070000081313800002'), { parentId: B, businessGroupId: G });
+    t.notOk(placed.find((i) => i.channelId === cam2.channelid)?.parentId, 'a channel not placed stays under our device ID');
+    // A PATCH of channels alone is checked against the stored tree.
+    t.equal((await call('PATCH', '/platforms/1', { channels: [{ channelid: cam.channelid, parent_id: B }] })).status, 200);
+    t.equal((await call('PATCH', '/platforms/1', { channels: [{ channelid: cam.channelid, parent_id: '44010000002160000077' }] })).status, 400);
+    t.equal((await tree([], { share_cameras: false })).body.data.virtual_directories.length, 0, 'an empty list removes the tree');
+
     // An upward INVITE is resolved for the one channel asked for: a customised camera answers only to its custom ID.
     await call('PATCH', '/platforms/1', { share_cameras: false, share_vehicles: false, channels: [{ channelid: cam.channelid, custom_id: '44010000001320000042' }] });
     const invite = (channelId: string) => manager.invite({ id: 1, callId: 'c1', channelId, host: '127.0.0.1', port: 9, transport: 'udp' });
@@ -193,13 +233,28 @@ t.test('platform routes', async (t) => {
 
 t.test('the vehicle channel ID rule is configurable (gb28181.cascade) and stored once given', async (t) => {
   const config = defaultConfig();
-  config.gb28181.cascade = { vehicleIdPrefix: '4401000000', vehicleIdType: '132' };
+  config.gb28181.cascade = { ...config.gb28181.cascade, vehicleIdPrefix: '4401000000', vehicleIdType: '132' };
   const store = await openStore('sqlite::memory:');
   t.teardown(() => store.close());
   const manager = new PlatformManager({ store, config, logger: pino({ level: 'silent' }), emit: () => undefined, sip: () => null });
   await store.vehicles.create({ sim: '13800138000', channels: 1 });
   const platform = await store.platforms.create({ serverid: '44000000002000000001', domain: '4400000000', host: 'h', deviceid: '44010000002000000077', share_vehicles: true });
   t.match(await manager.catalog(platform.id), [{ channelId: '44010000001323800001', name: '13800138000 通道1' }]);
-  config.gb28181.cascade = { vehicleIdPrefix: '', vehicleIdType: '131' };
+  config.gb28181.cascade = { ...config.gb28181.cascade, vehicleIdPrefix: '', vehicleIdType: '131' };
   t.match(await manager.catalog(platform.id), [{ channelId: '44010000001323800001' }], 'a later rule does not renumber it');
+});
+
+t.test('an INVITE for a vehicle channel whose ID no catalog has allocated yet resolves (the ID names its SIM tail and channel)', async (t) => {
+  const config = defaultConfig();
+  const store = await openStore('sqlite::memory:');
+  t.teardown(() => store.close());
+  const manager = new PlatformManager({ store, config, logger: pino({ level: 'silent' }), emit: () => undefined, sip: () => null });
+  await store.vehicles.create({ sim: '013800138000', channels: 2 });
+  const platform = await store.platforms.create({ serverid: '44000000002000000001', domain: '4400000000', host: 'h', deviceid: '44010000002000000077', share_vehicles: true });
+  t.same([...(await store.platforms.vehicleChannelIds()).keys()], [], 'nothing allocated yet');
+  const invite = (channelId: string) => manager.invite({ id: platform.id, callId: 'c', channelId, host: '127.0.0.1', port: 9, transport: 'udp' }).then(() => null, (error: unknown) => error);
+  t.match(await invite('37070000081313800002'), { status: 503 }, 'resolved to the vehicle (then needs the media process), not 404');
+  t.same([...(await store.platforms.vehicleChannelIds()).entries()], [['13800138000/2', '37070000081313800002']], 'and allocated as a catalog would');
+  t.match(await invite('37070000081313800003'), { status: 404 }, 'a channel the vehicle does not have');
+  t.match(await invite('37070000081399999001'), { status: 404 }, 'no vehicle with that SIM tail');
 });

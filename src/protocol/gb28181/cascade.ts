@@ -73,6 +73,14 @@ export interface RecordRange {
   /** Unix seconds. */
   start: number;
   end: number;
+  /** A camera's own item relayed (A.2.6.7): its name, file path, address, type and the rest. */
+  name?: string;
+  filePath?: string;
+  address?: string;
+  secrecy?: number;
+  type?: string;
+  recorderId?: string;
+  fileSize?: number;
 }
 
 /**
@@ -88,14 +96,21 @@ export function buildRecordInfoResponses(
   utcOffsetMinutes = CHINA_UTC_OFFSET_MINUTES,
 ): string[] {
   const size = Math.max(1, Math.trunc(perMessage));
-  const items = ranges.map((r) => ({
-    DeviceID: channelId,
-    Name: name,
-    StartTime: formatManscdpTime(r.start, utcOffsetMinutes),
-    EndTime: formatManscdpTime(r.end, utcOffsetMinutes),
-    Secrecy: 0,
-    Type: 'time',
-  }));
+  const items = ranges.map((r) => {
+    const item: Record<string, unknown> = {
+      DeviceID: channelId,
+      Name: r.name ?? name,
+      FilePath: r.filePath,
+      Address: r.address,
+      StartTime: formatManscdpTime(r.start, utcOffsetMinutes),
+      EndTime: formatManscdpTime(r.end, utcOffsetMinutes),
+      Secrecy: r.secrecy ?? 0,
+      Type: r.type ?? 'time',
+      RecorderID: r.recorderId,
+      FileSize: r.fileSize,
+    };
+    return Object.fromEntries(Object.entries(item).filter(([, v]) => v !== undefined));
+  });
   const out: string[] = [];
   for (let i = 0; i < Math.max(1, items.length); i += size) {
     const part = items.slice(i, i + size);
@@ -111,4 +126,9 @@ export function buildRecordInfoResponses(
     );
   }
   return out;
+}
+
+/** The Response to a relayed Control (DeviceControl, DeviceConfig) under the ID and SN the platform used. */
+export function buildResultResponse(a: { sn: number; deviceId: string; cmdType: string; result: string }): string {
+  return manscdpDocument('Response', { CmdType: a.cmdType, SN: a.sn, DeviceID: a.deviceId, Result: a.result });
 }

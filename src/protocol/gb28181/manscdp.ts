@@ -61,6 +61,8 @@ export interface CatalogItem {
   address?: string;
   parental?: number;
   parentId?: string;
+  /** The business group (215) a virtual organisation (216) or a channel under one belongs to. */
+  businessGroupId?: string;
   safetyWay?: number;
   registerWay?: number;
   secrecy?: number;
@@ -324,6 +326,7 @@ function parseCatalogItem(item: unknown): CatalogItem | undefined {
     address: str(item, 'Address'),
     parental: int(item, 'Parental'),
     parentId: str(item, 'ParentID'),
+    businessGroupId: str(item, 'BusinessGroupID'),
     safetyWay: int(item, 'SafetyWay'),
     registerWay: int(item, 'RegisterWay'),
     secrecy: int(item, 'Secrecy'),
@@ -503,6 +506,7 @@ export function buildCatalogResponse({ sn, deviceId, sumNum, items, root = 'Resp
       Address: i.address,
       Parental: i.parental,
       ParentID: i.parentId,
+      BusinessGroupID: i.businessGroupId,
       SafetyWay: i.safetyWay,
       RegisterWay: i.registerWay,
       Secrecy: i.secrecy,

@@ -102,8 +102,10 @@ export interface SendAnswerOptions {
   deviceId: string;
   /** Address we send media from. */
   mediaHost: string;
-  /** `udp`, or `tcp-active`: we connect to the offerer (it offered a=setup:passive). */
-  transport: 'udp' | 'tcp-active';
+  /** `udp`; `tcp-active`: we connect to the offerer (it offered a=setup:passive); `tcp-passive`: it connects to `port` (it offered a=setup:active). */
+  transport: MediaTransport;
+  /** tcp-passive: the port we listen on. */
+  port?: number;
   /** 10-digit decimal SSRC for `y=`: the one we send with. */
   ssrc: string;
   /** `Playback` answers a recording's INVITE (default `Play`). */
@@ -122,19 +124,21 @@ export function offerTimes(sdp: string): { start: number; end: number } | undefi
 /**
  * Our answer to an upper platform's live INVITE (cascade): we only send (`a=sendonly`), PS on
  * payload type 96. The port is the discard port 9, as RFC 4145 has an active TCP end say; a
- * sender's UDP source port is not something the receiver may rely on either.
+ * sender's UDP source port is not something the receiver may rely on either. Passive TCP
+ * (we listen) names the listening port and `a=setup:passive`.
  */
 export function buildSendAnswer(o: SendAnswerOptions): string {
-  const tcp = o.transport === 'tcp-active';
+  const tcp = o.transport !== 'udp';
+  const passive = o.transport === 'tcp-passive';
   const lines = [
     'v=0',
     `o=${o.deviceId} 0 0 IN IP4 ${o.mediaHost}`,
     `s=${o.session ?? 'Play'}`,
     `c=IN IP4 ${o.mediaHost}`,
     't=0 0',
-    `m=video 9 ${tcp ? 'TCP/RTP/AVP' : 'RTP/AVP'} 96`,
+    `m=video ${passive ? (o.port ?? 9) : 9} ${tcp ? 'TCP/RTP/AVP' : 'RTP/AVP'} 96`,
     'a=sendonly',
-    ...(tcp ? ['a=setup:active', 'a=connection:new'] : []),
+    ...(tcp ? [`a=setup:${passive ? 'passive' : 'active'}`, 'a=connection:new'] : []),
     'a=rtpmap:96 PS/90000',
     `y=${o.ssrc}`,
   ];

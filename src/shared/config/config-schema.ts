@@ -108,6 +108,7 @@ export const configSchema = {
           properties: {
             vehicleIdPrefix: { type: 'string', pattern: '^([0-9]{10})?$', default: '' },
             vehicleIdType: { enum: ['131', '132'], default: '131' },
+            tcpAcceptTimeout: { type: 'integer', minimum: 1, maximum: 300, default: 10 },
           },
         },
       },
@@ -415,7 +416,8 @@ export interface CamgateConfig {
     subscribe: Array<'catalog' | 'alarm' | 'mobilePosition'>;
     queries: { concurrency: number; perDevice: number; perSecond: number; backlog: number };
     /** Stable IDs of vehicle channels in upper platforms' catalogs: prefix ('' = sip.domain) + type + SIM tail + channel. */
-    cascade: { vehicleIdPrefix: string; vehicleIdType: '131' | '132' };
+    /** tcpAcceptTimeout: seconds an upper platform that offered a=setup:active has to connect (and to reconnect). */
+    cascade: { vehicleIdPrefix: string; vehicleIdType: '131' | '132'; tcpAcceptTimeout: number };
   };
   store: { url: string; timeout: number; queueSize: number; retryMax: number };
   log: { level: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent' };

@@ -10,6 +10,13 @@ export interface Destination {
   transport: 'udp' | 'tcp';
   /** Fixed SSRC; absent: derived from the stream name. */
   ssrc?: number;
+  /**
+   * tcp only: the receiver connects to us (an upper platform's `a=setup:active` offer).
+   * `port` is the port we listen on (0 in a `forward.add` to the media process: one of
+   * media.rtpPorts is taken); only `host` (the offer's c= address) or one of `peers`
+   * (where its SIP came from, for a receiver behind NAT) may connect.
+   */
+  listen?: { acceptTimeoutMs: number; peers?: string[] };
 }
 
 /** A destination with the SSRC it is sent with (given, or derived). */

@@ -84,6 +84,16 @@ export interface ForwardAdded {
   ssrc: number;
   /** `relay`: a GB28181 input's packets passed through; `remux`: one more PS/RTP output. */
   mode: 'relay' | 'remux';
+  /** A listening destination: the port taken for it (it is removed under this port). */
+  port?: number;
+}
+
+/** A forward that ended by itself: a listening one nobody connected to in time. */
+export interface ForwardEnded {
+  name: string;
+  host: string;
+  port: number;
+  reason: string;
 }
 
 export interface ForwardRemoval {
@@ -95,7 +105,8 @@ export interface ForwardRemoval {
 /** Requests both the media process and a media worker serve about streams. */
 type StreamMethods = {
   'rtp.close': [{ name: string; reason?: string }, boolean];
-  'forward.add': [{ name: string; destination: Destination }, ForwardAdded];
+  /** `bind`: the address a listening destination's server binds (the media process passes media.host). */
+  'forward.add': [{ name: string; destination: Destination; bind?: string }, ForwardAdded];
   'forward.remove': [ForwardRemoval, boolean];
   'forward.list': [{ name: string }, Destination[]];
   streams: [void, StreamInfo[]];
@@ -273,6 +284,7 @@ export type MediaContract = {
     'intercom.ended': IntercomEnded;
     'intercom.audioJoin': AudioJoin;
     'intercom.audioLeave': AudioLeave;
+    'forward.ended': ForwardEnded;
   };
 };
 
@@ -324,5 +336,6 @@ export type MediaWorkerContract = {
   upNotes: StreamNotes & {
     /** A JT/T 1078 connection sent no complete packet for `packetTimeoutMs`: the acceptor closes it. */
     'connection.stalled': { connId: number; slot: number };
+    'forward.ended': ForwardEnded;
   };
 };

@@ -17,6 +17,7 @@ import type {
   VideoParamOpt,
 } from '../../protocol/gb28181/index.js';
 import type { GosipRecords } from '../../protocol/gb28181/records.js';
+import type { RecordRange } from '../../protocol/gb28181/cascade.js';
 import type { DialogState, Endpoint } from '../../protocol/sip/index.js';
 import type { CamgateConfig } from '../config/config.js';
 import type { ApiCode } from '../errors.js';
@@ -118,11 +119,18 @@ export interface RecordsQuery {
   /** Unix seconds. */
   start: number;
   end: number;
+  /** Also return the device's own items (cascade relays them upward). */
+  raw?: boolean;
 }
+
+/** One recording as the device described it (times clipped to the query's range). */
+export type RecordEntry = RecordRange;
 
 export interface RecordsAnswer extends GosipRecords {
   /** False when the device sent fewer items than it announced before the deadline. */
   complete: boolean;
+  /** With `raw`: the device's items in its order, times clipped. */
+  items?: RecordEntry[];
 }
 
 // --- GB28181 control (src/sip/control-service.ts) -----------------------------------------
@@ -242,6 +250,8 @@ export interface SharedCatalogItem {
   latitude?: number;
   /** Parent in the catalog (a virtual directory); absent: our device ID. */
   parentId?: string;
+  /** The business group (215) above it, for a 216 organisation or a channel in a directory. */
+  businessGroupId?: string;
   /** A virtual directory (215 business group, 216 organisation), not a channel. */
   directory?: boolean;
 }
@@ -270,8 +280,10 @@ export interface UpstreamInvite {
   /** Where it wants the PS over RTP. */
   host: string;
   port: number;
-  /** udp, or tcp (we connect: it offered a=setup:passive). */
-  transport: 'udp' | 'tcp';
+  /** udp, tcp (we connect: it offered a=setup:passive), or tcp-passive (it connects to us: it offered a=setup:active). */
+  transport: 'udp' | 'tcp' | 'tcp-passive';
+  /** tcp-passive: where its SIP came from, also allowed to connect (its c= may be an address behind NAT). */
+  sipAddress?: string;
   /** Its `y=` SSRC, when it sent one. */
   ssrc?: number;
   /** `s=Playback`: the recording's range (unix seconds, from `t=`). */
@@ -283,6 +295,8 @@ export interface UpstreamInviteAnswer {
   ssrc: number;
   /** Address we send from, for the SDP answer. */
   mediaHost: string;
+  /** tcp-passive: the port we listen on for its connection. */
+  mediaPort?: number;
 }
 
 /** A camera's INVITE for a voice broadcast (GB/T 28181-2016 §9.12), as the SIP thread read its SDP. */
@@ -397,7 +411,7 @@ export type SipContract = {
     /** MANSRTSP from an upper platform in one of its playback dialogs, applied to the source (camera INFO or 0x9202); rejects with a ServiceError. */
     'platform.playback': [{ callId: string; action: PlaybackAction }, boolean];
     /** Recordings of a shared channel (the camera's RecordInfo, or the terminal's 0x9205), unix-second ranges. */
-    'platform.records': [{ id: number; channelId: string; start: number; end: number }, Array<{ start: number; end: number }>];
+    'platform.records': [{ id: number; channelId: string; start: number; end: number }, RecordEntry[]];
     /** Starts the shared channel's source if it is not live and sends it to the platform; rejects with a ServiceError. */
     'platform.invite': [UpstreamInvite, UpstreamInviteAnswer];
     /** A camera INVITEd us for a pending broadcast: attach the audio; rejects with a ServiceError (the INVITE is refused). */

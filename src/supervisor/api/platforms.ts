@@ -5,7 +5,7 @@
 import type { FastifyInstance } from 'fastify';
 import { badRequest, envelopeSchema, errorResponses, notFound, ok } from './envelope.js';
 import { gbIdPattern, listSchema } from './schemas.js';
-import type { Platform, PlatformInput, SharedChannel } from '../store/index.js';
+import type { Platform, PlatformInput, SharedChannel, VirtualDirectory } from '../store/index.js';
 import type { PlatformManager } from '../platforms.js';
 
 const str = { type: 'string' } as const;
@@ -20,6 +20,18 @@ const sharedChannelSchema = {
     sim: { type: 'string', pattern: '^[0-9]{1,20}$' },
     channel: { type: 'integer', minimum: 1, maximum: 99 },
     custom_id: { type: ['string', 'null'], pattern: gbIdPattern },
+    parent_id: { type: ['string', 'null'], pattern: gbIdPattern, description: 'The virtual directory (an id of `virtual_directories`) it is listed under; null: directly under our device ID' },
+  },
+} as const;
+
+const virtualDirectorySchema = {
+  type: 'object',
+  required: ['id', 'name'],
+  description: 'A virtual directory of the catalog: `id` of type 215 (business group, at the top) or 216 (virtual organisation, `parent_id` a group or another organisation).',
+  properties: {
+    id: { type: 'string', pattern: gbIdPattern },
+    name: { type: 'string', minLength: 1, maxLength: 255 },
+    parent_id: { type: ['string', 'null'], pattern: gbIdPattern },
   },
 } as const;
 
@@ -41,6 +53,12 @@ const editable = {
   share_vehicles: { type: 'boolean', description: 'Share every vehicle channel (default false)' },
   directories: { type: 'boolean', description: 'Group the catalog under virtual directories: a 215 business group with 216 organisations for cameras and vehicles (default false)' },
   channels: { type: 'array', maxItems: 100_000, items: sharedChannelSchema, description: 'Explicitly shared channels (replaces the list)' },
+  virtual_directories: {
+    type: 'array',
+    maxItems: 10_000,
+    items: virtualDirectorySchema,
+    description: 'Operator-designed directory tree for this platform\'s catalog (replaces the list; takes the place of the fixed `directories` tree). Channels are placed with their `parent_id`.',
+  },
 } as const;
 
 export const platformSchema = {
@@ -65,6 +83,7 @@ export const platformSchema = {
     directories: { type: 'boolean' },
     has_password: { type: 'boolean' },
     channels: { type: 'array', items: sharedChannelSchema },
+    virtual_directories: { type: 'array', items: virtualDirectorySchema },
     status: {
       type: 'object',
       description: 'Registration state: disabled, unknown (signalling restarting), registering, online, retrying',
@@ -83,9 +102,51 @@ export const platformSchema = {
 
 const idParams = { type: 'object', required: ['id'], properties: { id: { type: 'integer', minimum: 1 } } } as const;
 
-type Body = Omit<PlatformInput, 'channels'> & {
-  channels?: Array<{ kind?: string; channelid?: string; sim?: string; channel?: number; custom_id?: string | null }>;
+type Body = Omit<PlatformInput, 'channels' | 'virtual_directories'> & {
+  channels?: Array<{ kind?: string; channelid?: string; sim?: string; channel?: number; custom_id?: string | null; parent_id?: string | null }>;
+  virtual_directories?: Array<{ id: string; name: string; parent_id?: string | null }>;
 };
+
+/** GB/T 28181 type code of an ID (digits 11–13). */
+const typeOf = (id: string) => id.slice(10, 13);
+
+/**
+ * The directory tree as given, checked: 215 business groups at the top, 216 organisations
+ * under a directory of the list, no ID twice, no cycle; returned parents first (the order
+ * the catalog lists them in). A 400 names `virtual_directories.N.<field>`.
+ */
+function directoryTree(list: NonNullable<Body['virtual_directories']>): VirtualDirectory[] {
+  const byId = new Map<string, number>();
+  list.forEach((d, i) => {
+    if (typeOf(d.id) !== '215' && typeOf(d.id) !== '216') throw badRequest(`virtual_directories.${i}.id`, 'must be of type 215 (business group) or 216 (virtual organisation)');
+    if (byId.has(d.id)) throw badRequest(`virtual_directories.${i}.id`, `is given twice (also item ${byId.get(d.id)})`);
+    byId.set(d.id, i);
+  });
+  list.forEach((d, i) => {
+    const parent = d.parent_id ?? null;
+    if (typeOf(d.id) === '215') {
+      if (parent !== null) throw badRequest(`virtual_directories.${i}.parent_id`, 'a business group (215) is at the top: no parent');
+      return;
+    }
+    if (parent === null || !byId.has(parent)) throw badRequest(`virtual_directories.${i}.parent_id`, 'must name a directory of virtual_directories');
+    // Up the chain to a business group; meeting this item again is a cycle.
+    const seen = new Set([d.id]);
+    for (let up: string | null = parent; up !== null && typeOf(up) === '216' && byId.has(up); up = list[byId.get(up)!]!.parent_id ?? null) {
+      if (seen.has(up)) throw badRequest(`virtual_directories.${i}.parent_id`, 'makes a cycle');
+      seen.add(up);
+    }
+  });
+  const ordered: VirtualDirectory[] = [];
+  const placed = new Set<string>();
+  const place = (d: (typeof list)[number]) => {
+    if (placed.has(d.id)) return;
+    if (d.parent_id) place(list[byId.get(d.parent_id)!]!);
+    placed.add(d.id);
+    ordered.push({ id: d.id, name: d.name, parent_id: d.parent_id ?? null });
+  };
+  list.forEach(place);
+  return ordered;
+}
 
 /** The body's channel list as store entries; a 400 naming `channels.N.<field>` for an entry that is neither kind. */
 function sharedChannels(list: NonNullable<Body['channels']>): SharedChannel[] {
@@ -100,17 +161,28 @@ function sharedChannels(list: NonNullable<Body['channels']>): SharedChannel[] {
     if (kind === 'vehicle') {
       if (c.sim === undefined) throw badRequest(`channels.${i}.sim`, 'is required for a vehicle channel');
       if (c.channel === undefined) throw badRequest(`channels.${i}.channel`, 'is required for a vehicle channel');
-      return { kind: 'vehicle', sim: c.sim, channel: c.channel, custom_id: custom };
+      return { kind: 'vehicle', sim: c.sim, channel: c.channel, custom_id: custom, parent_id: c.parent_id ?? null };
     }
     if (c.channelid === undefined) throw badRequest(`channels.${i}.channelid`, 'is required for a camera channel (or give sim and channel)');
-    return { kind: 'camera', channelid: c.channelid, custom_id: custom };
+    return { kind: 'camera', channelid: c.channelid, custom_id: custom, parent_id: c.parent_id ?? null };
   });
 }
 
-function input(body: Body): PlatformInput {
-  const { channels, ...rest } = body;
+/**
+ * The body as a store input. `stored`: the platform's directories now, for a PATCH that
+ * places channels without giving the tree; every channel's parent_id must be one of them.
+ */
+function input(body: Body, stored: VirtualDirectory[] = []): PlatformInput {
+  const { channels, virtual_directories: directories, ...rest } = body;
   const out: PlatformInput = Object.fromEntries(Object.entries(rest).filter(([, v]) => v !== undefined));
-  if (channels !== undefined) out.channels = sharedChannels(channels);
+  if (directories !== undefined) out.virtual_directories = directoryTree(directories);
+  if (channels !== undefined) {
+    out.channels = sharedChannels(channels);
+    const known = new Set((out.virtual_directories ?? stored).map((d) => d.id));
+    out.channels.forEach((c, i) => {
+      if (c.parent_id && !known.has(c.parent_id)) throw badRequest(`channels.${i}.parent_id`, 'must name a directory of virtual_directories');
+    });
+  }
   return out;
 }
 
@@ -177,7 +249,8 @@ export function platformsRoutes(manager: () => PlatformManager | null) {
           response: { 200: envelopeSchema(platformSchema), ...errorResponses },
         },
         handler: async (request) => {
-          const updated = await store.platforms.update(request.params.id, input(request.body ?? {}));
+          const stored = request.body?.channels ? ((await store.platforms.get(request.params.id))?.virtual_directories ?? []) : [];
+          const updated = await store.platforms.update(request.params.id, input(request.body ?? {}, stored));
           if (!updated) throw notFound(`platform ${request.params.id} not found`);
           await changed();
           return ok(view(updated));
@@ -213,7 +286,7 @@ export function platformsRoutes(manager: () => PlatformManager | null) {
             200: envelopeSchema(
               listSchema({
                 type: 'object',
-                properties: { channelId: str, name: str, status: str, manufacturer: str, model: str, address: str, civilCode: str, parentId: str, directory: { type: 'boolean' }, longitude: { type: 'number' }, latitude: { type: 'number' } },
+                properties: { channelId: str, name: str, status: str, manufacturer: str, model: str, address: str, civilCode: str, parentId: str, businessGroupId: str, directory: { type: 'boolean' }, longitude: { type: 'number' }, latitude: { type: 'number' } },
               }),
             ),
             ...errorResponses,

@@ -446,6 +446,32 @@ export const MIGRATIONS: readonly Migration[] = [
       'ALTER TABLE devices ADD COLUMN status TEXT NULL, ADD COLUMN status_at BIGINT NULL',
     ],
   },
+  {
+    version: 5,
+    name: 'operator-designed virtual directories of upper platforms; the directory a shared channel sits in',
+    sqlite: [
+      `CREATE TABLE platform_directories (
+        platform_id INTEGER NOT NULL,
+        dirid TEXT NOT NULL,
+        name TEXT NOT NULL DEFAULT '',
+        parent_id TEXT NULL,
+        position INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (platform_id, dirid)
+      )`,
+      'ALTER TABLE platform_channels ADD COLUMN parent_id TEXT NULL',
+    ],
+    mysql: [
+      `CREATE TABLE IF NOT EXISTS platform_directories (
+        platform_id BIGINT NOT NULL,
+        dirid ${ID} NOT NULL,
+        name VARCHAR(255) NOT NULL DEFAULT '',
+        parent_id ${ID} NULL,
+        position INT NOT NULL DEFAULT 0,
+        PRIMARY KEY (platform_id, dirid)
+      ) ${MYSQL_TABLE}`,
+      'ALTER TABLE platform_channels ADD COLUMN parent_id VARCHAR(64) NULL',
+    ],
+  },
 ];
 
 const CREATE_LEDGER: Record<Dialect, string> = {

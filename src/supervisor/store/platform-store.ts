@@ -10,10 +10,24 @@ import { DuplicateError, StoreError } from './types.js';
 export type PlatformTransport = 'UDP' | 'TCP';
 export type PlatformCharset = 'GB2312' | 'UTF-8';
 
-/** One shared channel: a camera channel by its ID, or a vehicle channel by SIM and channel number. */
+/**
+ * One shared channel: a camera channel by its ID, or a vehicle channel by SIM and channel
+ * number; `parent_id` is the virtual directory it sits in (null or absent: none).
+ */
 export type SharedChannel =
-  | { kind: 'camera'; channelid: string; custom_id: string | null }
-  | { kind: 'vehicle'; sim: string; channel: number; custom_id: string | null };
+  | { kind: 'camera'; channelid: string; custom_id: string | null; parent_id?: string | null }
+  | { kind: 'vehicle'; sim: string; channel: number; custom_id: string | null; parent_id?: string | null };
+
+/**
+ * An operator-designed virtual directory of one platform's catalog (GB/T 28181-2016): a
+ * business group (type 215 in the ID) at the top, or a virtual organisation (216) under a
+ * group or another organisation (`parent_id`).
+ */
+export interface VirtualDirectory {
+  id: string;
+  name: string;
+  parent_id: string | null;
+}
 
 /** An upper platform as the API shows it: no password. */
 export interface Platform {
@@ -45,6 +59,8 @@ export interface Platform {
   /** A password is set (it is never returned). */
   has_password: boolean;
   channels: SharedChannel[];
+  /** Operator-designed directories, parents first (empty: none; `directories` then picks the fixed tree or none). */
+  virtual_directories: VirtualDirectory[];
   addtime: number;
   uptime: number;
 }
@@ -68,6 +84,8 @@ export interface PlatformInput {
   directories?: boolean;
   /** Replaces the explicit list when given. */
   channels?: SharedChannel[];
+  /** Replaces the directories when given (the API checks the tree). */
+  virtual_directories?: VirtualDirectory[];
 }
 
 export type PlatformCreate = PlatformInput & Required<Pick<PlatformInput, 'serverid' | 'domain' | 'host' | 'deviceid'>>;
@@ -121,11 +139,11 @@ export function sharedSource(channel: SharedChannel): string {
   return channel.kind === 'camera' ? `c:${channel.channelid}` : `v:${stripSim(channel.sim)}/${channel.channel}`;
 }
 
-function parseSource(source: string, customId: string | null): SharedChannel | null {
-  if (source.startsWith('c:')) return { kind: 'camera', channelid: source.slice(2), custom_id: customId };
+function parseSource(source: string, customId: string | null, parentId: string | null): SharedChannel | null {
+  if (source.startsWith('c:')) return { kind: 'camera', channelid: source.slice(2), custom_id: customId, parent_id: parentId };
   const m = /^v:([0-9]{1,20})\/([0-9]{1,3})$/.exec(source);
   if (!m) return null;
-  return { kind: 'vehicle', sim: m[1]!, channel: Number(m[2]), custom_id: customId };
+  return { kind: 'vehicle', sim: m[1]!, channel: Number(m[2]), custom_id: customId, parent_id: parentId };
 }
 
 function stripSim(sim: string): string {
@@ -146,7 +164,8 @@ export class SqlPlatformStore implements PlatformStore {
   async list(): Promise<Platform[]> {
     const rows = await this.driver.all(`SELECT ${this.#select} FROM platforms ORDER BY id`);
     const channels = await this.#channels(this.driver);
-    return rows.map((row) => this.#toPlatform(row, channels.get(Number(row.id)) ?? []));
+    const directories = await this.#directories(this.driver);
+    return rows.map((row) => this.#toPlatform(row, channels.get(Number(row.id)) ?? [], directories.get(Number(row.id)) ?? []));
   }
 
   get(id: number): Promise<Platform | null> {
@@ -164,6 +183,7 @@ export class SqlPlatformStore implements PlatformStore {
           [...params, now, now],
         );
         if (input.channels) await this.#setChannels(tx, result.insertId, input.channels);
+        if (input.virtual_directories) await this.#setDirectories(tx, result.insertId, input.virtual_directories);
         return result.insertId;
       });
       const platform = await this.get(id);
@@ -186,6 +206,7 @@ export class SqlPlatformStore implements PlatformStore {
           await tx.run(`UPDATE platforms SET ${sets}, uptime = ? WHERE id = ?`, [...params, this.now(), id]);
         }
         if (patch.channels) await this.#setChannels(tx, id, patch.channels);
+        if (patch.virtual_directories) await this.#setDirectories(tx, id, patch.virtual_directories);
         return this.#get(tx, id);
       });
     } catch (err) {
@@ -197,6 +218,7 @@ export class SqlPlatformStore implements PlatformStore {
   delete(id: number): Promise<boolean> {
     return this.driver.transaction(async (tx) => {
       await tx.run('DELETE FROM platform_channels WHERE platform_id = ?', [id]);
+      await tx.run('DELETE FROM platform_directories WHERE platform_id = ?', [id]);
       return (await tx.run('DELETE FROM platforms WHERE id = ?', [id])).changes > 0;
     });
   }
@@ -238,17 +260,40 @@ export class SqlPlatformStore implements PlatformStore {
   async #get(exec: SqlExecutor, id: number): Promise<Platform | null> {
     const rows = await exec.all(`SELECT ${this.#select} FROM platforms WHERE id = ?`, [id]);
     if (rows.length === 0) return null;
-    return this.#toPlatform(rows[0]!, (await this.#channels(exec, id)).get(id) ?? []);
+    return this.#toPlatform(rows[0]!, (await this.#channels(exec, id)).get(id) ?? [], (await this.#directories(exec, id)).get(id) ?? []);
+  }
+
+  async #directories(exec: SqlExecutor, id?: number): Promise<Map<number, VirtualDirectory[]>> {
+    const rows = await exec.all(
+      `SELECT platform_id, dirid, name, parent_id FROM platform_directories${id === undefined ? '' : ' WHERE platform_id = ?'} ORDER BY platform_id, position`,
+      id === undefined ? [] : [id],
+    );
+    const out = new Map<number, VirtualDirectory[]>();
+    for (const row of rows) {
+      const key = Number(row.platform_id);
+      const list = out.get(key) ?? [];
+      list.push({ id: String(row.dirid), name: String(row.name ?? ''), parent_id: row.parent_id === null || row.parent_id === undefined ? null : String(row.parent_id) });
+      out.set(key, list);
+    }
+    return out;
+  }
+
+  async #setDirectories(tx: SqlExecutor, id: number, directories: VirtualDirectory[]): Promise<void> {
+    await tx.run('DELETE FROM platform_directories WHERE platform_id = ?', [id]);
+    let position = 0;
+    for (const d of directories) {
+      await tx.run('INSERT INTO platform_directories (platform_id, dirid, name, parent_id, position) VALUES (?, ?, ?, ?, ?)', [id, d.id, d.name, d.parent_id ?? null, position++]);
+    }
   }
 
   async #channels(exec: SqlExecutor, id?: number): Promise<Map<number, SharedChannel[]>> {
     const rows = await exec.all(
-      `SELECT platform_id, source, custom_id FROM platform_channels${id === undefined ? '' : ' WHERE platform_id = ?'} ORDER BY platform_id, addtime, source`,
+      `SELECT platform_id, source, custom_id, parent_id FROM platform_channels${id === undefined ? '' : ' WHERE platform_id = ?'} ORDER BY platform_id, addtime, source`,
       id === undefined ? [] : [id],
     );
     const out = new Map<number, SharedChannel[]>();
     for (const row of rows) {
-      const shared = parseSource(String(row.source), row.custom_id === null || row.custom_id === undefined ? null : String(row.custom_id));
+      const shared = parseSource(String(row.source), row.custom_id === null || row.custom_id === undefined ? null : String(row.custom_id), row.parent_id === null || row.parent_id === undefined ? null : String(row.parent_id));
       if (!shared) continue;
       const key = Number(row.platform_id);
       const list = out.get(key) ?? [];
@@ -266,7 +311,7 @@ export class SqlPlatformStore implements PlatformStore {
       const source = sharedSource(channel);
       if (seen.has(source)) continue; // the same channel twice: the first entry wins
       seen.add(source);
-      await tx.run('INSERT INTO platform_channels (platform_id, source, custom_id, addtime) VALUES (?, ?, ?, ?)', [id, source, channel.custom_id ?? null, now]);
+      await tx.run('INSERT INTO platform_channels (platform_id, source, custom_id, parent_id, addtime) VALUES (?, ?, ?, ?, ?)', [id, source, channel.custom_id ?? null, channel.parent_id ?? null, now]);
     }
   }
 
@@ -282,7 +327,7 @@ export class SqlPlatformStore implements PlatformStore {
     return { columns, params };
   }
 
-  #toPlatform(row: Row, channels: SharedChannel[]): Platform {
+  #toPlatform(row: Row, channels: SharedChannel[], directories: VirtualDirectory[]): Platform {
     return {
       id: Number(row.id),
       name: String(row.name ?? ''),
@@ -302,6 +347,7 @@ export class SqlPlatformStore implements PlatformStore {
       directories: Number(row.directories) !== 0,
       has_password: String(row.pwd ?? '') !== '',
       channels,
+      virtual_directories: directories,
       addtime: Number(row.addtime),
       uptime: Number(row.uptime),
     };

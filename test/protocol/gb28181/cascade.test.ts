@@ -47,12 +47,12 @@ t.test('DeviceInfo and DeviceStatus responses parse as camgate reads them from d
 
 t.test('the send-only answer parses back: address, transport, SSRC', async (t) => {
   fc.assert(
-    fc.property(fc.ipV4(), fc.constantFrom('udp' as const, 'tcp-active' as const), fc.integer({ min: 0, max: 4294967295 }), (host, transport, ssrc) => {
+    fc.property(fc.ipV4(), fc.constantFrom('udp' as const, 'tcp-active' as const, 'tcp-passive' as const), fc.integer({ min: 0, max: 4294967295 }), (host, transport, ssrc) => {
       const y = String(ssrc).padStart(10, '0');
       const sdp = buildSendAnswer({ deviceId: '44010000002000000077', mediaHost: host, transport, ssrc: y });
       const back = parseAnswer(sdp);
       // parseAnswer reads an answer from the other side's point of view: our setup:active is its passive.
-      return back.host === host && back.ssrc === y && back.session === 'Play' && back.transport === (transport === 'udp' ? 'udp' : 'tcp-passive') && /a=sendonly/.test(sdp);
+      return back.host === host && back.ssrc === y && back.session === 'Play' && back.transport === (transport === 'udp' ? 'udp' : transport === 'tcp-passive' ? 'tcp-active' : 'tcp-passive') && /a=sendonly/.test(sdp);
     }),
   );
 });
@@ -80,4 +80,24 @@ t.test('offerTimes reads a Playback t= line and ignores live', async (t) => {
   t.equal(offerTimes('v=0\r\nt=0 0\r\n'), undefined);
   t.equal(offerTimes('t=5 1\n'), undefined, 'end before start');
   fc.assert(fc.property(fc.string({ maxLength: 200 }), (text) => { const r = offerTimes(text); return r === undefined || r.end > r.start; }));
+});
+
+t.test('RecordInfo answers relay a camera\'s own item fields when given', async (t) => {
+  const [body] = buildRecordInfoResponses(5, '44010000001310000001', 'ch', [
+    { start: 1_763_596_800, end: 1_763_600_400, name: 'camera', filePath: '/rec/1.ps', address: 'nvr', type: 'alarm', secrecy: 1, recorderId: '44010000001110000001', fileSize: 1024 },
+    { start: 1_763_600_400, end: 1_763_604_000 },
+  ], 4);
+  const parsed = parseManscdp(body!);
+  t.match(parsed, {
+    ok: true,
+    message: {
+      kind: 'recordInfo',
+      sumNum: 2,
+      items: [
+        { deviceId: '44010000001310000001', name: 'camera', filePath: '/rec/1.ps', address: 'nvr', type: 'alarm', secrecy: 1, recorderId: '44010000001110000001', fileSize: 1024, startTime: 1_763_596_800 },
+        { name: 'ch', type: 'time', secrecy: 0, startTime: 1_763_600_400 },
+      ],
+    },
+  });
+  t.notMatch(body!, /<FilePath>[\s\S]*<FilePath>/, 'no empty fields for the item without them');
 });
