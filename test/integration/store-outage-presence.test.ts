@@ -166,7 +166,12 @@ async function phase(t: Test, env: Env, db: PrivateMariadb, mode: 'frozen' | 'st
   t.equal(eventsOf(env, 'devices.offline', (d) => d.deviceid === ids.silent).length, 1, `${mode}: one devices.offline, not repeated by the reconciliation`);
   t.equal(eventsOf(env, 'vehicles.offline', (d) => d.sim === ids.vGone).length, 1, `${mode}: one vehicles.offline`);
   t.equal(eventsOf(env, 'streams.stopped', (d) => d.streamid === streamid).length, 1, `${mode}: one streams.stopped for the camera stream`);
-  const metrics = await (await fetch(`${env.app.api}/metrics`)).text();
+  // Devices and terminals keep talking, so a key may be queued for a moment at any scrape:
+  // the queue must drain, not be empty at one instant.
+  const metrics = await waitFor(async () => {
+    const text = await (await fetch(`${env.app.api}/metrics`)).text();
+    return /^camgate_store_write_backlog 0$/m.test(text) && text;
+  }, 5000, `${mode}: the write-behind queue drained`);
   t.match(metrics, /^camgate_store_write_backlog 0$/m, `${mode}: the queue is empty`);
   t.match(metrics, /^camgate_store_up 1$/m);
   t.match(metrics, /^camgate_store_writes_total\{result="retried"\} [1-9]/m, `${mode}: writes were retried`);
