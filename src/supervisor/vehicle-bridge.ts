@@ -191,7 +191,11 @@ export class VehicleBridge {
       try {
         await this.#store.vehicles.updateMany(patches);
       } catch (error) {
-        this.#log.error({ err: error, vehicles: batch.size }, 'positions not stored');
+        // Kept for the next flush unless a newer position came meanwhile: the last position is not lost to an outage.
+        for (const [sim, p] of batch) if (!this.#positions.has(sim)) this.#positions.set(sim, p);
+        this.#flushTimer ??= setTimeout(() => void this.flush(), Math.max(this.#positionFlushMs, 5000));
+        this.#flushTimer.unref();
+        this.#log.warn({ err: error, vehicles: batch.size }, 'positions not stored yet: kept for the next flush');
         return;
       }
       for (const p of batch.values()) {

@@ -180,6 +180,33 @@ t.test('store outage: vehicles.online / vehicles.offline go out at once; rows fo
 });
 
 /** The bridge attached to a channel; returns the thread's end. */
+t.test('positions that could not be stored are kept for the next flush, unless a newer one came', async (t) => {
+  const config = defaultConfig();
+  const store = await openStore('sqlite::memory:');
+  t.teardown(() => store.close());
+  await store.vehicles.create({ sim: '13800000091' });
+  // The store refuses the first batch, as during an outage.
+  let refusals = 1;
+  const vehicles = Object.create(store.vehicles) as typeof store.vehicles;
+  vehicles.updateMany = async (patches) => {
+    if (refusals-- > 0) throw new StoreError('store unavailable: test');
+    return store.vehicles.updateMany(patches);
+  };
+  const flaky = Object.create(store) as typeof store;
+  Object.defineProperty(flaky, 'vehicles', { value: vehicles });
+  const events: string[] = [];
+  const bridge = new VehicleBridge({ store: flaky, config, logger: pino({ level: 'silent' }), emit: (event) => events.push(event), positionFlushMs: 20 });
+  const thread = attached(t, bridge);
+  thread.notify('vehicle.positions', { positions: [{ sim: '13800000091', latitude: 22.5, longitude: 114, altitude: 0, speedKmh: 0, direction: 0, timeMs: 1_700_000_000_000, alarms: [] }] });
+  await sleep(100);
+  t.equal(refusals, 0, 'the first write was refused');
+  t.equal((await store.vehicles.get('13800000091'))?.latitude ?? 0, 0, 'nothing stored yet');
+  t.same(events, [], 'no vehicles.position announced for a position not stored');
+  await bridge.flush();
+  t.match(await store.vehicles.get('13800000091'), { latitude: 22.5, position_time: 1_700_000_000 }, 'stored by the next flush');
+  t.same(events, ['vehicles.position']);
+});
+
 function attached(t: Test, bridge: VehicleBridge): ChildChannel<Jt808Contract> {
   const { port1, port2 } = new MessageChannel();
   t.teardown(() => {
