@@ -14,7 +14,7 @@ import { SqliteDriver, sqlitePath } from './sqlite-driver.js';
 import { StoreError, type Store, type StoreOptions } from './types.js';
 
 export * from './types.js';
-export type { Platform, PlatformCreate, PlatformInput, PlatformStore, SharedChannel, PlatformCharset, PlatformTransport, VirtualDirectory } from './platform-store.js';
+export type { Platform, PlatformCreate, PlatformInput, PlatformStore, SharedChannel, PlatformCharset, PlatformTransport, VirtualDirectory } from './platform-types.js';
 export { DEFAULT_SYS_INFO_SEED } from './sql-store.js';
 export { MIGRATIONS, type Migration } from './migrations.js';
 

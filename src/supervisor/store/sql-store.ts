@@ -5,7 +5,8 @@
 import { compileListQuery, limitClause, quoteIdent, type SqlValue, type TableSpec } from './filters.js';
 import { isUniqueViolation, type Driver, type Row, type SqlExecutor } from './driver.js';
 import { appliedVersions } from './migrations.js';
-import { SqlPlatformStore, type PlatformStore } from './platform-store.js';
+import { SqlPlatformStore } from './platform-store.js';
+import type { PlatformStore } from './platform-types.js';
 import {
   CHANNEL_COLUMNS,
   CHANNEL_LIST,

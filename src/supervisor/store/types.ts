@@ -10,7 +10,7 @@
  */
 
 import type { CatalogFields, CatalogEntry as CatalogItem } from '../../shared/contracts/sip.js';
-import type { PlatformStore } from './platform-store.js';
+import type { PlatformStore } from './platform-types.js';
 export type Dialect = 'sqlite' | 'mysql';
 
 /** Unix time in whole seconds. */
