@@ -269,12 +269,15 @@ export class SignallingBridge {
       }
     }
     const wasOnline = w.checkActive ? (await this.#store.devices.get(deviceId))?.online === 1 : null;
-    const device = await this.#store.devices.update(deviceId, w.patch);
-    if (!device) return;
+    // The row is read back only for a webhook that carries it (a first registration); a
+    // keepalive's presence is one UPDATE.
     if (w.registered?.first) {
-      this.#emit('devices.registered', { ...device, sysinfo: { lid: this.#config.sip.id, region: this.#config.sip.domain } }, deviceId);
+      const device = await this.#store.devices.update(deviceId, w.patch);
+      if (device) this.#emit('devices.registered', { ...device, sysinfo: { lid: this.#config.sip.id, region: this.#config.sip.domain } }, deviceId);
+      return;
     }
-    if (wasOnline === false && device.online === 1) this.#emit('devices.active', { deviceid: deviceId, active: device.active }, deviceId);
+    if (!(await this.#store.devices.patch(deviceId, w.patch))) return;
+    if (wasOnline === false && w.patch.online === 1) this.#emit('devices.active', { deviceid: deviceId, active: w.patch.active }, deviceId);
   }
 
   /**

@@ -223,6 +223,7 @@ export class SqlStore implements Store {
       get: (deviceid) => this.getDevice(this.driver, deviceid),
       create: (input) => this.createDevice(input),
       update: (deviceid, patch) => this.updateDevice(deviceid, patch),
+      patch: (deviceid, patch) => this.patchDevice(deviceid, patch),
       softDelete: (deviceid) => this.deleteDevice(deviceid),
       getSecret: (deviceid) => this.getSecret(deviceid),
     };
@@ -443,14 +444,18 @@ export class SqlStore implements Store {
   }
 
   private async updateDevice(deviceid: string, patch: DevicePatch): Promise<Device | null> {
-    const { sets, params } = this.assignments(patch, DEVICE_PATCH);
-    if (sets.length > 0) {
-      await this.driver.run(
-        `UPDATE devices SET ${sets.join(', ')}, uptime = ? WHERE deviceid = ? AND deltime IS NULL`,
-        [...params, this.now(), String(deviceid)],
-      );
-    }
+    await this.patchDevice(deviceid, patch);
     return this.getDevice(this.driver, deviceid);
+  }
+
+  private async patchDevice(deviceid: string, patch: DevicePatch): Promise<boolean> {
+    const { sets, params } = this.assignments(patch, DEVICE_PATCH);
+    if (sets.length === 0) return (await this.getDevice(this.driver, deviceid)) !== null;
+    const result = await this.driver.run(
+      `UPDATE devices SET ${sets.join(', ')}, uptime = ? WHERE deviceid = ? AND deltime IS NULL`,
+      [...params, this.now(), String(deviceid)],
+    );
+    return result.changes > 0;
   }
 
   private deleteDevice(deviceid: string): Promise<boolean> {

@@ -363,6 +363,8 @@ export interface DeviceStore {
   create(input: DeviceCreate): Promise<Device>;
   /** Null when no alive device has this ID. */
   update(deviceid: string, patch: DevicePatch): Promise<Device | null>;
+  /** As update without reading the row back (presence writes, one per keepalive): false when no alive device has this ID. */
+  patch(deviceid: string, patch: DevicePatch): Promise<boolean>;
   /** Soft-deletes the device and all its channels in one transaction; false if not found. */
   softDelete(deviceid: string): Promise<boolean>;
   /** The digest password, for the SIP layer only; null when no alive device. */
