@@ -324,6 +324,12 @@ export interface MediaWorkerPing {
   flvDroppedTags: number;
 }
 
+export interface FlvWant {
+  index: number;
+  wanted: boolean;
+  epoch: number;
+}
+
 export type MediaWorkerContract = {
   init: MediaWorkerInit;
   ping: MediaWorkerPing;
@@ -332,7 +338,14 @@ export type MediaWorkerContract = {
     'rtp.open': [WorkerRtpOpenRequest, { port: number }];
   };
   up: Record<never, never>;
-  downNotes: Record<never, never>;
+  downNotes: {
+    /**
+     * The viewer server wants FLV tags of a stream (a viewer connected or waits for it) or
+     * no longer (its last viewer left a grace period ago). `index` is the stream's index in
+     * the worker's FLV ring; `epoch` comes back in the RESUME record that precedes the tags.
+     */
+    'flv.want': FlvWant;
+  };
   upNotes: StreamNotes & {
     /** A JT/T 1078 connection sent no complete packet for `packetTimeoutMs`: the acceptor closes it. */
     'connection.stalled': { connId: number; slot: number };
