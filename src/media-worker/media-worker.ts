@@ -66,7 +66,15 @@ export class MediaWorker {
   }
 
   ping(): MediaWorkerPing {
-    return { role: 'media-worker', connections: this.#connections.size, streams: this.#streams.size, flvDroppedTags: this.#flv?.stats().droppedTags ?? 0 };
+    const flv = this.#flv?.stats();
+    return {
+      role: 'media-worker',
+      connections: this.#connections.size,
+      streams: this.#streams.size,
+      flvDroppedTags: flv?.droppedTags ?? 0,
+      flvTags: flv?.tagsWritten ?? 0,
+      flvWanted: flv?.wanted ?? 0,
+    };
   }
 
   close(): void {

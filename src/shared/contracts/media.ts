@@ -322,6 +322,10 @@ export interface MediaWorkerPing {
   streams: number;
   /** FLV tags dropped because the ring to the viewer server was full. */
   flvDroppedTags: number;
+  /** FLV tags written into the ring (only for streams the viewer server wants: lazy muxing). */
+  flvTags: number;
+  /** Streams being muxed to FLV now (wanted by the viewer server). */
+  flvWanted: number;
 }
 
 export interface FlvWant {
