@@ -34,7 +34,7 @@ export interface LiveStreamStats {
   name: string;
   /** HTTP-FLV and WS-FLV viewers now. */
   viewers: number;
-  /** Media bitrate as muxed for viewers (audio and video), over the last ~2 s. */
+  /** Media bitrate (audio and video frames as received, counted by the worker), over the last ~2 s. */
   bitsPerSecond: number;
   bytesIn: number;
   video?: { codec: string; width: number; height: number };
