@@ -90,6 +90,6 @@ export function Streams() {
         ${data && data.length === 0 ? html`<tr><td colspan="9">No ${closed ? '' : 'open '}streams.</td></tr>` : null}
       </tbody>
     </table>
-    <p class="note">Viewers and bitrate come from the built-in viewer server (bitrate over the last ~2 s, as muxed for viewers); streams on ZLMediaKit show none.</p>
+    <p class="note">Viewers and bitrate come from the built-in viewer server (bitrate over the last ~2 s, of the frames as received); streams on ZLMediaKit show none.</p>
   <//>`;
 }

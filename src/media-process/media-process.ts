@@ -154,7 +154,8 @@ export class MediaProcess {
           const ring = RingBuffer.create(config.media.ringBytes);
           this.#slots[slot]!.writer = new RingWriter(ring);
           const flvRing = this.#viewers ? RingBuffer.create(config.media.ringBytes) : null;
-          if (flvRing) this.#viewers!.attachWorker(slot, flvRing);
+          // flv.want goes to whichever incarnation is current: the ring's streams are its own.
+          if (flvRing) this.#viewers!.attachWorker(slot, flvRing, (want) => this.#workers[slot]?.channel?.notify('flv.want', want));
           return {
             slot,
             ring,

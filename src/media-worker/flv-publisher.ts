@@ -12,6 +12,16 @@
  * main thread sees a gap only between whole GOP pieces, never a frame that cannot decode.
  * Open and close are never dropped: when they do not fit they wait, in order, in a small
  * backlog that is written as soon as the reader frees space; data waits for nothing.
+ *
+ * Lazy publishing (`lazy: true`, what media workers use; issue #17): most streams are only
+ * forwarded as PS/RTP and nobody watches them, and muxing plus the ring cost about a quarter
+ * of a worker. A lazy stream keeps only what a first viewer needs, its current GOP as
+ * AvFrames (references, bounded in bytes), lets the muxer learn the stream info from key
+ * frames, and writes no tag until the viewer server wants it (`want(true, epoch)`). Then it
+ * writes RESUME(epoch) and muxes the cached GOP from its key frame, so the first picture
+ * comes as fast as from a main-thread GOP cache, and goes on live until `want(false)`.
+ * Source byte counts go into the ring as BYTES records about once a second, so the stream's
+ * bitrate is known without tags.
  */
 import type { AvFrame } from '../protocol/av/frame.js';
 import { FlvMuxer } from '../protocol/flv/muxer.js';
@@ -19,9 +29,13 @@ import type { FlvMuxerOptions, FlvStreamInfo, FlvTag } from '../protocol/flv/mux
 import { RingWriter } from '../shared/ring.js';
 import {
   FLV_MAX_STREAM_INDEX,
+  FLV_RECORD_BYTES,
   FLV_RECORD_CLOSE,
   FLV_RECORD_INFO,
   FLV_RECORD_OPEN,
+  FLV_RECORD_RESUME,
+  bytesRecord,
+  resumeRecord,
   flvRecordTag,
   flvTagRecordType,
   type FlvOpenRecord,
@@ -31,6 +45,14 @@ export interface FlvPublisherOptions {
   /** Where the ring starts in its SharedArrayBuffer. Default 0. */
   byteOffset?: number;
   muxer?: FlvMuxerOptions;
+  /** Mux a stream only while want(true) is in force (see above). Default false: from its start. */
+  lazy?: boolean;
+  /** Lazy streams: bound of the cached GOP in frame bytes; past it the cache waits for the next key frame. Default 4 MiB. */
+  gopCacheMaxBytes?: number;
+  /** Lazy streams: a BYTES record at most this often (ms). Default 1000. */
+  bytesIntervalMs?: number;
+  /** Clock in ms for the BYTES records. Default Date.now. */
+  clock?: () => number;
 }
 
 export interface FlvPublisherStats {
@@ -47,6 +69,10 @@ export interface FlvPublisherStats {
   oversizeTags: number;
   /** Open/close records waiting for ring space. */
   controlBacklog: number;
+  /** Lazy streams being muxed now (wanted by the viewer server). */
+  wanted: number;
+  /** Frames of lazy streams not muxed because nobody wanted them. */
+  framesNotMuxed: number;
 }
 
 /** One stream being published; frames in, FLV tags into the ring. */
@@ -55,6 +81,11 @@ export interface FlvPublication {
   readonly name: string;
   readonly closed: boolean;
   push(frame: AvFrame): void;
+  /**
+   * Lazy streams: start (the cached GOP first, after a RESUME record with `epoch`) or stop
+   * writing tags. Ignored by a publisher that is not lazy.
+   */
+  want(wanted: boolean, epoch: number): void;
   /** Ends the stream: the main thread closes its viewers with this reason. Idempotent. */
   close(reason: string): void;
 }
@@ -68,27 +99,47 @@ class Publication implements FlvPublication {
   infoSent: Readonly<FlvStreamInfo> | undefined;
   /** A tag was lost: skip to the next start point. */
   inGap = false;
+  /** The gap is a resume (not a loss): its first tag is not flagged after-gap. */
+  resuming = false;
   videoConfigLost = false;
   audioConfigLost = false;
+  /** Lazy: tags are written only while true. Not lazy: always true. */
+  wanted: boolean;
+  /** Lazy: the current GOP (a key frame first), or empty until the next key frame. */
+  gop: AvFrame[] = [];
+  gopBytes = 0;
+  /** Source bytes so far, and when the last BYTES record went out. */
+  sourceBytes = 0;
+  bytesSentAt = 0;
 
   constructor(
     readonly index: number,
     readonly name: string,
     private readonly publisher: FlvPublisher,
     muxerOptions: FlvMuxerOptions | undefined,
+    readonly lazy: boolean,
   ) {
     this.muxer = new FlvMuxer(muxerOptions);
+    this.wanted = !lazy;
   }
 
   push(frame: AvFrame): void {
     if (this.closed) return;
+    if (this.lazy) this.publisher.lazyFrame(this, frame);
+    if (!this.wanted) return;
     const tags = this.muxer.mux(frame);
     for (let i = 0; i < tags.length; i++) this.publisher.writeTag(this, tags[i]!);
+  }
+
+  want(wanted: boolean, epoch: number): void {
+    if (this.closed || !this.lazy) return;
+    this.publisher.setWanted(this, wanted, epoch);
   }
 
   close(reason: string): void {
     if (this.closed) return;
     this.closed = true;
+    this.gop = [];
     this.publisher.closeStream(this, reason);
   }
 }
@@ -102,11 +153,19 @@ export class FlvPublisher {
   #waiting = false;
   #nextIndex = 1;
   #ended = false;
-  readonly #counters = { tagsWritten: 0, bytesWritten: 0, droppedTags: 0, droppedBytes: 0, gaps: 0, oversizeTags: 0 };
+  readonly #lazy: boolean;
+  readonly #gopMaxBytes: number;
+  readonly #bytesIntervalMs: number;
+  readonly #clock: () => number;
+  readonly #counters = { tagsWritten: 0, bytesWritten: 0, droppedTags: 0, droppedBytes: 0, gaps: 0, oversizeTags: 0, framesNotMuxed: 0 };
 
   constructor(ring: SharedArrayBuffer, options: FlvPublisherOptions = {}) {
     this.#writer = new RingWriter(ring, options.byteOffset === undefined ? {} : { byteOffset: options.byteOffset });
     this.#muxerOptions = options.muxer;
+    this.#lazy = options.lazy ?? false;
+    this.#gopMaxBytes = options.gopCacheMaxBytes ?? 4 * 1024 * 1024;
+    this.#bytesIntervalMs = options.bytesIntervalMs ?? 1000;
+    this.#clock = options.clock ?? Date.now;
   }
 
   /** Announces a stream: viewers may connect (and wait for its first key frame) from now on. */
@@ -114,9 +173,10 @@ export class FlvPublisher {
     if (this.#ended) throw new Error('FLV publisher ended');
     const index = this.#nextIndex;
     this.#nextIndex = index >= FLV_MAX_STREAM_INDEX ? 1 : index + 1;
-    const publication = new Publication(index, name, this, this.#muxerOptions);
+    const publication = new Publication(index, name, this, this.#muxerOptions, this.#lazy);
     this.#streams.set(index, publication);
-    this.#control(flvRecordTag(FLV_RECORD_OPEN, index), encoder.encode(JSON.stringify({ ...hints, name })));
+    const open: FlvOpenRecord = this.#lazy ? { ...hints, name, lazy: true } : { ...hints, name };
+    this.#control(flvRecordTag(FLV_RECORD_OPEN, index), encoder.encode(JSON.stringify(open)));
     return publication;
   }
 
@@ -131,7 +191,9 @@ export class FlvPublisher {
   }
 
   stats(): FlvPublisherStats {
-    return { streams: this.#streams.size, ...this.#counters, controlBacklog: this.#backlog.length };
+    let wanted = 0;
+    if (this.#lazy) for (const p of this.#streams.values()) if (p.wanted) wanted++;
+    return { streams: this.#streams.size, ...this.#counters, controlBacklog: this.#backlog.length, wanted };
   }
 
   /**
@@ -154,7 +216,13 @@ export class FlvPublisher {
       p.infoSent = info;
     }
     if (p.inGap) {
-      if (tag.config || !this.#isStartPoint(p, tag)) return this.#lose(p, tag);
+      if (tag.config || !this.#isStartPoint(p, tag)) {
+        if (!p.resuming) return this.#lose(p, tag);
+        // A resume waits for its start point; nothing was lost (the headers go before it).
+        if (tag.config && tag.kind === 'video') p.videoConfigLost = true;
+        else if (tag.config && tag.kind === 'audio') p.audioConfigLost = true;
+        return;
+      }
       // Resume: the sequence headers lost in the gap first, then the key frame.
       const video = p.videoConfigLost ? p.muxer.videoConfig : undefined;
       const audio = p.audioConfigLost ? p.muxer.audioConfig : undefined;
@@ -162,8 +230,9 @@ export class FlvPublisher {
       p.videoConfigLost = false;
       if (audio && !this.#data(p, audio, false)) return this.#lose(p, tag);
       p.audioConfigLost = false;
-      if (!this.#data(p, tag, true)) return this.#lose(p, tag);
+      if (!this.#data(p, tag, !p.resuming)) return this.#lose(p, tag);
       p.inGap = false;
+      p.resuming = false;
       return;
     }
     if (!this.#data(p, tag, false)) this.#lose(p, tag);
@@ -173,6 +242,57 @@ export class FlvPublisher {
   closeStream(p: Publication, reason: string): void {
     this.#streams.delete(p.index);
     this.#control(flvRecordTag(FLV_RECORD_CLOSE, p.index), encoder.encode(reason.slice(0, 200)));
+  }
+
+  /** @internal Every frame of a lazy stream: the byte count, the GOP cache, the info. */
+  lazyFrame(p: Publication, frame: AvFrame): void {
+    const size = frame.data.length;
+    p.sourceBytes += size;
+    const now = this.#clock();
+    if (now - p.bytesSentAt >= this.#bytesIntervalMs && this.#backlog.length === 0) {
+      // Lost when the ring is full: the next one carries the total.
+      if (this.#record(flvRecordTag(FLV_RECORD_BYTES, p.index), bytesRecord(p.sourceBytes))) p.bytesSentAt = now;
+    }
+    // References only (the frames are not copied): the current GOP from its key frame.
+    if (frame.kind === 'video' && frame.key) {
+      p.gop.length = 0;
+      p.gop.push(frame);
+      p.gopBytes = size;
+    } else if (p.gop.length > 0) {
+      p.gop.push(frame);
+      p.gopBytes += size;
+    }
+    if (p.gopBytes > this.#gopMaxBytes) {
+      p.gop.length = 0;
+      p.gopBytes = 0;
+    }
+    if (p.wanted) return;
+    this.#counters.framesNotMuxed++;
+    p.muxer.learn(frame);
+    if (p.infoSent !== p.muxer.info && this.#backlog.length === 0) {
+      const info = p.muxer.info;
+      if (this.#record(flvRecordTag(FLV_RECORD_INFO, p.index), encoder.encode(JSON.stringify(info)))) p.infoSent = info;
+    }
+  }
+
+  /** @internal Publication.want → here. */
+  setWanted(p: Publication, wanted: boolean, epoch: number): void {
+    if (!wanted) {
+      p.wanted = false;
+      return;
+    }
+    p.wanted = true;
+    // Tags after the RESUME start a fresh GOP: sequence headers, then the cached key frame.
+    this.#control(flvRecordTag(FLV_RECORD_RESUME, p.index), resumeRecord(epoch));
+    p.inGap = true;
+    p.resuming = true;
+    p.videoConfigLost = true;
+    p.audioConfigLost = true;
+    const cached = p.gop.slice();
+    for (const frame of cached) {
+      const tags = p.muxer.mux(frame);
+      for (let i = 0; i < tags.length; i++) this.writeTag(p, tags[i]!);
+    }
   }
 
   #isStartPoint(p: Publication, tag: FlvTag): boolean {
@@ -203,6 +323,8 @@ export class FlvPublisher {
       p.inGap = true;
       this.#counters.gaps++;
     }
+    // Still resuming: the loss makes it a real gap after all.
+    p.resuming = false;
   }
 
   #record(tag: number, payload: Uint8Array): boolean {

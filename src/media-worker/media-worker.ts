@@ -54,7 +54,8 @@ export class MediaWorker {
   }
 
   async start(): Promise<void> {
-    if (this.#init.flvRing) this.#flv = new FlvPublisher(this.#init.flvRing);
+    // Lazy: a stream is muxed to FLV only while the viewer server wants it (`flv.want`).
+    if (this.#init.flvRing) this.#flv = new FlvPublisher(this.#init.flvRing, { lazy: true });
     this.#stallTimer = watchStalls(this.#connections, this.#init.packetTimeoutMs, (connId) => {
       this.#log.info({ connId }, 'JT/T 1078 connection sent no complete packet in time; closing it');
       this.#channel.notify('connection.stalled', { connId, slot: this.slot });
@@ -65,7 +66,15 @@ export class MediaWorker {
   }
 
   ping(): MediaWorkerPing {
-    return { role: 'media-worker', connections: this.#connections.size, streams: this.#streams.size, flvDroppedTags: this.#flv?.stats().droppedTags ?? 0 };
+    const flv = this.#flv?.stats();
+    return {
+      role: 'media-worker',
+      connections: this.#connections.size,
+      streams: this.#streams.size,
+      flvDroppedTags: flv?.droppedTags ?? 0,
+      flvTags: flv?.tagsWritten ?? 0,
+      flvWanted: flv?.wanted ?? 0,
+    };
   }
 
   close(): void {
@@ -151,6 +160,7 @@ export class MediaWorker {
   // --- Requests from the media process ------------------------------------------
 
   #serve(): void {
+    this.#channel.onNote('flv.want', ({ index, wanted, epoch }) => this.#flv?.streams.get(index)?.want(wanted, epoch));
     this.#channel
       .handle('rtp.open', (request) => this.#openRtp(request))
       .handle('rtp.close', ({ name, reason }) => {

@@ -5,7 +5,17 @@ import { FlvPublisher } from '../../src/media-worker/flv-publisher.js';
 import { WorkerFlvFeed, type FlvFeedTarget } from '../../src/media-process/viewers/worker-feed.js';
 import { FlvMuxer } from '../../src/protocol/flv/index.js';
 import { RingBuffer, RingReader, RingWriter } from '../../src/shared/ring.js';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { flvHeader } from '../../src/protocol/flv/tag.js';
+import type { AvFrame } from '../../src/protocol/av/frame.js';
+import { ffprobe } from '../helpers/ffprobe.js';
+import { needPeer } from '../helpers/peers.js';
 import {
+  FLV_RECORD_BYTES,
+  FLV_RECORD_RESUME,
+  parseNumberRecord,
   FLV_RECORD_CLOSE,
   FLV_RECORD_INFO,
   FLV_RECORD_OPEN,
@@ -177,6 +187,8 @@ t.test('WorkerFlvFeed decodes what the publisher wrote; foreign records are coun
       if (tag.key) events.push(`key ${tag.timestamp}`);
     },
     streamClosed: (slot, index, reason) => events.push(`close ${slot}/${index} ${reason}`),
+    streamBytes: () => undefined,
+    streamResumed: () => undefined,
   };
   const feed = new WorkerFlvFeed(3, ring, target);
   const running = feed.run();
@@ -199,6 +211,102 @@ t.test('WorkerFlvFeed decodes what the publisher wrote; foreign records are coun
   const feed2 = new WorkerFlvFeed(0, ring2, target);
   await feed2.run();
   t.match(feed2.stats, { records: 3, malformed: 3 });
+});
+
+// --- lazy publishing (issue #17): no tags until the viewer server wants the stream -------------
+
+/** A clock that moves 100 ms per reading, so BYTES records come about every 10 frames. */
+function steppingClock(): () => number {
+  let now = 0;
+  return () => (now += 100);
+}
+
+t.test('lazy: a stream nobody wants writes no tag; its info and source bytes still reach the reader', async (t) => {
+  const ring = RingBuffer.create(1 << 22);
+  const reader = new RingReader(ring);
+  const publisher = new FlvPublisher(ring, { lazy: true, clock: steppingClock() });
+  const a = publisher.open('live/lazy', { hasAudio: true });
+  const frames = AV();
+  for (const f of frames) a.push(f);
+  const records = drain(reader, publisher);
+  t.equal(records.filter((r) => isFlvTagRecord(r.type)).length, 0, 'no FLV tag in the ring');
+  t.same(JSON.parse(records[0]!.bytes.toString()), { hasAudio: true, name: 'live/lazy', lazy: true }, 'the open record says lazy');
+  const infos = records.filter((r) => r.type === FLV_RECORD_INFO).map((r) => JSON.parse(r.bytes.toString()));
+  t.match(infos.at(-1), { videoCodec: 'h264', width: 640, height: 480, audioCodec: 'g711a' }, 'info learnt without muxing');
+  const totals = records.filter((r) => r.type === FLV_RECORD_BYTES).map((r) => parseNumberRecord(r.type, r.bytes)!);
+  const source = frames.reduce((n, f) => n + f.data.length, 0);
+  t.ok(totals.length >= 10, `${totals.length} BYTES records`);
+  t.ok(totals.every((n, i) => i === 0 || n > totals[i - 1]!), 'totals grow');
+  t.ok(totals.at(-1)! <= source && totals.at(-1)! > source * 0.9, `last total ${totals.at(-1)} of ${source} source bytes`);
+  t.match(publisher.stats(), { tagsWritten: 0, droppedTags: 0, gaps: 0, wanted: 0, framesNotMuxed: frames.length });
+});
+
+t.test('lazy: wanted mid-GOP, the cached GOP comes first from its key frame (decodable), then live; unwanted stops tags', async (t) => {
+  const ring = RingBuffer.create(1 << 22);
+  const reader = new RingReader(ring);
+  const publisher = new FlvPublisher(ring, { lazy: true });
+  const a = publisher.open('live/mid');
+  const frames = AV();
+  // Wanted 25 video frames into the second GOP (key frames at video frames 0 and 50).
+  let video = 0;
+  const cut = frames.findIndex((f) => f.kind === 'video' && video++ === 75);
+  for (const f of frames.slice(0, cut)) a.push(f);
+  t.equal(drain(reader, publisher).filter((r) => isFlvTagRecord(r.type)).length, 0, 'nothing muxed before the want');
+  a.want(true, 7);
+  for (const f of frames.slice(cut)) a.push(f);
+  const records = drain(reader, publisher);
+  t.equal(records[0]!.type, FLV_RECORD_RESUME, 'RESUME first');
+  t.equal(parseNumberRecord(FLV_RECORD_RESUME, records[0]!.bytes), 7, 'with the epoch of the want');
+  const tags = records.filter((r) => isFlvTagRecord(r.type));
+  t.ok(tags[0]!.type & FLV_TAG_FLAG_CONFIG, 'the sequence header first');
+  t.ok(tags[1]!.type & FLV_TAG_FLAG_KEY, 'then the cached key frame');
+  t.equal(tags[1]!.bytes.readUIntBE(4, 3), 2000, 'of the current GOP (t = 2000 ms)');
+  t.equal(tags.filter((r) => r.type & FLV_TAG_FLAG_AFTER_GAP).length, 0, 'a resume is no gap');
+  const videoTags = tags.filter((r) => r.bytes[0] === 9 && !(r.type & FLV_TAG_FLAG_CONFIG));
+  t.equal(videoTags.length, 50, 'the 25 cached frames and the 25 live ones');
+  t.match(publisher.stats(), { gaps: 0, droppedTags: 0, wanted: 1 });
+
+  if (needPeer(t, 'ffprobe', 'ffmpeg')) {
+    const file = join(mkdtempSync(join(tmpdir(), 'camgate-lazyflv-')), 'mid.flv');
+    writeFileSync(file, Buffer.concat([flvHeader({ hasVideo: true, hasAudio: true }), ...tags.map((r) => r.bytes)]));
+    const { json, stderr } = await ffprobe(['-count_frames', '-select_streams', 'v:0', '-show_entries', 'stream=codec_name,width,nb_read_frames', file], 60_000);
+    t.match(json.streams?.[0], { codec_name: 'h264', width: 640, nb_read_frames: '50' }, `ffprobe decodes all 50 frames ${stderr}`);
+  }
+
+  a.want(false, 7);
+  const more: AvFrame[] = frames.map((f) => ({ ...f, pts: f.pts + 360_000, dts: f.dts + 360_000 }));
+  for (const f of more) a.push(f);
+  t.equal(drain(reader, publisher).filter((r) => isFlvTagRecord(r.type)).length, 0, 'no tag after want(false)');
+  t.match(publisher.stats(), { wanted: 0 });
+  // Wanted again: the cached GOP of the latest frames (key frame at 4000 + 2000 ms).
+  a.want(true, 8);
+  const again = drain(reader, publisher).filter((r) => isFlvTagRecord(r.type) && !(r.type & FLV_TAG_FLAG_CONFIG));
+  t.equal(again[0]!.bytes.readUIntBE(4, 3), 6000, 'resumes at the latest key frame');
+  t.equal(again.filter((r) => r.bytes[0] === 9).length, 50, 'its whole GOP');
+});
+
+t.test('lazy: the GOP cache is bounded in bytes; past it a want waits for the next key frame', async (t) => {
+  const ring = RingBuffer.create(1 << 22);
+  const reader = new RingReader(ring);
+  const publisher = new FlvPublisher(ring, { lazy: true, gopCacheMaxBytes: 20_000 });
+  const a = publisher.open('live/big');
+  const frames = videoFrames(H264, 'h264');
+  for (const f of frames.slice(0, 75)) a.push(f);
+  a.want(true, 1);
+  t.equal(drain(reader, publisher).filter((r) => isFlvTagRecord(r.type)).length, 0, 'the cache overflowed: nothing to send yet');
+  for (const f of frames.slice(75)) a.push(f);
+  for (const f of frames.map((f) => ({ ...f, pts: f.pts + 360_000, dts: f.dts + 360_000 })).slice(0, 2)) a.push(f);
+  const tags = drain(reader, publisher).filter((r) => isFlvTagRecord(r.type));
+  t.same(
+    tags.map((r) => [r.type & (FLV_TAG_FLAG_CONFIG | FLV_TAG_FLAG_KEY), r.bytes.readUIntBE(4, 3)]),
+    [
+      [FLV_TAG_FLAG_CONFIG, 0],
+      [FLV_TAG_FLAG_KEY, 4000],
+      [0, 4040],
+    ],
+    'sequence header, then the next key frame and on',
+  );
+  t.match(publisher.stats(), { droppedTags: 0, gaps: 0 });
 });
 
 t.test('record tag: type and stream index round-trip', async (t) => {

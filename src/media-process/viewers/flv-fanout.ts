@@ -327,6 +327,15 @@ export class FlvFanout {
     }
   }
 
+  /**
+   * Forget the GOP cache (not counted as an overflow): the producer stops, or starts again
+   * with a fresh GOP (a lazy publisher's RESUME), so what is cached would not continue.
+   */
+  resetCache(): void {
+    this.gop = [];
+    this.gopBytes = 0;
+  }
+
   /** Close every viewer and stop; further frames are ignored. */
   close(reason = 'stream closed'): void {
     if (this.closed) return;

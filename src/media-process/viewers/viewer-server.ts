@@ -23,7 +23,7 @@ import type { HttpRequest, HttpResponse, TemplatedApp, us_listen_socket, WebSock
 import { RingBuffer } from '../../shared/ring.js';
 import type { FlvStreamInfo, FlvTag } from '../../protocol/flv/muxer.js';
 import type { FlvOpenRecord } from '../../shared/contracts/flv-records.js';
-import type { LiveStreamStats } from '../../shared/contracts/media.js';
+import type { FlvWant, LiveStreamStats } from '../../shared/contracts/media.js';
 import { FlvFanout, type FlvFanoutStats, type FlvViewer, type FlvViewerOptions, type FlvViewerSink, type FlvViewerStats } from './flv-fanout.js';
 import { WorkerFlvFeed, type FlvFeedTarget, type WorkerFeedStats } from './worker-feed.js';
 
@@ -41,6 +41,11 @@ export interface ViewerServerOptions {
   viewer?: Omit<FlvViewerOptions, 'id' | 'audio'>;
   gopCacheMaxBytes?: number;
   gopCacheMaxMs?: number;
+  /**
+   * Lazy streams: how long after its last viewer left a stream stays wanted (its tags keep
+   * flowing and the GOP cache stays warm, so a page reload starts at once). Default 5000 ms.
+   */
+  wantGraceMs?: number;
   /** How often stuck and start timeouts are enforced without new tags. Default 1000 ms. */
   checkIntervalMs?: number;
   /** Every byte handed to a viewer's socket (e.g. the `bytes_out|flv` counter). */
@@ -77,8 +82,14 @@ interface StreamEntry {
   readonly slot: number;
   readonly index: number;
   readonly fanout: FlvFanout;
-  /** The last rate sample: bytes in (FLV tags) at `at`, and the rate over the interval before it. */
+  /** The last rate sample: bytes in at `at`, and the rate over the interval before it. */
   readonly rate: { bytes: number; at: number; bitsPerSecond: number };
+  /**
+   * Lazy streams (the publisher muxes only on request): whether we asked for tags, the epoch
+   * of the last ask, whether its RESUME came (tags before it are ignored), and the source
+   * bytes the publisher reported. Undefined: tags flow from the start; bytes are FLV bytes.
+   */
+  lazy: { wanted: boolean; epoch: number; live: boolean; sourceBytes: number } | undefined;
 }
 
 /** Rate samples are taken by the viewer check timer at most this often. */
@@ -142,7 +153,7 @@ export class ViewerServer implements FlvFeedTarget {
   #timer: NodeJS.Timeout | undefined;
   #closed = false;
   readonly #byName = new Map<string, StreamEntry>();
-  readonly #feeds = new Map<number, { feed: WorkerFlvFeed; streams: Map<number, StreamEntry> }>();
+  readonly #feeds = new Map<number, { feed: WorkerFlvFeed; streams: Map<number, StreamEntry>; want: ((want: FlvWant) => void) | undefined }>();
   readonly #sinks = new Set<ViewerSink>();
   readonly #counters = {
     bytesOut: 0,
@@ -205,12 +216,13 @@ export class ViewerServer implements FlvFeedTarget {
 
   /**
    * Starts reading a worker's FLV ring. A slot attached again (a restarted worker with a fresh
-   * ring) first ends the streams of the previous one.
+   * ring) first ends the streams of the previous one. `want` carries `flv.want` to the worker
+   * (its lazy streams are muxed only while wanted); without it lazy streams never start.
    */
-  attachWorker(slot: number, ring: SharedArrayBuffer): void {
+  attachWorker(slot: number, ring: SharedArrayBuffer, want?: (want: FlvWant) => void): void {
     if (this.#feeds.has(slot)) this.detachWorker(slot, 'media worker restarted');
     const feed = new WorkerFlvFeed(slot, ring, this);
-    const record = { feed, streams: new Map<number, StreamEntry>() };
+    const record = { feed, streams: new Map<number, StreamEntry>(), want };
     this.#feeds.set(slot, record);
     feed.run().then(
       () => this.#feedEnded(slot, feed, 'media worker stopped'),
@@ -256,27 +268,31 @@ export class ViewerServer implements FlvFeedTarget {
 
   /** Enforces stuck and start timeouts now (also runs on a timer). */
   checkViewers(now = this.#clock()): void {
+    const grace = this.#options.wantGraceMs ?? 5000;
     for (const entry of this.#byName.values()) {
       entry.fanout.checkViewers(now);
+      const idleSince = entry.fanout.idleSince;
+      if (entry.lazy?.wanted && idleSince !== undefined && now - idleSince >= grace) this.#want(entry, false);
       const { rate } = entry;
       if (now - rate.at < RATE_INTERVAL_MS) continue;
-      const bytes = entry.fanout.bytesIn;
+      const bytes = entryBytes(entry);
       rate.bitsPerSecond = Math.round(((bytes - rate.bytes) * 8000) / (now - rate.at));
       rate.bytes = bytes;
       rate.at = now;
     }
   }
 
-  /** Viewers, media bitrate (FLV bytes in, over the last ~2 s) and codecs of the named streams that are announced (all without `names`). */
+  /** Viewers, media bitrate (source bytes of lazy streams, FLV bytes of others, over the last ~2 s) and codecs of the named streams that are announced (all without `names`). */
   liveStats(names?: readonly string[]): LiveStreamStats[] {
     const entries = names ? names.flatMap((n) => this.#byName.get(n) ?? []) : [...this.#byName.values()];
-    return entries.map(({ name, fanout, rate }) => {
+    return entries.map((entry) => {
+      const { name, fanout, rate } = entry;
       const info = fanout.streamInfo;
       return {
         name,
         viewers: fanout.viewerCount,
         bitsPerSecond: rate.bitsPerSecond,
-        bytesIn: fanout.bytesIn,
+        bytesIn: entryBytes(entry),
         ...(info.videoCodec ? { video: { codec: info.videoCodec, width: info.width ?? 0, height: info.height ?? 0 } } : {}),
         ...(info.audioCodec ? { audio: { codec: info.audioCodec, sampleRate: info.audioSampleRate ?? 0 } } : {}),
       };
@@ -340,7 +356,14 @@ export class ViewerServer implements FlvFeedTarget {
       ...(o.viewer === undefined ? {} : { viewer: o.viewer }),
       startTimeoutMs: o.startTimeoutMs ?? 15_000,
     });
-    const entry: StreamEntry = { name: open.name, slot, index, fanout, rate: { bytes: 0, at: this.#clock(), bitsPerSecond: 0 } };
+    const entry: StreamEntry = {
+      name: open.name,
+      slot,
+      index,
+      fanout,
+      rate: { bytes: 0, at: this.#clock(), bitsPerSecond: 0 },
+      lazy: open.lazy ? { wanted: false, epoch: 0, live: false, sourceBytes: 0 } : undefined,
+    };
     const sameIndex = record.streams.get(index);
     if (sameIndex) this.#endStream(sameIndex, 'replaced by a newer stream');
     record.streams.set(index, entry);
@@ -353,10 +376,25 @@ export class ViewerServer implements FlvFeedTarget {
 
   streamTag(slot: number, index: number, tag: FlvTag, afterGap: boolean): void {
     const entry = this.#feeds.get(slot)?.streams.get(index);
-    if (!entry) return;
+    // A lazy stream's tags count only after the RESUME of our latest want (older ones are
+    // from a want we took back and would not continue the fresh GOP).
+    if (!entry || (entry.lazy && !entry.lazy.live)) return;
     this.#counters.tagsIn++;
     if (afterGap) this.#counters.gaps++;
     entry.fanout.pushTag(tag, afterGap);
+  }
+
+  streamBytes(slot: number, index: number, total: number): void {
+    const lazy = this.#feeds.get(slot)?.streams.get(index)?.lazy;
+    if (lazy) lazy.sourceBytes = total;
+  }
+
+  streamResumed(slot: number, index: number, epoch: number): void {
+    const entry = this.#feeds.get(slot)?.streams.get(index);
+    const lazy = entry?.lazy;
+    if (!lazy?.wanted || lazy.epoch !== epoch) return;
+    lazy.live = true;
+    entry!.fanout.resetCache();
   }
 
   streamClosed(slot: number, index: number, reason: string): void {
@@ -368,6 +406,18 @@ export class ViewerServer implements FlvFeedTarget {
   }
 
   // --- internals -----------------------------------------------------------------------
+
+  /** Asks a lazy stream's worker for its tags (a viewer came) or stops them (grace over). */
+  #want(entry: StreamEntry, wanted: boolean): void {
+    const lazy = entry.lazy;
+    if (!lazy || lazy.wanted === wanted) return;
+    lazy.wanted = wanted;
+    lazy.live = false;
+    if (wanted) lazy.epoch = (lazy.epoch + 1) >>> 0;
+    // Nobody watches now and the next tags start a fresh GOP: the cache would not continue.
+    else entry.fanout.resetCache();
+    this.#feeds.get(entry.slot)?.want?.({ index: entry.index, wanted, epoch: lazy.epoch });
+  }
 
   #feedEnded(slot: number, feed: WorkerFlvFeed, reason: string): void {
     // Only if this feed is still the slot's current one (not detached or replaced).
@@ -409,6 +459,7 @@ export class ViewerServer implements FlvFeedTarget {
     res.onAborted(() => sink.gone());
     res.onWritable(() => sink.writable());
     sink.attach(entry.fanout, entry.fanout.addViewer(sink, { id: `http:${entry.name}#${this.#nextViewerId++}`, audio }));
+    this.#want(entry, true);
   }
 
   #upgrade(res: HttpResponse, req: HttpRequest, context: uWS.us_socket_context_t): void {
@@ -429,6 +480,7 @@ export class ViewerServer implements FlvFeedTarget {
     this.#sinks.add(sink);
     const fanout = data.entry.fanout;
     sink.attach(fanout, fanout.addViewer(sink, { id: `ws:${data.entry.name}#${this.#nextViewerId++}`, audio: data.audio }));
+    this.#want(data.entry, true);
   }
 
   readonly #dirty = new Set<ViewerSink>();
@@ -450,6 +502,11 @@ export class ViewerServer implements FlvFeedTarget {
       if (this.#sinks.delete(sink)) this.#closedBy[kind]++;
     },
   };
+}
+
+/** Bytes a stream brought in: what its lazy publisher counted, or the FLV bytes. */
+function entryBytes(entry: StreamEntry): number {
+  return entry.lazy ? entry.lazy.sourceBytes : entry.fanout.bytesIn;
 }
 
 interface SinkHooks {

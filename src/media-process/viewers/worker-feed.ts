@@ -6,15 +6,18 @@
 import { RingReader } from '../../shared/ring.js';
 import type { FlvStreamInfo, FlvTag } from '../../protocol/flv/muxer.js';
 import {
+  FLV_RECORD_BYTES,
   FLV_RECORD_CLOSE,
   FLV_RECORD_INFO,
   FLV_RECORD_OPEN,
+  FLV_RECORD_RESUME,
   FLV_TAG_FLAG_AFTER_GAP,
   flvRecordStream,
   flvRecordType,
   flvTagFromRecord,
   isFlvTagRecord,
   parseInfoRecord,
+  parseNumberRecord,
   parseOpenRecord,
   type FlvOpenRecord,
 } from '../../shared/contracts/flv-records.js';
@@ -25,6 +28,10 @@ export interface FlvFeedTarget {
   streamInfo(slot: number, index: number, info: FlvStreamInfo): void;
   streamTag(slot: number, index: number, tag: FlvTag, afterGap: boolean): void;
   streamClosed(slot: number, index: number, reason: string): void;
+  /** A lazy stream's source bytes so far (BYTES record). */
+  streamBytes(slot: number, index: number, total: number): void;
+  /** A lazy stream starts writing tags for the want of this epoch (RESUME record). */
+  streamResumed(slot: number, index: number, epoch: number): void;
 }
 
 export interface WorkerFeedStats {
@@ -83,6 +90,11 @@ export class WorkerFlvFeed {
       const info = parseInfoRecord(decoder.decode(view));
       if (info) target.streamInfo(this.slot, index, info);
       else this.#stats.malformed++;
+    } else if (type === FLV_RECORD_BYTES || type === FLV_RECORD_RESUME) {
+      const n = parseNumberRecord(type, view);
+      if (n === undefined) this.#stats.malformed++;
+      else if (type === FLV_RECORD_BYTES) target.streamBytes(this.slot, index, n);
+      else target.streamResumed(this.slot, index, n);
     } else if (type === FLV_RECORD_CLOSE) {
       target.streamClosed(this.slot, index, decoder.decode(view) || 'stream closed');
     } else {

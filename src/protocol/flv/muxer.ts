@@ -17,7 +17,7 @@
  * TimestampExtended. Composition time = round((pts - dts) / 90) ms.
  */
 import type { AvFrame, VideoCodec } from '../av/frame.js';
-import { findStartCode } from '../mpeg-ps/nal.js';
+import { findStartCode, splitNalUnits } from '../mpeg-ps/nal.js';
 import { audioSpecificConfig, AAC_SAMPLE_RATES, isAdts, splitAdts } from './aac.js';
 import type { AvcSpsInfo, HevcSpsInfo } from './params.js';
 import { buildAvcConfig, buildHevcConfig, parseAvcSps, parseHevcSps } from './params.js';
@@ -165,6 +165,8 @@ export class FlvMuxer {
   // audio
   private aacConfig: Uint8Array | undefined;
   private audioConfigTag: FlvTag | undefined;
+  /** Audio codec learn() last looked at (it muxes one frame per codec for the info). */
+  private learntAudio: string | undefined;
 
   private streamInfo: FlvStreamInfo = {};
   private metaCache: Uint8Array | undefined;
@@ -223,6 +225,39 @@ export class FlvMuxer {
     }
     for (const t of out) this.stats.bytes += t.bytes.length;
     return out;
+  }
+
+  /**
+   * Learns from a frame that is not muxed (a lazy publisher with no viewer): the stream info
+   * (codecs, picture size) and the sequence headers, without making its tag. Looks only at
+   * key frames (they carry the parameter sets) and at the first audio frame of a codec, so
+   * it costs a NAL scan per GOP. The time base is set as by mux(), so later tags keep the
+   * stream's timeline.
+   */
+  learn(frame: AvFrame): void {
+    if (this.base === undefined) this.base = frame.dts;
+    if (frame.kind === 'video') {
+      if (!frame.key || (frame.codec !== 'h264' && frame.codec !== 'h265')) return;
+      const codec = frame.codec;
+      const h264 = codec === 'h264';
+      let vps: Uint8Array[] | undefined;
+      let sps: Uint8Array[] | undefined;
+      let pps: Uint8Array[] | undefined;
+      for (const nal of splitNalUnits(frame.data)) {
+        if (nal.length === 0 || nal.length > MAX_PARAM_SET) continue;
+        const type = h264 ? nal[0]! & 0x1f : (nal[0]! >> 1) & 0x3f;
+        if (type === (h264 ? 7 : 33)) (sps ??= []).push(nal);
+        else if (type === (h264 ? 8 : 34)) (pps ??= []).push(nal);
+        else if (!h264 && type === 32) (vps ??= []).push(nal);
+      }
+      if (sps || pps || vps || codec !== this.videoCodec) this.updateVideoConfig(codec, vps, sps, pps, this.ms(frame.dts), []);
+      // The next muxed video frame must be a key frame again (mux() needs no reset otherwise).
+      this.needKey = true;
+      return;
+    }
+    if (frame.codec === this.learntAudio) return;
+    this.learntAudio = frame.codec;
+    this.muxAudio(frame, []);
   }
 
   /** ms since the stream start for a 90 kHz time; never negative. */

@@ -14,12 +14,21 @@
  *          muxer made it; the type bits say key frame / sequence header / first tag after
  *          a gap (the publisher dropped tags because the ring was full)
  *   CLOSE  payload: UTF-8 reason
+ *   BYTES  payload: float64 LE, the stream's source media bytes so far (audio and video
+ *          frames as received, before muxing); written about once a second by a lazy
+ *          publisher, so bitrates stay right while no tag is muxed
+ *   RESUME payload: uint32 LE, the epoch of the `flv.want` that asked for tags; the tags
+ *          after it start a fresh GOP (sequence headers, key frame). A lazy publisher
+ *          writes tags only between a RESUME and the next `flv.want` false; the reader
+ *          ignores tags of a lazy stream until the RESUME of its latest want.
  */
 import type { FlvStreamInfo, FlvTag, FlvTagKind } from '../../protocol/flv/muxer.js';
 
 export const FLV_RECORD_OPEN = 1;
 export const FLV_RECORD_CLOSE = 2;
 export const FLV_RECORD_INFO = 3;
+export const FLV_RECORD_BYTES = 4;
+export const FLV_RECORD_RESUME = 5;
 /** TAG records: this base plus the flag bits below. */
 export const FLV_RECORD_TAG = 0x10;
 export const FLV_TAG_FLAG_KEY = 0x01;
@@ -34,6 +43,11 @@ export interface FlvOpenRecord {
   /** Track hints, when the source knows them before any frame (header flags, onMetaData). */
   hasVideo?: boolean;
   hasAudio?: boolean;
+  /**
+   * The publisher muxes this stream only while the reader wants it (`flv.want` on the media
+   * worker contract, issue #17); absent: tags flow from the start.
+   */
+  lazy?: boolean;
 }
 
 export function flvRecordTag(type: number, streamIndex: number): number {
@@ -70,6 +84,26 @@ export function flvTagFromRecord(type: number, bytes: Uint8Array): FlvTag | unde
   return { kind, config: (type & FLV_TAG_FLAG_CONFIG) !== 0, key: (type & FLV_TAG_FLAG_KEY) !== 0, timestamp, bytes };
 }
 
+export function bytesRecord(total: number): Uint8Array {
+  const out = new Uint8Array(8);
+  new DataView(out.buffer).setFloat64(0, total, true);
+  return out;
+}
+
+export function resumeRecord(epoch: number): Uint8Array {
+  const out = new Uint8Array(4);
+  new DataView(out.buffer).setUint32(0, epoch >>> 0, true);
+  return out;
+}
+
+/** Decodes a BYTES or RESUME payload (undefined: wrong size). */
+export function parseNumberRecord(type: number, view: Uint8Array): number | undefined {
+  const size = type === FLV_RECORD_BYTES ? 8 : 4;
+  if (view.length !== size) return undefined;
+  const dv = new DataView(view.buffer, view.byteOffset, view.byteLength);
+  return size === 8 ? dv.getFloat64(0, true) : dv.getUint32(0, true);
+}
+
 /** Decodes an OPEN payload; undefined when it is not one (a foreign or broken writer). */
 export function parseOpenRecord(text: string): FlvOpenRecord | undefined {
   const value = jsonObject(text);
@@ -81,6 +115,7 @@ export function parseOpenRecord(text: string): FlvOpenRecord | undefined {
   const hasAudio: unknown = Reflect.get(value, 'hasAudio');
   if (typeof hasVideo === 'boolean') open.hasVideo = hasVideo;
   if (typeof hasAudio === 'boolean') open.hasAudio = hasAudio;
+  if (Reflect.get(value, 'lazy') === true) open.lazy = true;
   return open;
 }
 

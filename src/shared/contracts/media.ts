@@ -34,7 +34,7 @@ export interface LiveStreamStats {
   name: string;
   /** HTTP-FLV and WS-FLV viewers now. */
   viewers: number;
-  /** Media bitrate as muxed for viewers (audio and video), over the last ~2 s. */
+  /** Media bitrate (audio and video frames as received, counted by the worker), over the last ~2 s. */
   bitsPerSecond: number;
   bytesIn: number;
   video?: { codec: string; width: number; height: number };
@@ -322,6 +322,16 @@ export interface MediaWorkerPing {
   streams: number;
   /** FLV tags dropped because the ring to the viewer server was full. */
   flvDroppedTags: number;
+  /** FLV tags written into the ring (only for streams the viewer server wants: lazy muxing). */
+  flvTags: number;
+  /** Streams being muxed to FLV now (wanted by the viewer server). */
+  flvWanted: number;
+}
+
+export interface FlvWant {
+  index: number;
+  wanted: boolean;
+  epoch: number;
 }
 
 export type MediaWorkerContract = {
@@ -332,7 +342,14 @@ export type MediaWorkerContract = {
     'rtp.open': [WorkerRtpOpenRequest, { port: number }];
   };
   up: Record<never, never>;
-  downNotes: Record<never, never>;
+  downNotes: {
+    /**
+     * The viewer server wants FLV tags of a stream (a viewer connected or waits for it) or
+     * no longer (its last viewer left a grace period ago). `index` is the stream's index in
+     * the worker's FLV ring; `epoch` comes back in the RESUME record that precedes the tags.
+     */
+    'flv.want': FlvWant;
+  };
   upNotes: StreamNotes & {
     /** A JT/T 1078 connection sent no complete packet for `packetTimeoutMs`: the acceptor closes it. */
     'connection.stalled': { connId: number; slot: number };

@@ -46,7 +46,7 @@ export const streamSchema = {
         'Open streams on the built-in media server only (GET /streams): what the viewer server sees now. Absent when the media process does not answer within 1 s.',
       properties: {
         viewers: { type: 'integer', description: 'HTTP-FLV and WS-FLV viewers' },
-        bitsPerSecond: { type: 'integer', description: 'Media bitrate (audio and video as muxed for viewers) over the last ~2 s' },
+        bitsPerSecond: { type: 'integer', description: 'Media bitrate (audio and video frames as received, counted by the media worker) over the last ~2 s' },
         bytesIn: int,
         video: { type: 'object', properties: { codec: str, width: int, height: int } },
         audio: { type: 'object', properties: { codec: str, sampleRate: int } },
