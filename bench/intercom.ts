@@ -238,7 +238,7 @@ async function run(app: Awaited<ReturnType<typeof startAppliance>>, pid: number,
     lost: sent - got,
     'p50 ms': lat.length ? percentile(lat, 50).toFixed(2) : '-',
     'p99 ms': lat.length ? percentile(lat, 99).toFixed(2) : '-',
-    'max ms': lat.length ? Math.max(...lat).toFixed(2) : '-',
+    'max ms': lat.length ? lat.reduce((a, b) => (b > a ? b : a), -Infinity).toFixed(2) : '-',
   });
   const rows = [row('browser → terminal', sum('sentDown'), sum('gotDown'), down), row('terminal → browser', sum('sentUp'), sum('gotUp'), up)];
   const nominal = connected * 50 * windowS;
