@@ -219,7 +219,7 @@ async function main(): Promise<void> {
         lost: latencies.filter((v) => Number.isNaN(v)).length,
         p50Ms: ms(percentile(latencies.filter((v) => !Number.isNaN(v)), 50)),
         p95Ms: ms(percentile(latencies.filter((v) => !Number.isNaN(v)), 95)),
-        maxMs: ms(Math.max(...latencies.filter((v) => !Number.isNaN(v)))),
+        maxMs: ms(latencies.filter((v) => !Number.isNaN(v)).reduce((a, b) => (b > a ? b : a), -Infinity)),
       };
       console.log('\nupward INVITE for a live channel → first PS packet at the SDP address');
       console.log(table([first]));
