@@ -27,8 +27,8 @@ export interface BroadcastDeps {
   local: { host: string; port: number };
   /** The supervisor attaches the audio and says where we send from. */
   invite(invite: BroadcastInvite): Promise<BroadcastInviteAnswer>;
-  /** The camera hung up (BYE answered). */
-  bye(id: string, callId: string): void;
+  /** The camera hung up (BYE answered), or went offline (`reason`). */
+  bye(id: string, callId: string, reason?: string): void;
   log(level: 'debug' | 'info' | 'warn', message: string, data?: Record<string, unknown>): void;
 }
 
@@ -242,6 +242,26 @@ export class GbBroadcast {
     this.#calls.delete(callId);
     this.#d.platform.bye(call.dialog, call.deviceId, call.remote).catch((error: Error) => this.#d.log('info', 'broadcast BYE not answered', { device: call.deviceId, error: error.message }));
     return true;
+  }
+
+  /**
+   * The camera's device went offline (keepalives stopped, unregistered, removed): a broadcast
+   * waiting for its INVITE fails, a call in progress ends (a BYE is still tried, for a device
+   * that only lost its registration) and the supervisor is told, so the browser side closes too.
+   */
+  deviceOffline(deviceId: string, reason: string): void {
+    for (const [id, p] of this.#pending) {
+      if (p.deviceId !== deviceId || p.started) continue;
+      this.#pending.delete(id);
+      if (p.timer !== null) this.#d.clock.clearTimer(p.timer);
+      p.reject(new ControlError(`device ${deviceId} went offline (${reason})`, 'not-registered', 480));
+    }
+    for (const [callId, call] of this.#calls) {
+      if (call.deviceId !== deviceId) continue;
+      this.#calls.delete(callId);
+      this.#d.platform.bye(call.dialog, call.deviceId, call.remote).catch(() => {});
+      this.#d.bye(call.id, callId, `the camera went offline (${reason})`);
+    }
   }
 
   get size(): number {

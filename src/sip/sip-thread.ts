@@ -114,6 +114,7 @@ export class SipThread {
         offline: (deviceId, reason) => {
           this.service.deviceOffline(deviceId);
           this.control.deviceOffline(deviceId);
+          this.broadcast.deviceOffline(deviceId, reason);
           channel.notify('device.offline', { deviceId, reason });
         },
         keepalive: (deviceId, source) => channel.notify('device.keepalive', { deviceId, ...sourceOf(source) }),
@@ -163,7 +164,7 @@ export class SipThread {
       serverId: config.sip.id,
       local: { host: init.advertisedHost, port: config.sip.port },
       invite: (invite) => channel.request('broadcast.invite', invite, 15_000),
-      bye: (id, callId) => channel.notify('broadcast.bye', { id, callId }),
+      bye: (id, callId, reason) => channel.notify('broadcast.bye', { id, callId, ...(reason ? { reason } : {}) }),
       log,
     });
     this.cascade = new Cascade({

@@ -190,9 +190,9 @@ export class IntercomControl {
   }
 
   /** The camera sent BYE: the session ends (no BYE back). */
-  broadcastBye(id: string): void {
+  broadcastBye(id: string, reason = 'the camera hung up (BYE)'): void {
     if (!this.#sessions.has(id)) return;
-    void this.close(id, 'the camera hung up (BYE)').catch((err: Error) => this.#d.logger.info({ intercom: id, err: err.message }, 'broadcast end failed'));
+    void this.close(id, reason).catch((err: Error) => this.#d.logger.info({ intercom: id, err: err.message }, 'broadcast end failed'));
   }
 
   /** `DELETE /channels/:id/intercom`: false when that channel is in no intercom. */

@@ -337,7 +337,7 @@ export class Supervisor {
           if (!this.#intercom) throw unavailable('intercom is not ready');
           return this.#intercom.broadcastInvite(invite);
         });
-        channel.onNote('broadcast.bye', ({ id }) => this.#intercom?.broadcastBye(id));
+        channel.onNote('broadcast.bye', ({ id, reason }) => this.#intercom?.broadcastBye(id, reason));
       },
     });
   }

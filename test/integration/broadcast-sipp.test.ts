@@ -245,6 +245,22 @@ t.test('voice broadcast to a sipp camera', async (t) => {
     t.match(final, /Warning: 399 camgate "no voice broadcast is waiting/);
   });
 
+  await t.test('the camera\'s device goes away (deleted through the API): its broadcast ends with it', async (t) => {
+    const sink = await udpSink();
+    t.teardown(() => sink.close());
+    const { sipp, answer } = await open(t, { MODE: 'wait', AUDIO_PORT: String(sink.port), AUDIO_PROTO: 'RTP/AVP', AUDIO_PT: '8', AUDIO_MAP: 'PCMA/8000' });
+    await waitFor(async () => sink.packets.length > 10 || undefined, 10_000, 'audio at the camera');
+    t.equal((await fetch(`${app.api}/devices/${DEVICE}`, { method: 'DELETE' })).status, 200, 'device deleted');
+    provisioned = false;
+    const ended = await stopped(answer.id);
+    t.match(ended.data, { origin: 'camera', channel: CAMERA, reason: 'the camera went offline (removed)' });
+    t.same((await getJson(`${app.api}/intercom`)).body.data, [], 'no session left');
+    await new Promise((r) => setTimeout(r, 500));
+    sipp.stop();
+    const run = await sipp.done;
+    t.equal(byesIn(run.messages).length, 1, 'a BYE was still tried');
+  });
+
   /** A camera-like INVITE for the channel from `host`; resolves with the final answer. */
   async function sendInvite(t: Test, host: string, callId: string): Promise<string> {
     const socket = createSocket('udp4');
@@ -273,9 +289,9 @@ t.test('voice broadcast to a sipp camera', async (t) => {
   }
 
   const text = await metrics();
-  t.match(text, /camgate_gb28181_commands_total\{command="broadcast",result="sent"\} 6/, 'six Broadcast MESSAGEs sent');
-  t.match(text, /camgate_gb28181_commands_total\{command="broadcast",result="answered"\} 6/, 'six answered with a Response');
-  t.match(text, /camgate_gb28181_broadcast_invites_total\{result="answered"\} 5/, 'five INVITEs answered');
+  t.match(text, /camgate_gb28181_commands_total\{command="broadcast",result="sent"\} 7/, 'seven Broadcast MESSAGEs sent');
+  t.match(text, /camgate_gb28181_commands_total\{command="broadcast",result="answered"\} 7/, 'seven answered with a Response');
+  t.match(text, /camgate_gb28181_broadcast_invites_total\{result="answered"\} 6/, 'six INVITEs answered');
   t.match(text, /camgate_gb28181_broadcast_invites_total\{result="unmatched"\} 2/, 'two INVITEs unmatched (403, 481)');
   t.match(text, /camgate_gb28181_broadcast_invite_latency_seconds_total [0-9.]+/);
 });

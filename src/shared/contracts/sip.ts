@@ -432,7 +432,8 @@ export type SipContract = {
     'device.mediaStatus': { deviceId: string; channelId: string; endOfFile: boolean };
     'dialog.ended': { callId: string; deviceId: string };
     /** The camera hung up a broadcast (BYE, already answered 200). */
-    'broadcast.bye': { id: string; callId: string };
+    /** A broadcast call ended from the camera's side: its BYE, or the camera went offline (reason). */
+    'broadcast.bye': { id: string; callId: string; reason?: string };
     'subscription.state': SubscriptionSnapshot;
     'catalog.change': { deviceId: string; changes: CatalogChange[] };
     'device.alarm': AlarmEvent;
