@@ -19,7 +19,7 @@ import { createSocket, type Socket as UdpSocket } from 'node:dgram';
 import { createServer, type Server, type Socket } from 'node:net';
 import { systemClock, type Clock } from '../protocol/sip/clock.js';
 import { AnswerResult, jt808TimeToMs, msToJt808Time, msgIdHex } from '../protocol/jt808/index.js';
-import type { ChildChannel } from '../shared/contracts/lifecycle.js';
+import type { ChildChannel, LifecycleNotes } from '../shared/contracts/lifecycle.js';
 import type { CommandAnswer, Jt808Contract, Jt808Init, Jt808Ping, KnownVehicle, RecordItem, VehiclePosition } from '../shared/contracts/jt808.js';
 import { conflict, ServiceError, unavailable } from '../shared/errors.js';
 import { createLogger, type Logger } from '../shared/logger.js';
@@ -286,7 +286,13 @@ export class Jt808Thread {
     for (const event of out.events) this.#event(event, link);
   }
 
-  /** Sends the positions gathered so far as one note (before any other note, so the supervisor sees them in order). */
+  /** A note to the supervisor, after the positions gathered before it: the supervisor sees them in arrival order. */
+  #notify<K extends keyof Jt808Contract['upNotes'] & string>(note: K, data: (Jt808Contract['upNotes'] & LifecycleNotes)[K]): void {
+    this.#flushPositions();
+    this.#channel.notify(note, data);
+  }
+
+  /** Sends the positions gathered so far as one note. */
   #flushPositions(): void {
     if (this.#positionTimer !== null) clearTimeout(this.#positionTimer);
     this.#positionTimer = null;
@@ -297,15 +303,13 @@ export class Jt808Thread {
   }
 
   #event(event: Jt808Event, link: Link | undefined): void {
-    const channel = this.#channel;
     const kind = IN_KIND[event.type];
     if (kind !== undefined) this.#counters.add(`messages|in|${kind}`);
     switch (event.type) {
       case 'registered': {
         this.#counters.add('registrations|ok');
         const r = event.register;
-        this.#flushPositions();
-        channel.notify('vehicle.registered', {
+        this.#notify('vehicle.registered', {
           sim: event.phone,
           authCode: event.authCode,
           plate: r.plate,
@@ -319,15 +323,13 @@ export class Jt808Thread {
       }
       case 'authenticated':
         this.#gauges();
-        this.#flushPositions();
-        channel.notify('vehicle.online', { sim: event.phone, address: link?.remote ?? '', version: event.version });
+        this.#notify('vehicle.online', { sim: event.phone, address: link?.remote ?? '', version: event.version });
         this.#log.info({ sim: event.phone, version: event.version }, 'terminal online');
         return;
       case 'offline':
         this.#counters.add(`offline|${event.reason}`);
         this.#gauges();
-        this.#flushPositions();
-        channel.notify('vehicle.offline', { sim: event.phone, reason: event.reason });
+        this.#notify('vehicle.offline', { sim: event.phone, reason: event.reason });
         this.#log.info({ sim: event.phone, reason: event.reason }, 'terminal offline');
         return;
       case 'position': {
