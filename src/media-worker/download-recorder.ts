@@ -16,8 +16,9 @@ const CHUNK_BYTES = 256 * 1024;
 export class DownloadRecorder {
   readonly target: RecordTarget;
   #fd: number | null;
-  #pending: Uint8Array[] = [];
-  #pendingBytes = 0;
+  /** Bytes gathered for the next write: each payload is copied once, into this. */
+  #buffer = Buffer.allocUnsafe(CHUNK_BYTES);
+  #filled = 0;
   #written = 0;
   #firstPts: number | null = null;
   #lastPts = 0;
@@ -33,13 +34,13 @@ export class DownloadRecorder {
 
   /** Bytes in the file plus those waiting to be written. */
   get bytes(): number {
-    return this.#written + this.#pendingBytes;
+    return this.#written + this.#filled;
   }
 
   /** One PS payload; false once the size limit or an error stopped the file. */
   write(payload: Uint8Array): boolean {
-    // Copied: the payload is a view of a datagram or of a TCP chunk; the file must not depend on how those are kept.
-    return this.#append(new Uint8Array(payload));
+    // Copied into the write buffer at once: the file does not depend on how the datagram or TCP chunk is kept.
+    return this.#append(payload);
   }
 
   /** One frame: media time comes from the frames' timestamps (90 kHz, unwrapped by the demuxer); MP4 files get the frame. */
@@ -64,9 +65,16 @@ export class DownloadRecorder {
       this.failure = 'file size limit';
       return false;
     }
-    this.#pending.push(chunk);
-    this.#pendingBytes += chunk.length;
-    if (this.#pendingBytes >= CHUNK_BYTES) this.#flush();
+    if (this.#filled + chunk.length > CHUNK_BYTES) {
+      this.#flush();
+      // Larger than the buffer (an MP4 fragment of a big GOP): written as it is.
+      if (chunk.length > CHUNK_BYTES) {
+        this.#writeOut(chunk);
+        return this.failure === null;
+      }
+    }
+    this.#buffer.set(chunk, this.#filled);
+    this.#filled += chunk.length;
     return this.failure === null;
   }
 
@@ -76,13 +84,17 @@ export class DownloadRecorder {
   }
 
   #flush(): void {
-    if (this.#fd === null || this.#pendingBytes === 0) return;
-    const chunk = Buffer.concat(this.#pending, this.#pendingBytes);
-    this.#pending = [];
-    this.#pendingBytes = 0;
+    if (this.#filled === 0) return;
+    const filled = this.#filled;
+    this.#filled = 0;
+    this.#writeOut(this.#buffer.subarray(0, filled));
+  }
+
+  #writeOut(bytes: Uint8Array): void {
+    if (this.#fd === null) return;
     try {
-      writeSync(this.#fd, chunk);
-      this.#written += chunk.length;
+      writeSync(this.#fd, bytes);
+      this.#written += bytes.length;
     } catch (error) {
       this.failure = `file write failed: ${(error as Error).message}`;
     }

@@ -89,11 +89,6 @@ export class RtpSender {
     else this.#connectUdp();
   }
 
-  /** Connected now (a listening sender before its peer came, or a TCP one between reconnects, is not). */
-  get connected(): boolean {
-    return this.destination.transport === 'udp' || (this.#tcp !== null && !this.#tcp.destroyed);
-  }
-
   /** Bytes accepted for this destination and not yet handed to the kernel. */
   get backlogBytes(): number {
     if (this.#closed) return 0;

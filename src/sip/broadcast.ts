@@ -89,8 +89,7 @@ export class GbBroadcast {
             this.#done(pending);
             return;
           }
-          this.#pending.delete(o.id);
-          reject(error);
+          this.#fail(pending, error);
         },
       );
     });
@@ -98,9 +97,21 @@ export class GbBroadcast {
 
   #noInvite(p: Pending): void {
     if (this.#pending.get(p.id) !== p) return;
-    this.#pending.delete(p.id);
     this.#d.counters.add('command_failures|broadcast|no-invite');
-    p.reject(new ControlError(`the camera accepted the broadcast but sent no INVITE within ${Math.round(p.inviteTimeoutMs / 1000)} s`, 'no-invite'));
+    this.#fail(p, new ControlError(`the camera accepted the broadcast but sent no INVITE within ${Math.round(p.inviteTimeoutMs / 1000)} s`, 'no-invite'));
+  }
+
+  /** A broadcast that will get no call: no longer waited for, its start() rejected. */
+  #fail(p: Pending, error: Error): void {
+    this.#pending.delete(p.id);
+    if (p.timer !== null) this.#d.clock.clearTimer(p.timer);
+    p.reject(error);
+  }
+
+  /** Our BYE to a call that ends from this side (best effort: the camera may be gone). */
+  #hangUp(callId: string, call: Call): Promise<unknown> {
+    this.#calls.delete(callId);
+    return this.#d.platform.bye(call.dialog, call.deviceId, call.remote);
   }
 
   #done(p: Pending): void {
@@ -159,9 +170,7 @@ export class GbBroadcast {
       this.#d.counters.add('command_failures|broadcast|invite-refused');
       tx.reply(status, reason, [['Warning', `399 camgate "${why.replace(/"/g, "'").slice(0, 200)}"`]]);
       if (this.#pending.get(p.id) !== p) return;
-      this.#pending.delete(p.id);
-      if (p.timer !== null) this.#d.clock.clearTimer(p.timer);
-      p.reject(new ControlError(`the camera's INVITE was refused: ${why}`, 'invite-refused', status));
+      this.#fail(p, new ControlError(`the camera's INVITE was refused: ${why}`, 'invite-refused', status));
     };
     if (!offer.host || !offer.port) return refuse(400, 'Bad Request', 'no media address in the SDP');
     if (offer.carriage === null) return refuse(488, 'Not Acceptable Here', 'offer PCMA (8) or PS (96): camgate sends G.711A only');
@@ -231,16 +240,11 @@ export class GbBroadcast {
   /** Hang-up from our side: BYE when the call is up, else stop waiting for the INVITE. */
   stop(id: string): boolean {
     const pending = this.#pending.get(id);
-    if (pending) {
-      this.#pending.delete(id);
-      if (pending.timer !== null) this.#d.clock.clearTimer(pending.timer);
-      pending.reject(new ControlError('hung up before the camera INVITEd', 'closed'));
-    }
+    if (pending) this.#fail(pending, new ControlError('hung up before the camera INVITEd', 'closed'));
     const entry = this.#callOf(id);
     if (!entry) return pending !== undefined;
     const [callId, call] = entry;
-    this.#calls.delete(callId);
-    this.#d.platform.bye(call.dialog, call.deviceId, call.remote).catch((error: Error) => this.#d.log('info', 'broadcast BYE not answered', { device: call.deviceId, error: error.message }));
+    this.#hangUp(callId, call).catch((error: Error) => this.#d.log('info', 'broadcast BYE not answered', { device: call.deviceId, error: error.message }));
     return true;
   }
 
@@ -250,29 +254,17 @@ export class GbBroadcast {
    * that only lost its registration) and the supervisor is told, so the browser side closes too.
    */
   deviceOffline(deviceId: string, reason: string): void {
-    for (const [id, p] of this.#pending) {
-      if (p.deviceId !== deviceId || p.started) continue;
-      this.#pending.delete(id);
-      if (p.timer !== null) this.#d.clock.clearTimer(p.timer);
-      p.reject(new ControlError(`device ${deviceId} went offline (${reason})`, 'not-registered', 480));
+    for (const p of this.#pending.values()) {
+      if (p.deviceId === deviceId && !p.started) this.#fail(p, new ControlError(`device ${deviceId} went offline (${reason})`, 'not-registered', 480));
     }
     for (const [callId, call] of this.#calls) {
       if (call.deviceId !== deviceId) continue;
-      this.#calls.delete(callId);
-      this.#d.platform.bye(call.dialog, call.deviceId, call.remote).catch(() => {});
+      this.#hangUp(callId, call).catch(() => {});
       this.#d.bye(call.id, callId, `the camera went offline (${reason})`);
     }
   }
 
-  get size(): number {
-    return this.#calls.size;
-  }
-
   close(): void {
-    for (const p of this.#pending.values()) {
-      if (p.timer !== null) this.#d.clock.clearTimer(p.timer);
-      p.reject(new ControlError('control service closed', 'closed'));
-    }
-    this.#pending.clear();
+    for (const p of this.#pending.values()) this.#fail(p, new ControlError('control service closed', 'closed'));
   }
 }

@@ -18,7 +18,7 @@ import { missing, unavailable } from '../shared/errors.js';
 import type { StreamManager } from './streams.js';
 import type { VehicleControl } from './vehicle-streams.js';
 import type { CamgateConfig } from '../shared/config/config.js';
-import type { Platform, Store, VirtualDirectory } from './store/index.js';
+import { sharedSource, type Platform, type Store, type VirtualDirectory } from './store/index.js';
 import type { EmitEvent } from './signalling-bridge.js';
 
 /** GB/T 28181 type code of a vehicle channel in our catalog by default (131: camera; gb28181.cascade.vehicleIdType). */
@@ -66,11 +66,6 @@ interface UpwardSession {
   port: number;
   /** The source was started for this session (it was not live before). */
   started: boolean;
-}
-
-/** `c:<channelid>` / `v:<sim>/<n>`: one shared source, to look its placement up by. */
-function sourceKey(source: ChannelSource): string {
-  return source.kind === 'camera' ? `c:${source.channelid}` : `v:${source.sim.replace(/^0+(?=.)/, '')}/${source.channel}`;
 }
 
 /** Each directory's business group (the 215 at the top of its chain); a 215 is its own. */
@@ -172,7 +167,7 @@ export class PlatformManager {
       if (!subs.catalog) continue;
       const platform = await this.#o.store.platforms.get(id);
       if (!platform) continue;
-      const items = this.#placed(platform, (await this.#shared(id, sim)).filter((i) => match(i.source))).map((item) => ({ ...item, status: event, event }));
+      const items = this.#placed(platform, (await this.#shared(platform, sim)).filter((i) => match(i.source))).map((item) => ({ ...item, status: event, event }));
       if (items.length > 0) await this.#o.sip()?.request('platform.notify', { id, kind: 'catalog', items });
     }
   }
@@ -181,7 +176,7 @@ export class PlatformManager {
   async #notifyAlarm(match: (source: ChannelSource) => boolean, alarm: { priority: number; method: number; time: number; description?: string; longitude?: number; latitude?: number; alarmType?: number }, sim?: string): Promise<void> {
     for (const [id, subs] of this.#subscribed) {
       if (!subs.alarm) continue;
-      const alarms = (await this.#shared(id, sim)).filter((i) => match(i.source)).map((i) => ({ channelId: i.channelId, ...alarm }));
+      const alarms = (await this.#sharedOf(id, sim)).filter((i) => match(i.source)).map((i) => ({ channelId: i.channelId, ...alarm }));
       if (alarms.length > 0) await this.#o.sip()?.request('platform.notify', { id, kind: 'alarm', alarms });
     }
   }
@@ -189,7 +184,7 @@ export class PlatformManager {
   async #notifyPositions(sim: string, latitude: number, longitude: number, speed: number, direction: number, time: number): Promise<void> {
     for (const [id, subs] of this.#subscribed) {
       if (!subs.mobilePosition) continue;
-      const positions = (await this.#shared(id, sim))
+      const positions = (await this.#sharedOf(id, sim))
         .filter((i) => i.source.kind === 'vehicle' && i.source.sim === sim)
         .map((i) => ({ channelId: i.channelId, time, latitude, longitude, speed, direction }));
       if (positions.length > 0) await this.#o.sip()?.request('platform.notify', { id, kind: 'mobilePosition', positions });
@@ -299,10 +294,9 @@ export class PlatformManager {
 
   /** The channels shared with platform `id`, each under the ID that platform sees, with the directories they sit in. */
   async catalog(id: number): Promise<SharedCatalogItem[]> {
-    const shared = await this.#shared(id);
     const platform = await this.#o.store.platforms.get(id);
     if (!platform) return [];
-    return [...this.#directoryItems(platform), ...this.#placed(platform, shared)];
+    return [...this.#directoryItems(platform), ...this.#placed(platform, await this.#shared(platform))];
   }
 
   /**
@@ -341,9 +335,9 @@ export class PlatformManager {
     if (platform.virtual_directories.length > 0) {
       const group = businessGroups(platform.virtual_directories);
       const parents = new Map<string, string>();
-      for (const c of platform.channels) if (c.parent_id && group.has(c.parent_id)) parents.set(sourceKey(c.kind === 'camera' ? { kind: 'camera', channelid: c.channelid } : { kind: 'vehicle', sim: c.sim, channel: c.channel }), c.parent_id);
+      for (const c of platform.channels) if (c.parent_id && group.has(c.parent_id)) parents.set(sharedSource(c), c.parent_id);
       return shared.map(({ source, ...item }) => {
-        const parent = parents.get(sourceKey(source));
+        const parent = parents.get(sharedSource(source));
         return parent ? { ...item, parentId: parent, businessGroupId: group.get(parent)! } : item;
       });
     }
@@ -353,10 +347,14 @@ export class PlatformManager {
   }
 
   /** `onlySim`: just that vehicle's channels (a position or a vehicle's change must not walk the whole catalog). */
-  async #shared(id: number, onlySim?: string): Promise<Array<SharedCatalogItem & { source: ChannelSource }>> {
+  async #sharedOf(id: number, onlySim?: string): Promise<Array<SharedCatalogItem & { source: ChannelSource }>> {
+    const platform = await this.#o.store.platforms.get(id);
+    return platform ? this.#shared(platform, onlySim) : [];
+  }
+
+  /** As #sharedOf for a platform already read (one store read per catalog or NOTIFY, not two). */
+  async #shared(platform: Platform, onlySim?: string): Promise<Array<SharedCatalogItem & { source: ChannelSource }>> {
     const { store } = this.#o;
-    const platform = await store.platforms.get(id);
-    if (!platform) return [];
     const custom = new Map<string, string>();
     const cameras = new Set<string>();
     const vehicleChannels = new Map<string, Set<number>>();

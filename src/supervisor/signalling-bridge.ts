@@ -261,23 +261,29 @@ export class SignallingBridge {
   }
 
   async #writePresence(deviceId: string, w: PresenceWrite): Promise<void> {
-    if (w.registered && !(await this.#store.devices.get(deviceId)) && this.#config.gb28181.registration === 'open') {
+    const create = w.registered !== undefined && this.#config.gb28181.registration === 'open';
+    // One read serves both: whether an open-mode registration must create the row, and
+    // whether a keepalive brings back a device the store had offline.
+    const before = create || w.checkActive ? await this.#store.devices.get(deviceId) : undefined;
+    if (create && !before) {
       try {
-        await this.#store.devices.create({ deviceid: deviceId, pwd: '', region: w.registered.domain });
+        await this.#store.devices.create({ deviceid: deviceId, pwd: '', region: w.registered!.domain });
       } catch (error) {
         if (!(error instanceof DuplicateError)) throw error;
       }
     }
-    const wasOnline = w.checkActive ? (await this.#store.devices.get(deviceId))?.online === 1 : null;
-    // The row is read back only for a webhook that carries it (a first registration); a
+    const cameBack = w.checkActive === true && before?.online !== 1 && w.patch.online === 1;
+    // The row is read back only for the webhook that carries it (a first registration); a
     // keepalive's presence is one UPDATE.
     if (w.registered?.first) {
       const device = await this.#store.devices.update(deviceId, w.patch);
-      if (device) this.#emit('devices.registered', { ...device, sysinfo: { lid: this.#config.sip.id, region: this.#config.sip.domain } }, deviceId);
+      if (!device) return;
+      this.#emit('devices.registered', { ...device, sysinfo: { lid: this.#config.sip.id, region: this.#config.sip.domain } }, deviceId);
+      if (cameBack) this.#emit('devices.active', { deviceid: deviceId, active: device.active }, deviceId);
       return;
     }
     if (!(await this.#store.devices.patch(deviceId, w.patch))) return;
-    if (wasOnline === false && w.patch.online === 1) this.#emit('devices.active', { deviceid: deviceId, active: w.patch.active }, deviceId);
+    if (cameBack) this.#emit('devices.active', { deviceid: deviceId, active: w.patch.active }, deviceId);
   }
 
   /**

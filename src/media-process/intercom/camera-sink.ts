@@ -51,6 +51,11 @@ export class CameraSink {
         socket.once('error', reject);
         socket.bind(0, this.#bindHost, () => resolve());
       });
+      // Connected: each send skips the per-packet address lookup (as RtpSender's UDP path).
+      await new Promise<void>((resolve, reject) => {
+        socket.once('error', reject);
+        socket.connect(port, host, () => resolve());
+      });
       this.#udp = socket;
       this.port = socket.address().port;
       return this.port;
@@ -107,7 +112,7 @@ export class CameraSink {
   write(payload: Uint8Array): CameraWrite {
     if (this.#closed) return 'not-connected';
     if (this.#udp) {
-      for (const datagram of this.#sender.packetize(payload)) this.#udp.send(datagram, this.target.port, this.target.host);
+      for (const datagram of this.#sender.packetize(payload)) this.#udp.send(datagram);
       return 'ok';
     }
     const socket = this.#tcp;

@@ -431,7 +431,6 @@ export type SipContract = {
     'device.catalog': { deviceId: string; items: CatalogEntry[]; complete: boolean };
     'device.mediaStatus': { deviceId: string; channelId: string; endOfFile: boolean };
     'dialog.ended': { callId: string; deviceId: string };
-    /** The camera hung up a broadcast (BYE, already answered 200). */
     /** A broadcast call ended from the camera's side: its BYE, or the camera went offline (reason). */
     'broadcast.bye': { id: string; callId: string; reason?: string };
     'subscription.state': SubscriptionSnapshot;

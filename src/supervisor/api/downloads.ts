@@ -2,7 +2,7 @@ import { tmpdir } from 'node:os';
 import type { FastifyInstance } from 'fastify';
 import fastifyStatic from '@fastify/static';
 import { ApiError, envelopeSchema, errorEnvelopeSchema, errorResponses, notFound, ok, replayRange } from './envelope.js';
-import { idParams, rangeProperties } from './schemas.js';
+import { idParams, listSchema, rangeProperties } from './schemas.js';
 import type { DownloadManager } from '../downloads.js';
 
 const int = { type: 'integer' } as const;
@@ -86,7 +86,7 @@ export function downloadsRoutes(manager: () => DownloadManager | null) {
         schema: {
           tags: ['downloads'],
           summary: 'Downloads kept (running ones and those finished within downloads.retention), newest first.',
-          response: { 200: envelopeSchema({ type: 'object', properties: { Total: int, List: { type: 'array', items: downloadSchema } } }), ...errorResponses },
+          response: { 200: envelopeSchema(listSchema(downloadSchema)), ...errorResponses },
         },
       },
       async () => {

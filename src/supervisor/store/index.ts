@@ -17,6 +17,7 @@ export * from './types.js';
 export type { Platform, PlatformCreate, PlatformInput, PlatformStore, SharedChannel, PlatformCharset, PlatformTransport, VirtualDirectory } from './platform-types.js';
 export { DEFAULT_SYS_INFO_SEED } from './sql-store.js';
 export { MIGRATIONS, type Migration } from './migrations.js';
+export { sharedSource } from './platform-store.js';
 
 const systemClock = () => Math.floor(Date.now() / 1000);
 

@@ -32,8 +32,8 @@ const WRITABLE: Record<string, 'text' | 'int' | 'bool'> = {
   directories: 'bool',
 };
 
-/** `c:<channelid>` or `v:<sim>/<channel>`: the stored key of a shared channel. */
-export function sharedSource(channel: SharedChannel): string {
+/** `c:<channelid>` / `v:<sim>/<n>` (SIM without leading zeros): a shared channel's key, in the store and to look its placement up by. */
+export function sharedSource(channel: { kind: 'camera'; channelid: string } | { kind: 'vehicle'; sim: string; channel: number }): string {
   return channel.kind === 'camera' ? `c:${channel.channelid}` : `v:${stripSim(channel.sim)}/${channel.channel}`;
 }
 
