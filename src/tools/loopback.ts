@@ -7,7 +7,15 @@ import { defaultConfig, type CamgateConfig } from '../shared/config/config.js';
  * configuration whose every port is its own, so runs side by side never collide.
  */
 
-/** A port that is free for both TCP and UDP on 127.0.0.1 right now. */
+/**
+ * Ports this process handed out lately: the kernel may offer a port again as soon as the
+ * probe socket closes, and two of one appliance's ports the same (sip.port and
+ * jt1078.playback.port, say) make its configuration invalid.
+ */
+const handedOut = new Set<number>();
+const HANDED_OUT_KEPT = 4096;
+
+/** A port that is free for both TCP and UDP on 127.0.0.1 right now, and not handed out by this process lately. */
 export async function freePort(): Promise<number> {
   for (;;) {
     const port = await new Promise<number>((resolve, reject) => {
@@ -23,7 +31,10 @@ export async function freePort(): Promise<number> {
       socket.once('error', () => resolve(false));
       socket.bind(port, '127.0.0.1', () => socket.close(() => resolve(true)));
     });
-    if (udpFree) return port;
+    if (!udpFree || handedOut.has(port)) continue;
+    handedOut.add(port);
+    if (handedOut.size > HANDED_OUT_KEPT) handedOut.delete(handedOut.values().next().value!);
+    return port;
   }
 }
 
