@@ -27,6 +27,7 @@ import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { encodeG711 } from '../src/protocol/audio/g711.js';
 import { sineSamples, TalkClient, WebrtcPeer } from '../src/tools/sim/index.js';
+import { measureIntercomFloor, type IntercomFloorResult } from './intercom-floor.js';
 import { freePort, percentile, quick, startAppliance, table, treeCpuSeconds, writeResult } from './lib.js';
 
 function arg(name: string, fallback: number): number {
@@ -166,16 +167,20 @@ async function main(): Promise<void> {
 
   const processes = Math.max(1, Math.ceil(sessions / perProcess));
   const children = Array.from({ length: processes }, () => fork(fileURLToPath(import.meta.url), ['--client'], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] }));
+  let measured: Measured;
   try {
-    await run(app, pid, idleCpuPerS, children, processes, audioBase);
+    measured = await run(app, pid, idleCpuPerS, children, processes, audioBase);
   } finally {
     // Never leave an appliance or a client behind, whatever failed.
     for (const child of children) if (child.exitCode === null) child.kill();
     await app.stop();
   }
+  // The same load on a bare Node relay, after the appliance and the browsers are gone (they would compete for the cores).
+  const floor = await measureIntercomFloor(sessions, windowS);
+  report(measured, floor);
 }
 
-async function run(app: Awaited<ReturnType<typeof startAppliance>>, pid: number, idleCpuPerS: number, children: ChildProcess[], processes: number, audioBase: number): Promise<void> {
+async function run(app: Awaited<ReturnType<typeof startAppliance>>, pid: number, idleCpuPerS: number, children: ChildProcess[], processes: number, audioBase: number): Promise<Measured> {
   const next = (child: ChildProcess, type: FromClient['type']) =>
     new Promise<FromClient>((resolve, reject) => {
       const on = (m: FromClient) => {
@@ -241,17 +246,46 @@ async function run(app: Awaited<ReturnType<typeof startAppliance>>, pid: number,
     'max ms': lat.length ? lat.reduce((a, b) => (b > a ? b : a), -Infinity).toFixed(2) : '-',
   });
   const rows = [row('browser → terminal', sum('sentDown'), sum('gotDown'), down), row('terminal → browser', sum('sentUp'), sum('gotUp'), up)];
-  const nominal = connected * 50 * windowS;
-  console.log(`\nintercom: ${sessions} two-way PCMA sessions in ${processes} client processes, ${windowS} s window, opened and connected in ${(openMs / 1000).toFixed(1)} s`);
-  console.log(table(rows));
-  if (failedSessions.length) console.log(`${failedSessions.length} of ${sessions} sessions did not connect: ${failedSessions.slice(0, 5).join('; ')}`);
-  console.log(`packets sent each way: ${((sum('sentDown') / nominal) * 100).toFixed(0)} % of the nominal ${nominal} (50 a second per session); latency = send stamp → arrival, both ends in the client process`);
-  console.log(`camgate's own packet counters over the window: ${inside1.down - inside0.down} written to terminals, ${inside1.up - inside0.up} sent to browsers (localises a loss: before or after camgate)`);
-  console.log(`inside camgate (arrival → write the other way, its own counters): ${insideDownUs.toFixed(0)} µs browser → terminal, ${insideUpUs.toFixed(0)} µs terminal → browser, mean`);
-  console.log(`appliance CPU: ${((cpuS / windowS) * 100).toFixed(1)} % of a core in all, idle ${(idleCpuPerS * 100).toFixed(1)} %; ${cpuPerPacketUs.toFixed(1)} µs per packet`);
-  console.log(`per two-way session: ${corePerSession.toFixed(3)} % of a core as measured, ${corePerFullSession.toFixed(3)} % at the full 50 + 50 packets a second`);
-  console.log(`camgate drop counters over the window: ${drops}; load average ${os.loadavg().map((l) => l.toFixed(1)).join(' ')}`);
-  const file = writeResult('intercom', { sessions, connected, failedSessions, processes, windowS, openMs, idleCpuPerS, cpuS, cpuPerPacketUs, corePerSession, corePerFullSession, drops, insideDownUs, insideUpUs, camgateDown: inside1.down - inside0.down, camgateUp: inside1.up - inside0.up, rows, loadavg: os.loadavg() });
+  return {
+    processes, openMs, rows, connected, failedSessions, nominal: connected * 50 * windowS, sentDown: sum('sentDown'),
+    camgateDown: inside1.down - inside0.down, camgateUp: inside1.up - inside0.up, insideDownUs, insideUpUs,
+    cpuS, idleCpuPerS, cpuPerPacketUs, corePerSession, corePerFullSession, drops,
+  };
+}
+
+interface Measured {
+  processes: number;
+  openMs: number;
+  rows: Array<Record<string, string | number>>;
+  connected: number;
+  failedSessions: string[];
+  /** Packets each way at 50 a second per connected session. */
+  nominal: number;
+  sentDown: number;
+  camgateDown: number;
+  camgateUp: number;
+  insideDownUs: number;
+  insideUpUs: number;
+  cpuS: number;
+  idleCpuPerS: number;
+  cpuPerPacketUs: number;
+  corePerSession: number;
+  corePerFullSession: number;
+  drops: number;
+}
+
+function report(m: Measured, floor: IntercomFloorResult): void {
+  console.log(`\nintercom: ${sessions} two-way PCMA sessions in ${m.processes} client processes, ${windowS} s window, opened and connected in ${(m.openMs / 1000).toFixed(1)} s`);
+  console.log(table(m.rows));
+  if (m.failedSessions.length) console.log(`${m.failedSessions.length} of ${sessions} sessions did not connect: ${m.failedSessions.slice(0, 5).join('; ')}`);
+  console.log(`packets sent each way: ${((m.sentDown / m.nominal) * 100).toFixed(0)} % of the nominal ${m.nominal} (50 a second per session); latency = send stamp → arrival, both ends in the client process`);
+  console.log(`camgate's own packet counters over the window: ${m.camgateDown} written to terminals, ${m.camgateUp} sent to browsers (localises a loss: before or after camgate)`);
+  console.log(`inside camgate (arrival → write the other way, its own counters): ${m.insideDownUs.toFixed(0)} µs browser → terminal, ${m.insideUpUs.toFixed(0)} µs terminal → browser, mean`);
+  console.log(`appliance CPU: ${((m.cpuS / windowS) * 100).toFixed(1)} % of a core in all, idle ${(m.idleCpuPerS * 100).toFixed(1)} %; ${m.cpuPerPacketUs.toFixed(1)} µs per packet`);
+  console.log(`per two-way session: ${m.corePerSession.toFixed(3)} % of a core as measured, ${m.corePerFullSession.toFixed(3)} % at the full 50 + 50 packets a second (target ≤ 0.3 %)`);
+  console.log(`bare Node relay, same load (UDP in → TCP out and back, nothing else): ${floor.cpuPerPacketUs.toFixed(1)} µs per packet (${floor.packets} in ${windowS} s), ${floor.corePerFullSession.toFixed(3)} % of a core per full session; camgate / bare = ${floor.cpuPerPacketUs > 0 ? (m.cpuPerPacketUs / floor.cpuPerPacketUs).toFixed(2) : 'n/a'}× the CPU per packet`);
+  console.log(`camgate drop counters over the window: ${m.drops}; load average ${os.loadavg().map((l) => l.toFixed(1)).join(' ')}`);
+  const file = writeResult('intercom', { sessions, windowS, ...m, floor, loadavg: os.loadavg() });
   console.log(`written ${file}`);
 }
 
