@@ -26,7 +26,7 @@ const FAMILIES: Record<string, CounterFamily> = {
   intercom_packets: { name: 'camgate_intercom_packets_total', help: 'Intercom audio packets delivered, by direction: down (browser → terminal, one per terminal), up (terminal → browser).', labels: ['direction'] },
   intercom_drops: {
     name: 'camgate_intercom_dropped_packets_total',
-    help: 'Intercom audio packets not delivered, by reason: no-terminal (nobody on the audio port), slow-terminal (its socket is backed up), codec (a terminal codec not transcoded), not-connected (browser not connected yet).',
+    help: 'Intercom audio packets not delivered, by reason: no-terminal (nobody on the audio port), slow-terminal (its socket is backed up), codec (a terminal codec not transcoded), not-connected (browser not connected yet), srtp (a browser packet that failed SRTP authentication or is not RTP).',
     labels: ['reason'],
   },
   intercom_transcode_errors: { name: 'camgate_intercom_transcode_errors_total', help: 'Intercom audio packets that failed to transcode, by direction.', labels: ['direction'] },

@@ -88,6 +88,16 @@ for (const codec of ['PCMA', 'PCMU'] as const) {
     t.ok(peer.received.every((r) => r.payloadType === (codec === 'PCMA' ? 8 : 0)), 'RTP payload type of the negotiated codec');
     t.ok(s.counters.get('intercom_packets|down') > 0 && s.counters.get('intercom_packets|up') > 0, 'counted both ways');
 
+    // Forged SRTP from the browser's own address (its ICE pair): refused by authentication, counted, and the audio goes on.
+    const forged = Buffer.alloc(188, 0x11);
+    forged[0] = 0x80;
+    forged[1] = codec === 'PCMA' ? 8 : 0;
+    for (let i = 0; i < 5; i++) await peer.transceiver.dtlsTransport.iceTransport.connection.send(forged);
+    await waitFor(() => s.counters.get('intercom_drops|srtp') === 5, 2000, `5 forged packets counted (${s.counters.get('intercom_drops|srtp')})`);
+    const before = terminal.received.length;
+    await waitFor(() => terminal.received.length > before + 10, 2000, 'audio still reaches the terminal');
+    t.pass('forged SRTP counted as intercom_drops|srtp, audio unaffected');
+
     t.ok(s.intercom.close('a', 'hung up by request'));
     t.match(s.ended[0], { id: 'a', reason: 'hung up by request', codec, targets: [{ port: s.base }] });
     t.ok(s.ended[0]!.packetsDown > 20 && s.ended[0]!.packetsUp > 20, `packet counts ${s.ended[0]!.packetsDown}/${s.ended[0]!.packetsUp}`);

@@ -19,6 +19,7 @@ import { performance } from 'node:perf_hooks';
 import { RTCPeerConnection, RTCRtpCodecParameters, RtpHeader, RtpPacket, type RTCRtpTransceiver } from 'werift';
 import { decodeG711, encodeG711, transcodeG711, type G711Law } from '../../protocol/audio/g711.js';
 import { jt1078AudioCodec, type Jt1078AudioCodec } from '../../protocol/audio/jt1078-audio.js';
+import { parseRtpPacket } from '../../protocol/rtp/packet.js';
 import { DataType, encodeJt1078Packet, hisiliconPrefixLength, SubPackage, type Jt1078Packet } from '../../protocol/jt1078/index.js';
 import type { SharedCounters } from '../../shared/counters.js';
 import type { IntercomCamera, IntercomCodec, IntercomEnded, IntercomInfo, IntercomMode, IntercomOpenRequest, IntercomRtpTarget, IntercomTarget } from '../../shared/contracts/media.js';
@@ -172,7 +173,7 @@ export class IntercomSession {
     connection.localUsername = this.#ufrag;
     this.#transceiver = transceiver;
     // The offer's tracks were added by setRemoteDescription; later ones come through onTrack.
-    const listen = (track: (typeof transceiver.receiver.tracks)[number]) => track.onReceiveRtp.subscribe((rtp) => this.#downlink(rtp));
+    const listen = (track: (typeof transceiver.receiver.tracks)[number]) => track.onReceiveRtp.subscribe((rtp) => this.#downlink(rtp.payload));
     transceiver.receiver.tracks.forEach(listen);
     transceiver.onTrack.subscribe(listen);
     await pc.setLocalDescription(await pc.createAnswer());
@@ -233,6 +234,7 @@ export class IntercomSession {
       deliver: (data, from) => {
         this.#lastDatagram = Date.now();
         this.#arrivedAt = performance.now();
+        if (this.#srtpReceived(data)) return;
         first.datagramReceived(data, from);
         // A DTLS alert record (content type 21; its type is readable though its body is
         // encrypted) from a connected browser is its close_notify on pc.close(): werift
@@ -245,6 +247,35 @@ export class IntercomSession {
       if (this.state === 'connected' && silent > (this.#deps.silenceMs ?? BROWSER_SILENCE_MS)) this.close(`browser gone: no packet for ${Math.round(silent / 1000)} s`);
     }, 1000);
     this.#silenceTimer.unref();
+  }
+
+  /**
+   * The browser's audio, short-cut: once DTLS has set up SRTP, an SRTP packet is decrypted
+   * with werift's own session of this PeerConnection and its payload goes straight to the
+   * downlink. werift's path for it (ICE → DTLS transport → a second RTP parse → router →
+   * receiver statistics → track event) cost more than the decryption itself (docs/intercom.md).
+   * STUN, DTLS and SRTCP still go through werift. False: not for this path.
+   */
+  #srtpReceived(data: Buffer): boolean {
+    // RFC 7983: 128–191 is RTP or RTCP; RTCP's packet types 192–223 sit in the second byte.
+    if (this.state !== 'connected' || data.length < 12 || data[0]! < 128 || data[0]! > 191 || (data[1]! >= 192 && data[1]! <= 223)) return false;
+    const dtls = this.#transceiver?.dtlsTransport;
+    if (!dtls || dtls.state !== 'connected' || !dtls.srtp) return false;
+    let plain: Buffer;
+    try {
+      plain = dtls.srtp.decrypt(data);
+    } catch {
+      this.#deps.counters.add('intercom_drops|srtp');
+      return true;
+    }
+    const parsed = parseRtpPacket(plain);
+    if (!parsed.ok) {
+      this.#deps.counters.add('intercom_drops|srtp');
+      return true;
+    }
+    // Only the negotiated codec is audio (anything else, such as comfort noise, is not sent on).
+    if (parsed.packet.payloadType === INTERCOM_CODECS[this.codec].payloadType) this.#downlink(parsed.packet.payload);
+    return true;
   }
 
   #stateChanged(state: string): void {
@@ -305,19 +336,19 @@ export class IntercomSession {
   }
 
   /** Downlink: one RTP packet from the browser to every target's terminal (transcoded first for ADPCM and G.726), or to the camera. */
-  #downlink(rtp: RtpPacket): void {
+  #downlink(payload: Uint8Array): void {
     if (this.state === 'closed' || this.mode === 'listen') return;
     if (this.camera) {
-      this.#toCamera(rtp.payload);
+      this.#toCamera(payload);
       return;
     }
     if (!this.#downCodec) {
-      this.#toTerminals(rtp.payload);
+      this.#toTerminals(payload);
       return;
     }
     let bodies: Uint8Array[];
     try {
-      bodies = this.#downCodec.encode(decodeG711(rtp.payload, INTERCOM_CODECS[this.codec].law ?? 'alaw'));
+      bodies = this.#downCodec.encode(decodeG711(payload, INTERCOM_CODECS[this.codec].law ?? 'alaw'));
     } catch {
       this.#deps.counters.add('intercom_transcode_errors|down');
       return;

@@ -50,6 +50,7 @@ export const MEDIA_COUNTER_NAMES: string[] = [
   'intercom_drops|slow-terminal',
   'intercom_drops|codec',
   'intercom_drops|not-connected',
+  'intercom_drops|srtp',
   'intercom_transcode_errors|down',
   'intercom_transcode_errors|up',
   // Microseconds from a packet's arrival to its write the other way (sum; divide by intercom_packets).
