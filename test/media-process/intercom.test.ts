@@ -19,10 +19,10 @@ import { decodeG726, G726State } from '../../src/protocol/audio/g726.js';
 import { capturesDir } from '../helpers/jt1078.js';
 import { freePort } from '../helpers/ports.js';
 
-async function waitFor<T>(fn: () => T | undefined | false, ms: number, what: string): Promise<T> {
+async function waitFor<T>(fn: () => T | undefined | false | Promise<T | undefined | false>, ms: number, what: string): Promise<T> {
   const until = Date.now() + ms;
   for (;;) {
-    const v = fn();
+    const v = await fn();
     if (v) return v;
     if (Date.now() > until) throw new Error(`timed out: ${what}`);
     await new Promise((r) => setTimeout(r, 20));
@@ -86,6 +86,13 @@ for (const codec of ['PCMA', 'PCMU'] as const) {
     const ratio = toneRatio(pcm, 440, 8000);
     t.ok(ratio > 0.8, `440 Hz at the browser (ratio ${ratio.toFixed(3)})`);
     t.ok(peer.received.every((r) => r.payloadType === (codec === 'PCMA' ? 8 : 0)), 'RTP payload type of the negotiated codec');
+    // Our RTCP sender reports count every packet sent, including those that bypass werift's RtpSender.
+    const reported = await waitFor(async () => {
+      for (const stat of (await peer.pc.getStats()).values() as Iterable<{ type: string; packetsSent?: number }>) if (stat.type === 'remote-outbound-rtp' && (stat.packetsSent ?? 0) > 60) return stat.packetsSent;
+      return undefined;
+    }, 5000, 'a sender report');
+    const heard = peer.received.length;
+    t.ok(reported >= heard * 0.5 && reported <= heard + 10, `sender report counts ${reported} packets sent, the browser has ${heard}`);
     t.ok(s.counters.get('intercom_packets|down') > 0 && s.counters.get('intercom_packets|up') > 0, 'counted both ways');
 
     // Forged SRTP from the browser's own address (its ICE pair): refused by authentication, counted, and the audio goes on.

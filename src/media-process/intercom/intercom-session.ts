@@ -71,6 +71,14 @@ interface WeriftStunProtocol {
   datagramReceived(data: Buffer, addr: MuxAddress): void;
 }
 
+/** werift 0.24 RTCRtpSender's sender-report counters (private there; see #uplink). */
+interface SenderReportCounts {
+  packetCount: number;
+  octetCount: number;
+}
+
+/** One uplink packet in this many goes through werift's RtpSender (once a second at 20 ms). */
+const SENDER_REPORT_EVERY = 50;
 const DISCONNECTED_GRACE_MS = 5000;
 /**
  * A connected browser sends ICE consent checks every few seconds (RFC 7675) and audio
@@ -428,12 +436,26 @@ export class IntercomSession {
       this.drops++;
       return;
     }
-    const header = new RtpHeader({ payloadType: codec.payloadType, sequenceNumber: this.#rtpSequence, timestamp: this.#rtpTimestamp, marker: this.packetsUp === 0 });
+    const { sender, dtlsTransport } = this.#transceiver;
+    const header = new RtpHeader({ payloadType: codec.payloadType, sequenceNumber: this.#rtpSequence, timestamp: this.#rtpTimestamp, marker: this.packetsUp === 0, ssrc: sender.ssrc });
     this.#rtpSequence = (this.#rtpSequence + 1) & 0xffff;
     // G.711 is one byte per 8 kHz sample; G.722 two 16 kHz samples per byte on an 8 kHz RTP clock.
     this.#rtpTimestamp = (this.#rtpTimestamp + body.length) >>> 0;
     // Copied: the packet body is a view into the framer's buffer.
-    void this.#transceiver.sender.sendRtp(new RtpPacket(header, Buffer.from(body)));
+    const payload = Buffer.from(body);
+    // Once a second the packet goes through werift's RtpSender, which keeps its RTCP sender
+    // report's NTP/RTP time pair and starts the reports; the others go straight to the DTLS
+    // transport's SRTP (the sender's per-packet bookkeeping — header extensions, history,
+    // bandwidth estimation — cost more than the encryption), with the report's packet and
+    // octet counts kept here.
+    const report = sender as unknown as SenderReportCounts;
+    if (this.packetsUp % SENDER_REPORT_EVERY === 0 || typeof report.packetCount !== 'number' || dtlsTransport.state !== 'connected') {
+      void sender.sendRtp(new RtpPacket(header, payload));
+    } else {
+      report.packetCount = (report.packetCount + 1) >>> 0;
+      report.octetCount += payload.length;
+      void dtlsTransport.sendRtp(payload, header);
+    }
     this.packetsUp++;
     counters.add('intercom_packets|up');
     counters.add('intercom_latency_us|up', Math.round((performance.now() - arrivedAt) * 1000));

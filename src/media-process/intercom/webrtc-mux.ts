@@ -30,6 +30,7 @@ export interface MuxStats {
 const STUN_MAGIC_COOKIE = 0x2112a442;
 const MUX_RECV_BUFFER = 4 * 1024 * 1024;
 const STUN_ATTR_USERNAME = 0x0006;
+const SENT: Promise<void> = Promise.resolve();
 
 /** The USERNAME of a STUN Binding request, or null (not STUN, not a request, no USERNAME). */
 export function stunUsername(data: Uint8Array): string | null {
@@ -128,11 +129,14 @@ export class WebrtcMux {
     this.#addresses.delete(endpoint);
   }
 
+  /** Sends at once; resolves at once (werift awaits it, and a failed datagram has nobody to tell). */
   send(data: Buffer, to: MuxAddress): Promise<void> {
     const socket = this.#socket;
-    if (!socket) return Promise.resolve();
+    if (!socket) return SENT;
     this.stats.datagramsOut++;
-    return new Promise<void>((resolve) => socket.send(data, to[1], to[0], () => resolve()));
+    // No callback: a send error goes to the socket's 'error' listener (ignored, as ICMP).
+    socket.send(data, to[1], to[0]);
+    return SENT;
   }
 
   #receive(data: Buffer, from: MuxAddress): void {
