@@ -106,7 +106,9 @@ export class MediaWorker {
   #newStream(info: StreamInfo, destinations: Destination[], source: RtpIngest | null): MediaStream {
     return new MediaStream({
       info,
-      outputs: new StreamOutputs(info.name, destinations, null, this.#counters, this.#senderSettings),
+      // A GB28181 input's forwards are relays of its packets (RtpIngest keeps their GOP);
+      // its remuxed outputs serve only the destinations it opened with, so they keep none.
+      outputs: new StreamOutputs(info.name, destinations, null, this.#counters, source ? { ...this.#senderSettings, gopCacheBytes: 0 } : this.#senderSettings),
       viewers: this.#viewers(),
       source,
       log: this.#log.child({ stream: info.name }),
