@@ -86,6 +86,15 @@ export interface FlvPublication {
    * writing tags. Ignored by a publisher that is not lazy.
    */
   want(wanted: boolean, epoch: number): void;
+  /** Whether frames are muxed now (a lazy stream: while wanted; otherwise always). */
+  readonly framesWanted: boolean;
+  /**
+   * Called when a lazy stream becomes wanted, before its cached GOP is written: a source
+   * that stopped decoding frames while nobody watched refills the cache here (synchronously).
+   */
+  onWant: (() => void) | null;
+  /** Source bytes that did not come as frames (a source not decoding): the stream's BYTES records still count them. */
+  countBytes(bytes: number): void;
   /** Ends the stream: the main thread closes its viewers with this reason. Idempotent. */
   close(reason: string): void;
 }
@@ -131,9 +140,26 @@ class Publication implements FlvPublication {
     for (let i = 0; i < tags.length; i++) this.publisher.writeTag(this, tags[i]!);
   }
 
+  onWant: (() => void) | null = null;
+
+  get framesWanted(): boolean {
+    return this.wanted;
+  }
+
   want(wanted: boolean, epoch: number): void {
     if (this.closed || !this.lazy) return;
+    if (wanted && !this.wanted) this.onWant?.();
     this.publisher.setWanted(this, wanted, epoch);
+  }
+
+  countBytes(bytes: number): void {
+    if (this.closed || !this.lazy) return;
+    // The source stopped decoding: the cached GOP is getting old, and the source refills it on want.
+    if (this.gop.length > 0) {
+      this.gop = [];
+      this.gopBytes = 0;
+    }
+    this.publisher.countBytes(this, bytes);
   }
 
   close(reason: string): void {
@@ -247,12 +273,7 @@ export class FlvPublisher {
   /** @internal Every frame of a lazy stream: the byte count, the GOP cache, the info. */
   lazyFrame(p: Publication, frame: AvFrame): void {
     const size = frame.data.length;
-    p.sourceBytes += size;
-    const now = this.#clock();
-    if (now - p.bytesSentAt >= this.#bytesIntervalMs && this.#backlog.length === 0) {
-      // Lost when the ring is full: the next one carries the total.
-      if (this.#record(flvRecordTag(FLV_RECORD_BYTES, p.index), bytesRecord(p.sourceBytes))) p.bytesSentAt = now;
-    }
+    this.countBytes(p, size);
     // References only (the frames are not copied): the current GOP from its key frame.
     if (frame.kind === 'video' && frame.key) {
       p.gop.length = 0;
@@ -272,6 +293,16 @@ export class FlvPublisher {
     if (p.infoSent !== p.muxer.info && this.#backlog.length === 0) {
       const info = p.muxer.info;
       if (this.#record(flvRecordTag(FLV_RECORD_INFO, p.index), encoder.encode(JSON.stringify(info)))) p.infoSent = info;
+    }
+  }
+
+  /** @internal Source bytes of a lazy stream; a BYTES record at most every bytesIntervalMs. */
+  countBytes(p: Publication, bytes: number): void {
+    p.sourceBytes += bytes;
+    const now = this.#clock();
+    if (now - p.bytesSentAt >= this.#bytesIntervalMs && this.#backlog.length === 0) {
+      // Lost when the ring is full: the next one carries the total.
+      if (this.#record(flvRecordTag(FLV_RECORD_BYTES, p.index), bytesRecord(p.sourceBytes))) p.bytesSentAt = now;
     }
   }
 

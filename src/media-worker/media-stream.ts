@@ -11,6 +11,11 @@ export interface ViewerPort {
 
 export interface ViewerFeed {
   push(frame: AvFrame): void;
+  /** Whether frames are used now (false: a lazy feed nobody watches, which needs only byte counts). */
+  readonly framesWanted: boolean;
+  /** Set by the stream: called, before the feed needs frames again, so the source can refill it. */
+  onWant: (() => void) | null;
+  countBytes(bytes: number): void;
   close(reason: string): void;
 }
 
@@ -64,6 +69,24 @@ export class MediaStream extends EventEmitter<MediaStreamEvents> {
     if (this.#closed) return;
     this.outputs.write(frame);
     this.#viewers?.push(frame);
+  }
+
+  /**
+   * Whether anything needs the stream's frames now: remuxed outputs, or viewers being
+   * served. A GB28181 input that is only relayed stops decoding while this is false.
+   */
+  get framesWanted(): boolean {
+    return this.outputs.senders.length > 0 || (this.#viewers?.framesWanted ?? false);
+  }
+
+  /** The source's way back in: `refill` runs when viewers want frames again, before they are served. */
+  onFramesWanted(refill: () => void): void {
+    if (this.#viewers) this.#viewers.onWant = refill;
+  }
+
+  /** Source bytes that were not decoded into frames (still counted for the stream's bitrate). */
+  countBytes(bytes: number): void {
+    this.#viewers?.countBytes(bytes);
   }
 
   /** Closes outputs, viewers and the source, in that order; emits `close` once. */

@@ -74,6 +74,7 @@ export class MediaWorker {
       flvDroppedTags: flv?.droppedTags ?? 0,
       flvTags: flv?.tagsWritten ?? 0,
       flvWanted: flv?.wanted ?? 0,
+      rtpInputsDecoding: [...this.#rtpInputs.values()].filter((input) => input.demuxing).length,
     };
   }
 
@@ -225,12 +226,15 @@ export class MediaWorker {
           stream?.sourceClosed(reason);
         },
         recorded: (_i, progress) => this.#channel.notify('record.progress', progress),
+        framesWanted: () => stream?.framesWanted ?? true,
+        skippedBytes: (_i, bytes) => stream?.countBytes(bytes),
       },
       this.#counters,
       this.#senderSettings,
     );
     await input.open();
     stream = this.#adopt(this.#newStream({ name: options.name, kind: 'gb28181', slot: this.slot, port: options.port, connId: -1, startedAt: 0 }, destinations, input));
+    stream.onFramesWanted(() => input.resumeFrames());
     this.#rtpInputs.set(options.name, input);
     return { port: options.port };
   }

@@ -15,6 +15,12 @@ const PROGRESS_INTERVAL_MS = 1000;
  * GB28181 media in: PS over RTP on a port of `media.rtpPorts`, UDP or TCP passive
  * (RFC 4571), owned by the media worker the stream is pinned to. Frames go to the
  * stream's outputs; a stream that gets no media for `mediaTimeoutMs` ends with a reason.
+ *
+ * Decoding is lazy: forwards relay the packets as they came, so once the stream has
+ * started and shown a key frame, the PS is demuxed into frames only while something
+ * uses them (`hooks.framesWanted`: viewers watching, remuxed outputs, a download always).
+ * When viewers come back, `resumeFrames` replays the relays' cached GOP through a fresh
+ * demuxer first, so they still start on a key frame at once.
  */
 
 export interface RtpIngestOptions {
@@ -35,6 +41,10 @@ export interface RtpIngestHooks {
   stopped(ingest: RtpIngest, reason: string): void;
   /** A download's progress; the last one (`final`) comes before `stopped`. */
   recorded?(ingest: RtpIngest, progress: RecordProgress): void;
+  /** Whether frames are used now; absent: always. */
+  framesWanted?(ingest: RtpIngest): boolean;
+  /** RTP payload bytes that were not demuxed (no frames wanted). */
+  skippedBytes?(ingest: RtpIngest, bytes: number): void;
 }
 
 export class RtpIngest {
@@ -43,6 +53,10 @@ export class RtpIngest {
   #hooks: RtpIngestHooks;
   #counters: SharedCounters;
   #receiver: PsRtpReceiver;
+  /** Demuxing now; false while nobody uses frames (see the class comment). */
+  #demuxing = true;
+  /** A video key frame came out of the demuxer: the stream's codec and size are known. */
+  #keySeen = false;
   #udp: UdpSocket | null = null;
   #tcp: Server | null = null;
   #lastPacketAt = Date.now();
@@ -60,7 +74,12 @@ export class RtpIngest {
     this.#counters = counters;
     this.#relays = new RtpFanout(counters, relaySettings);
     this.#grouper = new PsRtpFrameGrouper((part) => this.#relays.send(part));
-    this.#receiver = new PsRtpReceiver((frame) => this.#frame(frame), {
+    this.#receiver = this.#newReceiver();
+  }
+
+  #newReceiver(): PsRtpReceiver {
+    const { options } = this;
+    return new PsRtpReceiver((frame) => this.#frame(frame), {
       ssrc: options.ssrc ?? 'first',
       ...(options.record?.format === 'ps' ? { onPayload: (payload: Uint8Array) => this.#recorded(this.#recorder?.write(payload)) } : {}),
     });
@@ -132,7 +151,25 @@ export class RtpIngest {
     this.#counters.add('packets_in|rtp');
     this.#counters.add('bytes_in|rtp', datagram.length);
     if (this.#relays.senders.length > 0 || this.#relays.caching) this.#grouper.push(datagram);
-    this.#receiver.pushRtp(datagram);
+    if (this.#demuxing && this.#keySeen && !this.#recorder && this.#hooks.framesWanted?.(this) === false) this.#demuxing = false;
+    if (this.#demuxing) this.#receiver.pushRtp(datagram);
+    else this.#hooks.skippedBytes?.(this, Math.max(0, datagram.length - 12));
+  }
+
+  /** Whether the PS is being demuxed into frames now. */
+  get demuxing(): boolean {
+    return this.#demuxing;
+  }
+
+  /**
+   * Frames are wanted again: a fresh demuxer gets the relays' cached GOP (so the first
+   * frames out are its key frame and what followed), then the live packets.
+   */
+  resumeFrames(): void {
+    if (this.#demuxing || this.#closed) return;
+    this.#demuxing = true;
+    this.#receiver = this.#newReceiver();
+    for (const part of this.#relays.gop) for (const packet of part.packets) this.#receiver.pushRtp(packet);
   }
 
   get relays(): DestinationWithSsrc[] {
@@ -172,6 +209,7 @@ export class RtpIngest {
       this.#counters.add('streams_started|rtp');
       this.#hooks.started(this);
     }
+    if (frame.kind === 'video' && frame.key) this.#keySeen = true;
     this.#counters.add(frame.kind === 'video' ? 'frames_in|video' : 'frames_in|audio');
     this.#hooks.frame(this, frame);
   }

@@ -310,6 +310,11 @@ export class RtpFanout {
     return this.#gopLimit > 0;
   }
 
+  /** The cached GOP's parts, a key frame's first (empty when none). */
+  get gop(): readonly RtpFramePart[] {
+    return this.#gop ?? [];
+  }
+
   /** Bytes of the cached GOP (0 when none). */
   get gopBytes(): number {
     return this.#gop ? this.#gopBytes : 0;

@@ -14,7 +14,7 @@ const FAMILIES: Record<string, CounterFamily> = {
   packets_in: { name: 'camgate_media_received_packets_total', help: 'Ingest packets parsed, by protocol.', labels: ['protocol'] },
   resync_bytes: { name: 'camgate_media_resync_bytes_total', help: 'Bytes skipped to find the next packet (garbage), by protocol.', labels: ['protocol'] },
   malformed: { name: 'camgate_media_malformed_packets_total', help: 'Malformed ingest packets, by protocol.', labels: ['protocol'] },
-  frames_in: { name: 'camgate_media_frames_total', help: 'Complete AV frames from ingest, by kind.', labels: ['kind'] },
+  frames_in: { name: 'camgate_media_frames_total', help: 'Complete AV frames from ingest, by kind. A GB28181 input that is only relayed (no viewer, no remuxed output, no download) is not demuxed, and its frames are not counted.', labels: ['kind'] },
   drops: { name: 'camgate_media_dropped_frames_total', help: 'Frames dropped, by reason: during reassembly, or dropped_to_keyframe (an RTP destination fell behind).', labels: ['reason'] },
   packets_out: { name: 'camgate_media_sent_packets_total', help: 'Packets sent, by protocol.', labels: ['protocol'] },
   bytes_out: { name: 'camgate_media_sent_bytes_total', help: 'Bytes sent, by protocol.', labels: ['protocol'] },

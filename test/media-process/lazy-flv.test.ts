@@ -5,6 +5,7 @@
  * tag count comes from its ping (what it wrote into its FLV ring).
  */
 import t from 'tap';
+import { createSocket } from 'node:dgram';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -16,6 +17,7 @@ import { loopbackMediaConfig } from '../../src/tools/loopback.js';
 import { startSimulation } from '../../src/tools/sim/index.js';
 import { capturesDir } from '../helpers/jt1078.js';
 import { waitFor } from '../helpers/appliance.js';
+import { rtpFromPcap, sendPaced } from '../helpers/rtp-sink.js';
 import { needPeer } from '../helpers/peers.js';
 import { ffprobe } from '../helpers/ffprobe.js';
 import { parseVideoBody, readFlvHeader, readFlvTags } from '../protocol/flv/fixtures/flv-reader.js';
@@ -53,6 +55,32 @@ function videoTags(bytes: Buffer): Array<{ config: boolean; key: boolean; timest
     });
 }
 
+const pcap = new URL('../../../shared/sipp/gb_h264_4s_rtp.pcap', import.meta.url).pathname;
+
+/** A real media process with one worker (not started), and the notes it sends. */
+async function mediaProcess() {
+  const config = await loopbackMediaConfig({ workers: 1 });
+  const notes: Array<[string, any]> = [];
+  const media = new ManagedChild<MediaContract>('media', processSpawner<MediaContract>(entryPath('media-process'), () => ({ config }), []), {
+    onChannel: (channel) => {
+      for (const event of ['stream.started', 'stream.stopped', 'worker.restarted'] as const) channel.onNote(event, (data) => notes.push([event, data]));
+    },
+  });
+  return { config, notes, media };
+}
+
+/** A stream's figures once its bitrate and video codec are known (GET /streams' source). */
+async function liveFigures(media: ManagedChild<MediaContract>, name: string): Promise<any> {
+  return waitFor(
+    async () => {
+      const [stats] = await media.channel!.request('streams.stats', { names: [name] });
+      return stats && stats.bitsPerSecond > 0 && stats.video ? stats : undefined;
+    },
+    10_000,
+    `bitrate and codec of ${name}`,
+  );
+}
+
 async function probe(bytes: Buffer): Promise<{ json: any; stderr: string }> {
   const file = join(mkdtempSync(join(tmpdir(), 'camgate-lazyflv-')), 'view.flv');
   writeFileSync(file, bytes);
@@ -61,13 +89,7 @@ async function probe(bytes: Buffer): Promise<{ json: any; stderr: string }> {
 
 t.test('FLV tags only while a viewer watches: none before, a mid-GOP viewer starts on the cached key frame, none after the grace, the same after a worker restart', async (t) => {
   if (!needPeer(t, 'ffprobe', 'ffmpeg')) return;
-  const config = await loopbackMediaConfig({ workers: 1 });
-  const notes: Array<[string, any]> = [];
-  const media = new ManagedChild<MediaContract>('media', processSpawner<MediaContract>(entryPath('media-process'), () => ({ config }), []), {
-    onChannel: (channel) => {
-      for (const event of ['stream.started', 'stream.stopped', 'worker.restarted'] as const) channel.onNote(event, (data) => notes.push([event, data]));
-    },
-  });
+  const { config, notes, media } = await mediaProcess();
   const sims: Array<{ stop(): void }> = [];
   t.teardown(async () => {
     for (const sim of sims) sim.stop();
@@ -89,14 +111,7 @@ t.test('FLV tags only while a viewer watches: none before, a mid-GOP viewer star
     const url = `http://127.0.0.1:${config.media.httpPort}/${name}.flv`;
 
     // Nobody watches: no tag in the ring, yet GET /streams' figures (bitrate, codec, size) are there.
-    const live = await waitFor(
-      async () => {
-        const [stats] = await media.channel!.request('streams.stats', { names: [name] });
-        return stats && stats.bitsPerSecond > 0 && stats.video ? stats : undefined;
-      },
-      10_000,
-      'bitrate and codec of an unwatched stream',
-    );
+    const live = await liveFigures(media, name);
     t.match(live, { viewers: 0, video: { codec: 'h264', width: 720, height: 576 } }, `${round}: live figures without a viewer ${JSON.stringify(live)}`);
     t.ok(live.bitsPerSecond > 100_000 && live.bitsPerSecond < 20_000_000, `${round}: bitrate ${live.bitsPerSecond} bit/s from the worker's source bytes`);
     t.match(await worker(), { flvTags: 0, flvWanted: 0 }, `${round}: no FLV tag written for an unwatched stream`);
@@ -128,4 +143,65 @@ t.test('FLV tags only while a viewer watches: none before, a mid-GOP viewer star
       for (const sim of sims.splice(0)) sim.stop();
     }
   }
+});
+
+/** The capture's RTP packets again and again at real time, sequence and timestamps carried on across loops, until stopped. */
+function loopRtp(packets: Buffer[], send: (packet: Buffer) => void): { stop(): void } {
+  let stopped = false;
+  const firstTs = packets[0]!.readUInt32BE(4);
+  const spanTs = packets[packets.length - 1]!.readUInt32BE(4) - firstTs + 3600;
+  void (async () => {
+    for (let loop = 0; !stopped; loop++) {
+      const copies = packets.map((p, i) => {
+        const c = Buffer.from(p);
+        c.writeUInt16BE((loop * packets.length + i) & 0xffff, 2);
+        c.writeUInt32BE((p.readUInt32BE(4) + loop * spanTs) >>> 0, 4);
+        return c;
+      });
+      await sendPaced(copies, (packet) => !stopped && send(packet), 1);
+    }
+  })();
+  return { stop: () => (stopped = true) };
+}
+
+t.test('a GB28181 input nobody watches is only relayed, not demuxed; a viewer still starts on its cached key frame, and demuxing stops again after the grace', async (t) => {
+  if (!needPeer(t, 'ffprobe', 'ffmpeg')) return;
+  const { config, notes, media } = await mediaProcess();
+  const sender = createSocket('udp4');
+  let feed: { stop(): void } | null = null;
+  t.teardown(async () => {
+    feed?.stop();
+    sender.close();
+    await media.stop();
+  });
+  await media.start();
+  const worker = async () => (await media.health()).detail?.workers?.[0]?.detail;
+  const name = 'rtp/LAZYDEMUX';
+  const { port } = await media.channel!.request('rtp.open', { name, transport: 'udp' });
+  feed = loopRtp(rtpFromPcap(pcap), (packet) => sender.send(packet, port, '127.0.0.1'));
+  await waitFor(async () => notes.find((n) => n[1].name === name), 10_000, 'stream started');
+
+  // Started and its key frame seen, nobody watching: demuxing stops; codec, size and bitrate stay known.
+  await waitFor(async () => (await worker())?.rtpInputsDecoding === 0, 10_000, 'demuxing stops without a viewer');
+  const live = await liveFigures(media, name);
+  t.match(live, { viewers: 0, video: { codec: 'h264' } }, `live figures without a viewer ${JSON.stringify(live)}`);
+  t.ok(live.bitsPerSecond > 50_000 && live.bitsPerSecond < 20_000_000, `bitrate ${live.bitsPerSecond} bit/s from the relayed bytes`);
+  await sleep(1500);
+  t.equal((await worker())?.rtpInputsDecoding, 0, 'still only relayed');
+
+  const view = await watch(`http://127.0.0.1:${config.media.httpPort}/${name}.flv`, 3000);
+  const tags = videoTags(view.bytes);
+  t.ok(tags.length > 10, `${tags.length} video tags`);
+  t.ok(tags[0]?.config, 'the sequence header first');
+  t.ok(tags[1]?.key, 'then a key frame');
+  t.ok(view.firstKeyAfterMs !== undefined && view.firstKeyAfterMs < 1500, `first picture after ${view.firstKeyAfterMs} ms (the relays' GOP replayed through a fresh demuxer)`);
+  const probed = await probe(view.bytes);
+  t.equal(probed.stderr, '', 'ffprobe decodes it without errors');
+  t.match(probed.json.streams?.[0], { codec_name: 'h264' });
+  t.ok(Number(probed.json.streams?.[0]?.nb_read_frames) >= tags.length - 2, `${probed.json.streams?.[0]?.nb_read_frames} frames decoded`);
+
+  // The viewer left: after the grace, nobody wants frames and demuxing stops again.
+  await waitFor(async () => (await worker())?.flvWanted === 0, 15_000, 'unwanted after the grace');
+  await waitFor(async () => (await worker())?.rtpInputsDecoding === 0, 5000, 'demuxing stops again');
+  t.pass('demuxing stopped again after the viewer left');
 });

@@ -21,7 +21,7 @@ function setup(_t: Test) {
   const viewers: ViewerPort = {
     open: (name) => {
       order.push(`viewers.open ${name}`);
-      return { push: () => pushed.push(name), close: (reason) => order.push(`viewers.close ${name} ${reason}`) };
+      return { push: () => pushed.push(name), framesWanted: true, onWant: null, countBytes: () => {}, close: (reason) => order.push(`viewers.close ${name} ${reason}`) };
     },
   };
   const source = { close: (reason: string) => order.push(`source ${reason}`) };

@@ -326,6 +326,8 @@ export interface MediaWorkerPing {
   flvTags: number;
   /** Streams being muxed to FLV now (wanted by the viewer server). */
   flvWanted: number;
+  /** GB28181 inputs whose PS is demuxed into frames now (the others are only relayed: nobody uses their frames). */
+  rtpInputsDecoding: number;
 }
 
 export interface FlvWant {
