@@ -9,9 +9,10 @@ import { spawn, spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { ManagedChild, processSpawner } from '../src/shared/child.js';
 import type { MediaContract } from '../src/shared/contracts/media.js';
-import { loopbackMediaConfig, quick, repoRoot, startNativeTool, table, treeCpuSeconds, writeResult } from './lib.js';
+import { loopbackMediaConfig, quick, repoRoot, scalingLine, startNativeTool, table, treeCpuSeconds, writeResult } from './lib.js';
 
-const steps = quick ? [50, 150] : [100, 300, 600, 1000];
+// 10 %, 30 %, 50 % and 100 % of the top step (the scaling curve, issue 17 item 5).
+const steps = quick ? [50, 150] : [100, 300, 500, 1000];
 const seconds = quick ? 6 : 10;
 const pcap = join(repoRoot, '../shared/sipp/gb_h264_4s_rtp.pcap');
 
@@ -99,6 +100,9 @@ async function main(): Promise<void> {
   );
   const ratios = { packetsPerSecond: ours && theirs ? ours.pps / theirs.pps : 0, cpuPerPacket: ours && theirs ? theirs.cpuPerPacketUs / ours.cpuPerPacketUs : 0 };
   console.log(`\nratios vs native: packets/s ${ratios.packetsPerSecond.toFixed(2)} (target ≥ 0.8), CPU efficiency ${ratios.cpuPerPacket.toFixed(2)}`);
+  for (const target of ['camgate', 'native'] as const) {
+    console.log(scalingLine(`${target} CPU per packet`, results.filter((r) => r.target === target && r.lost === 0).map((r) => ({ load: r.streams, cost: r.cpuPerPacketUs })), 'µs per packet'));
+  }
   console.log(`result: ${writeResult('forward', { quick, steps: results, figures: ours ?? null, baseline: theirs ?? null, ratios })}`);
 }
 

@@ -182,3 +182,19 @@ export function startNativeTool(tool: string, args: string[]): Promise<{ child: 
     child.once('exit', (code) => reject(new Error(`${tool} exited ${code}: ${err}`)));
   });
 }
+
+/**
+ * Issue 17 item 5: the cost per unit at about 10 %, 50 % and 100 % of the load a benchmark
+ * reached (the steps nearest those shares of its top clean step), and the top's ratio to
+ * the 10 % point: well above 1 is a cost that grows with the load (a per-stream timer, an
+ * O(n) scan), not a per-unit one.
+ */
+export function scalingLine(what: string, points: Array<{ load: number; cost: number }>, unit: string): string {
+  const clean = points.filter((p) => Number.isFinite(p.cost) && p.cost > 0);
+  if (clean.length < 2) return `scaling of ${what}: fewer than two steps, no curve`;
+  const top = clean.reduce((a, b) => (b.load > a.load ? b : a));
+  const near = (share: number) => clean.reduce((a, b) => (Math.abs(b.load - share * top.load) < Math.abs(a.load - share * top.load) ? b : a));
+  const at = [near(0.1), near(0.5), top];
+  const shown = at.map((p) => `${p.cost.toFixed(p.cost < 10 ? 3 : 1)} at ${p.load}`).join(' / ');
+  return `scaling of ${what} (cost per unit at ~10 % / 50 % / 100 % of the top load): ${shown} ${unit}; top ÷ 10 % = ${(top.cost / at[0]!.cost).toFixed(2)}`;
+}

@@ -8,7 +8,7 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { jt1078Fixture } from './jt1078-fixture.js';
-import { freePort, quick, repoRoot, startNativeTool, startAppliance, table, treeCpuSeconds, treeRssBytes, writeResult } from './lib.js';
+import { freePort, quick, repoRoot, scalingLine, startNativeTool, startAppliance, table, treeCpuSeconds, treeRssBytes, writeResult } from './lib.js';
 
 const steps = quick ? [25, 100] : [100, 200, 300, 400, 500, 600, 800];
 const seconds = quick ? 8 : 15;
@@ -122,6 +122,11 @@ async function main(): Promise<void> {
     cpuEfficiency: ours && native ? native.cpuPerStream / ours.cpuPerStream : 0,
   };
   console.log(`\nratios vs native: max streams ${ratios.maxStreams.toFixed(2)}, streams per core ${ratios.cpuEfficiency.toFixed(2)} (top step ${steps.at(-1)})`);
+  for (const target of ['camgate', 'native'] as const) {
+    const clean = results.filter((r) => r.target === target && r.lost === 0 && r.missingSsrcs === 0);
+    console.log(scalingLine(`${target} CPU per stream`, clean.map((r) => ({ load: r.streams, cost: r.cpuPerStream * 100 })), '% of a core per stream'));
+    console.log(scalingLine(`${target} RSS per stream`, clean.map((r) => ({ load: r.streams, cost: r.rssPerStreamBytes / 1024 })), 'KiB per stream'));
+  }
   const file = writeResult('media', {
     quick,
     input: fixture.description,

@@ -16,7 +16,7 @@ import { cpSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { percentile, quick, repoRoot, startAppliance, table, treeCpuSeconds, treeRssBytes, writeResult, freePort } from './lib.js';
+import { percentile, quick, repoRoot, scalingLine, startAppliance, table, treeCpuSeconds, treeRssBytes, writeResult, freePort } from './lib.js';
 
 interface Step {
   devices: number;
@@ -264,16 +264,22 @@ async function main(): Promise<void> {
   const rows: Array<Record<string, string | number>> = [];
   const results: unknown[] = [];
   const ratios: Array<Record<string, string | number>> = [];
+  const curve: Record<string, Array<{ load: number; cost: number }>> = { camgate: [], kamailio: [] };
+  const onCurve = (who: string, step: Step, r: StepResult) => {
+    if (r.failed === 0 && r.transactions > 0) curve[who]!.push({ load: step.rate, cost: (r.cpuSeconds / r.transactions) * 1e6 });
+  };
   for (const step of steps) {
     // A fresh instance per step: every device registers for the first time.
     const camgate = await startCamgate();
     const ours = await runStep(camgate, step, scratch).finally(() => camgate.stop());
     rows.push(row(step, ours));
+    onCurve('camgate', step, ours);
     const entry: Record<string, unknown> = { ...step, camgate: ours };
     if (vsKamailio) {
       const kamailio = await startKamailio(mkdtempSync(join(os.tmpdir(), 'camgate-bench-kamailio-')));
       const theirs = await runStep(kamailio, step, scratch).finally(() => kamailio.stop());
       rows.push(row(step, theirs));
+      onCurve('kamailio', step, theirs);
       entry.kamailio = theirs;
       const perCpu = (r: StepResult) => r.transactions / Math.max(r.cpuSeconds, 0.01);
       ratios.push({
@@ -289,6 +295,8 @@ async function main(): Promise<void> {
   }
   console.log(table(rows));
   if (ratios.length > 0) console.log(`\n${table(ratios)}`);
+  console.log('');
+  for (const who of vsKamailio ? ['camgate', 'kamailio'] : ['camgate']) console.log(scalingLine(`${who} CPU per transaction (steps without failures)`, curve[who]!, 'µs of CPU per transaction, load = calls/s'));
   const file = writeResult(vsKamailio ? 'sip-vs-kamailio' : 'sip', {
     quick,
     steps: results,
