@@ -9,6 +9,8 @@
  * time) configured by bench/kamailio/registrar.cfg: stateful, MD5 digest against a
  * SQLite `subscriber` table of the same 10,000 devices. Both get a fresh instance per
  * step, and the table prints transactions per CPU-second of each and their ratio.
+ *
+ * `--rates 6000,8000,10000` runs those rates (10,000 devices each) instead of the steps.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createSocket } from 'node:dgram';
@@ -25,7 +27,13 @@ interface Step {
 
 const vsKamailio = process.argv.includes('--vs-kamailio');
 
-const steps: Step[] = quick
+/** `--rates 6000,8000,10000`: these rates instead of the default steps, 10,000 devices each (the highest rate with 0 failures). */
+const ratesArg = process.argv.indexOf('--rates');
+const chosenRates = ratesArg >= 0 ? (process.argv[ratesArg + 1] ?? '').split(',').map(Number).filter((r) => r > 0) : [];
+
+const steps: Step[] = chosenRates.length > 0
+  ? chosenRates.map((rate) => ({ devices: 10000, rate }))
+  : quick
   ? [
       { devices: 1000, rate: 250 },
       { devices: 2000, rate: 500 },
