@@ -9,10 +9,10 @@
  *
  * Run as a child of bench/intercom.ts (`--floor-server` starts the relay half).
  */
-import { fork } from 'node:child_process';
 import { createSocket, type Socket as UdpSocket } from 'node:dgram';
 import { connect, createServer, type Socket } from 'node:net';
 import { fileURLToPath } from 'node:url';
+import { answerCounts, startFloorChild } from './floor-child.js';
 
 /** An SRTP packet of 20 ms PCMA: 12-byte header, 160 bytes, 16-byte GCM tag. */
 const DATAGRAM = Buffer.alloc(12 + 160 + 16, 0x55);
@@ -51,10 +51,7 @@ function server(): void {
       process.send!({ udpPort: udp.address().port, tcpPort: typeof tcp === 'object' && tcp ? tcp.port : 0 });
     });
   });
-  process.on('message', () => {
-    const cpu = process.cpuUsage();
-    process.send!({ packets: down + up, cpuS: (cpu.user + cpu.system) / 1e6 });
-  });
+  answerCounts(() => down + up);
 }
 
 export interface IntercomFloorResult {
@@ -68,9 +65,8 @@ export interface IntercomFloorResult {
 
 /** Loads a bare relay with `sessions` two-way sessions (20 ms packets each way) and measures it over `windowS`. */
 export async function measureIntercomFloor(sessions: number, windowS: number): Promise<IntercomFloorResult> {
-  const child = fork(fileURLToPath(import.meta.url), ['--floor-server'], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
-  const next = <T>() => new Promise<T>((resolve) => child.once('message', (m) => resolve(m as T)));
-  const { udpPort, tcpPort } = await next<{ udpPort: number; tcpPort: number }>();
+  const child = await startFloorChild<{ udpPort: number; tcpPort: number }>(fileURLToPath(import.meta.url));
+  const { udpPort, tcpPort } = child.ports;
   const peers: Array<{ udp: UdpSocket; talk: Socket }> = [];
   let ticker: NodeJS.Timeout | null = null;
   try {
@@ -101,13 +97,7 @@ export async function measureIntercomFloor(sessions: number, windowS: number): P
       }
     }, 20 / slots);
     await new Promise((r) => setTimeout(r, 1000));
-    child.send('count');
-    const a = await next<{ packets: number; cpuS: number }>();
-    await new Promise((r) => setTimeout(r, windowS * 1000));
-    child.send('count');
-    const b = await next<{ packets: number; cpuS: number }>();
-    const packets = b.packets - a.packets;
-    const cpuS = b.cpuS - a.cpuS;
+    const { count: packets, cpuS } = await child.measure(windowS);
     const cpuPerPacketUs = packets > 0 ? (cpuS / packets) * 1e6 : 0;
     return { packets, cpuS, cpuPerPacketUs, corePerFullSession: (cpuPerPacketUs * 100) / 1e6 * 100 };
   } finally {

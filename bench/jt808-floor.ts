@@ -7,9 +7,9 @@
  *
  * Run as a child of bench/jt808.ts (`--floor-server` starts the server half).
  */
-import { fork } from 'node:child_process';
 import { connect, createServer, type Socket } from 'node:net';
 import { fileURLToPath } from 'node:url';
+import { answerCounts, startFloorChild } from './floor-child.js';
 
 /** A 2013-header 0x8001 to 013800000000, serial 1, answering 0x0200 serial 1, result 0. */
 const ANSWER = Buffer.from('7e80010005013800000000000100010200007e', 'hex');
@@ -30,10 +30,7 @@ function server(): void {
     const address = listener.address();
     process.send!({ port: typeof address === 'object' && address ? address.port : 0 });
   });
-  process.on('message', () => {
-    const cpu = process.cpuUsage();
-    process.send!({ messages, cpuS: (cpu.user + cpu.system) / 1e6 });
-  });
+  answerCounts(() => messages);
 }
 
 export interface FloorResult {
@@ -44,9 +41,8 @@ export interface FloorResult {
 
 /** Connects `connections` clients to a bare answerer and measures it over `windowS` at one frame per `periodMs` per connection. */
 export async function measureFloor(connections: number, periodMs: number, windowS: number): Promise<FloorResult> {
-  const child = fork(fileURLToPath(import.meta.url), ['--floor-server'], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
-  const next = <T>() => new Promise<T>((resolve) => child.once('message', (m) => resolve(m as T)));
-  const { port } = await next<{ port: number }>();
+  const child = await startFloorChild<{ port: number }>(fileURLToPath(import.meta.url));
+  const { port } = child.ports;
   const sockets: Socket[] = [];
   const timers: NodeJS.Timeout[] = [];
   try {
@@ -64,13 +60,7 @@ export async function measureFloor(connections: number, periodMs: number, window
       );
     });
     await new Promise((r) => setTimeout(r, periodMs + 1000));
-    child.send('count');
-    const a = await next<{ messages: number; cpuS: number }>();
-    await new Promise((r) => setTimeout(r, windowS * 1000));
-    child.send('count');
-    const b = await next<{ messages: number; cpuS: number }>();
-    const messages = b.messages - a.messages;
-    const cpuS = b.cpuS - a.cpuS;
+    const { count: messages, cpuS } = await child.measure(windowS);
     return { messages, cpuS, messagesPerCpuS: cpuS > 0 ? Math.round(messages / cpuS) : 0 };
   } finally {
     for (const t of timers) clearInterval(t);
